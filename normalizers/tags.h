@@ -1,0 +1,72 @@
+/* tags.h - risk-tag catalogue and rule engine (normalization.md §2e).
+ *
+ * The catalogue and its match rules are data (normalizers/tags.yaml,
+ * compiled into the binary, overridable with a file). Loading validates
+ * everything: unknown keys, areas, fields of the rule language, bad regular
+ * expressions, duplicate tag ids are start-up errors with file:line.
+ * Tag ids are a public, append-only contract.
+ */
+#ifndef MF_TAGS_H
+#define MF_TAGS_H
+
+#include <stddef.h>
+
+#include "record.h"
+
+enum mf_area {
+    MF_AREA_IDENTITY_ACCESS = 0,
+    MF_AREA_DATA_PROTECTION,
+    MF_AREA_COLLABORATION_SHARING,
+    MF_AREA_DEVICE_POSTURE,
+    MF_AREA_MONITORING_RESPONSE,
+    MF_AREA_COUNT
+};
+
+/* "identity_access", ... ; parse returns -1 for unknown names. */
+const char *mf_area_name(enum mf_area a);
+int mf_area_parse(const char *s, enum mf_area *out);
+
+struct mf_tag {
+    const char *id;            /* "identity.mfa_disabled" */
+    const char *title;         /* one line for people */
+    enum mf_area area;
+    int severity;              /* base OCSF severity_id 1..5 */
+    const char *const *attack; /* NULL-terminated technique ids, may be empty */
+    size_t n_attack;
+};
+
+#define MF_TAGS_MAX_HITS 16
+
+struct mf_tag_hit {
+    const struct mf_tag *tag;
+    int severity;              /* after severity rules, 1..5 */
+};
+
+struct mf_tag_hits {
+    struct mf_tag_hit hit[MF_TAGS_MAX_HITS];
+    size_t n;
+    int max_severity;          /* 0 when no hit */
+    const struct mf_tag *top;  /* the most severe hit (first on ties), or NULL */
+};
+
+struct mf_tagdb;
+
+struct mf_tagerr { char msg[256]; };
+
+/* Load from YAML text (name used in messages). NULL with err on any
+ * problem. */
+struct mf_tagdb *mf_tagdb_load(const char *name, const char *text, size_t len,
+                               struct mf_tagerr *err);
+/* The catalogue compiled into the binary. */
+struct mf_tagdb *mf_tagdb_load_builtin(struct mf_tagerr *err);
+void mf_tagdb_destroy(struct mf_tagdb *db);
+
+size_t mf_tagdb_count(const struct mf_tagdb *db);
+const struct mf_tag *mf_tagdb_at(const struct mf_tagdb *db, size_t i);
+const struct mf_tag *mf_tagdb_find(const struct mf_tagdb *db, const char *id);
+
+/* Evaluate every rule against the record. Hits come in catalogue order. */
+void mf_tags_eval(const struct mf_tagdb *db, const struct mf_record *rec,
+                  struct mf_tag_hits *out);
+
+#endif
