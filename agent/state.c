@@ -1,0 +1,436 @@
+/* state.c - SQLite-backed collection state. */
+#include "state.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "mem.h"
+
+#define STATE_SCHEMA_VERSION 1
+
+/* Prepared statements, by index. */
+enum {
+    Q_STREAM_GET,
+    Q_STREAM_INS,
+    Q_CHECKPOINT,
+    Q_POLL_DONE,
+    Q_BLOB_GET,
+    Q_ID_GET,
+    Q_BLOB_INS,
+    Q_ID_INS,
+    Q_STREAM_COUNT,
+    Q_GAP_INS,
+    Q_GAP_EMIT,
+    Q_GAP_LIST,
+    Q_PRUNE_BLOBS,
+    Q_PRUNE_IDS,
+    Q_STREAM_ALL,
+    Q_COUNT
+};
+
+static const char *const sql_text[Q_COUNT] = {
+    [Q_STREAM_GET] =
+        "SELECT checkpoint_ms, last_poll_ms, last_success_ms, blobs_delivered,"
+        " records_delivered, duplicates, last_error_ms, last_error"
+        " FROM streams WHERE tenant = ?1 AND content_type = ?2",
+    [Q_STREAM_INS] =
+        "INSERT OR IGNORE INTO streams(tenant, content_type, checkpoint_ms)"
+        " VALUES (?1, ?2, ?3)",
+    [Q_CHECKPOINT] =
+        "UPDATE streams SET checkpoint_ms = ?3"
+        " WHERE tenant = ?1 AND content_type = ?2 AND checkpoint_ms <= ?3",
+    [Q_POLL_DONE] =
+        "UPDATE streams SET last_poll_ms = ?3,"
+        " last_success_ms = CASE WHEN ?4 IS NULL THEN ?3 ELSE last_success_ms END,"
+        " last_error = CASE WHEN ?4 IS NULL THEN last_error ELSE ?4 END,"
+        " last_error_ms = CASE WHEN ?4 IS NULL THEN last_error_ms ELSE ?3 END"
+        " WHERE tenant = ?1 AND content_type = ?2",
+    [Q_BLOB_GET] =
+        "SELECT 1 FROM blobs WHERE tenant = ?1 AND content_type = ?2 AND content_id = ?3",
+    [Q_ID_GET] = "SELECT 1 FROM records WHERE tenant = ?1 AND id = ?2",
+    [Q_BLOB_INS] =
+        "INSERT OR IGNORE INTO blobs(tenant, content_type, content_id,"
+        " content_created_ms, records, delivered_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_ID_INS] = "INSERT OR REPLACE INTO records(tenant, id, seen_ms) VALUES (?1, ?2, ?3)",
+    [Q_STREAM_COUNT] =
+        "UPDATE streams SET blobs_delivered = blobs_delivered + 1,"
+        " records_delivered = records_delivered + ?3, duplicates = duplicates + ?4"
+        " WHERE tenant = ?1 AND content_type = ?2",
+    [Q_GAP_INS] =
+        "INSERT OR IGNORE INTO gaps(tenant, content_type, start_ms, end_ms,"
+        " detected_ms, emitted) VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+    [Q_GAP_EMIT] =
+        "UPDATE gaps SET emitted = 1 WHERE tenant = ?1 AND content_type = ?2"
+        " AND start_ms = ?3",
+    [Q_GAP_LIST] =
+        "SELECT start_ms, end_ms, detected_ms, emitted FROM gaps"
+        " WHERE tenant = ?1 AND content_type = ?2 ORDER BY start_ms",
+    [Q_PRUNE_BLOBS] = "DELETE FROM blobs WHERE content_created_ms < ?1",
+    [Q_PRUNE_IDS] = "DELETE FROM records WHERE seen_ms < ?1",
+    [Q_STREAM_ALL] =
+        "SELECT tenant, content_type, checkpoint_ms, last_poll_ms, last_success_ms,"
+        " blobs_delivered, records_delivered, duplicates, last_error_ms, last_error"
+        " FROM streams ORDER BY tenant, content_type",
+};
+
+static const char schema_sql[] =
+    "PRAGMA journal_mode = WAL;"
+    "PRAGMA synchronous = FULL;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS streams("
+    " tenant TEXT NOT NULL, content_type TEXT NOT NULL,"
+    " checkpoint_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_poll_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_success_ms INTEGER NOT NULL DEFAULT 0,"
+    " blobs_delivered INTEGER NOT NULL DEFAULT 0,"
+    " records_delivered INTEGER NOT NULL DEFAULT 0,"
+    " duplicates INTEGER NOT NULL DEFAULT 0,"
+    " last_error_ms INTEGER NOT NULL DEFAULT 0,"
+    " last_error TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY(tenant, content_type));"
+    "CREATE TABLE IF NOT EXISTS blobs("
+    " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
+    " content_created_ms INTEGER NOT NULL, records INTEGER NOT NULL,"
+    " delivered_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS blobs_created ON blobs(content_created_ms);"
+    "CREATE TABLE IF NOT EXISTS records("
+    " tenant TEXT NOT NULL, id TEXT NOT NULL, seen_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant, id)) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS records_seen ON records(seen_ms);"
+    "CREATE TABLE IF NOT EXISTS gaps("
+    " tenant TEXT NOT NULL, content_type TEXT NOT NULL, start_ms INTEGER NOT NULL,"
+    " end_ms INTEGER NOT NULL, detected_ms INTEGER NOT NULL, emitted INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant, content_type, start_ms));"
+    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');";
+
+struct mf_state {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+    char errmsg[256];
+};
+
+static int
+fail(struct mf_state *st, const char *what)
+{
+    snprintf(st->errmsg, sizeof(st->errmsg), "state: %s: %s", what,
+             sqlite3_errmsg(st->db));
+    return -1;
+}
+
+const char *
+mf_state_errmsg(struct mf_state *st)
+{
+    return st->errmsg;
+}
+
+struct mf_state *
+mf_state_open(const char *dir, struct mf_state_err *err)
+{
+    struct mf_state *st;
+    char path[4096];
+    char *emsg = NULL;
+    sqlite3_stmt *ver = NULL;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err->msg, sizeof(err->msg), "state_dir %.180s: cannot create: %m", dir);
+        return NULL;
+    }
+    if ((size_t)snprintf(path, sizeof(path), "%s/state.db", dir) >= sizeof(path)) {
+        snprintf(err->msg, sizeof(err->msg), "state_dir: path too long");
+        return NULL;
+    }
+    st = mf_xcalloc(1, sizeof(*st));
+    if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err->msg, sizeof(err->msg), "%.180s: cannot open: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
+        snprintf(err->msg, sizeof(err->msg), "%.180s: cannot create the schema: %.60s", path,
+                 emsg ? emsg : "?");
+        sqlite3_free(emsg);
+        goto fail;
+    }
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key='schema_version'",
+                           -1, &ver, NULL) != SQLITE_OK ||
+        sqlite3_step(ver) != SQLITE_ROW ||
+        sqlite3_column_int(ver, 0) != STATE_SCHEMA_VERSION) {
+        snprintf(err->msg, sizeof(err->msg),
+                 "%.180s: unknown state schema version (written by a newer m365fwd?)", path);
+        sqlite3_finalize(ver);
+        goto fail;
+    }
+    sqlite3_finalize(ver);
+    for (int i = 0; i < Q_COUNT; i++) {
+        if (sqlite3_prepare_v2(st->db, sql_text[i], -1, &st->q[i], NULL) != SQLITE_OK) {
+            snprintf(err->msg, sizeof(err->msg), "%.180s: %.60s", path, sqlite3_errmsg(st->db));
+            goto fail;
+        }
+    }
+    return st;
+fail:
+    mf_state_close(st);
+    return NULL;
+}
+
+void
+mf_state_close(struct mf_state *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(st->q[i]);
+    sqlite3_close(st->db);
+    free(st);
+}
+
+/* Reset and bind tenant (?1) and content type (?2). */
+static sqlite3_stmt *
+stmt(struct mf_state *st, int which, const char *tenant, const char *ct)
+{
+    sqlite3_stmt *s = st->q[which];
+
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (tenant)
+        sqlite3_bind_text(s, 1, tenant, -1, SQLITE_STATIC);
+    if (ct)
+        sqlite3_bind_text(s, 2, ct, -1, SQLITE_STATIC);
+    return s;
+}
+
+static int
+run(struct mf_state *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return fail(st, what);
+    return 0;
+}
+
+static void
+row_to_stream(sqlite3_stmt *s, int off, struct mf_stream_state *out)
+{
+    const unsigned char *e;
+
+    out->checkpoint_ms = sqlite3_column_int64(s, off + 0);
+    out->last_poll_ms = sqlite3_column_int64(s, off + 1);
+    out->last_success_ms = sqlite3_column_int64(s, off + 2);
+    out->blobs_delivered = sqlite3_column_int64(s, off + 3);
+    out->records_delivered = sqlite3_column_int64(s, off + 4);
+    out->duplicates = sqlite3_column_int64(s, off + 5);
+    out->last_error_ms = sqlite3_column_int64(s, off + 6);
+    e = sqlite3_column_text(s, off + 7);
+    snprintf(out->last_error, sizeof(out->last_error), "%s", e ? (const char *)e : "");
+}
+
+int
+mf_state_stream_get(struct mf_state *st, const char *tenant, const char *ct,
+                    int64_t initial_ms, struct mf_stream_state *out)
+{
+    sqlite3_stmt *s = stmt(st, Q_STREAM_INS, tenant, ct);
+    int rc;
+
+    sqlite3_bind_int64(s, 3, initial_ms);
+    if (run(st, s, "create stream") != 0)
+        return -1;
+    s = stmt(st, Q_STREAM_GET, tenant, ct);
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        sqlite3_reset(s);
+        return fail(st, "read stream");
+    }
+    memset(out, 0, sizeof(*out));
+    snprintf(out->tenant, sizeof(out->tenant), "%s", tenant);
+    snprintf(out->content_type, sizeof(out->content_type), "%s", ct);
+    row_to_stream(s, 0, out);
+    sqlite3_reset(s);
+    return 0;
+}
+
+int
+mf_state_checkpoint(struct mf_state *st, const char *tenant, const char *ct, int64_t ms)
+{
+    sqlite3_stmt *s = stmt(st, Q_CHECKPOINT, tenant, ct);
+
+    sqlite3_bind_int64(s, 3, ms);
+    if (run(st, s, "checkpoint") != 0)
+        return -1;
+    return sqlite3_changes(st->db) ? 0 : 1;
+}
+
+int
+mf_state_poll_done(struct mf_state *st, const char *tenant, const char *ct,
+                   int64_t now_ms, const char *error)
+{
+    sqlite3_stmt *s = stmt(st, Q_POLL_DONE, tenant, ct);
+
+    sqlite3_bind_int64(s, 3, now_ms);
+    if (error)
+        sqlite3_bind_text(s, 4, error, -1, SQLITE_STATIC);
+    return run(st, s, "poll result");
+}
+
+static int
+exists(struct mf_state *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return fail(st, what);
+}
+
+int
+mf_state_blob_delivered(struct mf_state *st, const char *tenant, const char *ct,
+                        const char *content_id)
+{
+    sqlite3_stmt *s = stmt(st, Q_BLOB_GET, tenant, ct);
+
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    return exists(st, s, "blob lookup");
+}
+
+int
+mf_state_id_seen(struct mf_state *st, const char *tenant, const char *id)
+{
+    sqlite3_stmt *s = stmt(st, Q_ID_GET, tenant, NULL);
+
+    sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
+    return exists(st, s, "record lookup");
+}
+
+int
+mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
+                     const char *content_id, int64_t content_created_ms,
+                     const char *const *ids, size_t n_ids, size_t duplicates,
+                     int64_t now_ms)
+{
+    sqlite3_stmt *s;
+
+    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        return fail(st, "begin");
+    s = stmt(st, Q_BLOB_INS, tenant, ct);
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, content_created_ms);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)n_ids);
+    sqlite3_bind_int64(s, 6, now_ms);
+    if (run(st, s, "record blob") != 0)
+        goto rollback;
+    for (size_t i = 0; i < n_ids; i++) {
+        if (!ids[i])
+            continue;
+        s = stmt(st, Q_ID_INS, tenant, NULL);
+        sqlite3_bind_text(s, 2, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 3, now_ms);
+        if (run(st, s, "record id") != 0)
+            goto rollback;
+    }
+    s = stmt(st, Q_STREAM_COUNT, tenant, ct);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)n_ids);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)duplicates);
+    if (run(st, s, "count blob") != 0)
+        goto rollback;
+    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        fail(st, "commit");
+        goto rollback;
+    }
+    return 0;
+rollback:
+    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
+}
+
+int
+mf_state_add_gap(struct mf_state *st, const char *tenant, const char *ct,
+                 int64_t start_ms, int64_t end_ms, int64_t now_ms)
+{
+    sqlite3_stmt *s = stmt(st, Q_GAP_INS, tenant, ct);
+
+    sqlite3_bind_int64(s, 3, start_ms);
+    sqlite3_bind_int64(s, 4, end_ms);
+    sqlite3_bind_int64(s, 5, now_ms);
+    return run(st, s, "record gap");
+}
+
+int
+mf_state_gap_emitted(struct mf_state *st, const char *tenant, const char *ct,
+                     int64_t start_ms)
+{
+    sqlite3_stmt *s = stmt(st, Q_GAP_EMIT, tenant, ct);
+
+    sqlite3_bind_int64(s, 3, start_ms);
+    return run(st, s, "mark gap");
+}
+
+int
+mf_state_gaps(struct mf_state *st, const char *tenant, const char *ct,
+              struct mf_gap *out, int max)
+{
+    sqlite3_stmt *s = stmt(st, Q_GAP_LIST, tenant, ct);
+    int n = 0, rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n < max) {
+            out[n].start_ms = sqlite3_column_int64(s, 0);
+            out[n].end_ms = sqlite3_column_int64(s, 1);
+            out[n].detected_ms = sqlite3_column_int64(s, 2);
+            out[n].emitted = sqlite3_column_int(s, 3);
+        }
+        n++;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return fail(st, "list gaps");
+    return n < max ? n : max;
+}
+
+int
+mf_state_prune(struct mf_state *st, int64_t blobs_before_ms, int64_t ids_before_ms)
+{
+    sqlite3_stmt *s = stmt(st, Q_PRUNE_BLOBS, NULL, NULL);
+
+    sqlite3_bind_int64(s, 1, blobs_before_ms);
+    if (run(st, s, "prune blobs") != 0)
+        return -1;
+    s = stmt(st, Q_PRUNE_IDS, NULL, NULL);
+    sqlite3_bind_int64(s, 1, ids_before_ms);
+    return run(st, s, "prune ids");
+}
+
+int
+mf_state_foreach_stream(struct mf_state *st, mf_state_stream_fn fn, void *ud)
+{
+    sqlite3_stmt *s = stmt(st, Q_STREAM_ALL, NULL, NULL);
+    struct mf_stream_state row;
+    int rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 0);
+        const unsigned char *c = sqlite3_column_text(s, 1);
+
+        memset(&row, 0, sizeof(row));
+        snprintf(row.tenant, sizeof(row.tenant), "%s", t ? (const char *)t : "");
+        snprintf(row.content_type, sizeof(row.content_type), "%s",
+                 c ? (const char *)c : "");
+        row_to_stream(s, 2, &row);
+        if (fn(&row, ud) != 0)
+            break;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return fail(st, "list streams");
+    return 0;
+}

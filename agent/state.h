@@ -1,0 +1,84 @@
+/* state.h - durable collection state in SQLite (state_dir/state.db).
+ *
+ * Per tenant and content type ("stream"): the checkpoint, counters, the last
+ * error, the blobs already delivered (blob-level dedupe by contentId), the
+ * record Ids delivered within a horizon (record-level dedupe) and the gaps
+ * that could no longer be fetched. Everything a blob changes is written in
+ * one transaction, after every output acknowledged the blob's records, so a
+ * kill -9 at any moment leaves either the blob delivered and recorded or
+ * neither (then it is fetched again: a duplicate, never a loss).
+ *
+ * Secrets never reach this store.
+ */
+#ifndef MF_STATE_H
+#define MF_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mf_state;
+
+struct mf_state_err { char msg[256]; };
+
+struct mf_stream_state {
+    char tenant[128];
+    char content_type[64];
+    int64_t checkpoint_ms;       /* every blob listed before this was delivered */
+    int64_t last_poll_ms;        /* 0 = never */
+    int64_t last_success_ms;
+    int64_t blobs_delivered;
+    int64_t records_delivered;
+    int64_t duplicates;          /* records dropped as already delivered */
+    int64_t last_error_ms;
+    char last_error[256];        /* "" = none */
+};
+
+struct mf_gap {
+    int64_t start_ms, end_ms, detected_ms;
+    int emitted;                 /* the gap event went through the outputs */
+};
+
+/* Open (creating dir/state.db and the schema when missing). */
+struct mf_state *mf_state_open(const char *dir, struct mf_state_err *err);
+void mf_state_close(struct mf_state *st);
+
+/* Stream row; created with checkpoint_ms = initial_ms when missing. */
+int mf_state_stream_get(struct mf_state *st, const char *tenant, const char *ct,
+                        int64_t initial_ms, struct mf_stream_state *out);
+/* Move the checkpoint forward (never backwards: returns 1 and leaves it when
+ * ms is older than the stored one). 0 on success, -1 on error. */
+int mf_state_checkpoint(struct mf_state *st, const char *tenant, const char *ct,
+                        int64_t ms);
+int mf_state_poll_done(struct mf_state *st, const char *tenant, const char *ct,
+                       int64_t now_ms, const char *error);
+
+/* 1 delivered before, 0 not, -1 error. */
+int mf_state_blob_delivered(struct mf_state *st, const char *tenant,
+                            const char *ct, const char *content_id);
+/* 1 when the record Id was delivered within the horizon, 0 not, -1 error. */
+int mf_state_id_seen(struct mf_state *st, const char *tenant, const char *id);
+
+/* Record a delivered blob and its record Ids in one transaction. */
+int mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
+                         const char *content_id, int64_t content_created_ms,
+                         const char *const *ids, size_t n_ids, size_t duplicates,
+                         int64_t now_ms);
+
+int mf_state_add_gap(struct mf_state *st, const char *tenant, const char *ct,
+                     int64_t start_ms, int64_t end_ms, int64_t now_ms);
+int mf_state_gap_emitted(struct mf_state *st, const char *tenant, const char *ct,
+                         int64_t start_ms);
+/* Gaps of a stream, oldest first; returns how many were written (<= max). */
+int mf_state_gaps(struct mf_state *st, const char *tenant, const char *ct,
+                  struct mf_gap *out, int max);
+
+/* Forget blobs created and Ids seen before the given times. */
+int mf_state_prune(struct mf_state *st, int64_t blobs_before_ms, int64_t ids_before_ms);
+
+typedef int (*mf_state_stream_fn)(const struct mf_stream_state *s, void *ud);
+/* Every stream, ordered by tenant and content type; stops when fn != 0. */
+int mf_state_foreach_stream(struct mf_state *st, mf_state_stream_fn fn, void *ud);
+
+const char *mf_state_errmsg(struct mf_state *st);
+
+#endif

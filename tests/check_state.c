@@ -1,0 +1,166 @@
+/* check_state.c - durable collection state. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "state.h"
+#include "test_common.h"
+
+static char dir[256];
+
+static void
+setup(void)
+{
+    snprintf(dir, sizeof(dir), "/tmp/mf-state-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void
+teardown(void)
+{
+    char cmd[300];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static struct mf_state *
+open_ok(void)
+{
+    struct mf_state_err err;
+    struct mf_state *st = mf_state_open(dir, &err);
+
+    ck_assert_msg(st != NULL, "%s", err.msg);
+    return st;
+}
+
+START_TEST(mso_stream_defaults_and_checkpoint_forward_only)
+{
+    struct mf_state *st = open_ok();
+    struct mf_stream_state s;
+
+    ck_assert_int_eq(mf_state_stream_get(st, "t1", "Audit.Exchange", 1000, &s), 0);
+    ck_assert_int_eq(s.checkpoint_ms, 1000);
+    ck_assert_int_eq(s.last_poll_ms, 0);
+    /* a second get does not reset it */
+    ck_assert_int_eq(mf_state_checkpoint(st, "t1", "Audit.Exchange", 5000), 0);
+    ck_assert_int_eq(mf_state_stream_get(st, "t1", "Audit.Exchange", 1, &s), 0);
+    ck_assert_int_eq(s.checkpoint_ms, 5000);
+    /* never backwards */
+    ck_assert_int_eq(mf_state_checkpoint(st, "t1", "Audit.Exchange", 4000), 1);
+    ck_assert_int_eq(mf_state_stream_get(st, "t1", "Audit.Exchange", 1, &s), 0);
+    ck_assert_int_eq(s.checkpoint_ms, 5000);
+    ck_assert_int_eq(mf_state_poll_done(st, "t1", "Audit.Exchange", 6000, NULL), 0);
+    ck_assert_int_eq(mf_state_poll_done(st, "t1", "Audit.Exchange", 7000, "AF429 throttled"), 0);
+    ck_assert_int_eq(mf_state_stream_get(st, "t1", "Audit.Exchange", 1, &s), 0);
+    ck_assert_int_eq(s.last_poll_ms, 7000);
+    ck_assert_int_eq(s.last_success_ms, 6000);
+    ck_assert_int_eq(s.last_error_ms, 7000);
+    ck_assert_str_eq(s.last_error, "AF429 throttled");
+    mf_state_close(st);
+}
+END_TEST
+
+START_TEST(mso_blob_commit_survives_reopen)
+{
+    struct mf_state *st = open_ok();
+    const char *ids[] = {"id-1", "id-2", NULL, "id-3"};
+    struct mf_stream_state s;
+
+    mf_state_stream_get(st, "t1", "Audit.General", 0, &s);
+    ck_assert_int_eq(mf_state_blob_delivered(st, "t1", "Audit.General", "b$1"), 0);
+    ck_assert_int_eq(mf_state_commit_blob(st, "t1", "Audit.General", "b$1", 100, ids, 4, 2,
+                                          200), 0);
+    mf_state_close(st);
+
+    st = open_ok();
+    ck_assert_int_eq(mf_state_blob_delivered(st, "t1", "Audit.General", "b$1"), 1);
+    ck_assert_int_eq(mf_state_blob_delivered(st, "t1", "Audit.Exchange", "b$1"), 0);
+    ck_assert_int_eq(mf_state_blob_delivered(st, "t2", "Audit.General", "b$1"), 0);
+    ck_assert_int_eq(mf_state_id_seen(st, "t1", "id-2"), 1);
+    ck_assert_int_eq(mf_state_id_seen(st, "t2", "id-2"), 0);
+    ck_assert_int_eq(mf_state_id_seen(st, "t1", "id-9"), 0);
+    mf_state_stream_get(st, "t1", "Audit.General", 0, &s);
+    ck_assert_int_eq(s.blobs_delivered, 1);
+    ck_assert_int_eq(s.records_delivered, 4);
+    ck_assert_int_eq(s.duplicates, 2);
+    /* pruning forgets old blobs and ids */
+    ck_assert_int_eq(mf_state_prune(st, 150, 250), 0);
+    ck_assert_int_eq(mf_state_blob_delivered(st, "t1", "Audit.General", "b$1"), 0);
+    ck_assert_int_eq(mf_state_id_seen(st, "t1", "id-1"), 0);
+    mf_state_close(st);
+}
+END_TEST
+
+static int
+count_streams(const struct mf_stream_state *s, void *ud)
+{
+    (void)s;
+    (*(int *)ud)++;
+    return 0;
+}
+
+START_TEST(mso_gaps_and_listing)
+{
+    struct mf_state *st = open_ok();
+    struct mf_stream_state s;
+    struct mf_gap g[4];
+    int n = 0;
+
+    mf_state_stream_get(st, "b", "DLP.All", 0, &s);
+    mf_state_stream_get(st, "a", "Audit.Exchange", 0, &s);
+    ck_assert_int_eq(mf_state_add_gap(st, "a", "Audit.Exchange", 300, 400, 1000), 0);
+    ck_assert_int_eq(mf_state_add_gap(st, "a", "Audit.Exchange", 100, 200, 1000), 0);
+    ck_assert_int_eq(mf_state_add_gap(st, "a", "Audit.Exchange", 100, 200, 1001), 0);
+    ck_assert_int_eq(mf_state_gap_emitted(st, "a", "Audit.Exchange", 100), 0);
+    ck_assert_int_eq(mf_state_gaps(st, "a", "Audit.Exchange", g, 4), 2);
+    ck_assert_int_eq(g[0].start_ms, 100);
+    ck_assert_int_eq(g[0].emitted, 1);
+    ck_assert_int_eq(g[1].start_ms, 300);
+    ck_assert_int_eq(g[1].emitted, 0);
+    ck_assert_int_eq(mf_state_foreach_stream(st, count_streams, &n), 0);
+    ck_assert_int_eq(n, 2);
+    mf_state_close(st);
+}
+END_TEST
+
+START_TEST(mso_open_errors)
+{
+    struct mf_state_err err;
+    FILE *f;
+    char path[300];
+
+    ck_assert_ptr_null(mf_state_open("/proc/nonexistent/x", &err));
+    ck_assert(strstr(err.msg, "cannot create") != NULL);
+    /* a corrupt database file is refused with its path, not crashed on */
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    f = fopen(path, "w");
+    fputs("this is not a database, just some bytes that are long enough to matter....", f);
+    fclose(f);
+    ck_assert_ptr_null(mf_state_open(dir, &err));
+    ck_assert_msg(strstr(err.msg, "state.db") != NULL, "%s", err.msg);
+}
+END_TEST
+
+static Suite *
+state_suite(void)
+{
+    Suite *s = suite_create("state");
+    TCase *tc = tcase_create("mf_state_*()");
+
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, mso_stream_defaults_and_checkpoint_forward_only);
+    tcase_add_test(tc, mso_blob_commit_survives_reopen);
+    tcase_add_test(tc, mso_gaps_and_listing);
+    tcase_add_test(tc, mso_open_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int
+main(void)
+{
+    return mf_test_run(state_suite());
+}
