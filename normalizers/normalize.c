@@ -204,6 +204,29 @@ jtype_name(const struct mf_jval *v)
     return v->type <= MF_JOBJ ? names[v->type] : "?";
 }
 
+/* Search-UnifiedAuditLog / Purview exports saved as JSON wrap each record:
+ * {"RecordType":"ExchangeAdmin","CreationDate":..,"UserIds":..,
+ *  "Operations":..,"AuditData":{...} or "{...}"}. The audit record is
+ * AuditData; the wrapper only repeats it in another shape. */
+static struct mf_jval *
+unwrap_export(struct mf_arena *a, struct mf_jval *root)
+{
+    struct mf_jval *ad;
+
+    if (root->type != MF_JOBJ || mf_jobj_get(root, "Operation") ||
+        !(ad = mf_jobj_get(root, "AuditData")))
+        return root;
+    if (ad->type == MF_JOBJ)
+        return ad;
+    if (ad->type == MF_JSTR) {
+        struct mf_jval *inner = mf_json_parse(a, ad->u.s, ad->len, NULL, NULL, NULL);
+
+        if (inner && inner->type == MF_JOBJ)
+            return inner;
+    }
+    return root;
+}
+
 enum mf_status
 mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
              const struct mf_norm_in *in, struct mf_buf *out,
@@ -224,6 +247,7 @@ mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
                  perr.line, perr.column, perr.msg);
         return MF_DROP;
     }
+    root = unwrap_export(&c->arena, root);
     if (root->type != MF_JOBJ) {
         snprintf(res->error, sizeof(res->error),
                  "a record must be a JSON object, got %s", jtype_name(root));

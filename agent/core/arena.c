@@ -56,9 +56,11 @@ mf_arena_reset(struct mf_arena *a)
 {
     struct mf_arena_block *b = a->head, *next;
 
-    while (b && b != a->first) {
+    /* every block but the first goes, including big blocks linked below it */
+    while (b) {
         next = b->next;
-        free(b);
+        if (b != a->first)
+            free(b);
         b = next;
     }
     a->head = a->first;
