@@ -142,20 +142,6 @@ static const char *const ecs_kinds[] = {
 };
 static const char *const ecs_outcomes[] = { "success", "failure", "unknown", NULL };
 
-/* MF_REPAIR_* bit -> name under m365fwd.repairs. */
-static const struct {
-    unsigned bit;
-    const char *name;
-} ecs_repairs[] = {
-    { MF_REPAIR_UTF8, "utf8" },
-    { MF_REPAIR_TIME, "time" },
-    { MF_REPAIR_NUMSTR, "number_as_string" },
-    { MF_REPAIR_STRJSON, "stringified_json" },
-    { MF_REPAIR_BADSTRJSON, "bad_stringified_json" },
-    { MF_REPAIR_NO_ID, "no_id" },
-    { MF_REPAIR_NO_OP, "no_operation" },
-};
-
 /* Name/Value lists that Elastic turns into objects; their keys get '.' and
  * ' ' replaced by '_' under o365.audit. */
 static const char *const ecs_nv_fields[] = {
@@ -1447,9 +1433,9 @@ set_risk(struct ecs_ctx *c, const struct mf_tag_hits *tags)
 static void
 set_repairs(struct ecs_ctx *c)
 {
-    for (size_t i = 0; i < sizeof ecs_repairs / sizeof ecs_repairs[0]; i++)
-        if (c->r->repairs & ecs_repairs[i].bit)
-            slot_puts(c, T_REPAIRS, ecs_repairs[i].name);
+    for (unsigned i = 0; i < MF_REPAIR_COUNT; i++)
+        if (c->r->repairs & (1u << i))
+            slot_puts(c, T_REPAIRS, mf_repair_name(1u << i));
 }
 
 /* Key as Elastic's validFieldName: '.' and ' ' -> '_' (empty -> "_"). */

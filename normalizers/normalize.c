@@ -143,13 +143,6 @@ mf_nctx_fini(struct mf_nctx *c)
     mf_buf_fini(&c->scratch);
 }
 
-/* Names of the repairs, in MF_REPAIR_* bit order. */
-static const char *const repair_names[] = {
-    "invalid_utf8", "time_missing_or_invalid", "number_as_string",
-    "json_string_parsed", "json_string_invalid", "id_missing",
-    "operation_missing",
-};
-
 /* Raw schema: the record as it came plus an "m365fwd" object. */
 static struct mf_jval *
 build_raw(const struct mf_record *r, const struct mf_tag_hits *hits)
@@ -185,10 +178,12 @@ build_raw(const struct mf_record *r, const struct mf_tag_hits *hits)
     if (r->repairs) {
         struct mf_jval *rep = mf_jarr(a);
 
-        for (unsigned b = 0; b < sizeof(repair_names) / sizeof(repair_names[0]); b++)
+        for (unsigned b = 0; b < MF_REPAIR_COUNT; b++) {
+            const char *rn = mf_repair_name(1u << b);
+
             if (r->repairs & (1u << b))
-                mf_jarr_push(a, rep, mf_jstr_ref(a, repair_names[b],
-                                                 strlen(repair_names[b])));
+                mf_jarr_push(a, rep, mf_jstr_ref(a, rn, strlen(rn)));
+        }
         mf_jobj_add_ref(a, meta, "repairs", 7, rep);
     }
     mf_jobj_add_ref(a, out, "m365fwd", 7, meta);

@@ -125,6 +125,22 @@ static const struct {
     {NULL, NULL},
 };
 
+/* In MF_REPAIR_* bit order. */
+static const char *const repair_names[MF_REPAIR_COUNT] = {
+    "invalid_utf8", "time_missing_or_invalid", "number_as_string",
+    "json_string_parsed", "json_string_invalid", "id_missing",
+    "operation_missing",
+};
+
+const char *
+mf_repair_name(unsigned bit)
+{
+    for (unsigned i = 0; i < MF_REPAIR_COUNT; i++)
+        if (bit == 1u << i)
+            return repair_names[i];
+    return NULL;
+}
+
 const char *
 mf_record_type_name(int rt)
 {
@@ -376,26 +392,81 @@ nv_kind_of(const struct mf_jval *arr, const char **name_key)
     return kind;
 }
 
+/* Name -> member index of the object being built. Linear search is fine for
+ * the usual handful of names; above FLAT_HASH_MIN a hash keeps a record with
+ * tens of thousands of parameters linear instead of quadratic. */
+#define FLAT_HASH_MIN 16
+
+struct name_index {
+    uint32_t *slot;     /* member index + 1; 0 = empty */
+    size_t mask;
+};
+
+static uint32_t
+hash_name(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+/* Index of the member named (s, n), or -1; when absent and insert is set,
+ * the slot is claimed for index `next`. */
+static long
+name_lookup(const struct mf_jval *obj, struct name_index *ix, const char *s,
+            size_t n, bool insert, size_t next)
+{
+    if (!ix->slot) {
+        for (size_t i = 0; i < obj->len; i++)
+            if (obj->u.mem[i].klen == n && memcmp(obj->u.mem[i].key, s, n) == 0)
+                return (long)i;
+        return -1;
+    }
+    for (size_t h = hash_name(s, n) & ix->mask;; h = (h + 1) & ix->mask) {
+        uint32_t e = ix->slot[h];
+
+        if (e == 0) {
+            if (insert)
+                ix->slot[h] = (uint32_t)next + 1;
+            return -1;
+        }
+        if (obj->u.mem[e - 1].klen == n && memcmp(obj->u.mem[e - 1].key, s, n) == 0)
+            return (long)(e - 1);
+    }
+}
+
 static struct mf_jval *
 flatten_nv(struct mf_arena *a, const struct mf_jval *arr, enum nv_kind kind,
            const char *name_key)
 {
     struct mf_jval *obj = mf_jobj(a);
+    struct name_index ix = {NULL, 0};
 
     obj->line = arr->line;
+    if (arr->len > FLAT_HASH_MIN) {
+        size_t cap = 64;
+
+        while (cap < arr->len * 2)
+            cap *= 2;
+        ix.slot = mf_arena_calloc(a, cap * sizeof(*ix.slot));
+        ix.mask = cap - 1;
+    }
     for (size_t i = 0; i < arr->len; i++) {
         struct mf_jval *e = arr->u.items[i];
         struct mf_jval *name = mf_jobj_get(e, name_key);
         struct mf_jval *val = kind == NV_MODIFIED ? e : mf_jobj_get(e, "Value");
-        struct mf_jval *prev;
+        long at;
 
         if (!val)
             val = mf_jnull(a);
-        prev = mf_jobj_getn(obj, name->u.s, name->len);
-        if (!prev) {
+        at = name_lookup(obj, &ix, name->u.s, name->len, true, obj->len);
+        if (at < 0) {
             mf_jobj_add_ref(a, obj, name->u.s, name->len, val);
         } else if (kind == NV_NAME_VALUE) {
-            /* a repeated name keeps every value */
+            /* a repeated name keeps every value, in an array built here */
+            struct mf_jval *prev = obj->u.mem[at].val;
             struct mf_jval *list;
 
             if (prev->type == MF_JARR && (prev->flags & MF_JF_USED)) {
@@ -404,7 +475,7 @@ flatten_nv(struct mf_arena *a, const struct mf_jval *arr, enum nv_kind kind,
                 list = mf_jarr(a);
                 list->flags |= MF_JF_USED;   /* marks "built by us" */
                 mf_jarr_push(a, list, prev);
-                mf_jobj_set_ref(a, obj, name->u.s, name->len, list);
+                obj->u.mem[at].val = list;
             }
             mf_jarr_push(a, list, val);
         }

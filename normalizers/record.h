@@ -34,6 +34,11 @@
 #define MF_REPAIR_BADSTRJSON  0x0010  /* a field looked like JSON but was not */
 #define MF_REPAIR_NO_ID       0x0020  /* Id missing */
 #define MF_REPAIR_NO_OP       0x0040  /* Operation missing */
+#define MF_REPAIR_COUNT       7       /* bits above: 1 << 0 .. 1 << 6 */
+
+/* Name of one MF_REPAIR_* bit as the events show it ("invalid_utf8", ...),
+ * the same in every schema; NULL for an unknown bit. */
+const char *mf_repair_name(unsigned bit);
 
 enum mf_outcome { MF_OUTCOME_UNKNOWN = 0, MF_OUTCOME_SUCCESS = 1, MF_OUTCOME_FAILURE = 2 };
 

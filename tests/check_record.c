@@ -1,4 +1,6 @@
 /* check_record.c - record view and derived facts. */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "record.h"
@@ -190,6 +192,28 @@ START_TEST(mri_missing_fields_and_bad_bytes)
 }
 END_TEST
 
+START_TEST(mri_many_names_hashed)
+{
+    /* more names than the linear-search limit: duplicates still merge */
+    char *json = malloc(200000);
+    size_t n = 0;
+    struct mf_record *r;
+    const struct mf_jval *v;
+
+    n += (size_t)sprintf(json + n, "{\"Operation\":\"Set-X\",\"Parameters\":[");
+    for (int i = 0; i < 2000; i++)
+        n += (size_t)sprintf(json + n, "{\"Name\":\"P%d\",\"Value\":\"%d\"},", i, i);
+    n += (size_t)sprintf(json + n, "{\"Name\":\"P7\",\"Value\":\"again\"}]}");
+    r = rec(json);
+    ck_assert_uint_eq(mf_record_get(r, "Parameters")->len, 2000);
+    ck_assert_str_eq(mf_record_str(r, "Parameters.P1999"), "1999");
+    v = mf_record_get(r, "Parameters.P7");
+    ck_assert_int_eq(v->type, MF_JARR);
+    ck_assert_str_eq(v->u.items[1]->u.s, "again");
+    free(json);
+}
+END_TEST
+
 START_TEST(mri_path_longest_key_first)
 {
     struct mf_record *r = rec("{\"A\":{\"b.c\":{\"d\":1},\"b\":{\"c\":{\"d\":2}}},"
@@ -204,6 +228,17 @@ START_TEST(mri_path_longest_key_first)
     ck_assert_ptr_null(mf_record_type_name(-1));
     ck_assert_str_eq(mf_content_type_guess(13, "Exchange"), "DLP.All");
     ck_assert_str_eq(mf_content_type_guess(9999, "OneDrive"), "Audit.SharePoint");
+}
+END_TEST
+
+START_TEST(mri_repair_names)
+{
+    ck_assert_str_eq(mf_repair_name(MF_REPAIR_UTF8), "invalid_utf8");
+    ck_assert_str_eq(mf_repair_name(MF_REPAIR_NO_OP), "operation_missing");
+    for (unsigned i = 0; i < MF_REPAIR_COUNT; i++)
+        ck_assert_ptr_nonnull(mf_repair_name(1u << i));
+    ck_assert_ptr_null(mf_repair_name(1u << MF_REPAIR_COUNT));
+    ck_assert_ptr_null(mf_repair_name(3));
 }
 END_TEST
 
@@ -225,7 +260,9 @@ record_suite(void)
     tcase_add_test(tc, mri_stringly_json_and_ps_params);
     tcase_add_test(tc, mri_sts_outcome_from_error_number);
     tcase_add_test(tc, mri_missing_fields_and_bad_bytes);
+    tcase_add_test(tc, mri_many_names_hashed);
     tcase_add_test(tc, mri_path_longest_key_first);
+    tcase_add_test(tc, mri_repair_names);
     suite_add_tcase(s, tc);
     return s;
 }
