@@ -1,0 +1,43 @@
+/* cli.h - command-line dispatcher: `m365fwd <command> [options]`.
+ *
+ * Commands are a table ({name, fn, one-line help, usage}); adding one is a
+ * row in cli.c plus its mf_cmd_<name>() function. Exit codes are part of the
+ * public contract. */
+#ifndef MF_CLI_H
+#define MF_CLI_H
+
+enum mf_exit {
+    MF_EXIT_OK = 0,         /* everything done */
+    MF_EXIT_REJECTED = 1,   /* some input rejected or not readable */
+    MF_EXIT_USAGE = 2,      /* bad command line or tables */
+};
+
+struct mf_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);   /* argv[0] = command name */
+    const char *help;                   /* one line */
+    const char *usage;                  /* full text for --help */
+};
+
+/* main() of the program. */
+int mf_cli_main(int argc, char **argv);
+
+/* The command named name, or NULL. */
+const struct mf_cmd *mf_cli_find(const char *name);
+
+/* Print "m365fwd <cmd>: <message>" and the command's usage on stderr;
+ * returns MF_EXIT_USAGE. */
+int mf_cli_usage_error(const struct mf_cmd *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Print cmd's usage on stdout; returns MF_EXIT_OK. */
+int mf_cli_help(const struct mf_cmd *cmd);
+
+/* Parse "64M", "512k", "1G", "1048576", "64MiB" into bytes; 0 / -1. */
+int mf_cli_parse_size(const char *s, unsigned long long *out);
+
+/* commands */
+int mf_cmd_normalize(int argc, char **argv);
+extern const char mf_cmd_normalize_usage[];
+
+#endif

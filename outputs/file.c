@@ -1,0 +1,167 @@
+/* file.c - buffered line writer; see file.h. */
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mem.h"
+
+struct mf_file_out {
+    int fd;
+    bool own_fd;
+    bool failed;
+    int err;            /* errno of the first failure */
+    char *name;
+    char *buf;
+    size_t len;
+    size_t cap;
+    size_t lines;
+};
+
+static struct mf_file_out *
+out_new(int fd, bool own, const char *name, size_t bufsize)
+{
+    struct mf_file_out *o = mf_xcalloc(1, sizeof(*o));
+
+    o->fd = fd;
+    o->own_fd = own;
+    o->name = mf_xstrdup(name ? name : "-");
+    o->cap = bufsize ? bufsize : MF_FILE_OUT_DEFAULT_BUF;
+    o->buf = mf_xmalloc(o->cap);
+    return o;
+}
+
+struct mf_file_out *
+mf_file_out_open(const char *path, int append, size_t bufsize)
+{
+    int fd;
+
+    if (!path || strcmp(path, "-") == 0)
+        return out_new(STDOUT_FILENO, false, "<stdout>", bufsize);
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC |
+              (append ? O_APPEND : O_TRUNC), 0640);
+    if (fd < 0)
+        return NULL;
+    return out_new(fd, true, path, bufsize);
+}
+
+struct mf_file_out *
+mf_file_out_fdopen(int fd, const char *name, size_t bufsize)
+{
+    return out_new(fd, false, name, bufsize);
+}
+
+static int
+write_all(struct mf_file_out *o, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(o->fd, p, n);
+
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            o->failed = true;
+            o->err = errno;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int
+mf_file_out_flush(struct mf_file_out *o)
+{
+    int rc;
+
+    if (o->failed) {
+        errno = o->err;
+        return -1;
+    }
+    rc = write_all(o, o->buf, o->len);
+    o->len = 0;
+    return rc;
+}
+
+int
+mf_file_out_line(struct mf_file_out *o, const char *data, size_t len)
+{
+    if (o->failed) {
+        errno = o->err;
+        return -1;
+    }
+    if (len + 1 > o->cap - o->len) {
+        if (mf_file_out_flush(o) < 0)
+            return -1;
+        if (len + 1 > o->cap) {
+            /* bigger than the buffer: straight through */
+            if (write_all(o, data, len) < 0 || write_all(o, "\n", 1) < 0)
+                return -1;
+            o->lines++;
+            return 0;
+        }
+    }
+    memcpy(o->buf + o->len, data, len);
+    o->buf[o->len + len] = '\n';
+    o->len += len + 1;
+    o->lines++;
+    return 0;
+}
+
+int
+mf_file_out_ack(struct mf_file_out *o)
+{
+    struct stat st;
+
+    if (mf_file_out_flush(o) < 0)
+        return -1;
+    if (fstat(o->fd, &st) == 0 && !S_ISREG(st.st_mode))
+        return 0;
+    if (fsync(o->fd) < 0 && errno != EINVAL && errno != EROFS) {
+        o->failed = true;
+        o->err = errno;
+        return -1;
+    }
+    return 0;
+}
+
+int
+mf_file_out_close(struct mf_file_out *o)
+{
+    int rc = 0, err = 0;
+
+    if (!o)
+        return 0;
+    if (mf_file_out_flush(o) < 0) {
+        rc = -1;
+        err = errno;
+    }
+    if (o->own_fd && close(o->fd) < 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+    }
+    free(o->buf);
+    free(o->name);
+    free(o);
+    if (rc < 0)
+        errno = err;
+    return rc;
+}
+
+size_t
+mf_file_out_lines(const struct mf_file_out *o)
+{
+    return o->lines;
+}
+
+const char *
+mf_file_out_name(const struct mf_file_out *o)
+{
+    return o->name;
+}

@@ -1,0 +1,42 @@
+/* file.h - buffered line writer for normalized events (stdout or a file).
+ *
+ * Lines are gathered in one bounded buffer and written with write(2) when
+ * it fills (never per record). mf_file_out_ack() makes everything written
+ * so far durable (flush + fsync) so a collector can acknowledge upstream
+ * only after the bytes are on disk. */
+#ifndef MF_OUTPUT_FILE_H
+#define MF_OUTPUT_FILE_H
+
+#include <stddef.h>
+
+#define MF_FILE_OUT_DEFAULT_BUF ((size_t)1 << 20)   /* 1 MiB */
+
+struct mf_file_out;
+
+/* path NULL or "-" = standard output (not closed by close). append != 0
+ * opens an existing file for appending, else it is truncated. bufsize 0 =
+ * MF_FILE_OUT_DEFAULT_BUF. NULL with errno set when the file cannot be
+ * opened. */
+struct mf_file_out *mf_file_out_open(const char *path, int append,
+                                     size_t bufsize);
+/* Same over an open descriptor (not closed by close). */
+struct mf_file_out *mf_file_out_fdopen(int fd, const char *name,
+                                       size_t bufsize);
+
+/* Append data and a newline. 0, or -1 with errno on a write error (the
+ * writer then refuses further lines). */
+int mf_file_out_line(struct mf_file_out *o, const char *data, size_t len);
+/* Write what is buffered. 0 / -1. */
+int mf_file_out_flush(struct mf_file_out *o);
+/* Flush and fsync: everything written before is durable on return 0.
+ * On pipes and terminals fsync is skipped. */
+int mf_file_out_ack(struct mf_file_out *o);
+/* Flush, close (unless stdout / borrowed fd), free. 0 / -1 (first error
+ * seen, including earlier write errors). */
+int mf_file_out_close(struct mf_file_out *o);
+
+/* Counters for summaries and tests. */
+size_t mf_file_out_lines(const struct mf_file_out *o);
+const char *mf_file_out_name(const struct mf_file_out *o);
+
+#endif
