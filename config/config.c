@@ -1404,40 +1404,20 @@ struct mf_config *
 mf_config_load_file(const char *path, unsigned flags, struct mf_cfgerr *err)
 {
     struct mf_config *cfg;
-    char *buf = NULL, *abs;
-    size_t n = 0, cap = 0, r;
-    FILE *f;
+    struct mf_buf b;
+    char *abs;
 
     if (err)
         mf_cfgerr_reset(err);
-    f = fopen(path, "rb");
-    if (!f) {
-        mf_cfgerr_add(err, path, 0, "cannot open: %s", strerror(errno));
+    mf_buf_init(&b, 16 * MIB);
+    if (mf_buf_read_file(&b, path) != 0) {
+        if (errno == EFBIG)
+            mf_cfgerr_add(err, path, 0, "larger than 16 MiB");
+        else
+            mf_cfgerr_add(err, path, 0, "cannot open: %s", strerror(errno));
+        mf_buf_fini(&b);
         return NULL;
     }
-    for (;;) {
-        if (cap - n < 65536) {
-            cap = cap ? cap * 2 : 65536;
-            if (cap > 16 * MIB) {
-                mf_cfgerr_add(err, path, 0, "larger than 16 MiB");
-                fclose(f);
-                free(buf);
-                return NULL;
-            }
-            buf = mf_xrealloc(buf, cap);
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    if (ferror(f)) {
-        mf_cfgerr_add(err, path, 0, "read error");
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
     /* relative paths in the file are relative to its directory */
     abs = realpath(path, NULL);
     if (abs) {
@@ -1448,9 +1428,9 @@ mf_config_load_file(const char *path, unsigned flags, struct mf_cfgerr *err)
         else if (slash)
             *slash = '\0';
     }
-    cfg = load_text(path, buf ? buf : "", n, flags, abs, err);
+    cfg = load_text(path, b.data ? b.data : "", b.len, flags, abs, err);
     free(abs);
-    free(buf);
+    mf_buf_fini(&b);
     return cfg;
 }
 

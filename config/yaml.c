@@ -268,35 +268,17 @@ mf_yaml_load(struct mf_arena *a, const char *name, const char *text, size_t len,
 struct mf_jval *
 mf_yaml_load_file(struct mf_arena *a, const char *path, struct mf_yerror *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0, r;
+    struct mf_buf b;
     struct mf_jval *root;
 
-    if (!f) {
+    mf_buf_init(&b, 64u << 20);
+    if (mf_buf_read_file(&b, path) != 0) {
         if (err)
             snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %m", path);
+        mf_buf_fini(&b);
         return NULL;
     }
-    for (;;) {
-        if (cap - n < 65536) {
-            cap = cap ? cap * 2 : 65536;
-            buf = mf_xrealloc(buf, cap);
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    if (ferror(f)) {
-        if (err)
-            snprintf(err->msg, sizeof(err->msg), "%s: read error", path);
-        fclose(f);
-        free(buf);
-        return NULL;
-    }
-    fclose(f);
-    root = mf_yaml_load(a, path, buf, n, err);
-    free(buf);
+    root = mf_yaml_load(a, path, b.data ? b.data : "", b.len, err);
+    mf_buf_fini(&b);
     return root;
 }

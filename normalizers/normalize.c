@@ -39,27 +39,16 @@ mf_schema_parse(const char *s, enum mf_schema *out)
 static char *
 slurp(const char *path, size_t *len, struct mf_normerr *err)
 {
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0, r;
+    struct mf_buf b;
 
-    if (!f) {
+    mf_buf_init(&b, 16u << 20);
+    if (mf_buf_read_file(&b, path) != 0) {
         snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %m", path);
+        mf_buf_fini(&b);
         return NULL;
     }
-    for (;;) {
-        if (cap - n < 65536) {
-            cap = cap ? cap * 2 : 65536;
-            buf = mf_xrealloc(buf, cap);
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        if (r == 0)
-            break;
-        n += r;
-    }
-    fclose(f);
-    *len = n;
-    return buf;
+    *len = b.len;
+    return b.data ? b.data : mf_xcalloc(1, 1);
 }
 
 struct mf_normalizer *

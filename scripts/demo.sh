@@ -15,12 +15,7 @@ else
 fi
 ninja -C build >/dev/null
 
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-echo "== normalizing samples/ with m365fwd normalize --schema ocsf --summary" >&2
+echo "== m365fwd normalize --schema ocsf --summary samples/*.json samples/*.csv" >&2
+echo "== (events on stdout, also saved to build/demo-events.ndjson; summary on stderr)" >&2
 ./build/agent/m365fwd normalize --schema ocsf --summary samples/*.json samples/*.csv \
-    > "$out/events.ndjson"
-n=$(wc -l < "$out/events.ndjson")
-echo "== first 3 of $n normalized events (OCSF 1.8.0), full output in build/demo-events.ndjson:" >&2
-head -n 3 "$out/events.ndjson"
-cp "$out/events.ndjson" build/demo-events.ndjson
+    | tee build/demo-events.ndjson

@@ -1,5 +1,6 @@
 #include "buf.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,4 +109,44 @@ mf_buf_shrink(struct mf_buf *b, size_t keep)
         return;
     b->data = mf_xrealloc(b->data, keep);
     b->cap = keep;
+}
+
+int
+mf_buf_read_file(struct mf_buf *b, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    size_t mark = b->len, r;
+    int saved;
+
+    if (!f)
+        return -1;
+    for (;;) {
+        if (mf_buf_reserve(b, 65536) != 0 && mf_buf_reserve(b, 1) != 0) {
+            errno = EFBIG;
+            goto fail;
+        }
+        r = fread(b->data + b->len, 1, b->cap - b->len - 1, f);
+        if (r == 0)
+            break;
+        b->len += r;
+        if (b->len > b->max) {
+            errno = EFBIG;
+            goto fail;
+        }
+    }
+    if (ferror(f)) {
+        errno = EIO;
+        goto fail;
+    }
+    fclose(f);
+    b->data[b->len] = '\0';
+    return 0;
+fail:
+    saved = errno;
+    fclose(f);
+    b->len = mark;
+    if (b->data)
+        b->data[b->len] = '\0';
+    errno = saved;
+    return -1;
 }

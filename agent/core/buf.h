@@ -28,6 +28,9 @@ int mf_buf_printf(struct mf_buf *b, const char *fmt, ...)
 /* Drop the first n bytes, moving the rest to the front. */
 void mf_buf_consume(struct mf_buf *b, size_t n);
 static inline void mf_buf_reset(struct mf_buf *b) { b->len = 0; if (b->data) b->data[0] = '\0'; }
+/* Append the whole file at path (it must fit under the ceiling). 0, or -1
+ * with errno set (EFBIG when over the ceiling); b keeps what it had. */
+int mf_buf_read_file(struct mf_buf *b, const char *path);
 /* Free memory above keep bytes of capacity (used between records so a
  * several-MB record does not pin its buffer for the rest of the run). */
 void mf_buf_shrink(struct mf_buf *b, size_t keep);
