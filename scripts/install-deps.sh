@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Install what the build, the tests and the benchmark need on Debian 12.
+# Fast on a warm machine: apt is only touched when a package is missing.
+# Runs as root, or through sudo when available.
+#
+#   scripts/install-deps.sh           install what is missing
+#   scripts/install-deps.sh --check   only report; exit 1 when something is missing
+set -euo pipefail
+
+PACKAGES=(
+    build-essential pkg-config meson ninja-build
+    libcurl4-openssl-dev libjansson-dev libyaml-dev librdkafka-dev
+    check libsqlite3-dev libmicrohttpd-dev
+    python3 python3-yaml
+    clang-14 libclang-rt-14-dev
+    jq time
+)
+
+check_only=0
+case "${1:-}" in
+    --check) check_only=1 ;;
+    "") ;;
+    -h|--help)
+        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+        exit 0 ;;
+    *)
+        echo "install-deps.sh: unknown option '$1' (try --help)" >&2
+        exit 2 ;;
+esac
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+    if [ "$status" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps.sh: all ${#PACKAGES[@]} packages present"
+    exit 0
+fi
+
+echo "install-deps.sh: missing: ${missing[*]}"
+if [ "$check_only" -eq 1 ]; then
+    exit 1
+fi
+
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "install-deps.sh: apt-get not found (Debian 12 expected); install the packages above by hand" >&2
+    exit 1
+fi
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+        SUDO=(sudo)
+    else
+        echo "install-deps.sh: not root and sudo is not available; run as root" >&2
+        exit 1
+    fi
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends "${missing[@]}"
+echo "install-deps.sh: installed ${#missing[@]} package(s)"
