@@ -29,6 +29,12 @@ static const struct mf_cmd commands[] = {
     {"normalize", mf_cmd_normalize,
      "normalize audit records to OCSF 1.8.0, ECS or raw JSON lines",
      mf_cmd_normalize_usage},
+    {"run", mf_cmd_run,
+     "collect from the Management Activity API and deliver to the outputs",
+     mf_cmd_run_usage},
+    {"status", mf_cmd_status,
+     "show what was collected per tenant and content type, gaps, errors",
+     mf_cmd_status_usage},
     {"help", cmd_help, "show help for a command", help_usage},
     {"version", cmd_version, "print the version", version_usage},
 };

@@ -36,8 +36,20 @@ int mf_cli_help(const struct mf_cmd *cmd);
 /* Parse "64M", "512k", "1G", "1048576", "64MiB" into bytes; 0 / -1. */
 int mf_cli_parse_size(const char *s, unsigned long long *out);
 
+struct mf_config;
+struct mf_normalizer;
+/* Load a configuration file for a command; errors (all of them, with
+ * file:line) go to stderr. With norm, tag ids named in output filters are
+ * checked against its catalogue. NULL on error. */
+struct mf_config *mf_cli_load_config(const char *path, unsigned flags,
+                                     const struct mf_normalizer *norm);
+
 /* commands */
 int mf_cmd_normalize(int argc, char **argv);
 extern const char mf_cmd_normalize_usage[];
+int mf_cmd_run(int argc, char **argv);
+extern const char mf_cmd_run_usage[];
+int mf_cmd_status(int argc, char **argv);
+extern const char mf_cmd_status_usage[];
 
 #endif

@@ -35,11 +35,11 @@ enum {
 static const char *const sql_text[Q_COUNT] = {
     [Q_STREAM_GET] =
         "SELECT checkpoint_ms, last_poll_ms, last_success_ms, blobs_delivered,"
-        " records_delivered, duplicates, last_error_ms, last_error"
+        " records_delivered, duplicates, last_error_ms, last_error, first_ms"
         " FROM streams WHERE tenant = ?1 AND content_type = ?2",
     [Q_STREAM_INS] =
-        "INSERT OR IGNORE INTO streams(tenant, content_type, checkpoint_ms)"
-        " VALUES (?1, ?2, ?3)",
+        "INSERT OR IGNORE INTO streams(tenant, content_type, checkpoint_ms, first_ms)"
+        " VALUES (?1, ?2, ?3, ?3)",
     [Q_CHECKPOINT] =
         "UPDATE streams SET checkpoint_ms = ?3"
         " WHERE tenant = ?1 AND content_type = ?2 AND checkpoint_ms <= ?3",
@@ -73,8 +73,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_PRUNE_IDS] = "DELETE FROM records WHERE seen_ms < ?1",
     [Q_STREAM_ALL] =
         "SELECT tenant, content_type, checkpoint_ms, last_poll_ms, last_success_ms,"
-        " blobs_delivered, records_delivered, duplicates, last_error_ms, last_error"
-        " FROM streams ORDER BY tenant, content_type",
+        " blobs_delivered, records_delivered, duplicates, last_error_ms, last_error,"
+        " first_ms FROM streams ORDER BY tenant, content_type",
 };
 
 static const char schema_sql[] =
@@ -84,6 +84,7 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS streams("
     " tenant TEXT NOT NULL, content_type TEXT NOT NULL,"
     " checkpoint_ms INTEGER NOT NULL DEFAULT 0,"
+    " first_ms INTEGER NOT NULL DEFAULT 0,"
     " last_poll_ms INTEGER NOT NULL DEFAULT 0,"
     " last_success_ms INTEGER NOT NULL DEFAULT 0,"
     " blobs_delivered INTEGER NOT NULL DEFAULT 0,"
@@ -231,6 +232,7 @@ row_to_stream(sqlite3_stmt *s, int off, struct mf_stream_state *out)
     out->last_error_ms = sqlite3_column_int64(s, off + 6);
     e = sqlite3_column_text(s, off + 7);
     snprintf(out->last_error, sizeof(out->last_error), "%s", e ? (const char *)e : "");
+    out->first_ms = sqlite3_column_int64(s, off + 8);
 }
 
 int

@@ -24,6 +24,7 @@ struct mf_stream_state {
     char tenant[128];
     char content_type[64];
     int64_t checkpoint_ms;       /* every blob listed before this was delivered */
+    int64_t first_ms;            /* where collection of the stream began */
     int64_t last_poll_ms;        /* 0 = never */
     int64_t last_success_ms;
     int64_t blobs_delivered;

@@ -39,7 +39,7 @@ enum mf_cloud {
 };
 
 /* How a tenant authenticates (derived from which keys are set). */
-enum mf_auth {
+enum mf_auth_kind {
     MF_AUTH_SECRET_FILE = 0,
     MF_AUTH_SECRET_ENV,
     MF_AUTH_CERTIFICATE,
@@ -93,7 +93,7 @@ struct mf_tenant_conf {
     const char *publisher_id;        /* default: id */
     bool enabled;
     /* derived */
-    int auth;                        /* enum mf_auth */
+    int auth;                        /* enum mf_auth_kind */
     uint32_t line;                   /* where the entry starts */
 };
 

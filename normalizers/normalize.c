@@ -242,6 +242,8 @@ mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
     mf_tags_eval(n->tags, &rec, &res->tags);
     res->class_uid = mf_ocsf_class_of(n->ocsf, &rec);
     res->repairs = rec.repairs;
+    if (rec.id && strlen(rec.id) < sizeof(res->id))
+        memcpy(res->id, rec.id, strlen(rec.id) + 1);
 
     switch (in->schema) {
     case MF_SCHEMA_OCSF:

@@ -61,6 +61,7 @@ struct mf_norm_result {
     struct mf_tag_hits tags;
     int class_uid;             /* OCSF class chosen (also for ecs/raw) */
     unsigned repairs;          /* MF_REPAIR_* */
+    char id[128];              /* the record's Id ("" when absent or longer) */
     char error[200];           /* when MF_DROP: why */
 };
 

@@ -1,0 +1,1292 @@
+/* collector.c - the `run` engine: streams, windows, blobs, delivery. */
+#include "collector.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "file.h"
+#include "http.h"
+#include "input.h"
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+#include "state.h"
+
+#define DAY_MS            (24LL * 3600 * 1000)
+#define RETENTION_MS      (7 * DAY_MS)
+#define RETENTION_MARGIN  (30LL * 60 * 1000)      /* stay clear of AF20055 */
+#define START_THROTTLE_MS (15LL * 60 * 1000)      /* subscriptions/start */
+#define BACKOFF_BASE_MS   1000
+#define DROP_ATTEMPTS     8      /* a blob refused this often becomes a gap */
+#define SKEW_WARN_MS      (5LL * 60 * 1000)
+#define DRAIN_MS          30000
+#define LIST_MAX_BODY     ((size_t)32 << 20)
+
+/* ---------------------------------------------------------------------- */
+
+enum phase {
+    P_SUBSCRIBE,   /* waiting for the tenant's subscription list / a start */
+    P_LIST,        /* listing the current window (page by page) */
+    P_FETCH,       /* downloading and delivering the window's blobs */
+    P_IDLE,        /* caught up; next poll at wake_ms */
+    P_STOPPED,     /* loud error; nothing more for this stream */
+};
+
+enum blob_state { B_PENDING, B_ACTIVE, B_DONE };
+
+struct stream;
+
+struct blob {
+    struct stream *st;
+    char *content_id;
+    char *uri;
+    int64_t created_ms;
+    enum blob_state state;
+    int attempts;
+    int64_t retry_at_ms;
+    int fd;
+    bool retried_401;
+    struct mf_http_req req;
+};
+
+struct tenant;
+
+struct stream {
+    struct tenant *t;
+    const char *ct;
+    enum phase phase;
+    int64_t checkpoint_ms;
+    int64_t win_start, win_end;
+    bool window_open;            /* win_* valid, listing started */
+    char *next_url;              /* next page of the listing, or NULL */
+    bool list_done;              /* all pages of the window listed */
+    bool req_busy;               /* list_req or start_req in flight */
+    bool retried_401;
+    struct mf_http_req req;
+    bool need_start;
+    int64_t start_after_ms;      /* start throttle */
+    struct blob **blobs;
+    size_t n_blobs, cap_blobs;
+    size_t n_done;
+    int64_t wake_ms;
+    int fails;
+    bool caught_up;              /* --once: reached the run's start time */
+    bool delivery_failed;        /* some record could not be delivered */
+    char error[256];
+};
+
+struct tenant {
+    struct mf_collector *c;
+    const struct mf_tenant_conf *conf;
+    struct mf_auth *auth;
+    struct stream *streams;
+    size_t n_streams;
+    char feed_root[1200];        /* {api}/api/v1.0/{tenant}/activity/feed */
+    char api_prefix[1024];       /* {api} - blob and page URLs must start so */
+    double bucket;               /* request tokens */
+    double burst;
+    double per_ms;
+    int64_t bucket_ms;
+    int in_flight;
+    int64_t pause_until_ms;      /* throttled: no request before this */
+    bool subs_listed;
+    bool subs_busy;
+    struct mf_http_req subs_req;
+    bool skew_warned;
+    int64_t skew_ms;
+    bool stopped;
+};
+
+struct out {
+    const struct mf_output_conf *conf;
+    struct mf_file_out *file;
+    size_t delivered;
+};
+
+struct mf_collector {
+    const struct mf_config *cfg;
+    const struct mf_normalizer *norm;
+    struct mf_collector_opts opts;
+    struct mf_http *http;
+    struct mf_state *state;
+    struct tenant *tenants;
+    size_t n_tenants;
+    struct out *outs;
+    size_t n_outs;
+    bool schema_used[3];
+    struct mf_nctx nctx;
+    struct mf_buf line[3];       /* normalized record per schema */
+    char spool_dir[1024];
+    int64_t run_start_ms;
+    volatile sig_atomic_t stop;
+    unsigned rng;
+    int exit_code;
+    /* per-blob scratch: Ids to commit */
+    char **ids;
+    size_t n_ids, cap_ids;
+};
+
+int64_t
+mf_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+fmt_time(int64_t ms, char *buf, size_t n)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Pacing                                                                 */
+/* ---------------------------------------------------------------------- */
+
+static unsigned
+rnd(struct mf_collector *c)
+{
+    c->rng = c->rng * 1103515245u + 12345u;
+    return c->rng >> 8;
+}
+
+/* Full-jitter exponential backoff: uniform in [base, min(cap, base*2^n)]. */
+static int64_t
+backoff_ms(struct mf_collector *c, int n)
+{
+    int64_t cap = c->cfg->collect.max_backoff_ms > 0 ? c->cfg->collect.max_backoff_ms
+                                                     : 300000;
+    int64_t hi = BACKOFF_BASE_MS;
+
+    for (int i = 0; i < n && hi < cap; i++)
+        hi *= 2;
+    if (hi > cap)
+        hi = cap;
+    return BACKOFF_BASE_MS + (int64_t)(rnd(c) % (unsigned)(hi - BACKOFF_BASE_MS + 1));
+}
+
+/* Take one request token of the tenant's bucket; false when empty (then
+ * *wake is when one will be there). */
+static bool
+take_token(struct tenant *t, int64_t now, int64_t *wake)
+{
+    if (now < t->pause_until_ms) {
+        *wake = t->pause_until_ms;
+        return false;
+    }
+    t->bucket += (double)(now - t->bucket_ms) * t->per_ms;
+    if (t->bucket > t->burst)
+        t->bucket = t->burst;
+    t->bucket_ms = now;
+    if (t->bucket >= 1.0) {
+        t->bucket -= 1.0;
+        return true;
+    }
+    *wake = now + (int64_t)((1.0 - t->bucket) / t->per_ms) + 1;
+    return false;
+}
+
+static void
+stream_error(struct stream *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+stream_error(struct stream *st, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(st->error, sizeof(st->error), fmt, ap);
+    va_end(ap);
+    mf_log(MF_LOG_WARN, "tenant=%s content_type=%s %s", st->t->conf->name, st->ct,
+           st->error);
+    mf_state_poll_done(st->t->c->state, st->t->conf->id, st->ct, mf_now_ms(), st->error);
+}
+
+static void
+stream_retry(struct stream *st, int64_t now, long retry_after_s)
+{
+    struct mf_collector *c = st->t->c;
+    int64_t d = retry_after_s >= 0 ? retry_after_s * 1000 : backoff_ms(c, st->fails);
+
+    st->fails++;
+    st->wake_ms = now + d;
+}
+
+static void
+check_skew(struct tenant *t, const struct mf_http_req *r)
+{
+    int64_t now = mf_now_ms(), skew;
+
+    if (!r->date_ms)
+        return;
+    skew = now - r->date_ms;
+    t->skew_ms = skew;
+    if ((skew > SKEW_WARN_MS || skew < -SKEW_WARN_MS) && !t->skew_warned) {
+        t->skew_warned = true;
+        mf_log(MF_LOG_WARN,
+               "tenant=%s clock skew of %" PRId64 " s against the API's Date header: "
+               "fix the local clock (NTP); listing windows and token lifetimes "
+               "depend on it", t->conf->name, skew / 1000);
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Delivery                                                               */
+/* ---------------------------------------------------------------------- */
+
+static bool
+strlist_has(const struct mf_strlist *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcasecmp(l->v[i], s) == 0)
+            return true;
+    return false;
+}
+
+static bool
+filter_pass(const struct mf_filter_conf *f, const struct mf_norm_result *res,
+            const struct tenant *t, const char *ct)
+{
+    if (f->min_severity > 0 && (res->tags.max_severity ? res->tags.max_severity : 1) <
+                                   f->min_severity)
+        return false;
+    if (f->content_types.n && !strlist_has(&f->content_types, ct))
+        return false;
+    if (f->tenants.n && !strlist_has(&f->tenants, t->conf->name) &&
+        !strlist_has(&f->tenants, t->conf->id))
+        return false;
+    if (f->areas.n) {
+        bool hit = false;
+
+        for (size_t i = 0; i < res->tags.n && !hit; i++)
+            hit = strlist_has(&f->areas, mf_area_name(res->tags.hit[i].tag->area));
+        if (!hit)
+            return false;
+    }
+    if (f->tags.n) {
+        bool hit = false;
+
+        for (size_t i = 0; i < res->tags.n && !hit; i++)
+            hit = strlist_has(&f->tags, res->tags.hit[i].tag->id);
+        if (!hit)
+            return false;
+    }
+    return true;
+}
+
+/* Normalize one record for every schema in use and write it to every output
+ * whose filter passes. 1 delivered, 0 duplicate (skipped), -1 rejected by
+ * the normalizer (reported), -2 output error. */
+static int
+deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
+               const char *data, size_t len, const char *where, bool dedupe)
+{
+    struct mf_norm_result res[3];
+    struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1};
+    bool have = false;
+    const char *id = NULL;
+
+    for (int s = 0; s < 3; s++) {
+        if (!c->schema_used[s])
+            continue;
+        mf_buf_reset(&c->line[s]);
+        in.schema = (enum mf_schema)s;
+        in.keep_raw = false;
+        if (mf_normalize(c->norm, &c->nctx, &in, &c->line[s], &res[s]) != MF_OK) {
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %s: record rejected: %s",
+                   t->conf->name, ct, where, res[s].error);
+            return -1;
+        }
+        if (!have) {
+            have = true;
+            id = res[s].id;
+            if (dedupe && id[0]) {
+                int seen = mf_state_id_seen(c->state, t->conf->id, id);
+
+                for (size_t i = 0; !seen && i < c->n_ids; i++)
+                    seen = strcmp(c->ids[i], id) == 0;
+                if (seen == 1)
+                    return 0;
+            }
+        }
+    }
+    for (size_t i = 0; i < c->n_outs; i++) {
+        struct out *o = &c->outs[i];
+        int s = o->conf->schema;
+
+        if (!filter_pass(&o->conf->filter, &res[s], t, ct))
+            continue;
+        if (mf_file_out_line(o->file, c->line[s].data, c->line[s].len) != 0) {
+            mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name,
+                   strerror(errno));
+            return -2;
+        }
+        o->delivered++;
+    }
+    if (id && id[0]) {
+        if (c->n_ids == c->cap_ids) {
+            c->cap_ids = c->cap_ids ? c->cap_ids * 2 : 1024;
+            c->ids = mf_xrealloc(c->ids, c->cap_ids * sizeof(*c->ids));
+        }
+        c->ids[c->n_ids++] = mf_xstrdup(id);
+    }
+    return 1;
+}
+
+static void
+ids_clear(struct mf_collector *c)
+{
+    for (size_t i = 0; i < c->n_ids; i++)
+        free(c->ids[i]);
+    c->n_ids = 0;
+}
+
+/* Make every output's lines durable. 0 / -1. */
+static int
+ack_outputs(struct mf_collector *c)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < c->n_outs; i++) {
+        if (mf_file_out_ack(c->outs[i].file) != 0) {
+            mf_log(MF_LOG_ERROR, "output=%s cannot make records durable: %s",
+                   c->outs[i].conf->name, strerror(errno));
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
+/* A range that can no longer be fetched: recorded, and announced through
+ * the outputs as a record of its own, never skipped silently. */
+static int
+emit_gap(struct stream *st, int64_t start_ms, int64_t end_ms, const char *reason)
+{
+    struct mf_collector *c = st->t->c;
+    struct tenant *t = st->t;
+    char s0[32], s1[32], now_s[32], rec[2048], idbuf[256];
+    struct mf_buf esc;
+    int n, rc;
+
+    mf_state_add_gap(c->state, t->conf->id, st->ct, start_ms, end_ms, mf_now_ms());
+    fmt_time(start_ms, s0, sizeof(s0));
+    fmt_time(end_ms, s1, sizeof(s1));
+    fmt_time(mf_now_ms(), now_s, sizeof(now_s));
+    snprintf(idbuf, sizeof(idbuf), "m365fwd-gap-%s-%s-%" PRId64, t->conf->id, st->ct,
+             start_ms);
+    mf_buf_init(&esc, 0);
+    mf_json_write_str(&esc, reason, strlen(reason));
+    n = snprintf(rec, sizeof(rec),
+                 "{\"Id\":\"%s\",\"CreationTime\":\"%s\",\"Operation\":\"CollectionGap\","
+                 "\"Workload\":\"m365fwd\",\"RecordType\":-1,\"UserType\":4,"
+                 "\"UserId\":\"m365fwd\",\"OrganizationId\":\"%s\",\"ResultStatus\":\"Failed\","
+                 "\"ContentType\":\"%s\",\"GapStart\":\"%s\",\"GapEnd\":\"%s\","
+                 "\"Reason\":%s}",
+                 idbuf, now_s, t->conf->id, st->ct, s0, s1, esc.data);
+    mf_buf_fini(&esc);
+    mf_log(MF_LOG_ERROR,
+           "tenant=%s content_type=%s collection gap %s .. %s: %s (emitted as a "
+           "monitor.collection_gap event)", t->conf->name, st->ct, s0, s1, reason);
+    rc = deliver_record(c, t, st->ct, rec, (size_t)n, "gap event", false);
+    ids_clear(c);
+    if (rc < 0 || ack_outputs(c) != 0)
+        return -1;
+    mf_state_gap_emitted(c->state, t->conf->id, st->ct, start_ms);
+    return 0;
+}
+
+/* Deliver every record of a downloaded blob, then commit it. */
+static int
+deliver_blob(struct blob *b)
+{
+    struct stream *st = b->st;
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+    struct mf_input_opts io = {.format = MF_INPUT_JSON,
+                               .max_record = (size_t)c->cfg->collect.max_record_size};
+    struct mf_input *in;
+    struct mf_input_rec rec;
+    struct mf_input_err ierr;
+    enum mf_input_ev ev;
+    size_t dups = 0, bad = 0, idx = 0;
+    int rc = 0;
+
+    if (lseek(b->fd, 0, SEEK_SET) != 0)
+        return -1;
+    in = mf_input_new_fd(b->fd, b->content_id, &io);
+    ids_clear(c);
+    while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
+        char where[300];
+
+        if (ev == MF_INPUT_ERROR) {
+            bad++;
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s: %s", t->conf->name,
+                   st->ct, b->content_id, ierr.msg);
+            continue;
+        }
+        snprintf(where, sizeof(where), "blob %s (index %zu)", b->content_id, idx++);
+        rc = deliver_record(c, t, st->ct, rec.data, rec.len, where, true);
+        if (rc == 0)
+            dups++;
+        else if (rc == -1)
+            bad++;
+        else if (rc == -2)
+            break;
+    }
+    mf_input_destroy(in);
+    if (rc == -2 || ack_outputs(c) != 0) {
+        ids_clear(c);
+        return -1;
+    }
+    if (mf_state_commit_blob(c->state, t->conf->id, st->ct, b->content_id, b->created_ms,
+                             (const char *const *)c->ids, c->n_ids, dups,
+                             mf_now_ms()) != 0) {
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
+        ids_clear(c);
+        return -1;
+    }
+    if (dups)
+        mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: %zu duplicate records "
+               "dropped", t->conf->name, st->ct, b->content_id, dups);
+    if (bad)
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records could not "
+               "be read (logged above)", t->conf->name, st->ct, b->content_id, bad);
+    mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s blob %s delivered: %zu records",
+           t->conf->name, st->ct, b->content_id, c->n_ids);
+    ids_clear(c);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Requests                                                               */
+/* ---------------------------------------------------------------------- */
+
+static void prepare_req(struct tenant *t, struct mf_http_req *r, const char *method,
+                        mf_http_done_fn done, void *ud);
+
+static bool
+url_trusted(const struct tenant *t, const char *url)
+{
+    return strncasecmp(url, t->api_prefix, strlen(t->api_prefix)) == 0 &&
+           (url[strlen(t->api_prefix)] == '/' || url[strlen(t->api_prefix)] == '\0');
+}
+
+static void
+add_publisher(const struct tenant *t, char *url, size_t n)
+{
+    const char *q = strchr(url, '?');
+
+    if (q && strcasestr(q, "publisheridentifier="))
+        return;
+    snprintf(url + strlen(url), n - strlen(url), "%sPublisherIdentifier=%s", q ? "&" : "?",
+             t->conf->publisher_id ? t->conf->publisher_id : t->conf->id);
+}
+
+static void
+prepare_req(struct tenant *t, struct mf_http_req *r, const char *method,
+            mf_http_done_fn done, void *ud)
+{
+    mf_http_req_fini(r);
+    mf_http_req_init(r);
+    r->method = method;
+    r->bearer = mf_auth_token(t->auth, mf_now_ms());
+    r->ca_file = t->conf->ca_file;
+    r->proxy = t->c->cfg->proxy;
+    r->timeout_ms = t->c->cfg->collect.request_timeout_ms;
+    r->done = done;
+    r->ud = ud;
+}
+
+/* Common handling of a finished API request. Returns the verdict; handles
+ * 401 (token invalidated), throttling pauses and clock skew. */
+static enum mf_status
+finish_common(struct tenant *t, struct mf_http_req *r, char *why, size_t whysz)
+{
+    enum mf_status v = mf_http_classify(r, why, whysz);
+
+    t->in_flight--;
+    check_skew(t, r);
+    if (r->status == 401)
+        mf_auth_invalidate(t->auth);
+    if ((r->status == 429 || !strcmp(r->af_code, "AF429")) && r->retry_after_s > 0)
+        t->pause_until_ms = mf_now_ms() + r->retry_after_s * 1000;
+    else if (r->status == 429 || !strcmp(r->af_code, "AF429"))
+        t->pause_until_ms = mf_now_ms() + 1000 * (1 + rnd(t->c) % 10);
+    return v;
+}
+
+static bool
+fatal_code(const char *code)
+{
+    static const char *const codes[] = {"AF10001", "AF20010", "AF20013", NULL};
+
+    for (size_t i = 0; codes[i]; i++)
+        if (!strcmp(code, codes[i]))
+            return true;
+    return false;
+}
+
+static void
+subs_done(struct mf_http_req *r, void *ud)
+{
+    struct tenant *t = ud;
+    char why[256];
+    enum mf_status v = finish_common(t, r, why, sizeof(why));
+    struct mf_arena a;
+    struct mf_jval *list;
+
+    t->subs_busy = false;
+    if (v != MF_OK) {
+        for (size_t i = 0; i < t->n_streams; i++) {
+            struct stream *st = &t->streams[i];
+
+            if (fatal_code(r->af_code) || strstr(r->af_message, "does not exist")) {
+                stream_error(st, "cannot list subscriptions: %s", why);
+                st->phase = P_STOPPED;
+            } else {
+                stream_error(st, "cannot list subscriptions: %s (retrying)", why);
+                stream_retry(st, mf_now_ms(), r->retry_after_s);
+            }
+        }
+        return;
+    }
+    mf_arena_init(&a, 16384);
+    list = mf_json_parse(&a, r->resp.data ? r->resp.data : "", r->resp.len, NULL, NULL,
+                         NULL);
+    for (size_t i = 0; i < t->n_streams; i++) {
+        struct stream *st = &t->streams[i];
+        bool enabled = false;
+
+        for (size_t k = 0; mf_jis_arr(list) && k < list->len; k++) {
+            const char *ct = mf_jstrv(mf_jobj_get(list->u.items[k], "contentType"));
+            const char *s = mf_jstrv(mf_jobj_get(list->u.items[k], "status"));
+
+            if (ct && !strcasecmp(ct, st->ct) && (!s || !strcasecmp(s, "enabled")))
+                enabled = true;
+        }
+        st->need_start = !enabled;
+        st->phase = enabled ? P_LIST : P_SUBSCRIBE;
+    }
+    t->subs_listed = true;
+    mf_arena_fini(&a);
+}
+
+static void
+start_done(struct mf_http_req *r, void *ud)
+{
+    struct stream *st = ud;
+    struct tenant *t = st->t;
+    char why[256];
+    enum mf_status v = finish_common(t, r, why, sizeof(why));
+
+    st->req_busy = false;
+    st->start_after_ms = mf_now_ms() + START_THROTTLE_MS;
+    if (v == MF_OK || !strcmp(r->af_code, "AF20024")) {
+        mf_log(MF_LOG_INFO, "tenant=%s content_type=%s subscription enabled",
+               t->conf->name, st->ct);
+        st->need_start = false;
+        st->phase = P_LIST;
+        st->fails = 0;
+        return;
+    }
+    if (fatal_code(r->af_code) || strstr(r->af_message, "does not exist")) {
+        stream_error(st, "cannot start the subscription: %s", why);
+        st->phase = P_STOPPED;
+        return;
+    }
+    stream_error(st, "cannot start the subscription: %s (retrying)", why);
+    if (r->status == 401 && !st->retried_401) {
+        st->retried_401 = true;
+        return;
+    }
+    stream_retry(st, mf_now_ms(), r->retry_after_s);
+}
+
+static int64_t
+parse_content_time(const char *s)
+{
+    int64_t ms;
+
+    return s && mf_parse_time(s, &ms) == 0 ? ms : 0;
+}
+
+static void
+add_blob(struct stream *st, const char *id, const char *uri, int64_t created)
+{
+    struct blob *b;
+
+    for (size_t i = 0; i < st->n_blobs; i++)
+        if (!strcmp(st->blobs[i]->content_id, id))
+            return;     /* listed twice (pages overlap) */
+    if (st->n_blobs == st->cap_blobs) {
+        st->cap_blobs = st->cap_blobs ? st->cap_blobs * 2 : 64;
+        st->blobs = mf_xrealloc(st->blobs, st->cap_blobs * sizeof(*st->blobs));
+    }
+    b = mf_xcalloc(1, sizeof(*b));
+    b->st = st;
+    b->content_id = mf_xstrdup(id);
+    b->uri = mf_xstrdup(uri);
+    b->created_ms = created;
+    b->fd = -1;
+    mf_http_req_init(&b->req);
+    st->blobs[st->n_blobs++] = b;
+}
+
+static void
+free_blobs(struct stream *st)
+{
+    for (size_t i = 0; i < st->n_blobs; i++) {
+        struct blob *b = st->blobs[i];
+
+        if (b->fd >= 0)
+            close(b->fd);
+        mf_http_req_fini(&b->req);
+        free(b->content_id);
+        free(b->uri);
+        free(b);
+    }
+    st->n_blobs = st->n_done = 0;
+}
+
+static void
+list_done(struct mf_http_req *r, void *ud)
+{
+    struct stream *st = ud;
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+    char why[256];
+    enum mf_status v = finish_common(t, r, why, sizeof(why));
+    int64_t now = mf_now_ms();
+    struct mf_arena a;
+    struct mf_jval *list;
+    size_t fresh = 0;
+
+    st->req_busy = false;
+    mf_state_poll_done(c->state, t->conf->id, st->ct, now, NULL);
+    if (v != MF_OK) {
+        if (!strcmp(r->af_code, "AF20022") || !strcmp(r->af_code, "AF20023")) {
+            st->need_start = true;
+            st->phase = P_SUBSCRIBE;
+            return;
+        }
+        if (!strcmp(r->af_code, "AF20055") || !strcmp(r->af_code, "AF20030")) {
+            /* the window start is too old for the API: what is older than
+             * the retention can no longer be fetched */
+            int64_t floor_ms = now - RETENTION_MS + 2 * RETENTION_MARGIN;
+
+            if (emit_gap(st, st->win_start, floor_ms,
+                         "older than the API's 7-day retention (AF20055)") == 0) {
+                mf_state_checkpoint(c->state, t->conf->id, st->ct, floor_ms);
+                st->checkpoint_ms = floor_ms > st->checkpoint_ms ? floor_ms
+                                                                   : st->checkpoint_ms;
+            }
+            st->window_open = false;
+            return;
+        }
+        if (r->status == 401 && !st->retried_401) {
+            st->retried_401 = true;
+            return;
+        }
+        if (fatal_code(r->af_code)) {
+            stream_error(st, "content listing refused: %s", why);
+            st->phase = P_STOPPED;
+            return;
+        }
+        stream_error(st, "content listing failed: %s (retrying)", why);
+        stream_retry(st, now, r->retry_after_s);
+        return;
+    }
+    st->retried_401 = false;
+    st->fails = 0;
+    st->error[0] = '\0';
+    mf_arena_init(&a, 65536);
+    list = mf_json_parse(&a, r->resp.data ? r->resp.data : "", r->resp.len, NULL, NULL,
+                         NULL);
+    if (!mf_jis_arr(list)) {
+        stream_error(st, "content listing: the response is not a JSON array (retrying)");
+        stream_retry(st, now, -1);
+        mf_arena_fini(&a);
+        return;
+    }
+    for (size_t i = 0; i < list->len; i++) {
+        const struct mf_jval *e = list->u.items[i];
+        const char *id = mf_jstrv(mf_jobj_get(e, "contentId"));
+        const char *uri = mf_jstrv(mf_jobj_get(e, "contentUri"));
+
+        if (!id || !uri) {
+            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s listing entry %zu without "
+                   "contentId/contentUri ignored", t->conf->name, st->ct, i);
+            continue;
+        }
+        if (!url_trusted(t, uri)) {
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s contentUri outside the API "
+                   "endpoint refused (the token is never sent there): %.200s",
+                   t->conf->name, st->ct, uri);
+            st->delivery_failed = true;
+            continue;
+        }
+        if (mf_state_blob_delivered(c->state, t->conf->id, st->ct, id) == 1)
+            continue;
+        add_blob(st, id, uri, parse_content_time(mf_jstrv(mf_jobj_get(e, "contentCreated"))));
+        fresh++;
+    }
+    mf_arena_fini(&a);
+    free(st->next_url);
+    st->next_url = NULL;
+    if (r->next_page_uri[0]) {
+        if (url_trusted(t, r->next_page_uri)) {
+            st->next_url = mf_xstrdup(r->next_page_uri);
+        } else {
+            stream_error(st, "NextPageUri outside the API endpoint refused: %.200s",
+                         r->next_page_uri);
+            stream_retry(st, now, -1);
+            return;
+        }
+    }
+    st->list_done = st->next_url == NULL;
+    st->phase = P_FETCH;
+    mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s listed %zu new blobs%s", t->conf->name,
+           st->ct, fresh, st->list_done ? "" : " (more pages)");
+}
+
+static void
+blob_done(struct mf_http_req *r, void *ud)
+{
+    struct blob *b = ud;
+    struct stream *st = b->st;
+    struct tenant *t = st->t;
+    char why[256];
+    enum mf_status v = finish_common(t, r, why, sizeof(why));
+    int64_t now = mf_now_ms();
+
+    b->state = B_PENDING;
+    if (v == MF_OK) {
+        if (deliver_blob(b) == 0) {
+            b->state = B_DONE;
+            st->n_done++;
+            st->fails = 0;
+        } else {
+            st->delivery_failed = true;
+            b->retry_at_ms = now + backoff_ms(t->c, b->attempts++);
+        }
+    } else if (!strcmp(r->af_code, "AF20051") || !strcmp(r->af_code, "AF20050") ||
+               r->status == 404 || (v == MF_DROP && b->attempts + 1 >= DROP_ATTEMPTS)) {
+        char reason[400];
+
+        snprintf(reason, sizeof(reason), "blob %.150s could not be fetched: %.200s",
+                 b->content_id, why);
+        if (emit_gap(st, b->created_ms, b->created_ms, reason) == 0) {
+            b->state = B_DONE;
+            st->n_done++;
+        } else {
+            b->retry_at_ms = now + backoff_ms(t->c, b->attempts++);
+        }
+    } else {
+        if (r->status == 401 && !b->retried_401) {
+            b->retried_401 = true;
+        } else {
+            b->retry_at_ms = now + (r->retry_after_s >= 0 ? r->retry_after_s * 1000
+                                                            : backoff_ms(t->c, b->attempts));
+            b->attempts++;
+        }
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %s (retrying)",
+               t->conf->name, st->ct, b->content_id, why);
+    }
+    if (b->fd >= 0) {
+        close(b->fd);
+        b->fd = -1;
+    }
+    mf_http_req_fini(&b->req);
+    mf_http_req_init(&b->req);
+}
+
+static int
+spool_fd(struct mf_collector *c)
+{
+    char path[1100];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/blob-XXXXXX", c->spool_dir);
+    fd = mkstemp(path);
+    if (fd >= 0)
+        unlink(path);
+    return fd;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Stream stepping                                                        */
+/* ---------------------------------------------------------------------- */
+
+static void
+open_window(struct stream *st, int64_t now)
+{
+    struct mf_collector *c = st->t->c;
+    int64_t floor_ms = now - RETENTION_MS + RETENTION_MARGIN;
+    int64_t start;
+
+    if (st->checkpoint_ms < floor_ms) {
+        if (emit_gap(st, st->checkpoint_ms, floor_ms,
+                     "older than the API's 7-day retention (downtime or lookback "
+                     "longer than the API keeps content)") != 0) {
+            st->wake_ms = now + backoff_ms(c, st->fails++);
+            return;
+        }
+        mf_state_checkpoint(c->state, st->t->conf->id, st->ct, floor_ms);
+        st->checkpoint_ms = floor_ms;
+    }
+    start = st->checkpoint_ms - c->cfg->collect.overlap_ms;
+    if (start < floor_ms)
+        start = floor_ms;
+    st->win_start = start;
+    st->win_end = start + DAY_MS < now ? start + DAY_MS : now;
+    st->window_open = true;
+    st->list_done = false;
+    free(st->next_url);
+    st->next_url = NULL;
+}
+
+static void
+close_window(struct stream *st, int64_t now)
+{
+    struct mf_collector *c = st->t->c;
+    int64_t target = c->opts.once ? c->run_start_ms : now - 1000;
+
+    if (mf_state_checkpoint(c->state, st->t->conf->id, st->ct, st->win_end) < 0)
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
+    if (st->win_end > st->checkpoint_ms)
+        st->checkpoint_ms = st->win_end;
+    free_blobs(st);
+    st->window_open = false;
+    if (st->win_end >= target) {
+        st->caught_up = true;
+        st->phase = P_IDLE;
+        st->wake_ms = now + c->cfg->collect.poll_interval_ms;
+    } else {
+        st->phase = P_LIST;
+    }
+}
+
+static void
+submit(struct tenant *t, struct mf_http_req *r)
+{
+    if (mf_http_submit(t->c->http, r) != 0) {
+        mf_log(MF_LOG_ERROR, "tenant=%s cannot start a request: %s", t->conf->name,
+               r->error);
+        return;
+    }
+    t->in_flight++;
+}
+
+/* Start whatever this stream may start now. Updates *wake. */
+static void
+stream_step(struct stream *st, int64_t now, int64_t *wake)
+{
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+    int64_t w = 0;
+
+    if (st->phase == P_STOPPED || c->stop)
+        return;
+    if (now < st->wake_ms) {
+        if (st->wake_ms < *wake)
+            *wake = st->wake_ms;
+        return;
+    }
+    switch (st->phase) {
+    case P_SUBSCRIBE:
+        if (!t->subs_listed || st->req_busy || !st->need_start)
+            return;
+        if (now < st->start_after_ms) {
+            st->wake_ms = st->start_after_ms;
+            return;
+        }
+        if (!take_token(t, now, &w))
+            break;
+        prepare_req(t, &st->req, "POST", start_done, st);
+        snprintf(st->req.url, sizeof(st->req.url), "%s/subscriptions/start?contentType=%s",
+                 t->feed_root, st->ct);
+        add_publisher(t, st->req.url, sizeof(st->req.url));
+        st->req.body = "";
+        st->req.body_len = 0;
+        st->req.content_type = "application/json";
+        st->req_busy = true;
+        submit(t, &st->req);
+        return;
+    case P_IDLE:
+        st->phase = P_LIST;
+        /* fall through */
+    case P_LIST:
+        if (st->req_busy)
+            return;
+        if (!st->window_open) {
+            open_window(st, now);
+            if (!st->window_open)
+                return;
+        }
+        if (!take_token(t, now, &w))
+            break;
+        prepare_req(t, &st->req, "GET", list_done, st);
+        st->req.max_body = LIST_MAX_BODY;
+        if (st->next_url) {
+            snprintf(st->req.url, sizeof(st->req.url), "%s", st->next_url);
+        } else {
+            char s0[32], s1[32];
+
+            fmt_time(st->win_start, s0, sizeof(s0));
+            fmt_time(st->win_end, s1, sizeof(s1));
+            snprintf(st->req.url, sizeof(st->req.url),
+                     "%s/subscriptions/content?contentType=%s&startTime=%s&endTime=%s",
+                     t->feed_root, st->ct, s0, s1);
+        }
+        add_publisher(t, st->req.url, sizeof(st->req.url));
+        st->req_busy = true;
+        submit(t, &st->req);
+        return;
+    case P_FETCH:
+        for (size_t i = 0; i < st->n_blobs; i++) {
+            struct blob *b = st->blobs[i];
+
+            if (b->state != B_PENDING)
+                continue;
+            if (now < b->retry_at_ms) {
+                if (b->retry_at_ms < *wake)
+                    *wake = b->retry_at_ms;
+                continue;
+            }
+            if (t->in_flight >= c->cfg->collect.max_concurrency)
+                return;
+            if (!take_token(t, now, &w))
+                goto throttled;
+            b->fd = spool_fd(c);
+            if (b->fd < 0) {
+                mf_log(MF_LOG_ERROR, "spool %s: %s", c->spool_dir, strerror(errno));
+                b->retry_at_ms = now + backoff_ms(c, b->attempts++);
+                continue;
+            }
+            prepare_req(t, &b->req, "GET", blob_done, b);
+            b->req.body_fd = b->fd;
+            snprintf(b->req.url, sizeof(b->req.url), "%s", b->uri);
+            add_publisher(t, b->req.url, sizeof(b->req.url));
+            b->state = B_ACTIVE;
+            submit(t, &b->req);
+        }
+        if (st->n_done == st->n_blobs) {
+            if (!st->list_done) {
+                st->phase = P_LIST;      /* next page */
+                stream_step(st, now, wake);
+            } else {
+                close_window(st, now);
+                if (st->phase == P_LIST)
+                    stream_step(st, now, wake);
+                else if (st->wake_ms < *wake)
+                    *wake = st->wake_ms;
+            }
+        }
+        return;
+    default:
+        return;
+    }
+throttled:
+    if (w && w < *wake)
+        *wake = w;
+}
+
+static void
+tenant_step(struct tenant *t, int64_t now, int64_t *wake)
+{
+    struct mf_collector *c = t->c;
+    const char *tok;
+    int64_t w = 0;
+
+    if (t->stopped || c->stop)
+        return;
+    tok = mf_auth_token(t->auth, now);
+    if (!tok) {
+        if (!mf_auth_busy(t->auth)) {
+            if (mf_auth_last_status(t->auth) == MF_FATAL && mf_auth_last_error(t->auth)[0]) {
+                for (size_t i = 0; i < t->n_streams; i++) {
+                    stream_error(&t->streams[i], "no token: %s", mf_auth_last_error(t->auth));
+                    t->streams[i].phase = P_STOPPED;
+                }
+                t->stopped = true;
+                return;
+            }
+            if (now < t->pause_until_ms) {
+                if (t->pause_until_ms < *wake)
+                    *wake = t->pause_until_ms;
+                return;
+            }
+            if (mf_auth_last_error(t->auth)[0])
+                t->pause_until_ms = now + backoff_ms(c, 2);
+            mf_auth_refresh(t->auth, c->http, now);
+        }
+        return;
+    }
+    if (!t->subs_listed) {
+        if (t->subs_busy || !take_token(t, now, &w)) {
+            if (w && w < *wake)
+                *wake = w;
+            return;
+        }
+        prepare_req(t, &t->subs_req, "GET", subs_done, t);
+        snprintf(t->subs_req.url, sizeof(t->subs_req.url), "%s/subscriptions/list",
+                 t->feed_root);
+        add_publisher(t, t->subs_req.url, sizeof(t->subs_req.url));
+        t->subs_busy = true;
+        submit(t, &t->subs_req);
+        return;
+    }
+    for (size_t i = 0; i < t->n_streams; i++)
+        stream_step(&t->streams[i], now, wake);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Life cycle                                                             */
+/* ---------------------------------------------------------------------- */
+
+static int
+open_outputs(struct mf_collector *c, char *err, size_t errsz)
+{
+    const struct mf_config *cfg = c->cfg;
+
+    c->outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*c->outs));
+    for (size_t i = 0; i < cfg->outputs.n; i++) {
+        const struct mf_output_conf *oc = &cfg->outputs.v[i];
+        struct out *o;
+
+        if (!oc->enabled)
+            continue;
+        if (oc->type != MF_OUTPUT_FILE) {
+            snprintf(err, errsz, "%s:%u: outputs '%s': type %s is not available in this "
+                     "build yet (file outputs only)", cfg->file, oc->line, oc->name,
+                     oc->type == MF_OUTPUT_KAFKA ? "kafka" : "syslog");
+            return -1;
+        }
+        o = &c->outs[c->n_outs++];
+        o->conf = oc;
+        o->file = mf_file_out_open(oc->path, 1, 0);
+        if (!o->file) {
+            snprintf(err, errsz, "outputs '%s': cannot open %s: %s", oc->name, oc->path,
+                     strerror(errno));
+            return -1;
+        }
+        if (oc->schema >= 0 && oc->schema < 3)
+            c->schema_used[oc->schema] = true;
+    }
+    if (c->n_outs == 0) {
+        snprintf(err, errsz, "%s: no enabled output", cfg->file);
+        return -1;
+    }
+    return 0;
+}
+
+struct mf_collector *
+mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
+                 const struct mf_collector_opts *opts, char *err, size_t errsz)
+{
+    struct mf_collector *c = mf_xcalloc(1, sizeof(*c));
+    struct mf_state_err serr;
+    size_t nt = 0;
+
+    c->cfg = cfg;
+    c->norm = norm;
+    if (opts)
+        c->opts = *opts;
+    if (c->opts.once_timeout_ms <= 0)
+        c->opts.once_timeout_ms = 15 * 60 * 1000;
+    c->rng = (unsigned)mf_now_ms() ^ (unsigned)getpid();
+    mf_nctx_init(&c->nctx);
+    for (int s = 0; s < 3; s++)
+        mf_buf_init(&c->line[s], (size_t)cfg->collect.max_record_size * 4 + 65536);
+    c->state = mf_state_open(cfg->state_dir, &serr);
+    if (!c->state) {
+        snprintf(err, errsz, "%s", serr.msg);
+        goto fail;
+    }
+    snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", cfg->state_dir);
+    if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
+        goto fail;
+    }
+    if (open_outputs(c, err, errsz) != 0)
+        goto fail;
+    c->http = mf_http_new();
+    c->tenants = mf_xcalloc(cfg->tenants.n ? cfg->tenants.n : 1, sizeof(*c->tenants));
+    for (size_t i = 0; i < cfg->tenants.n; i++) {
+        const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
+        struct mf_auth_opts ao = {.proxy = cfg->proxy};
+        struct tenant *t;
+        int64_t now = mf_now_ms();
+
+        if (!tc->enabled)
+            continue;
+        if (c->opts.only_tenant && strcasecmp(c->opts.only_tenant, tc->name) &&
+            strcasecmp(c->opts.only_tenant, tc->id))
+            continue;
+        t = &c->tenants[nt++];
+        t->c = c;
+        t->conf = tc;
+        t->auth = mf_auth_new(tc, &ao);
+        snprintf(t->api_prefix, sizeof(t->api_prefix), "%s", tc->api_endpoint);
+        snprintf(t->feed_root, sizeof(t->feed_root), "%s/api/v1.0/%s/activity/feed",
+                 tc->api_endpoint, tc->id);
+        t->per_ms = (double)cfg->collect.requests_per_minute / 60000.0;
+        t->burst = (double)cfg->collect.requests_per_minute / 60.0;
+        if (t->burst < 1.0)
+            t->burst = 1.0;
+        t->bucket = t->burst;
+        t->bucket_ms = now;
+        t->n_streams = tc->content_types.n;
+        t->streams = mf_xcalloc(t->n_streams ? t->n_streams : 1, sizeof(*t->streams));
+        for (size_t k = 0; k < t->n_streams; k++) {
+            struct stream *st = &t->streams[k];
+            struct mf_stream_state ss;
+
+            st->t = t;
+            st->ct = tc->content_types.v[k];
+            st->phase = P_SUBSCRIBE;
+            mf_http_req_init(&st->req);
+            if (mf_state_stream_get(c->state, tc->id, st->ct,
+                                    now - cfg->collect.initial_lookback_ms, &ss) != 0) {
+                snprintf(err, errsz, "%s", mf_state_errmsg(c->state));
+                c->n_tenants = nt;
+                goto fail;
+            }
+            st->checkpoint_ms = ss.checkpoint_ms;
+        }
+        mf_http_req_init(&t->subs_req);
+    }
+    c->n_tenants = nt;
+    if (nt == 0) {
+        snprintf(err, errsz, "no enabled tenant%s%s", c->opts.only_tenant ? " named " : "",
+                 c->opts.only_tenant ? c->opts.only_tenant : "");
+        goto fail;
+    }
+    return c;
+fail:
+    mf_collector_destroy(c);
+    return NULL;
+}
+
+void
+mf_collector_stop(struct mf_collector *c)
+{
+    c->stop = 1;
+}
+
+static bool
+all_caught_up(const struct mf_collector *c)
+{
+    for (size_t i = 0; i < c->n_tenants; i++)
+        for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
+            const struct stream *st = &c->tenants[i].streams[k];
+
+            if (st->phase != P_STOPPED && !st->caught_up)
+                return false;
+        }
+    return true;
+}
+
+int
+mf_collector_run(struct mf_collector *c)
+{
+    int64_t deadline;
+    int rc = 0;
+
+    c->run_start_ms = mf_now_ms();
+    deadline = c->run_start_ms + c->opts.once_timeout_ms;
+    mf_log(MF_LOG_INFO, "collecting from %zu tenant(s)%s", c->n_tenants,
+           c->opts.once ? " (once)" : "");
+    while (!c->stop) {
+        int64_t now = mf_now_ms(), wake = now + 1000;
+        int timeout;
+
+        for (size_t i = 0; i < c->n_tenants; i++)
+            tenant_step(&c->tenants[i], now, &wake);
+        if (c->opts.once && all_caught_up(c) && mf_http_running(c->http) == 0)
+            break;
+        if (c->opts.once && now > deadline) {
+            mf_log(MF_LOG_ERROR, "--once: not caught up after %" PRId64 " s; giving up "
+                   "(the checkpoint stays where delivery stopped)",
+                   c->opts.once_timeout_ms / 1000);
+            rc = 1;
+            break;
+        }
+        timeout = (int)(wake - now);
+        if (timeout < 0)
+            timeout = 0;
+        if (timeout > 1000)
+            timeout = 1000;
+        mf_http_run(c->http, timeout);
+    }
+    /* drain: let transfers in flight finish and deliver them */
+    if (c->stop) {
+        int64_t until = mf_now_ms() + DRAIN_MS;
+
+        mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s)", mf_http_running(c->http));
+        while (mf_http_running(c->http) > 0 && mf_now_ms() < until)
+            mf_http_run(c->http, 200);
+    }
+    for (size_t i = 0; i < c->n_tenants; i++)
+        for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
+            const struct stream *st = &c->tenants[i].streams[k];
+
+            if (st->phase == P_STOPPED || st->delivery_failed)
+                rc = 1;
+        }
+    if (ack_outputs(c) != 0)
+        rc = 1;
+    return rc;
+}
+
+void
+mf_collector_destroy(struct mf_collector *c)
+{
+    if (!c)
+        return;
+    if (c->http)
+        mf_http_destroy(c->http);     /* aborts transfers: before freeing reqs */
+    for (size_t i = 0; i < c->n_tenants; i++) {
+        struct tenant *t = &c->tenants[i];
+
+        for (size_t k = 0; k < t->n_streams; k++) {
+            free_blobs(&t->streams[k]);
+            free(t->streams[k].blobs);
+            free(t->streams[k].next_url);
+            mf_http_req_fini(&t->streams[k].req);
+        }
+        mf_http_req_fini(&t->subs_req);
+        free(t->streams);
+        mf_auth_destroy(t->auth);
+    }
+    free(c->tenants);
+    for (size_t i = 0; i < c->n_outs; i++)
+        if (c->outs[i].file)
+            mf_file_out_close(c->outs[i].file);
+    free(c->outs);
+    if (c->state)
+        mf_state_close(c->state);
+    ids_clear(c);
+    free(c->ids);
+    for (int s = 0; s < 3; s++)
+        mf_buf_fini(&c->line[s]);
+    mf_nctx_fini(&c->nctx);
+    free(c);
+}
