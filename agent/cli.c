@@ -1,5 +1,6 @@
 /* cli.c - command table and dispatcher; see cli.h. */
 #include "cli.h"
+#include "preflight.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -35,6 +36,9 @@ static const struct mf_cmd commands[] = {
     {"status", mf_cmd_status,
      "show what was collected per tenant and content type, gaps, errors",
      mf_cmd_status_usage},
+    {"preflight", mf_cmd_preflight,
+     "check credentials, permissions, audit logging, clock and TLS per tenant",
+     mf_cmd_preflight_usage},
     {"help", cmd_help, "show help for a command", help_usage},
     {"version", cmd_version, "print the version", version_usage},
 };

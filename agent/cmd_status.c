@@ -97,9 +97,9 @@ status_row(const struct mf_stream_state *s, void *ud)
         printf(",\"covered\":{\"from\":\"%s\",\"to\":\"%s\"},\"checkpoint\":\"%s\","
                "\"checkpoint_ms\":%" PRId64 ",\"last_poll\":\"%s\",\"last_success\":\"%s\","
                "\"blobs_delivered\":%" PRId64 ",\"records_delivered\":%" PRId64
-               ",\"duplicates\":%" PRId64 ",\"gaps\":[",
+               ",\"duplicates\":%" PRId64 ",\"redelivered\":%" PRId64 ",\"gaps\":[",
                a, b, b, s->checkpoint_ms, p, ok, s->blobs_delivered,
-               s->records_delivered, s->duplicates);
+               s->records_delivered, s->duplicates, s->redelivered);
         for (int i = 0; i < ng; i++) {
             char g0[32], g1[32];
 
@@ -133,6 +133,9 @@ status_row(const struct mf_stream_state *s, void *ud)
                    (gaps[i].end_ms - gaps[i].start_ms) / 1000,
                    gaps[i].emitted ? ", reported as monitor.collection_gap" : "");
         }
+        if (s->redelivered)
+            printf("    %" PRId64 " records delivered again after an interrupted attempt "
+                   "(possible duplicates downstream)\n", s->redelivered);
         if (s->last_error[0] && s->last_error_ms > s->last_success_ms)
             printf("    LAST ERROR at %s: %s\n", e, s->last_error);
     }

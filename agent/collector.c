@@ -57,7 +57,7 @@ struct blob {
     int64_t retry_at_ms;
     int fd;
     bool retried_401;
-    struct mf_http_req req;
+    struct mf_http_req *req;     /* while a download is in flight */
 };
 
 struct tenant;
@@ -73,7 +73,7 @@ struct stream {
     bool list_done;              /* all pages of the window listed */
     bool req_busy;               /* list_req or start_req in flight */
     bool retried_401;
-    struct mf_http_req req;
+    struct mf_http_req *req;     /* list or start request in flight */
     bool need_start;
     int64_t start_after_ms;      /* start throttle */
     struct blob **blobs;
@@ -101,8 +101,7 @@ struct tenant {
     int in_flight;
     int64_t pause_until_ms;      /* throttled: no request before this */
     bool subs_listed;
-    bool subs_busy;
-    struct mf_http_req subs_req;
+    struct mf_http_req *subs_req; /* in flight */
     bool skew_warned;
     int64_t skew_ms;
     bool stopped;
@@ -129,6 +128,7 @@ struct mf_collector {
     struct mf_buf line[3];       /* normalized record per schema */
     char spool_dir[1024];
     int64_t run_start_ms;
+    int64_t next_prune_ms;
     volatile sig_atomic_t stop;
     unsigned rng;
     int exit_code;
@@ -426,10 +426,15 @@ deliver_blob(struct blob *b)
     struct mf_input_err ierr;
     enum mf_input_ev ev;
     size_t dups = 0, bad = 0, idx = 0;
-    int rc = 0;
+    int rc = 0, again;
 
     if (lseek(b->fd, 0, SEEK_SET) != 0)
         return -1;
+    again = mf_state_blob_begin(c->state, t->conf->id, st->ct, b->content_id, mf_now_ms());
+    if (again < 0) {
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
+        return -1;
+    }
     in = mf_input_new_fd(b->fd, b->content_id, &io);
     ids_clear(c);
     while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
@@ -457,7 +462,7 @@ deliver_blob(struct blob *b)
     }
     if (mf_state_commit_blob(c->state, t->conf->id, st->ct, b->content_id, b->created_ms,
                              (const char *const *)c->ids, c->n_ids, dups,
-                             mf_now_ms()) != 0) {
+                             again ? c->n_ids : 0, mf_now_ms()) != 0) {
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
         ids_clear(c);
         return -1;
@@ -465,6 +470,10 @@ deliver_blob(struct blob *b)
     if (dups)
         mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: %zu duplicate records "
                "dropped", t->conf->name, st->ct, b->content_id, dups);
+    if (again)
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: delivered again after an "
+               "interrupted attempt: up to %zu records may be duplicates downstream",
+               t->conf->name, st->ct, b->content_id, c->n_ids);
     if (bad)
         mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records could not "
                "be read (logged above)", t->conf->name, st->ct, b->content_id, bad);
@@ -477,9 +486,6 @@ deliver_blob(struct blob *b)
 /* ---------------------------------------------------------------------- */
 /* Requests                                                               */
 /* ---------------------------------------------------------------------- */
-
-static void prepare_req(struct tenant *t, struct mf_http_req *r, const char *method,
-                        mf_http_done_fn done, void *ud);
 
 static bool
 url_trusted(const struct tenant *t, const char *url)
@@ -499,19 +505,52 @@ add_publisher(const struct tenant *t, char *url, size_t n)
              t->conf->publisher_id ? t->conf->publisher_id : t->conf->id);
 }
 
+/* Requests live on the heap only while in flight, so a thousand idle
+ * tenants cost a few hundred bytes each, not a request buffer per stream.
+ * The wrapper calls the handler, then frees the request. */
+struct creq {
+    struct mf_http_req r;      /* first: a creq is its request */
+    mf_http_done_fn fn;
+    void *ud;
+};
+
 static void
-prepare_req(struct tenant *t, struct mf_http_req *r, const char *method,
-            mf_http_done_fn done, void *ud)
+creq_done(struct mf_http_req *r, void *ud)
 {
-    mf_http_req_fini(r);
+    struct creq *q = ud;
+
+    q->fn(r, q->ud);
+    mf_http_req_fini(&q->r);
+    free(q);
+}
+
+static struct mf_http_req *
+new_req(struct tenant *t, const char *method, mf_http_done_fn done, void *ud)
+{
+    struct creq *q = mf_xmalloc(sizeof(*q));
+    struct mf_http_req *r = &q->r;
+
     mf_http_req_init(r);
+    q->fn = done;
+    q->ud = ud;
     r->method = method;
     r->bearer = mf_auth_token(t->auth, mf_now_ms());
     r->ca_file = t->conf->ca_file;
     r->proxy = t->c->cfg->proxy;
     r->timeout_ms = t->c->cfg->collect.request_timeout_ms;
-    r->done = done;
-    r->ud = ud;
+    r->done = creq_done;
+    r->ud = q;
+    return r;
+}
+
+/* For requests that never completed (shutdown). */
+static void
+free_req(struct mf_http_req *r)
+{
+    if (!r)
+        return;
+    mf_http_req_fini(r);
+    free(r);
 }
 
 /* Common handling of a finished API request. Returns the verdict; handles
@@ -552,7 +591,7 @@ subs_done(struct mf_http_req *r, void *ud)
     struct mf_arena a;
     struct mf_jval *list;
 
-    t->subs_busy = false;
+    t->subs_req = NULL;
     if (v != MF_OK) {
         for (size_t i = 0; i < t->n_streams; i++) {
             struct stream *st = &t->streams[i];
@@ -597,6 +636,7 @@ start_done(struct mf_http_req *r, void *ud)
     enum mf_status v = finish_common(t, r, why, sizeof(why));
 
     st->req_busy = false;
+    st->req = NULL;
     st->start_after_ms = mf_now_ms() + START_THROTTLE_MS;
     if (v == MF_OK || !strcmp(r->af_code, "AF20024")) {
         mf_log(MF_LOG_INFO, "tenant=%s content_type=%s subscription enabled",
@@ -645,7 +685,6 @@ add_blob(struct stream *st, const char *id, const char *uri, int64_t created)
     b->uri = mf_xstrdup(uri);
     b->created_ms = created;
     b->fd = -1;
-    mf_http_req_init(&b->req);
     st->blobs[st->n_blobs++] = b;
 }
 
@@ -657,7 +696,7 @@ free_blobs(struct stream *st)
 
         if (b->fd >= 0)
             close(b->fd);
-        mf_http_req_fini(&b->req);
+        free_req(b->req);
         free(b->content_id);
         free(b->uri);
         free(b);
@@ -679,6 +718,7 @@ list_done(struct mf_http_req *r, void *ud)
     size_t fresh = 0;
 
     st->req_busy = false;
+    st->req = NULL;
     mf_state_poll_done(c->state, t->conf->id, st->ct, now, NULL);
     if (v != MF_OK) {
         if (!strcmp(r->af_code, "AF20022") || !strcmp(r->af_code, "AF20023")) {
@@ -777,6 +817,7 @@ blob_done(struct mf_http_req *r, void *ud)
     int64_t now = mf_now_ms();
 
     b->state = B_PENDING;
+    b->req = NULL;
     if (v == MF_OK) {
         if (deliver_blob(b) == 0) {
             b->state = B_DONE;
@@ -813,8 +854,6 @@ blob_done(struct mf_http_req *r, void *ud)
         close(b->fd);
         b->fd = -1;
     }
-    mf_http_req_fini(&b->req);
-    mf_http_req_init(&b->req);
 }
 
 static int
@@ -883,15 +922,21 @@ close_window(struct stream *st, int64_t now)
     }
 }
 
-static void
-submit(struct tenant *t, struct mf_http_req *r)
+/* Start *rp; when it cannot start, free it, clear *rp and *busy. */
+static int
+submit(struct tenant *t, struct mf_http_req **rp, bool *busy)
 {
-    if (mf_http_submit(t->c->http, r) != 0) {
+    if (mf_http_submit(t->c->http, *rp) != 0) {
         mf_log(MF_LOG_ERROR, "tenant=%s cannot start a request: %s", t->conf->name,
-               r->error);
-        return;
+               (*rp)->error);
+        free_req(*rp);
+        *rp = NULL;
+        if (busy)
+            *busy = false;
+        return -1;
     }
     t->in_flight++;
+    return 0;
 }
 
 /* Start whatever this stream may start now. Updates *wake. */
@@ -919,15 +964,15 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
         }
         if (!take_token(t, now, &w))
             break;
-        prepare_req(t, &st->req, "POST", start_done, st);
-        snprintf(st->req.url, sizeof(st->req.url), "%s/subscriptions/start?contentType=%s",
-                 t->feed_root, st->ct);
-        add_publisher(t, st->req.url, sizeof(st->req.url));
-        st->req.body = "";
-        st->req.body_len = 0;
-        st->req.content_type = "application/json";
+        st->req = new_req(t, "POST", start_done, st);
+        snprintf(st->req->url, sizeof(st->req->url),
+                 "%s/subscriptions/start?contentType=%s", t->feed_root, st->ct);
+        add_publisher(t, st->req->url, sizeof(st->req->url));
+        st->req->body = "";
+        st->req->body_len = 0;
+        st->req->content_type = "application/json";
         st->req_busy = true;
-        submit(t, &st->req);
+        submit(t, &st->req, &st->req_busy);
         return;
     case P_IDLE:
         st->phase = P_LIST;
@@ -942,22 +987,22 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
         }
         if (!take_token(t, now, &w))
             break;
-        prepare_req(t, &st->req, "GET", list_done, st);
-        st->req.max_body = LIST_MAX_BODY;
+        st->req = new_req(t, "GET", list_done, st);
+        st->req->max_body = LIST_MAX_BODY;
         if (st->next_url) {
-            snprintf(st->req.url, sizeof(st->req.url), "%s", st->next_url);
+            snprintf(st->req->url, sizeof(st->req->url), "%s", st->next_url);
         } else {
             char s0[32], s1[32];
 
             fmt_time(st->win_start, s0, sizeof(s0));
             fmt_time(st->win_end, s1, sizeof(s1));
-            snprintf(st->req.url, sizeof(st->req.url),
+            snprintf(st->req->url, sizeof(st->req->url),
                      "%s/subscriptions/content?contentType=%s&startTime=%s&endTime=%s",
                      t->feed_root, st->ct, s0, s1);
         }
-        add_publisher(t, st->req.url, sizeof(st->req.url));
+        add_publisher(t, st->req->url, sizeof(st->req->url));
         st->req_busy = true;
-        submit(t, &st->req);
+        submit(t, &st->req, &st->req_busy);
         return;
     case P_FETCH:
         for (size_t i = 0; i < st->n_blobs; i++) {
@@ -980,12 +1025,17 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
                 b->retry_at_ms = now + backoff_ms(c, b->attempts++);
                 continue;
             }
-            prepare_req(t, &b->req, "GET", blob_done, b);
-            b->req.body_fd = b->fd;
-            snprintf(b->req.url, sizeof(b->req.url), "%s", b->uri);
-            add_publisher(t, b->req.url, sizeof(b->req.url));
+            b->req = new_req(t, "GET", blob_done, b);
+            b->req->body_fd = b->fd;
+            snprintf(b->req->url, sizeof(b->req->url), "%s", b->uri);
+            add_publisher(t, b->req->url, sizeof(b->req->url));
             b->state = B_ACTIVE;
-            submit(t, &b->req);
+            if (submit(t, &b->req, NULL) != 0) {
+                b->state = B_PENDING;
+                close(b->fd);
+                b->fd = -1;
+                b->retry_at_ms = now + backoff_ms(c, b->attempts++);
+            }
         }
         if (st->n_done == st->n_blobs) {
             if (!st->list_done) {
@@ -1040,17 +1090,16 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
         return;
     }
     if (!t->subs_listed) {
-        if (t->subs_busy || !take_token(t, now, &w)) {
+        if (t->subs_req || !take_token(t, now, &w)) {
             if (w && w < *wake)
                 *wake = w;
             return;
         }
-        prepare_req(t, &t->subs_req, "GET", subs_done, t);
-        snprintf(t->subs_req.url, sizeof(t->subs_req.url), "%s/subscriptions/list",
+        t->subs_req = new_req(t, "GET", subs_done, t);
+        snprintf(t->subs_req->url, sizeof(t->subs_req->url), "%s/subscriptions/list",
                  t->feed_root);
-        add_publisher(t, t->subs_req.url, sizeof(t->subs_req.url));
-        t->subs_busy = true;
-        submit(t, &t->subs_req);
+        add_publisher(t, t->subs_req->url, sizeof(t->subs_req->url));
+        submit(t, &t->subs_req, NULL);
         return;
     }
     for (size_t i = 0; i < t->n_streams; i++)
@@ -1162,7 +1211,6 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
             st->t = t;
             st->ct = tc->content_types.v[k];
             st->phase = P_SUBSCRIBE;
-            mf_http_req_init(&st->req);
             if (mf_state_stream_get(c->state, tc->id, st->ct,
                                     now - cfg->collect.initial_lookback_ms, &ss) != 0) {
                 snprintf(err, errsz, "%s", mf_state_errmsg(c->state));
@@ -1171,7 +1219,6 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
             }
             st->checkpoint_ms = ss.checkpoint_ms;
         }
-        mf_http_req_init(&t->subs_req);
     }
     c->n_tenants = nt;
     if (nt == 0) {
@@ -1218,6 +1265,14 @@ mf_collector_run(struct mf_collector *c)
         int64_t now = mf_now_ms(), wake = now + 1000;
         int timeout;
 
+        if (now >= c->next_prune_ms) {
+            /* blobs expire from the API after 7 days; Ids are kept for the
+             * dedupe horizon */
+            if (mf_state_prune(c->state, now - RETENTION_MS - DAY_MS,
+                               now - c->cfg->collect.dedupe_horizon_ms) != 0)
+                mf_log(MF_LOG_WARN, "%s", mf_state_errmsg(c->state));
+            c->next_prune_ms = now + 3600 * 1000;
+        }
         for (size_t i = 0; i < c->n_tenants; i++)
             tenant_step(&c->tenants[i], now, &wake);
         if (c->opts.once && all_caught_up(c) && mf_http_running(c->http) == 0)
@@ -1270,9 +1325,9 @@ mf_collector_destroy(struct mf_collector *c)
             free_blobs(&t->streams[k]);
             free(t->streams[k].blobs);
             free(t->streams[k].next_url);
-            mf_http_req_fini(&t->streams[k].req);
+            free_req(t->streams[k].req);
         }
-        mf_http_req_fini(&t->subs_req);
+        free_req(t->subs_req);
         free(t->streams);
         mf_auth_destroy(t->auth);
     }

@@ -29,14 +29,17 @@ enum {
     Q_PRUNE_BLOBS,
     Q_PRUNE_IDS,
     Q_STREAM_ALL,
+    Q_INFLIGHT_GET,
+    Q_INFLIGHT_INS,
+    Q_INFLIGHT_DEL,
     Q_COUNT
 };
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_STREAM_GET] =
         "SELECT checkpoint_ms, last_poll_ms, last_success_ms, blobs_delivered,"
-        " records_delivered, duplicates, last_error_ms, last_error, first_ms"
-        " FROM streams WHERE tenant = ?1 AND content_type = ?2",
+        " records_delivered, duplicates, last_error_ms, last_error, first_ms,"
+        " redelivered FROM streams WHERE tenant = ?1 AND content_type = ?2",
     [Q_STREAM_INS] =
         "INSERT OR IGNORE INTO streams(tenant, content_type, checkpoint_ms, first_ms)"
         " VALUES (?1, ?2, ?3, ?3)",
@@ -58,7 +61,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ID_INS] = "INSERT OR REPLACE INTO records(tenant, id, seen_ms) VALUES (?1, ?2, ?3)",
     [Q_STREAM_COUNT] =
         "UPDATE streams SET blobs_delivered = blobs_delivered + 1,"
-        " records_delivered = records_delivered + ?3, duplicates = duplicates + ?4"
+        " records_delivered = records_delivered + ?3, duplicates = duplicates + ?4,"
+        " redelivered = redelivered + ?5"
         " WHERE tenant = ?1 AND content_type = ?2",
     [Q_GAP_INS] =
         "INSERT OR IGNORE INTO gaps(tenant, content_type, start_ms, end_ms,"
@@ -74,7 +78,15 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_STREAM_ALL] =
         "SELECT tenant, content_type, checkpoint_ms, last_poll_ms, last_success_ms,"
         " blobs_delivered, records_delivered, duplicates, last_error_ms, last_error,"
-        " first_ms FROM streams ORDER BY tenant, content_type",
+        " first_ms, redelivered FROM streams ORDER BY tenant, content_type",
+    [Q_INFLIGHT_GET] =
+        "SELECT 1 FROM inflight WHERE tenant = ?1 AND content_type = ?2"
+        " AND content_id = ?3",
+    [Q_INFLIGHT_INS] =
+        "INSERT OR REPLACE INTO inflight(tenant, content_type, content_id, started_ms)"
+        " VALUES (?1, ?2, ?3, ?4)",
+    [Q_INFLIGHT_DEL] =
+        "DELETE FROM inflight WHERE tenant = ?1 AND content_type = ?2 AND content_id = ?3",
 };
 
 static const char schema_sql[] =
@@ -90,6 +102,7 @@ static const char schema_sql[] =
     " blobs_delivered INTEGER NOT NULL DEFAULT 0,"
     " records_delivered INTEGER NOT NULL DEFAULT 0,"
     " duplicates INTEGER NOT NULL DEFAULT 0,"
+    " redelivered INTEGER NOT NULL DEFAULT 0,"
     " last_error_ms INTEGER NOT NULL DEFAULT 0,"
     " last_error TEXT NOT NULL DEFAULT '',"
     " PRIMARY KEY(tenant, content_type));"
@@ -103,6 +116,10 @@ static const char schema_sql[] =
     " tenant TEXT NOT NULL, id TEXT NOT NULL, seen_ms INTEGER NOT NULL,"
     " PRIMARY KEY(tenant, id)) WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS records_seen ON records(seen_ms);"
+    "CREATE TABLE IF NOT EXISTS inflight("
+    " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
+    " started_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS gaps("
     " tenant TEXT NOT NULL, content_type TEXT NOT NULL, start_ms INTEGER NOT NULL,"
     " end_ms INTEGER NOT NULL, detected_ms INTEGER NOT NULL, emitted INTEGER NOT NULL,"
@@ -233,6 +250,7 @@ row_to_stream(sqlite3_stmt *s, int off, struct mf_stream_state *out)
     e = sqlite3_column_text(s, off + 7);
     snprintf(out->last_error, sizeof(out->last_error), "%s", e ? (const char *)e : "");
     out->first_ms = sqlite3_column_int64(s, off + 8);
+    out->redelivered = sqlite3_column_int64(s, off + 9);
 }
 
 int
@@ -318,7 +336,7 @@ int
 mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
                      const char *content_id, int64_t content_created_ms,
                      const char *const *ids, size_t n_ids, size_t duplicates,
-                     int64_t now_ms)
+                     size_t redelivered, int64_t now_ms)
 {
     sqlite3_stmt *s;
 
@@ -343,7 +361,12 @@ mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
     s = stmt(st, Q_STREAM_COUNT, tenant, ct);
     sqlite3_bind_int64(s, 3, (sqlite3_int64)n_ids);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)duplicates);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)redelivered);
     if (run(st, s, "count blob") != 0)
+        goto rollback;
+    s = stmt(st, Q_INFLIGHT_DEL, tenant, ct);
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    if (run(st, s, "clear in-flight mark") != 0)
         goto rollback;
     if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
         fail(st, "commit");
@@ -435,4 +458,23 @@ mf_state_foreach_stream(struct mf_state *st, mf_state_stream_fn fn, void *ud)
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         return fail(st, "list streams");
     return 0;
+}
+
+int
+mf_state_blob_begin(struct mf_state *st, const char *tenant, const char *ct,
+                    const char *content_id, int64_t now_ms)
+{
+    sqlite3_stmt *s = stmt(st, Q_INFLIGHT_GET, tenant, ct);
+    int before;
+
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    before = exists(st, s, "in-flight lookup");
+    if (before < 0)
+        return -1;
+    s = stmt(st, Q_INFLIGHT_INS, tenant, ct);
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now_ms);
+    if (run(st, s, "in-flight mark") != 0)
+        return -1;
+    return before;
 }

@@ -30,6 +30,10 @@ struct mf_stream_state {
     int64_t blobs_delivered;
     int64_t records_delivered;
     int64_t duplicates;          /* records dropped as already delivered */
+    int64_t redelivered;         /* records delivered again because an
+                                    earlier attempt at their blob was
+                                    interrupted (crash, output error): the
+                                    upper bound of duplicates downstream */
     int64_t last_error_ms;
     char last_error[256];        /* "" = none */
 };
@@ -59,11 +63,19 @@ int mf_state_blob_delivered(struct mf_state *st, const char *tenant,
 /* 1 when the record Id was delivered within the horizon, 0 not, -1 error. */
 int mf_state_id_seen(struct mf_state *st, const char *tenant, const char *id);
 
-/* Record a delivered blob and its record Ids in one transaction. */
+/* Mark a blob's delivery as started (durably, before the first record
+ * reaches an output). 1 when it was already marked - an earlier attempt
+ * was interrupted, so what follows may duplicate records downstream -,
+ * 0 when not, -1 error. */
+int mf_state_blob_begin(struct mf_state *st, const char *tenant, const char *ct,
+                        const char *content_id, int64_t now_ms);
+/* Record a delivered blob and its record Ids in one transaction (and clear
+ * its in-flight mark). redelivered: records delivered again after an
+ * interrupted attempt (see mf_state_blob_begin). */
 int mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
                          const char *content_id, int64_t content_created_ms,
                          const char *const *ids, size_t n_ids, size_t duplicates,
-                         int64_t now_ms);
+                         size_t redelivered, int64_t now_ms);
 
 int mf_state_add_gap(struct mf_state *st, const char *tenant, const char *ct,
                      int64_t start_ms, int64_t end_ms, int64_t now_ms);

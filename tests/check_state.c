@@ -71,8 +71,13 @@ START_TEST(mso_blob_commit_survives_reopen)
 
     mf_state_stream_get(st, "t1", "Audit.General", 0, &s);
     ck_assert_int_eq(mf_state_blob_delivered(st, "t1", "Audit.General", "b$1"), 0);
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$1", 150), 0);
+    /* an interrupted attempt leaves the mark: the next begin reports it */
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$1", 160), 1);
     ck_assert_int_eq(mf_state_commit_blob(st, "t1", "Audit.General", "b$1", 100, ids, 4, 2,
-                                          200), 0);
+                                          3, 200), 0);
+    /* the commit cleared it */
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$2", 210), 0);
     mf_state_close(st);
 
     st = open_ok();
@@ -86,6 +91,7 @@ START_TEST(mso_blob_commit_survives_reopen)
     ck_assert_int_eq(s.blobs_delivered, 1);
     ck_assert_int_eq(s.records_delivered, 4);
     ck_assert_int_eq(s.duplicates, 2);
+    ck_assert_int_eq(s.redelivered, 3);
     /* pruning forgets old blobs and ids */
     ck_assert_int_eq(mf_state_prune(st, 150, 250), 0);
     ck_assert_int_eq(mf_state_blob_delivered(st, "t1", "Audit.General", "b$1"), 0);
