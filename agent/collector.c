@@ -32,6 +32,9 @@
 #define SKEW_WARN_MS      (5LL * 60 * 1000)
 #define DRAIN_MS          30000
 #define LIST_MAX_BODY     ((size_t)32 << 20)
+#define GLOBAL_MAX_XFERS  64     /* transfers in flight, all tenants: bounds
+                                    TLS sessions and buffers with 1000s of
+                                    tenants starting at once */
 
 /* ---------------------------------------------------------------------- */
 
@@ -1015,7 +1018,8 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
                     *wake = b->retry_at_ms;
                 continue;
             }
-            if (t->in_flight >= c->cfg->collect.max_concurrency)
+            if (t->in_flight >= c->cfg->collect.max_concurrency ||
+                mf_http_running(c->http) >= GLOBAL_MAX_XFERS)
                 return;
             if (!take_token(t, now, &w))
                 goto throttled;
@@ -1067,6 +1071,8 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
 
     if (t->stopped || c->stop)
         return;
+    if (mf_http_running(c->http) >= GLOBAL_MAX_XFERS)
+        return;     /* mf_http_run() returns as soon as one finishes */
     tok = mf_auth_token(t->auth, now);
     if (!tok) {
         if (!mf_auth_busy(t->auth)) {
@@ -1299,7 +1305,9 @@ mf_collector_run(struct mf_collector *c)
         while (mf_http_running(c->http) > 0 && mf_now_ms() < until)
             mf_http_run(c->http, 200);
     }
-    for (size_t i = 0; i < c->n_tenants; i++)
+    /* --once reports what it could not do; a service stopped by a signal
+     * exits 0 after a clean drain (stream errors are in `status`) */
+    for (size_t i = 0; c->opts.once && i < c->n_tenants; i++)
         for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
             const struct stream *st = &c->tenants[i].streams[k];
 
