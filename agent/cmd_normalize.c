@@ -54,35 +54,8 @@ static const char *const content_types[] = {
     "Audit.General", "DLP.All",
 };
 
-/* names for the summary; the mapping table owns the real list */
-static const struct {
-    int uid;
-    const char *name;
-} class_names[] = {
-    {2004, "Detection Finding"}, {2006, "Data Security Finding"},
-    {3001, "Account Change"}, {3002, "Authentication"},
-    {3003, "Authorize Session"}, {3004, "Entity Management"},
-    {3005, "User Access Management"}, {3006, "Group Management"},
-    {4009, "Email Activity"}, {4012, "Email URL Activity"},
-    {6001, "Web Resources Activity"}, {6002, "Application Lifecycle"},
-    {6003, "API Activity"}, {6005, "Datastore Activity"},
-    {6006, "File Hosting Activity"},
-};
 
-static const struct {
-    unsigned bit;
-    const char *name;
-} repair_names[] = {
-    {MF_REPAIR_UTF8, "invalid UTF-8"},
-    {MF_REPAIR_TIME, "CreationTime missing/bad"},
-    {MF_REPAIR_NUMSTR, "number as string"},
-    {MF_REPAIR_STRJSON, "JSON string parsed"},
-    {MF_REPAIR_BADSTRJSON, "bad JSON string kept"},
-    {MF_REPAIR_NO_ID, "Id missing"},
-    {MF_REPAIR_NO_OP, "Operation missing"},
-};
-
-#define N_REPAIRS (sizeof(repair_names) / sizeof(repair_names[0]))
+#define N_REPAIRS MF_REPAIR_COUNT
 
 static const char *const severity_names[] = {
     "unknown", "informational", "low", "medium", "high", "critical",
@@ -155,7 +128,7 @@ count_result(struct norm_run *r, const struct mf_norm_result *res)
     if (res->repairs) {
         st->repaired++;
         for (i = 0; i < N_REPAIRS; i++)
-            if (res->repairs & repair_names[i].bit)
+            if (res->repairs & (1u << i))
                 st->repair_bits[i]++;
     }
     if (!r->summary)
@@ -187,17 +160,6 @@ count_result(struct norm_run *r, const struct mf_norm_result *res)
     }
 }
 
-static const char *
-class_name(int uid)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(class_names) / sizeof(class_names[0]); i++)
-        if (class_names[i].uid == uid)
-            return class_names[i].name;
-    return "";
-}
-
 static int
 cmp_class(const void *a, const void *b)
 {
@@ -222,7 +184,7 @@ print_summary(struct norm_run *r)
     for (i = 0; i < N_REPAIRS; i++) {
         if (st->repair_bits[i]) {
             fprintf(f, "%s%s %llu", any ? ", " : " (",
-                    repair_names[i].name, st->repair_bits[i]);
+                    mf_repair_name(1u << i), st->repair_bits[i]);
             any = true;
         }
     }
@@ -255,7 +217,7 @@ print_summary(struct norm_run *r)
     qsort(st->classes, st->n_classes, sizeof(st->classes[0]), cmp_class);
     for (i = 0; i < st->n_classes; i++)
         fprintf(f, "  %-6d %-28s %8llu\n", st->classes[i].uid,
-                class_name(st->classes[i].uid), st->classes[i].count);
+                mf_normalizer_class_name(r->n, st->classes[i].uid), st->classes[i].count);
     if (st->other_classes)
         fprintf(f, "  %-35s %8llu\n", "(other)", st->other_classes);
     fflush(f);

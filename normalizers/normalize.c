@@ -118,6 +118,12 @@ mf_normalizer_tags(const struct mf_normalizer *n)
     return n->tags;
 }
 
+const char *
+mf_normalizer_class_name(const struct mf_normalizer *n, int class_uid)
+{
+    return mf_ocsf_class_name(n->ocsf, class_uid);
+}
+
 void
 mf_nctx_init(struct mf_nctx *c)
 {

@@ -38,6 +38,8 @@ struct mf_normalizer *mf_normalizer_new(const struct mf_norm_opts *opts,
                                         struct mf_normerr *err);
 void mf_normalizer_destroy(struct mf_normalizer *n);
 const struct mf_tagdb *mf_normalizer_tags(const struct mf_normalizer *n);
+/* "Authentication" for 3002 ...; "" for a class the OCSF table lacks. */
+const char *mf_normalizer_class_name(const struct mf_normalizer *n, int class_uid);
 
 /* Per-thread working state. */
 struct mf_nctx {
@@ -79,6 +81,7 @@ struct mf_ocsf_map *mf_ocsf_map_load(const char *name, const char *text,
                                      size_t len, struct mf_normerr *err);
 struct mf_ocsf_map *mf_ocsf_map_load_builtin(struct mf_normerr *err);
 void mf_ocsf_map_destroy(struct mf_ocsf_map *m);
+const char *mf_ocsf_class_name(const struct mf_ocsf_map *m, int class_uid);
 /* OCSF class_uid the record maps to (for routing and summaries). */
 int mf_ocsf_class_of(const struct mf_ocsf_map *m, const struct mf_record *r);
 /* Build the OCSF event. Members of r->view that are mapped get MF_JF_USED;

@@ -333,6 +333,15 @@ select_class(const struct mf_ocsf_map *m, const struct mf_record *r,
     sel->activity = m->fallback_activity;
 }
 
+const char *
+mf_ocsf_class_name(const struct mf_ocsf_map *m, int class_uid)
+{
+    for (size_t i = 0; i < m->n_classes; i++)
+        if (m->classes[i].uid == class_uid)
+            return m->classes[i].name;
+    return "";
+}
+
 int
 mf_ocsf_class_of(const struct mf_ocsf_map *m, const struct mf_record *r)
 {
