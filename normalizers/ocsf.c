@@ -531,6 +531,20 @@ str_array1(struct mf_arena *a, const char *s)
     return arr;
 }
 
+/* resources: [{name, type?}] - the one object an operation acted on */
+static void
+set_resource(struct bctx *b, struct mf_jval *name, const char *type)
+{
+    struct mf_arena *a = b->a;
+    struct mf_jval *res = mf_jarr(a), *o = mf_jobj(a);
+
+    mf_jobj_set_ref(a, o, "name", 4, name);
+    if (type)
+        mf_jobj_set_ref(a, o, "type", 4, sref(a, type));
+    mf_jarr_push(a, res, o);
+    mf_jobj_set_ref(a, b->ev, "resources", 9, res);
+}
+
 /* ---- class shapes --------------------------------------------------------- */
 
 static void
@@ -697,18 +711,10 @@ shape_user_access(struct bctx *b)
     mf_jobj_set_ref(a, b->ev, "privileges", 10, privs);
 
     /* the mailbox / site the access is granted on */
-    if ((ident = pstr(b, "Parameters.Identity")) && pstr(b, "Parameters.User")) {
-        struct mf_jval *res = mf_jarr(a), *o = mf_jobj(a);
-        mf_jobj_set_ref(a, o, "name", 4, sref(a, ident));
-        mf_jarr_push(a, res, o);
-        mf_jobj_set_ref(a, b->ev, "resources", 9, res);
-    } else if ((ident = pstr(b, "SiteUrl"))) {
-        struct mf_jval *res = mf_jarr(a), *o = mf_jobj(a);
-        mf_jobj_set_ref(a, o, "name", 4, sref(a, ident));
-        mf_jobj_set_ref(a, o, "type", 4, sref(a, "Site"));
-        mf_jarr_push(a, res, o);
-        mf_jobj_set_ref(a, b->ev, "resources", 9, res);
-    }
+    if ((ident = pstr(b, "Parameters.Identity")) && pstr(b, "Parameters.User"))
+        set_resource(b, sref(a, ident), NULL);
+    else if ((ident = pstr(b, "SiteUrl")))
+        set_resource(b, sref(a, ident), "Site");
 }
 
 static void
@@ -818,12 +824,8 @@ shape_api(struct bctx *b)
     }
     mf_jobj_set_ref(a, api, "request", 7, req);
     mf_jobj_set_ref(a, b->ev, "api", 3, api);
-    if (oid) {
-        struct mf_jval *res = mf_jarr(a), *o = mf_jobj(a);
-        mf_jobj_set_ref(a, o, "name", 4, oid);
-        mf_jarr_push(a, res, o);
-        mf_jobj_set_ref(a, b->ev, "resources", 9, res);
-    }
+    if (oid)
+        set_resource(b, oid, NULL);
 }
 
 static void
