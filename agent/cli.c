@@ -39,6 +39,9 @@ static const struct mf_cmd commands[] = {
     {"preflight", mf_cmd_preflight,
      "check credentials, permissions, audit logging, clock and TLS per tenant",
      mf_cmd_preflight_usage},
+    {"import", mf_cmd_import,
+     "send exported records (CSV, JSON, NDJSON, blobs) through the outputs",
+     mf_cmd_import_usage},
     {"help", cmd_help, "show help for a command", help_usage},
     {"version", cmd_version, "print the version", version_usage},
 };

@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "auth.h"
-#include "file.h"
 #include "http.h"
 #include "input.h"
 #include "json.h"
 #include "log.h"
+#include "output.h"
 #include "mem.h"
 #include "state.h"
 
@@ -110,12 +110,6 @@ struct tenant {
     bool stopped;
 };
 
-struct out {
-    const struct mf_output_conf *conf;
-    struct mf_file_out *file;
-    size_t delivered;
-};
-
 struct mf_collector {
     const struct mf_config *cfg;
     const struct mf_normalizer *norm;
@@ -124,7 +118,7 @@ struct mf_collector {
     struct mf_state *state;
     struct tenant *tenants;
     size_t n_tenants;
-    struct out *outs;
+    struct mf_output **outs;
     size_t n_outs;
     bool schema_used[3];
     struct mf_nctx nctx;
@@ -254,46 +248,6 @@ check_skew(struct tenant *t, const struct mf_http_req *r)
 /* Delivery                                                               */
 /* ---------------------------------------------------------------------- */
 
-static bool
-strlist_has(const struct mf_strlist *l, const char *s)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcasecmp(l->v[i], s) == 0)
-            return true;
-    return false;
-}
-
-static bool
-filter_pass(const struct mf_filter_conf *f, const struct mf_norm_result *res,
-            const struct tenant *t, const char *ct)
-{
-    if (f->min_severity > 0 && (res->tags.max_severity ? res->tags.max_severity : 1) <
-                                   f->min_severity)
-        return false;
-    if (f->content_types.n && !strlist_has(&f->content_types, ct))
-        return false;
-    if (f->tenants.n && !strlist_has(&f->tenants, t->conf->name) &&
-        !strlist_has(&f->tenants, t->conf->id))
-        return false;
-    if (f->areas.n) {
-        bool hit = false;
-
-        for (size_t i = 0; i < res->tags.n && !hit; i++)
-            hit = strlist_has(&f->areas, mf_area_name(res->tags.hit[i].tag->area));
-        if (!hit)
-            return false;
-    }
-    if (f->tags.n) {
-        bool hit = false;
-
-        for (size_t i = 0; i < res->tags.n && !hit; i++)
-            hit = strlist_has(&f->tags, res->tags.hit[i].tag->id);
-        if (!hit)
-            return false;
-    }
-    return true;
-}
-
 /* Normalize one record for every schema in use and write it to every output
  * whose filter passes. 1 delivered, 0 duplicate (skipped), -1 rejected by
  * the normalizer (reported), -2 output error. */
@@ -331,17 +285,25 @@ deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
         }
     }
     for (size_t i = 0; i < c->n_outs; i++) {
-        struct out *o = &c->outs[i];
+        struct mf_output *o = c->outs[i];
         int s = o->conf->schema;
+        struct mf_out_msg m = {.data = c->line[s].data, .len = c->line[s].len,
+                               .res = &res[s], .tenant = t->conf->name,
+                               .tenant_id = t->conf->id, .content_type = ct,
+                               .schema = (enum mf_schema)s};
+        enum mf_status v;
 
-        if (!filter_pass(&o->conf->filter, &res[s], t, ct))
+        if (!mf_output_wants(o->conf, &res[s], t->conf->name, t->conf->id, ct))
             continue;
-        if (mf_file_out_line(o->file, c->line[s].data, c->line[s].len) != 0) {
-            mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name,
-                   strerror(errno));
+        /* backpressure: a full output pauses collection right here */
+        v = mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms);
+        if (v == MF_RETRY) {
+            mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
+                   " ms): the blob will be delivered again", o->conf->name,
+                   o->conf->flush_timeout_ms);
             return -2;
         }
-        o->delivered++;
+        /* MF_DROP: the output counted and logged it; its flush fails */
     }
     if (id && id[0]) {
         if (c->n_ids == c->cap_ids) {
@@ -361,19 +323,16 @@ ids_clear(struct mf_collector *c)
     c->n_ids = 0;
 }
 
-/* Make every output's lines durable. 0 / -1. */
+/* The acknowledgement barrier: every record sent to every output since the
+ * last call is acknowledged. 0 / -1. */
 static int
 ack_outputs(struct mf_collector *c)
 {
     int rc = 0;
 
-    for (size_t i = 0; i < c->n_outs; i++) {
-        if (mf_file_out_ack(c->outs[i].file) != 0) {
-            mf_log(MF_LOG_ERROR, "output=%s cannot make records durable: %s",
-                   c->outs[i].conf->name, strerror(errno));
+    for (size_t i = 0; i < c->n_outs; i++)
+        if (mf_output_flush(c->outs[i], (int)c->outs[i]->conf->flush_timeout_ms) != 0)
             rc = -1;
-        }
-    }
     return rc;
 }
 
@@ -1124,24 +1083,14 @@ open_outputs(struct mf_collector *c, char *err, size_t errsz)
     c->outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*c->outs));
     for (size_t i = 0; i < cfg->outputs.n; i++) {
         const struct mf_output_conf *oc = &cfg->outputs.v[i];
-        struct out *o;
+        struct mf_output *o;
 
         if (!oc->enabled)
             continue;
-        if (oc->type != MF_OUTPUT_FILE) {
-            snprintf(err, errsz, "%s:%u: outputs '%s': type %s is not available in this "
-                     "build yet (file outputs only)", cfg->file, oc->line, oc->name,
-                     oc->type == MF_OUTPUT_KAFKA ? "kafka" : "syslog");
+        o = mf_output_open(oc, err, errsz);
+        if (!o)
             return -1;
-        }
-        o = &c->outs[c->n_outs++];
-        o->conf = oc;
-        o->file = mf_file_out_open(oc->path, 1, 0);
-        if (!o->file) {
-            snprintf(err, errsz, "outputs '%s': cannot open %s: %s", oc->name, oc->path,
-                     strerror(errno));
-            return -1;
-        }
+        c->outs[c->n_outs++] = o;
         if (oc->schema >= 0 && oc->schema < 3)
             c->schema_used[oc->schema] = true;
     }
@@ -1341,8 +1290,7 @@ mf_collector_destroy(struct mf_collector *c)
     }
     free(c->tenants);
     for (size_t i = 0; i < c->n_outs; i++)
-        if (c->outs[i].file)
-            mf_file_out_close(c->outs[i].file);
+        mf_output_close(c->outs[i]);
     free(c->outs);
     if (c->state)
         mf_state_close(c->state);

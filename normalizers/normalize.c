@@ -250,6 +250,9 @@ mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
     res->repairs = rec.repairs;
     if (rec.id && strlen(rec.id) < sizeof(res->id))
         memcpy(res->id, rec.id, strlen(rec.id) + 1);
+    if (rec.tenant && strlen(rec.tenant) < sizeof(res->tenant_id))
+        memcpy(res->tenant_id, rec.tenant, strlen(rec.tenant) + 1);
+    res->content_type = rec.content_type;
 
     switch (in->schema) {
     case MF_SCHEMA_OCSF:

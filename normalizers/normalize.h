@@ -64,6 +64,8 @@ struct mf_norm_result {
     int class_uid;             /* OCSF class chosen (also for ecs/raw) */
     unsigned repairs;          /* MF_REPAIR_* */
     char id[128];              /* the record's Id ("" when absent or longer) */
+    char tenant_id[64];        /* OrganizationId ("" when absent or longer) */
+    const char *content_type;  /* given, or derived from RecordType/Workload */
     char error[200];           /* when MF_DROP: why */
 };
 

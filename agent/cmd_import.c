@@ -1,0 +1,274 @@
+/* cmd_import.c - `m365fwd import`: exported records through the configured
+ * outputs, with the same acknowledgements as `run`. For history older than
+ * the API's 7 days, and for benchmarks fed a recorded corpus. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "input.h"
+#include "log.h"
+#include "mem.h"
+#include "normalize.h"
+#include "output.h"
+
+#define IMPORT_BATCH 5000    /* records between acknowledgement barriers */
+
+const char mf_cmd_import_usage[] =
+    "Usage: m365fwd import -c FILE [--tenant NAME] [--input FORMAT] [INPUT...]\n"
+    "\n"
+    "Send exported audit records through the outputs of the configuration,\n"
+    "with the same acknowledgements as `run`, then exit. INPUT is anything\n"
+    "`normalize` reads (Purview CSV, PowerShell JSON, NDJSON, content blobs);\n"
+    "'-' or no INPUT reads standard input. This is how history older than\n"
+    "the API's 7 days is backfilled.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config FILE     configuration (outputs; tenants optional)\n"
+    "  --tenant NAME         tenant the records belong to (a configured name\n"
+    "                        or id); default: each record's OrganizationId,\n"
+    "                        named after the configured tenant with that id\n"
+    "  --input auto|json|ndjson|csv   input format (default auto)\n"
+    "  -h, --help            show this help\n"
+    "\n"
+    "Exit status: 0 every record delivered, 1 some record rejected or not\n"
+    "acknowledged by an output, 2 usage or configuration error.\n";
+
+struct import_run {
+    const struct mf_config *cfg;
+    const struct mf_normalizer *norm;
+    struct mf_nctx nctx;
+    struct mf_output **outs;
+    size_t n_outs;
+    bool schema_used[3];
+    struct mf_buf line[3];
+    const struct mf_tenant_conf *tenant;   /* --tenant */
+    unsigned long long read, delivered, rejected, unacked, pending;
+};
+
+static volatile sig_atomic_t import_stop;
+
+static void
+on_signal(int sig)
+{
+    (void)sig;
+    import_stop = 1;
+}
+
+/* The acknowledgement barrier after a batch. */
+static void
+barrier(struct import_run *r)
+{
+    bool ok = true;
+
+    if (!r->pending)
+        return;
+    for (size_t i = 0; i < r->n_outs; i++)
+        if (mf_output_flush(r->outs[i], (int)r->outs[i]->conf->flush_timeout_ms) != 0)
+            ok = false;
+    if (ok) {
+        r->delivered += r->pending;
+    } else {
+        r->unacked += r->pending;
+        mf_log(MF_LOG_ERROR, "an output did not acknowledge %llu records (see above); "
+               "import them again once it is fixed (duplicates possible)", r->pending);
+    }
+    r->pending = 0;
+}
+
+static void
+import_record(struct import_run *r, const struct mf_input_rec *rec)
+{
+    struct mf_norm_result res[3];
+    struct mf_norm_in in = {.data = rec->data, .len = rec->len,
+                            .first_line = rec->loc.line};
+    const char *tname, *tid;
+    char where[300];
+
+    r->read++;
+    for (int s = 0; s < 3; s++) {
+        if (!r->schema_used[s])
+            continue;
+        mf_buf_reset(&r->line[s]);
+        in.schema = (enum mf_schema)s;
+        if (mf_normalize(r->norm, &r->nctx, &in, &r->line[s], &res[s]) != MF_OK) {
+            fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
+                    res[s].error);
+            r->rejected++;
+            return;
+        }
+    }
+    for (size_t i = 0; i < r->n_outs; i++) {
+        struct mf_output *o = r->outs[i];
+        int s = o->conf->schema;
+        const struct mf_tenant_conf *tc = r->tenant;
+        struct mf_out_msg m;
+
+        if (!tc && res[s].tenant_id[0])
+            tc = mf_config_tenant(r->cfg, res[s].tenant_id);
+        tid = tc ? tc->id : res[s].tenant_id;
+        tname = tc ? tc->name : tid;
+        if (!mf_output_wants(o->conf, &res[s], tname, tid, res[s].content_type))
+            continue;
+        m = (struct mf_out_msg){.data = r->line[s].data, .len = r->line[s].len,
+                                .res = &res[s], .tenant = tname, .tenant_id = tid,
+                                .content_type = res[s].content_type,
+                                .schema = (enum mf_schema)s};
+        if (mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms) == MF_RETRY)
+            mf_log(MF_LOG_ERROR, "output=%s %s: not accepted within %" PRId64 " ms",
+                   o->conf->name, mf_input_loc_str(&rec->loc, where, sizeof(where)),
+                   o->conf->flush_timeout_ms);
+    }
+    if (++r->pending >= IMPORT_BATCH)
+        barrier(r);
+}
+
+static int
+import_input(struct import_run *r, const char *path, const struct mf_input_opts *io)
+{
+    struct mf_input *in;
+    struct mf_input_rec rec;
+    struct mf_input_err ierr;
+    enum mf_input_ev ev;
+    char where[300];
+    int fd = 0;
+
+    if (strcmp(path, "-") != 0) {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "%s: cannot open: %s\n", path, strerror(errno));
+            return -1;
+        }
+    }
+    in = mf_input_new_fd(fd, strcmp(path, "-") ? path : "<stdin>", io);
+    while (!import_stop && (ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
+        if (ev == MF_INPUT_ERROR) {
+            fprintf(stderr, "%s: %s\n", mf_input_loc_str(&ierr.loc, where, sizeof(where)),
+                    ierr.msg);
+            r->rejected++;
+            continue;
+        }
+        import_record(r, &rec);
+    }
+    mf_input_destroy(in);
+    if (fd > 0)
+        close(fd);
+    return 0;
+}
+
+int
+mf_cmd_import(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"tenant", required_argument, NULL, 'T'},
+        {"input", required_argument, NULL, 'I'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const struct mf_cmd *self = mf_cli_find("import");
+    struct import_run r = {0};
+    struct mf_input_opts io = {.format = MF_INPUT_AUTO};
+    const char *config = NULL, *tenant = NULL;
+    struct mf_normalizer *norm;
+    struct mf_normerr nerr;
+    struct mf_config *cfg;
+    struct sigaction sa;
+    char err[512];
+    int ch, rc = MF_EXIT_OK, files_failed = 0;
+
+    optind = 1;
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'T':
+            tenant = optarg;
+            break;
+        case 'I':
+            if (mf_input_format_parse(optarg, &io.format) != 0)
+                return mf_cli_usage_error(self, "unknown input format '%s'", optarg);
+            break;
+        case 'h':
+            return mf_cli_help(self);
+        default:
+            return mf_cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!config)
+        return mf_cli_usage_error(self, "-c FILE is required");
+    norm = mf_normalizer_new(NULL, &nerr);
+    if (!norm) {
+        fprintf(stderr, "m365fwd: %s\n", nerr.msg);
+        return MF_EXIT_USAGE;
+    }
+    cfg = mf_cli_load_config(config, MF_CONFIG_CHECK_FILES, norm);
+    if (!cfg) {
+        mf_normalizer_destroy(norm);
+        return MF_EXIT_USAGE;
+    }
+    mf_log_set_level((enum mf_log_level)cfg->log_level);
+    io.max_record = (size_t)cfg->collect.max_record_size;
+    r.cfg = cfg;
+    r.norm = norm;
+    if (tenant && !(r.tenant = mf_config_tenant(cfg, tenant))) {
+        fprintf(stderr, "m365fwd: --tenant %s: no such tenant in %s\n", tenant, config);
+        rc = MF_EXIT_USAGE;
+        goto out;
+    }
+    r.outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*r.outs));
+    for (size_t i = 0; i < cfg->outputs.n; i++) {
+        const struct mf_output_conf *oc = &cfg->outputs.v[i];
+
+        if (!oc->enabled)
+            continue;
+        if (!(r.outs[r.n_outs] = mf_output_open(oc, err, sizeof(err)))) {
+            fprintf(stderr, "m365fwd: %s\n", err);
+            rc = MF_EXIT_USAGE;
+            goto out;
+        }
+        r.n_outs++;
+        r.schema_used[oc->schema] = true;
+    }
+    mf_nctx_init(&r.nctx);
+    for (int s = 0; s < 3; s++)
+        mf_buf_init(&r.line[s], (size_t)cfg->collect.max_record_size * 4 + 65536);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (optind >= argc) {
+        import_input(&r, "-", &io);
+    } else {
+        for (int i = optind; i < argc && !import_stop; i++)
+            if (import_input(&r, argv[i], &io) != 0)
+                files_failed++;
+    }
+    barrier(&r);
+    fprintf(stderr, "m365fwd import: %llu records read, %llu delivered, %llu rejected, "
+            "%llu not acknowledged\n", r.read, r.delivered, r.rejected, r.unacked);
+    if (r.rejected || r.unacked || files_failed || import_stop)
+        rc = MF_EXIT_REJECTED;
+    for (int s = 0; s < 3; s++)
+        mf_buf_fini(&r.line[s]);
+    mf_nctx_fini(&r.nctx);
+out:
+    for (size_t i = 0; i < r.n_outs; i++)
+        mf_output_close(r.outs[i]);
+    free(r.outs);
+    mf_config_destroy(cfg);
+    mf_normalizer_destroy(norm);
+    return rc;
+}

@@ -1,0 +1,273 @@
+/* output.c - output registry, filters, templates, and the file output. */
+#include "output.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "file.h"
+#include "log.h"
+#include "mem.h"
+
+/* Outputs built in other files; weak so that a build without one of them
+ * (or a test binary that does not link it) still links: the registry then
+ * reports the type as not available. */
+extern const struct mf_output_ops mf_output_kafka_ops __attribute__((weak));
+extern const struct mf_output_ops mf_output_syslog_ops __attribute__((weak));
+
+const struct mf_output_ops *
+mf_output_ops_for(int type)
+{
+    switch (type) {
+    case MF_OUTPUT_FILE:
+        return &mf_output_file_ops;
+    case MF_OUTPUT_KAFKA:
+        return &mf_output_kafka_ops;
+    case MF_OUTPUT_SYSLOG:
+        return &mf_output_syslog_ops;
+    }
+    return NULL;
+}
+
+struct mf_output *
+mf_output_open(const struct mf_output_conf *conf, char *err, size_t errsz)
+{
+    const struct mf_output_ops *ops = mf_output_ops_for(conf->type);
+    struct mf_output *o;
+
+    if (!ops) {
+        snprintf(err, errsz, "outputs '%s': this output type is not available in this "
+                 "build", conf->name);
+        return NULL;
+    }
+    o = ops->open(conf, err, errsz);
+    if (o) {
+        o->ops = ops;
+        o->conf = conf;
+    }
+    return o;
+}
+
+static bool
+strlist_has(const struct mf_strlist *l, const char *s)
+{
+    for (size_t i = 0; s && i < l->n; i++)
+        if (strcasecmp(l->v[i], s) == 0)
+            return true;
+    return false;
+}
+
+bool
+mf_output_wants(const struct mf_output_conf *conf, const struct mf_norm_result *res,
+                const char *tenant_name, const char *tenant_id, const char *content_type)
+{
+    const struct mf_filter_conf *f = &conf->filter;
+
+    if (f->min_severity > 0 &&
+        (res->tags.max_severity ? res->tags.max_severity : 1) < f->min_severity)
+        return false;
+    if (f->content_types.n && !strlist_has(&f->content_types, content_type))
+        return false;
+    if (f->tenants.n && !strlist_has(&f->tenants, tenant_name) &&
+        !strlist_has(&f->tenants, tenant_id))
+        return false;
+    if (f->areas.n) {
+        bool hit = false;
+
+        for (size_t i = 0; i < res->tags.n && !hit; i++)
+            hit = strlist_has(&f->areas, mf_area_name(res->tags.hit[i].tag->area));
+        if (!hit)
+            return false;
+    }
+    if (f->tags.n) {
+        bool hit = false;
+
+        for (size_t i = 0; i < res->tags.n && !hit; i++)
+            hit = strlist_has(&f->tags, res->tags.hit[i].tag->id);
+        if (!hit)
+            return false;
+    }
+    return true;
+}
+
+enum mf_status
+mf_output_send_wait(struct mf_output *o, const struct mf_out_msg *m, int timeout_ms)
+{
+    struct timespec t0, t;
+    enum mf_status st;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        long waited;
+
+        st = mf_output_send(o, m);
+        if (st != MF_RETRY)
+            return st;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+        if (waited >= timeout_ms)
+            return MF_RETRY;
+        mf_output_poll(o, 50);      /* backpressure: serve the transport */
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Templates                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Kafka topic names: [a-zA-Z0-9._-] */
+static bool
+topic_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+}
+
+size_t
+mf_output_expand(const char *tmpl, const struct mf_out_msg *m, bool topic, char *buf,
+                 size_t n)
+{
+    size_t o = 0;
+    char num[24];
+
+    if (n == 0)
+        return 0;
+    while (*tmpl && o + 1 < n) {
+        const char *val = NULL;
+        const char *close;
+
+        if (*tmpl == '{' && (close = strchr(tmpl, '}')) != NULL) {
+            size_t k = (size_t)(close - tmpl - 1);
+            const char *name = tmpl + 1;
+
+            if (k == 6 && !strncmp(name, "tenant", k))
+                val = m->tenant;
+            else if (k == 9 && !strncmp(name, "tenant_id", k))
+                val = m->tenant_id;
+            else if (k == 12 && !strncmp(name, "content_type", k))
+                val = m->content_type;
+            else if (k == 4 && !strncmp(name, "area", k))
+                val = m->res && m->res->tags.top ? mf_area_name(m->res->tags.top->area)
+                                                 : "none";
+            else if (k == 9 && !strncmp(name, "class_uid", k)) {
+                snprintf(num, sizeof(num), "%d", m->res ? m->res->class_uid : 0);
+                val = num;
+            } else if (k == 6 && !strncmp(name, "schema", k))
+                val = mf_schema_name(m->schema);
+            else if (k == 2 && !strncmp(name, "id", k))
+                val = m->res ? m->res->id : "";
+            if (val) {
+                for (; *val && o + 1 < n; val++)
+                    buf[o++] = (topic && !topic_char(*val)) ? '_' : *val;
+                tmpl = close + 1;
+                continue;
+            }
+        }
+        buf[o++] = *tmpl++;
+    }
+    buf[o] = '\0';
+    return o;
+}
+
+/* ---------------------------------------------------------------------- */
+/* The file output                                                        */
+/* ---------------------------------------------------------------------- */
+
+struct file_output {
+    struct mf_output base;
+    struct mf_file_out *f;
+    struct mf_output_stats st;
+    bool failed;                 /* a write failed since the last flush */
+};
+
+static struct mf_output *
+file_open(const struct mf_output_conf *conf, char *err, size_t errsz)
+{
+    struct file_output *fo = mf_xcalloc(1, sizeof(*fo));
+
+    fo->f = mf_file_out_open(conf->path, 1, 0);
+    if (!fo->f) {
+        snprintf(err, errsz, "outputs '%s': cannot open %s: %s", conf->name, conf->path,
+                 strerror(errno));
+        free(fo);
+        return NULL;
+    }
+    return &fo->base;
+}
+
+static enum mf_status
+file_send(struct mf_output *o, const struct mf_out_msg *m)
+{
+    struct file_output *fo = (struct file_output *)o;
+
+    if (mf_file_out_line(fo->f, m->data, m->len) != 0) {
+        if (!fo->failed)
+            mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name,
+                   strerror(errno));
+        fo->failed = true;
+        fo->st.failed++;
+        return MF_OK;    /* accepted; the flush reports the failure */
+    }
+    fo->st.sent++;
+    fo->st.queued++;
+    return MF_OK;
+}
+
+static int
+file_flush(struct mf_output *o, int timeout_ms)
+{
+    struct file_output *fo = (struct file_output *)o;
+    int rc;
+
+    (void)timeout_ms;
+    rc = mf_file_out_ack(fo->f);
+    if (rc != 0)
+        mf_log(MF_LOG_ERROR, "output=%s cannot make records durable: %s", o->conf->name,
+               strerror(errno));
+    if (rc == 0 && !fo->failed)
+        fo->st.acked += fo->st.queued;
+    else
+        fo->st.failed += fo->st.queued;
+    fo->st.queued = 0;
+    rc = (rc == 0 && !fo->failed) ? 0 : -1;
+    if (rc != 0) {
+        /* a failed writer refuses every later line: start afresh, so the
+         * records sent again can land once the cause (disk full...) is gone */
+        struct mf_file_out *nf = mf_file_out_open(o->conf->path, 1, 0);
+
+        if (nf) {
+            mf_file_out_close(fo->f);
+            fo->f = nf;
+        }
+    }
+    fo->failed = false;
+    return rc;
+}
+
+static void
+file_stats(const struct mf_output *o, struct mf_output_stats *out)
+{
+    *out = ((const struct file_output *)o)->st;
+}
+
+static void
+file_close(struct mf_output *o)
+{
+    struct file_output *fo = (struct file_output *)o;
+
+    mf_file_out_close(fo->f);
+    free(fo);
+}
+
+const struct mf_output_ops mf_output_file_ops = {
+    .type = "file",
+    .open = file_open,
+    .send = file_send,
+    .poll = NULL,
+    .flush = file_flush,
+    .stats = file_stats,
+    .close = file_close,
+};

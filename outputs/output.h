@@ -1,0 +1,131 @@
+/* output.h - one interface for the file, kafka and syslog outputs.
+ *
+ * Delivery contract (what the checkpoint relies on):
+ *   send()   accepts one normalized record (the bytes are copied: the caller
+ *            reuses its buffer at once). MF_OK accepted; MF_RETRY the output
+ *            cannot take more now (queue full, reconnecting): the caller
+ *            calls poll() and sends the same record again - that is the
+ *            backpressure that pauses collection; MF_DROP this output can
+ *            never deliver this record (e.g. larger than the broker accepts):
+ *            the output logged it with the record Id and counted it, and the
+ *            next flush() fails, so the checkpoint holds.
+ *   poll()   serves the transport (delivery reports, reconnects) for at most
+ *            timeout_ms.
+ *   flush()  the acknowledgement barrier: returns 0 once every record sent
+ *            since the previous flush() is acknowledged (file: written and
+ *            fsync'ed; kafka: delivery report without error; syslog tcp/tls:
+ *            written to the socket without error, after a reconnect resend
+ *            of what was in flight; udp: sent, best effort). -1 when any of
+ *            them failed or timeout_ms passed: the caller must not checkpoint
+ *            and will send those records again (duplicates possible,
+ *            counted by the caller as redelivered).
+ * Each output has its own schema and an optional filter (area, tag, minimum
+ * severity, content type, tenant), applied by the caller (mf_output_wants).
+ */
+#ifndef MF_OUTPUT_H
+#define MF_OUTPUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "normalize.h"
+#include "status.h"
+
+struct mf_output;
+
+/* One record as an output sees it. */
+struct mf_out_msg {
+    const char *data;                  /* the normalized event, schema of the
+                                          output, no trailing newline */
+    size_t len;
+    const struct mf_norm_result *res;  /* tags, severity, class, Id */
+    const char *tenant;                /* tenant name */
+    const char *tenant_id;
+    const char *content_type;
+    enum mf_schema schema;
+};
+
+struct mf_output_stats {
+    uint64_t sent;          /* accepted by send() */
+    uint64_t acked;         /* acknowledged */
+    uint64_t failed;        /* delivery failed (will be sent again) */
+    uint64_t dropped;       /* refused for good (holds the checkpoint) */
+    uint64_t retries;       /* send() answered MF_RETRY */
+    uint64_t queued;        /* sent, not yet acknowledged (queue depth) */
+};
+
+struct mf_output_ops {
+    const char *type;       /* "file", "kafka", "syslog" */
+    /* Create the transport from the configuration. NULL with err set. */
+    struct mf_output *(*open)(const struct mf_output_conf *conf, char *err,
+                              size_t errsz);
+    enum mf_status (*send)(struct mf_output *o, const struct mf_out_msg *m);
+    void (*poll)(struct mf_output *o, int timeout_ms);
+    int (*flush)(struct mf_output *o, int timeout_ms);
+    void (*stats)(const struct mf_output *o, struct mf_output_stats *out);
+    /* Flush within a bounded time (the conf's flush timeout), then free. */
+    void (*close)(struct mf_output *o);
+};
+
+/* Every output starts with this header so the generic code can reach its
+ * ops and configuration. */
+struct mf_output {
+    const struct mf_output_ops *ops;
+    const struct mf_output_conf *conf;
+};
+
+/* The ops for a configured type, or NULL when not compiled in. */
+const struct mf_output_ops *mf_output_ops_for(int type /* enum mf_output_type */);
+
+/* Open by configuration type. */
+struct mf_output *mf_output_open(const struct mf_output_conf *conf, char *err,
+                                 size_t errsz);
+
+/* The output's filter accepts this record. */
+bool mf_output_wants(const struct mf_output_conf *conf, const struct mf_norm_result *res,
+                     const char *tenant_name, const char *tenant_id,
+                     const char *content_type);
+
+/* send(), and on MF_RETRY poll and try again until accepted or
+ * timeout_ms passes (then MF_RETRY). */
+enum mf_status mf_output_send_wait(struct mf_output *o, const struct mf_out_msg *m,
+                                   int timeout_ms);
+
+static inline enum mf_status
+mf_output_send(struct mf_output *o, const struct mf_out_msg *m)
+{
+    return o->ops->send(o, m);
+}
+static inline void
+mf_output_poll(struct mf_output *o, int timeout_ms)
+{
+    if (o->ops->poll)
+        o->ops->poll(o, timeout_ms);
+}
+static inline int
+mf_output_flush(struct mf_output *o, int timeout_ms)
+{
+    return o->ops->flush(o, timeout_ms);
+}
+static inline void
+mf_output_close(struct mf_output *o)
+{
+    if (o)
+        o->ops->close(o);
+}
+
+/* Topic / key templates for kafka: {tenant} {tenant_id} {content_type}
+ * {area} (of the most severe tag; "none" when untagged) {class_uid}
+ * {schema} {id}. Characters Kafka does not allow in a topic name that come
+ * from placeholder values become '_'. Returns bytes written (truncated to
+ * n - 1), for tests and the kafka output. */
+size_t mf_output_expand(const char *tmpl, const struct mf_out_msg *m, bool topic,
+                        char *buf, size_t n);
+
+extern const struct mf_output_ops mf_output_file_ops;
+extern const struct mf_output_ops mf_output_kafka_ops;
+extern const struct mf_output_ops mf_output_syslog_ops;
+
+#endif
