@@ -212,7 +212,8 @@ mf_cmd_import(int argc, char **argv)
         fprintf(stderr, "m365fwd: %s\n", nerr.msg);
         return MF_EXIT_USAGE;
     }
-    cfg = mf_cli_load_config(config, MF_CONFIG_CHECK_FILES, norm);
+    /* tenant credentials are not needed to import: no CHECK_FILES */
+    cfg = mf_cli_load_config(config, 0, norm);
     if (!cfg) {
         mf_normalizer_destroy(norm);
         return MF_EXIT_USAGE;

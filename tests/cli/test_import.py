@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""`m365fwd import`: exit codes, routing through filtered outputs, and the
+acknowledgement barrier (an output that cannot make records durable fails the
+import). Run as: test_import.py M365FWD_BINARY."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+BIN = None
+SRC = os.environ.get("MF_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
+SAMPLES = [os.path.join(SRC, "samples", f) for f in ("contoso-week.json", "purview-export.csv")]
+
+
+def run(args, stdin=None):
+    p = subprocess.run([BIN] + args, input=stdin, capture_output=True, timeout=120)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class ImportTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def config(self, outputs, extra=""):
+        path = os.path.join(self.d, "m365fwd.yaml")
+        with open(path, "w") as f:
+            f.write("state_dir: %s/state\n%soutputs:\n%s" % (self.d, extra, outputs))
+        return path
+
+    def lines(self, name):
+        with open(os.path.join(self.d, name)) as f:
+            return [json.loads(l) for l in f if l.strip()]
+
+    def test_routes_every_record_and_filters(self):
+        cfg = self.config(
+            "  - {name: all, type: file, path: %s/all.ndjson, schema: raw}\n"
+            "  - name: siem\n    type: file\n    path: %s/siem.ndjson\n    schema: ocsf\n"
+            "    filter: {min_severity: 4}\n" % (self.d, self.d))
+        rc, _, err = run(["import", "-c", cfg] + SAMPLES)
+        self.assertEqual(rc, 0, err)
+        all_ = self.lines("all.ndjson")
+        siem = self.lines("siem.ndjson")
+        # every record of the inputs, counted independently of m365fwd
+        with open(SAMPLES[0]) as f:
+            expected = len(json.load(f))
+        import csv
+        with open(SAMPLES[1], encoding="utf-8-sig") as f:
+            expected += sum(1 for _ in csv.DictReader(f))
+        self.assertEqual(len(all_), expected)
+        self.assertEqual(len({r["Id"] for r in all_}), expected)
+        self.assertIn("%d records read, %d delivered" % (expected, expected), err)
+        # the filtered output holds exactly the severe ones
+        severe = [r for r in all_ if r["m365fwd"]["severity"] >= 4]
+        self.assertGreater(len(severe), 0)
+        self.assertEqual(len(siem), len(severe))
+        self.assertTrue(all(e["severity_id"] >= 4 for e in siem))
+        self.assertEqual({e["metadata"]["uid"] for e in siem}, {r["Id"] for r in severe})
+
+    def test_rejected_record_exit_1_with_location(self):
+        cfg = self.config("  - {name: all, type: file, path: %s/all.ndjson, schema: ocsf}\n" % self.d)
+        bad = os.path.join(self.d, "bad.ndjson")
+        with open(bad, "w") as f:
+            f.write('{"Id":"1","Operation":"X","CreationTime":"2024-01-01T00:00:00"}\n')
+            f.write('{"Id":"2",\n')
+            f.write('{"Id":"3","Operation":"Y","CreationTime":"2024-01-01T00:00:00"}\n')
+        rc, _, err = run(["import", "-c", cfg, bad])
+        self.assertEqual(rc, 1, err)
+        self.assertIn(bad + ":2", err)
+        self.assertEqual([e["metadata"]["uid"] for e in self.lines("all.ndjson")], ["1", "3"])
+
+    def test_unacknowledged_output_fails(self):
+        if not os.path.exists("/dev/full"):
+            self.skipTest("no /dev/full")
+        cfg = self.config("  - {name: full, type: file, path: /dev/full, schema: raw}\n")
+        rc, _, err = run(["import", "-c", cfg] + SAMPLES)
+        self.assertEqual(rc, 1)
+        self.assertIn("not acknowledged", err)
+        self.assertNotIn(", 0 not acknowledged", err)
+
+    def test_usage_and_config_errors(self):
+        rc, _, err = run(["import"])
+        self.assertEqual(rc, 2)
+        cfg = self.config("  - {name: all, type: file, path: %s/x, schema: ocsf, colour: red}\n" % self.d)
+        rc, _, err = run(["import", "-c", cfg, SAMPLES[0]])
+        self.assertEqual(rc, 2)
+        self.assertIn("m365fwd.yaml:", err)
+        self.assertIn("colour", err)
+        cfg = self.config("  - {name: all, type: file, path: %s/x, schema: ocsf}\n" % self.d)
+        rc, _, err = run(["import", "-c", cfg, "--tenant", "nobody", SAMPLES[0]])
+        self.assertEqual(rc, 2)
+        self.assertIn("nobody", err)
+
+    def test_stdin_and_tenant_name(self):
+        cfg = self.config(
+            "  - {name: all, type: file, path: %s/all.ndjson, schema: raw}\n" % self.d,
+            extra="tenants:\n  - {id: 0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0, name: contoso,"
+                  " client_id: x, client_secret_env: NOPE}\n")
+        rec = b'{"Id":"a","Operation":"X","CreationTime":"2024-01-01T00:00:00"}\n'
+        rc, _, err = run(["import", "-c", cfg, "--tenant", "contoso"], stdin=rec)
+        self.assertEqual(rc, 0, err)
+        self.assertEqual(len(self.lines("all.ndjson")), 1)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        print("usage: test_import.py M365FWD_BINARY", file=sys.stderr)
+        sys.exit(2)
+    BIN = os.path.abspath(sys.argv.pop(1))
+    unittest.main(verbosity=2)
