@@ -219,6 +219,7 @@ mf_cmd_import(int argc, char **argv)
         return MF_EXIT_USAGE;
     }
     mf_log_set_level((enum mf_log_level)cfg->log_level);
+    mf_log_set_format(cfg->log_format == MF_LOG_FORMAT_JSON ? MF_LOG_JSON : MF_LOG_KV);
     io.max_record = (size_t)cfg->collect.max_record_size;
     r.cfg = cfg;
     r.norm = norm;

@@ -36,13 +36,53 @@ const char mf_cmd_run_usage[] =
     "error.\n";
 
 static struct mf_collector *running;
+static volatile sig_atomic_t reload_requested;
 
 static void
 on_signal(int sig)
 {
-    (void)sig;
+    if (sig == SIGHUP) {
+        reload_requested = 1;
+        return;
+    }
     if (running)
         mf_collector_stop(running);
+}
+
+/* SIGHUP: the new configuration is loaded and validated while the old one
+ * keeps running; only a valid one replaces it (the collector drains, then a
+ * new one starts on the same state: nothing collected is lost). */
+struct reload {
+    const char *path;
+    const struct mf_normalizer *norm;
+    struct mf_config *next;
+};
+
+static bool
+reload_tick(void *ud)
+{
+    struct reload *rl = ud;
+
+    if (!reload_requested)
+        return false;
+    reload_requested = 0;
+    mf_log(MF_LOG_INFO, "SIGHUP: reloading %s", rl->path);
+    rl->next = mf_cli_load_config(rl->path,
+                                  MF_CONFIG_REQUIRE_TENANTS | MF_CONFIG_CHECK_FILES,
+                                  rl->norm);
+    if (!rl->next) {
+        mf_log(MF_LOG_ERROR, "SIGHUP: the new configuration is refused (errors above); "
+               "the running one stays");
+        return false;
+    }
+    return true;
+}
+
+static void
+apply_log_settings(const struct mf_config *cfg)
+{
+    mf_log_set_level((enum mf_log_level)cfg->log_level);
+    mf_log_set_format(cfg->log_format == MF_LOG_FORMAT_JSON ? MF_LOG_JSON : MF_LOG_KV);
 }
 
 static bool
@@ -87,9 +127,10 @@ mf_cmd_run(int argc, char **argv)
     const char *config = NULL;
     struct mf_normalizer *norm;
     struct mf_normerr nerr;
-    struct mf_config *cfg;
+    struct mf_config *cfg, *prev = NULL;
     struct mf_collector *c;
     struct sigaction sa;
+    struct reload rl = {0};
     char err[512];
     int ch, rc;
 
@@ -138,24 +179,56 @@ mf_cmd_run(int argc, char **argv)
         mf_normalizer_destroy(norm);
         return MF_EXIT_USAGE;
     }
-    mf_log_set_level((enum mf_log_level)cfg->log_level);
-    c = mf_collector_new(cfg, norm, &opts, err, sizeof(err));
-    if (!c) {
-        fprintf(stderr, "m365fwd: %s\n", err);
-        mf_config_destroy(cfg);
-        mf_normalizer_destroy(norm);
-        return MF_EXIT_USAGE;
-    }
+    apply_log_settings(cfg);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    running = c;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    rc = mf_collector_run(c);
-    running = NULL;
-    mf_collector_destroy(c);
+    rl.path = config;
+    rl.norm = norm;
+    if (!opts.once) {
+        opts.tick = reload_tick;
+        opts.tick_ud = &rl;
+    }
+    for (;;) {
+        c = mf_collector_new(cfg, norm, &opts, err, sizeof(err));
+        if (!c && prev) {
+            /* the reloaded configuration validated but cannot start (an
+             * output path, the state dir...): back to the one that ran */
+            mf_log(MF_LOG_ERROR, "SIGHUP: the new configuration cannot start: %s; "
+                   "going back to the previous one", err);
+            mf_config_destroy(cfg);
+            cfg = prev;
+            prev = NULL;
+            apply_log_settings(cfg);
+            continue;
+        }
+        if (!c) {
+            fprintf(stderr, "m365fwd: %s\n", err);
+            rc = MF_EXIT_USAGE;
+            break;
+        }
+        if (prev) {
+            mf_log(MF_LOG_INFO, "configuration reloaded: %zu tenant(s), %zu output(s)",
+                   cfg->tenants.n, cfg->outputs.n);
+            mf_config_destroy(prev);
+            prev = NULL;
+        }
+        running = c;
+        rc = mf_collector_run(c);
+        running = NULL;
+        mf_collector_destroy(c);
+        if (!rl.next)
+            break;
+        /* a validated new configuration: swap and start again */
+        prev = cfg;
+        cfg = rl.next;
+        rl.next = NULL;
+        apply_log_settings(cfg);
+    }
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);
     mf_log(MF_LOG_INFO, "exiting with status %d", rc);

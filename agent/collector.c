@@ -1230,6 +1230,10 @@ mf_collector_run(struct mf_collector *c)
         }
         for (size_t i = 0; i < c->n_tenants; i++)
             tenant_step(&c->tenants[i], now, &wake);
+        if (c->opts.tick && c->opts.tick(c->opts.tick_ud)) {
+            c->stop = 1;
+            break;
+        }
         if (c->opts.once && all_caught_up(c) && mf_http_running(c->http) == 0)
             break;
         if (c->opts.once && now > deadline) {

@@ -21,6 +21,10 @@ struct mf_collector_opts {
     bool once;                 /* collect what is available now, then exit */
     int64_t once_timeout_ms;   /* --once gives up after this (0 = 15 min) */
     const char *only_tenant;   /* name or id, or NULL for all */
+    /* Called once per loop turn; returning true stops the run as a signal
+     * would (drain, then return). Used for SIGHUP reloads. May be NULL. */
+    bool (*tick)(void *ud);
+    void *tick_ud;
 };
 
 struct mf_collector *mf_collector_new(const struct mf_config *cfg,

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "buf.h"
@@ -146,6 +147,65 @@ START_TEST(ml_threshold_skips_arguments)
 }
 END_TEST
 
+/* stderr goes through a pipe so the lines can be read back */
+static char *
+capture_stderr(void (*fn)(void))
+{
+    static char buf[8192];
+    int fds[2], saved;
+    ssize_t n;
+
+    ck_assert_int_eq(pipe(fds), 0);
+    fflush(stderr);
+    saved = dup(2);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    fn();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    n = read(fds[0], buf, sizeof(buf) - 1);
+    close(fds[0]);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+static void
+log_some(void)
+{
+    mf_log_set_level(MF_LOG_INFO);
+    mf_log_set_repeat_window(60000);
+    for (int i = 0; i < 5; i++)
+        mf_log(MF_LOG_WARN, "tenant=%s throttled", "contoso");
+    mf_log(MF_LOG_INFO, "two\nlines \"quoted\"");
+}
+
+START_TEST(ml_kv_repeats_suppressed)
+{
+    const char *out;
+
+    mf_log_set_format(MF_LOG_KV);
+    out = capture_stderr(log_some);
+    /* one throttled line, not five; the newline did not forge a line */
+    ck_assert_ptr_nonnull(strstr(out, "level=warn tenant=contoso throttled\n"));
+    ck_assert_ptr_null(strstr(strstr(out, "throttled") + 1, "throttled"));
+    ck_assert_ptr_nonnull(strstr(out, "level=info two lines \"quoted\"\n"));
+    ck_assert_int_eq(strncmp(out, "ts=", 3), 0);
+}
+END_TEST
+
+START_TEST(ml_json_lines)
+{
+    const char *out;
+
+    mf_log_set_format(MF_LOG_JSON);
+    out = capture_stderr(log_some);
+    ck_assert_ptr_nonnull(strstr(out, "\"level\":\"warn\",\"msg\":\"tenant=contoso throttled\"}"));
+    ck_assert_ptr_nonnull(strstr(out, "\"msg\":\"two lines \\\"quoted\\\"\"}"));
+    mf_log_set_format(MF_LOG_KV);
+}
+END_TEST
+
 static Suite *
 core_suite(void)
 {
@@ -163,6 +223,8 @@ core_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("mf_log");
     tcase_add_test(tc, ml_threshold_skips_arguments);
+    tcase_add_test(tc, ml_kv_repeats_suppressed);
+    tcase_add_test(tc, ml_json_lines);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,16 +1,33 @@
+/* log.c - leveled key=value or JSON log lines on stderr, with repeats of
+ * the same message rate-limited. */
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 enum mf_log_level mf_log_threshold = MF_LOG_INFO;
 
 static mf_log_sink_fn log_sink;
 static void *log_ud;
+static enum mf_log_format_kind log_format = MF_LOG_KV;
+static long log_repeat_window_ms = 10000;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+
+/* Repeat suppression: a small table of recent messages (by hash). */
+#define RECENT 64
+
+struct recent {
+    uint64_t hash;
+    int64_t first_ms;    /* window start */
+    unsigned suppressed;
+};
+
+static struct recent recent[RECENT];
 
 const char *
 mf_log_level_str(enum mf_log_level lvl)
@@ -24,6 +41,19 @@ void
 mf_log_set_level(enum mf_log_level lvl)
 {
     mf_log_threshold = lvl;
+}
+
+void
+mf_log_set_format(enum mf_log_format_kind f)
+{
+    log_format = f;
+}
+
+void
+mf_log_set_repeat_window(long ms)
+{
+    log_repeat_window_ms = ms;
+    memset(recent, 0, sizeof(recent));
 }
 
 int
@@ -45,18 +75,113 @@ mf_log_set_sink(mf_log_sink_fn fn, void *ud)
     log_ud = ud;
 }
 
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+hash_msg(enum mf_log_level lvl, const char *s)
+{
+    uint64_t h = 1469598103934665603ULL ^ (uint64_t)lvl;
+
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* How many earlier copies of this message were suppressed, or -1 when
+ * this one must be suppressed too. */
+static long
+repeat_check(enum mf_log_level lvl, const char *msg)
+{
+    uint64_t h;
+    struct recent *r;
+    int64_t now;
+    long n;
+
+    if (log_repeat_window_ms <= 0)
+        return 0;
+    h = hash_msg(lvl, msg);
+    r = &recent[h % RECENT];
+    now = mono_ms();
+    if (r->hash == h && now - r->first_ms < log_repeat_window_ms) {
+        r->suppressed++;
+        return -1;
+    }
+    n = r->hash == h ? (long)r->suppressed : 0;
+    r->hash = h;
+    r->first_ms = now;
+    r->suppressed = 0;
+    return n;
+}
+
+static void
+emit(enum mf_log_level lvl, const char *msg, long repeated)
+{
+    char ts[32], line[1400];
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t n = 0;
+
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    if (log_format == MF_LOG_JSON) {
+        n += (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"",
+                              ts, mf_log_level_str(lvl));
+        for (const char *p = msg; *p && n + 8 < sizeof(line); p++) {
+            unsigned char ch = (unsigned char)*p;
+
+            if (ch == '"' || ch == '\\') {
+                line[n++] = '\\';
+                line[n++] = (char)ch;
+            } else if (ch < 0x20) {
+                n += (size_t)snprintf(line + n, sizeof(line) - n, "\\u%04x", ch);
+            } else {
+                line[n++] = (char)ch;
+            }
+        }
+        if (n >= sizeof(line) - 40)
+            n = sizeof(line) - 40;
+        n += (size_t)snprintf(line + n, sizeof(line) - n, "\"");
+        if (repeated > 0)
+            n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"repeated\":%ld", repeated);
+        snprintf(line + n, sizeof(line) - n, "}");
+    } else {
+        if (repeated > 0)
+            snprintf(line, sizeof(line), "ts=%s level=%s %s (repeated %ld more times)", ts,
+                     mf_log_level_str(lvl), msg, repeated);
+        else
+            snprintf(line, sizeof(line), "ts=%s level=%s %s", ts, mf_log_level_str(lvl),
+                     msg);
+    }
+    fprintf(stderr, "%s\n", line);
+}
+
 void
 mf_log_write(enum mf_log_level lvl, const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
+    long repeated;
 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
+    /* one line per message: a value with a newline must not forge a line */
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
     if (log_sink) {
         log_sink(lvl, msg, log_ud);
         return;
     }
-    fprintf(stderr, "m365fwd: level=%s %s\n", mf_log_level_str(lvl), msg);
+    repeated = repeat_check(lvl, msg);
+    if (repeated < 0)
+        return;
+    emit(lvl, msg, repeated);
 }
