@@ -1,5 +1,7 @@
 /* cli.c - command table and dispatcher; see cli.h. */
 #include "cli.h"
+#include "buf.h"
+#include "config.h"
 #include "preflight.h"
 
 #include <ctype.h>
@@ -26,6 +28,33 @@ static const char version_usage[] =
     "\n"
     "Print the program version.\n";
 
+static const char help_config_usage[] =
+    "Usage: m365fwd help-config\n"
+    "\n"
+    "Print the configuration reference (Markdown), generated from the option\n"
+    "tables the program validates configurations with. The README and\n"
+    "docs/configuration.md carry this text; a test fails when they differ.\n";
+
+static int
+cmd_help_config(int argc, char **argv)
+{
+    const struct mf_cmd *self = mf_cli_find("help-config");
+    struct mf_buf b;
+    int rc = MF_EXIT_OK;
+
+    if (argc > 1) {
+        if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+            return mf_cli_help(self);
+        return mf_cli_usage_error(self, "unexpected argument '%s'", argv[1]);
+    }
+    mf_buf_init(&b, 0);
+    mf_config_doc_markdown(&b);
+    if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0)
+        rc = MF_EXIT_REJECTED;
+    mf_buf_fini(&b);
+    return rc;
+}
+
 static const struct mf_cmd commands[] = {
     {"normalize", mf_cmd_normalize,
      "normalize audit records to OCSF 1.8.0, ECS or raw JSON lines",
@@ -43,6 +72,8 @@ static const struct mf_cmd commands[] = {
      "send exported records (CSV, JSON, NDJSON, blobs) through the outputs",
      mf_cmd_import_usage},
     {"help", cmd_help, "show help for a command", help_usage},
+    {"help-config", cmd_help_config, "print the configuration reference",
+     help_config_usage},
     {"version", cmd_version, "print the version", version_usage},
 };
 
