@@ -12,12 +12,6 @@
 #include "log.h"
 #include "mem.h"
 
-/* Outputs built in other files; weak so that a build without one of them
- * (or a test binary that does not link it) still links: the registry then
- * reports the type as not available. */
-extern const struct mf_output_ops mf_output_kafka_ops __attribute__((weak));
-extern const struct mf_output_ops mf_output_syslog_ops __attribute__((weak));
-
 const struct mf_output_ops *
 mf_output_ops_for(int type)
 {
