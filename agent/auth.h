@@ -28,6 +28,8 @@ struct mf_auth_opts {
     bool v1;            /* v1 endpoint (resource=) instead of v2 */
     bool pss;           /* PS256 assertions instead of RS256 */
     const char *proxy;  /* or NULL */
+    const char *proxy_userpwd;  /* "user:password" for the proxy, or NULL
+                                   (copied; wiped on destroy) */
 };
 
 struct mf_auth *mf_auth_new(const struct mf_tenant_conf *t,

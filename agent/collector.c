@@ -124,6 +124,7 @@ struct mf_collector {
     struct mf_nctx nctx;
     struct mf_buf line[3];       /* normalized record per schema */
     char spool_dir[1024];
+    struct mf_secret proxy_auth;     /* "user:password" when proxy_auth_file */
     int64_t run_start_ms;
     int64_t next_prune_ms;
     volatile sig_atomic_t stop;
@@ -499,6 +500,7 @@ new_req(struct tenant *t, const char *method, mf_http_done_fn done, void *ud)
     r->bearer = mf_auth_token(t->auth, mf_now_ms());
     r->ca_file = t->conf->ca_file;
     r->proxy = t->c->cfg->proxy;
+    r->proxy_userpwd = t->c->proxy_auth.data;
     r->timeout_ms = t->c->cfg->collect.request_timeout_ms;
     r->done = creq_done;
     r->ud = q;
@@ -536,7 +538,10 @@ finish_common(struct tenant *t, struct mf_http_req *r, char *why, size_t whysz)
 static bool
 fatal_code(const char *code)
 {
-    static const char *const codes[] = {"AF10001", "AF20010", "AF20013", NULL};
+    /* no permission, wrong tenant, malformed tenant, tenant unknown or
+     * audit logging off: retrying cannot help; status and preflight say why */
+    static const char *const codes[] = {"AF10001", "AF20010", "AF20013",
+                                        MF_HTTP_TENANT_NOT_EXIST, NULL};
 
     for (size_t i = 0; codes[i]; i++)
         if (!strcmp(code, codes[i]))
@@ -558,7 +563,7 @@ subs_done(struct mf_http_req *r, void *ud)
         for (size_t i = 0; i < t->n_streams; i++) {
             struct stream *st = &t->streams[i];
 
-            if (fatal_code(r->af_code) || strstr(r->af_message, "does not exist")) {
+            if (fatal_code(r->af_code)) {
                 stream_error(st, "cannot list subscriptions: %s", why);
                 st->phase = P_STOPPED;
             } else {
@@ -608,7 +613,7 @@ start_done(struct mf_http_req *r, void *ud)
         st->fails = 0;
         return;
     }
-    if (fatal_code(r->af_code) || strstr(r->af_message, "does not exist")) {
+    if (fatal_code(r->af_code)) {
         stream_error(st, "cannot start the subscription: %s", why);
         st->phase = P_STOPPED;
         return;
@@ -1131,11 +1136,21 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     }
     if (open_outputs(c, err, errsz) != 0)
         goto fail;
+    if (cfg->proxy_auth_file) {
+        char e[256];
+
+        if (mf_config_load_secret(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
+                                  &c->proxy_auth, e, sizeof(e)) != 0) {
+            snprintf(err, errsz, "%s", e);
+            goto fail;
+        }
+    }
     c->http = mf_http_new();
     c->tenants = mf_xcalloc(cfg->tenants.n ? cfg->tenants.n : 1, sizeof(*c->tenants));
     for (size_t i = 0; i < cfg->tenants.n; i++) {
         const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
-        struct mf_auth_opts ao = {.proxy = cfg->proxy};
+        struct mf_auth_opts ao = {.proxy = cfg->proxy,
+                                  .proxy_userpwd = c->proxy_auth.data};
         struct tenant *t;
         int64_t now = mf_now_ms();
 
@@ -1298,6 +1313,7 @@ mf_collector_destroy(struct mf_collector *c)
     free(c->outs);
     if (c->state)
         mf_state_close(c->state);
+    mf_secret_clear(&c->proxy_auth);
     ids_clear(c);
     free(c->ids);
     for (int s = 0; s < 3; s++)

@@ -39,6 +39,8 @@ struct mf_http_req {
     const char *ca_file;         /* extra trusted CA, or NULL */
     const char *proxy;           /* proxy URL, or NULL (HTTPS_PROXY is honoured
                                     by libcurl when NULL) */
+    const char *proxy_userpwd;   /* "user:password" for the proxy (from
+                                    proxy_auth_file), or NULL; not copied */
     long timeout_ms;             /* whole transfer; 0 = 120 s */
     long connect_timeout_ms;     /* 0 = 15 s */
     long stall_seconds;          /* abort when below 1 byte/s this long; 0 = 60 */
@@ -86,7 +88,8 @@ void mf_http_destroy(struct mf_http *h);
 /* Queue a request. The request must stay valid until done() ran.
  * 0, or -1 (cannot start: done() is not called, req->error says why). */
 int mf_http_submit(struct mf_http *h, struct mf_http_req *req);
-/* Run transfers for at most timeout_ms (returns at once when one finished).
+/* Run transfers for at most timeout_ms (returns at once when one finished;
+ * waits the whole timeout when nothing runs, so it can be the idle tick).
  * Calls done() of finished requests. Returns the number still running. */
 int mf_http_run(struct mf_http *h, int timeout_ms);
 /* Submit and run until this request is done (done() may be NULL). */

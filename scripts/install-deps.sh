@@ -9,11 +9,12 @@ set -euo pipefail
 
 PACKAGES=(
     build-essential pkg-config meson ninja-build
-    libcurl4-openssl-dev libjansson-dev libyaml-dev librdkafka-dev
+    libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev librdkafka-dev
     check libsqlite3-dev libmicrohttpd-dev
     python3 python3-yaml
     clang-14 libclang-rt-14-dev
     jq time
+    rsyslog rsyslog-gnutls
 )
 
 check_only=0

@@ -17,6 +17,7 @@
 #   --no-deps        skip scripts/install-deps.sh     (env MF_SKIP_DEPS=1)
 #   --no-asan        skip the sanitizer build         (env MF_SKIP_ASAN=1)
 #   --no-fuzz        skip the fuzz smoke run          (env MF_SKIP_FUZZ=1)
+#   --no-pkg         skip the Debian package check    (env MF_SKIP_PKG=1)
 #   --fuzz-time N    seconds of fuzzing (default 30)  (env MF_FUZZ_TIME)
 #   env MF_BUILD_DIR=x   use x/, x-asan/, x-fuzz/ instead of build*/
 set -uo pipefail
@@ -27,6 +28,7 @@ cd "$ROOT" || exit 1
 skip_deps=${MF_SKIP_DEPS:-0}
 skip_asan=${MF_SKIP_ASAN:-0}
 skip_fuzz=${MF_SKIP_FUZZ:-0}
+skip_pkg=${MF_SKIP_PKG:-0}
 fuzz_time=${MF_FUZZ_TIME:-30}
 # Build dir names: build/, build-asan/, build-fuzz/ (prefix overridable).
 B=${MF_BUILD_DIR:-build}
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
         --no-deps) skip_deps=1 ;;
         --no-asan) skip_asan=1 ;;
         --no-fuzz) skip_fuzz=1 ;;
+        --no-pkg) skip_pkg=1 ;;
         --fuzz-time)
             shift
             fuzz_time=${1:-}
@@ -252,6 +255,19 @@ else
         "$tmpdir/fuzz.log" | sed 's/^/    /'
     echo "fuzz smoke: no crash in ${fuzz_time}s (log: $B-fuzz/fuzz-smoke.log)"
     done_steps+=(fuzz)
+fi
+
+# ---------------------------------------------------------------- package
+if [ "$skip_pkg" = 1 ]; then
+    banner "Debian package: skipped (--no-pkg)"
+else
+    banner "Debian package (packaging/test-package.sh: build, dpkg -i, run, verify, remove)"
+    bash packaging/test-package.sh -b "$B-deb"
+    case $? in
+        0)  n_pass=$((n_pass + 1)); done_steps+=(package) ;;
+        77) n_skip=$((n_skip + 1)) ;;
+        *)  fail "package (packaging/test-package.sh)" ;;
+    esac
 fi
 
 echo
