@@ -5,6 +5,7 @@
 #   2. build/       normal build with -Dwerror=true, all meson tests
 #   3. build-asan/  ASan+UBSan build, unit and script suites
 #   4. build-fuzz/  clang-14 + libFuzzer build, short fuzz_normalize smoke run
+#   5. build-deb/   Debian package: build, dpkg -i, run, systemd-analyze, remove
 #                   (skipped with a message when clang-14/libFuzzer do not work
 #                   or the target does not exist yet)
 #
