@@ -1,0 +1,82 @@
+/* kafka.h - the Kafka output (librdkafka producer): mf_output_kafka_ops.
+ *
+ * Configuration (struct mf_output_conf, docs/configuration.md):
+ *   brokers            -> bootstrap.servers
+ *   compression        -> compression.codec (none|gzip|snappy|lz4|zstd)
+ *   max_in_flight      -> queue.buffering.max.messages (records sent and not
+ *                         yet acknowledged; beyond it send() says MF_RETRY)
+ *   rdkafka            every property passed to rd_kafka_conf_set(), after
+ *                      the defaults below, so it may override them
+ *   rdkafka_secret_files / rdkafka_secret_env
+ *                      properties whose value is read with
+ *                      mf_config_load_secret() at open
+ *   flush_timeout      bound of close()
+ * Defaults (overridable through `rdkafka`): enable.idempotence=true,
+ * acks=all, queue.buffering.max.kbytes=32768 (bounded memory),
+ * client.id=m365fwd. A property librdkafka refuses makes open() fail with
+ * an error naming the output and the property; values of sensitive
+ * properties (mf_kafka_prop_sensitive(), and every secret source) are shown
+ * as <redacted>, also inside librdkafka's own error text.
+ *
+ * Messages: value = the normalized event; key = the `key` template (default
+ * "{id}", no key when it expands to ""); topic = the `topic` template per
+ * record (mf_output_expand). Headers on every message:
+ *   m365fwd-tenant        tenant name
+ *   m365fwd-content-type  content type (Audit.Exchange, ...)
+ *   m365fwd-tags          tag ids, comma-separated ("" when untagged)
+ *   m365fwd-severity      highest tag severity, 1..5 (1 when untagged)
+ *   m365fwd-schema        ocsf | ecs | raw
+ *   m365fwd-id            the record Id ("" when it has none)
+ *
+ * Acknowledgement: every message carries the flush epoch it was sent in;
+ * delivery reports count acked / failed per epoch, and flush() returns 0
+ * only when every message of the current epoch has a report without error.
+ * Retriable errors are retried inside librdkafka. A permanent error
+ * (mf_kafka_err_permanent(): message too large, authorization, unknown
+ * topic, ...) is logged with the record Id, counted as dropped and fails
+ * the next flush(); other failures (message timeout, purge) are counted as
+ * failed and fail it too. Reports of an earlier epoch (after a flush that
+ * timed out) only update the counters. After a fatal producer error
+ * (error_cb RD_KAFKA_RESP_ERR__FATAL) send() returns MF_FATAL, the next
+ * flush() returns -1 and re-creates the producer. librdkafka's log and error
+ * callbacks are served on the thread calling send/poll/flush and go
+ * through mf_log.
+ */
+#ifndef MF_OUTPUT_KAFKA_H
+#define MF_OUTPUT_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "output.h"
+
+/* Header names (a public contract: append only). */
+#define MF_KAFKA_HDR_TENANT       "m365fwd-tenant"
+#define MF_KAFKA_HDR_CONTENT_TYPE "m365fwd-content-type"
+#define MF_KAFKA_HDR_TAGS         "m365fwd-tags"
+#define MF_KAFKA_HDR_SEVERITY     "m365fwd-severity"
+#define MF_KAFKA_HDR_SCHEMA       "m365fwd-schema"
+#define MF_KAFKA_HDR_ID           "m365fwd-id"
+
+/* Distinct topics kept as rd_kafka_topic_t handles; beyond that a topic is
+ * named per message (RD_KAFKA_V_TOPIC). */
+#define MF_KAFKA_TOPIC_CACHE 64
+
+/* A property whose value must never be echoed (password, secret, key
+ * material, tokens, SASL/OAuth configuration). */
+bool mf_kafka_prop_sensitive(const char *prop);
+
+/* A delivery error that retrying the same message cannot fix
+ * (rd_kafka_resp_err_t value). */
+bool mf_kafka_err_permanent(int err);
+
+/* The effective librdkafka property of an open kafka output (tests,
+ * preflight). 0, or -1 when unknown or too long for buf. */
+int mf_kafka_conf_get(const struct mf_output *o, const char *prop, char *buf,
+                      size_t n);
+
+/* The rd_kafka_t of an open kafka output (tests: fault injection). It
+ * changes when the producer is re-created after a fatal error. */
+void *mf_kafka_handle(struct mf_output *o);
+
+#endif

@@ -1,0 +1,750 @@
+/* syslog.c - the syslog output: udp, tcp or tls (RFC 5425, OpenSSL),
+ * octet-counting or lf framing (RFC 6587), messages from syslog_fmt.c.
+ *
+ * Delivery (output.h):
+ *   tcp/tls  a record is acknowledged once its frame is written to the
+ *            socket without error. Plain syslog has no application-level
+ *            acknowledgement, so a receiver that dies can lose what sat in
+ *            the kernel buffers or in its own queue. Written frames are
+ *            therefore kept in a resend window (the last
+ *            min(max_in_flight, SL_WINDOW_RECORDS) frames, at most
+ *            SL_WINDOW_BYTES): when the connection breaks (write error, or
+ *            the receiver closed it - checked before every write) the window
+ *            and everything not yet written are sent again on the next
+ *            connection. Duplicate bound: at most the window (records) per
+ *            broken connection. Loss bound: only what a receiver lost beyond
+ *            the window.
+ *   udp      best effort: a record is acknowledged once sendto() accepted
+ *            it; a lost datagram is not noticed. ICMP port unreachable
+ *            (ECONNREFUSED) is counted as failed but not resent.
+ * Not-yet-written records are bounded by max_in_flight: at the limit send()
+ * answers MF_RETRY (backpressure). Reconnects back off exponentially from
+ * SL_BACKOFF_MIN_MS to SL_BACKOFF_MAX_MS. All I/O is non-blocking; send()
+ * writes what the socket takes and returns.
+ * Oversized records: see syslog_fmt.h (json payload reduced and marked, else
+ * MF_DROP, logged with the record Id and counted; the next flush() fails).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "config.h"
+#include "log.h"
+#include "mem.h"
+#include "mf_config.h"
+#include "output.h"
+#include "syslog_fmt.h"
+
+#define SL_WINDOW_RECORDS 4096
+#define SL_WINDOW_BYTES ((size_t)8 << 20)
+#define SL_BACKOFF_MIN_MS 100
+#define SL_BACKOFF_MAX_MS 5000
+#define SL_UDP_MAX 65507
+
+enum sl_state { SL_DOWN = 0, SL_CONNECTING, SL_HANDSHAKE, SL_UP };
+
+struct sl_entry {
+    char *frame;
+    size_t len;
+    bool acked;             /* counted in stats.acked (once) */
+    char id[64];
+};
+
+struct syslog_out {
+    struct mf_output base;
+    const struct mf_output_conf *conf;
+    struct mf_syslog_fmt fmt;
+    char host[256];
+    char port[16];
+    char hostname[256];
+    char procid[16];
+    int transport;
+    int framing;
+    size_t max_size;
+    size_t max_in_flight;
+    size_t win_records;
+
+    int fd;
+    enum sl_state state;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    int64_t next_attempt_ms;
+    int backoff_ms;
+    bool logged_down;       /* one warning per outage */
+
+    /* ring of entries: [head, head + n); the first `written` are written
+     * (the resend window), entry `written` has `woff` bytes written. */
+    struct sl_entry *q;
+    size_t qcap, head, n, written, woff;
+    size_t win_bytes;
+
+    struct mf_arena arena;
+    struct mf_buf msg;
+    struct mf_buf frame;
+    struct mf_output_stats st;
+    uint64_t dropped_since_flush;
+    uint64_t connects;
+};
+
+static int64_t
+now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct sl_entry *
+at(struct syslog_out *o, size_t i)
+{
+    return &o->q[(o->head + i) % o->qcap];
+}
+
+/* "host:port", "[v6]:port". */
+static int
+split_address(const char *addr, char *host, size_t hn, char *port, size_t pn)
+{
+    const char *colon;
+
+    if (!addr || !*addr)
+        return -1;
+    if (addr[0] == '[') {
+        const char *end = strchr(addr, ']');
+
+        if (!end || end[1] != ':' || (size_t)(end - addr - 1) >= hn)
+            return -1;
+        snprintf(host, hn, "%.*s", (int)(end - addr - 1), addr + 1);
+        colon = end + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (!colon || (size_t)(colon - addr) >= hn || colon == addr)
+            return -1;
+        snprintf(host, hn, "%.*s", (int)(colon - addr), addr);
+    }
+    if (!colon[1] || strlen(colon + 1) >= pn ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return -1;
+    snprintf(port, pn, "%s", colon + 1);
+    return 0;
+}
+
+static void
+ssl_errstr(char *buf, size_t n)
+{
+    unsigned long e = ERR_get_error();
+
+    if (e)
+        ERR_error_string_n(e, buf, n);
+    else
+        snprintf(buf, n, "%s", errno ? strerror(errno) : "unknown TLS error");
+    ERR_clear_error();
+}
+
+static int
+tls_setup(struct syslog_out *o, char *err, size_t errsz)
+{
+    const struct mf_output_conf *c = o->conf;
+    char e[256];
+
+    o->ctx = SSL_CTX_new(TLS_client_method());
+    if (!o->ctx) {
+        ssl_errstr(e, sizeof(e));
+        snprintf(err, errsz, "outputs '%s': TLS: %s", c->name, e);
+        return -1;
+    }
+    SSL_CTX_set_min_proto_version(o->ctx, TLS1_2_VERSION);
+    SSL_CTX_set_verify(o->ctx, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_mode(o->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    if (c->ca_file ? SSL_CTX_load_verify_locations(o->ctx, c->ca_file, NULL) != 1
+                   : SSL_CTX_set_default_verify_paths(o->ctx) != 1) {
+        ssl_errstr(e, sizeof(e));
+        snprintf(err, errsz, "outputs '%s': ca_file %s: %s", c->name,
+                 c->ca_file ? c->ca_file : "(system store)", e);
+        return -1;
+    }
+    if (c->cert_file) {
+        struct mf_secret key = {0};
+        BIO *bio;
+        EVP_PKEY *pk;
+
+        if (SSL_CTX_use_certificate_chain_file(o->ctx, c->cert_file) != 1) {
+            ssl_errstr(e, sizeof(e));
+            snprintf(err, errsz, "outputs '%s': cert_file %s: %s", c->name,
+                     c->cert_file, e);
+            return -1;
+        }
+        if (!c->key_file) {
+            snprintf(err, errsz, "outputs '%s': cert_file needs key_file", c->name);
+            return -1;
+        }
+        if (mf_config_load_secret(c->key_file, NULL, false, "key_file", &key, e,
+                                  sizeof(e)) != 0) {
+            snprintf(err, errsz, "outputs '%s': %s", c->name, e);
+            return -1;
+        }
+        bio = BIO_new_mem_buf(key.data, (int)key.len);
+        pk = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        mf_secret_clear(&key);
+        if (!pk || SSL_CTX_use_PrivateKey(o->ctx, pk) != 1 ||
+            SSL_CTX_check_private_key(o->ctx) != 1) {
+            ssl_errstr(e, sizeof(e));
+            EVP_PKEY_free(pk);
+            snprintf(err, errsz, "outputs '%s': key_file %s: %s", c->name,
+                     c->key_file, e);
+            return -1;
+        }
+        EVP_PKEY_free(pk);
+    }
+    return 0;
+}
+
+static void
+conn_close(struct syslog_out *o)
+{
+    if (o->ssl) {
+        SSL_free(o->ssl);
+        o->ssl = NULL;
+    }
+    if (o->fd >= 0)
+        close(o->fd);
+    o->fd = -1;
+    o->state = SL_DOWN;
+}
+
+/* The connection broke: everything in the window goes again. */
+static void
+conn_fail(struct syslog_out *o, const char *what)
+{
+    int64_t t = now_ms();
+
+    if (!o->logged_down)
+        mf_log(MF_LOG_WARN, "output=%s syslog %s:%s: %s; reconnecting (%zu "
+               "records to resend)", o->conf->name, o->host, o->port, what,
+               o->n);
+    o->logged_down = true;
+    conn_close(o);
+    if (o->transport != MF_SYSLOG_UDP) {
+        o->st.failed += o->written + (o->woff ? 1 : 0);
+        o->written = 0;
+        o->woff = 0;
+        o->win_bytes = 0;
+    }
+    o->next_attempt_ms = t + o->backoff_ms;
+    o->backoff_ms = o->backoff_ms * 2 > SL_BACKOFF_MAX_MS ? SL_BACKOFF_MAX_MS
+                                                          : o->backoff_ms * 2;
+}
+
+static void
+conn_up(struct syslog_out *o)
+{
+    o->state = SL_UP;
+    o->backoff_ms = SL_BACKOFF_MIN_MS;
+    o->connects++;
+    if (o->logged_down)
+        mf_log(MF_LOG_INFO, "output=%s syslog %s:%s: connected", o->conf->name,
+               o->host, o->port);
+    o->logged_down = false;
+}
+
+static void
+conn_start(struct syslog_out *o)
+{
+    struct addrinfo hints = {0}, *res = NULL, *ai;
+    int rc, fd = -1;
+    char what[300];
+
+    hints.ai_socktype = o->transport == MF_SYSLOG_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    hints.ai_family = AF_UNSPEC;
+    rc = getaddrinfo(o->host, o->port, &hints, &res);
+    if (rc != 0) {
+        snprintf(what, sizeof(what), "resolve: %s", gai_strerror(rc));
+        conn_fail(o, what);
+        return;
+    }
+    rc = -1;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    ai->ai_protocol);
+        if (fd < 0)
+            continue;
+        rc = connect(fd, ai->ai_addr, ai->ai_addrlen);
+        if (rc == 0 || errno == EINPROGRESS)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0) {
+        snprintf(what, sizeof(what), "connect: %s", strerror(errno));
+        conn_fail(o, what);
+        return;
+    }
+    o->fd = fd;
+    if (o->transport != MF_SYSLOG_UDP) {
+        int one = 1;
+
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (rc == 0 || o->transport == MF_SYSLOG_UDP) {
+        o->state = o->transport == MF_SYSLOG_TLS ? SL_HANDSHAKE : SL_UP;
+        if (o->state == SL_UP)
+            conn_up(o);
+    } else {
+        o->state = SL_CONNECTING;
+    }
+    if (o->transport == MF_SYSLOG_TLS) {
+        X509_VERIFY_PARAM *vp;
+        unsigned char tmp[16];
+        bool ip = inet_pton(AF_INET, o->host, tmp) == 1 ||
+                  inet_pton(AF_INET6, o->host, tmp) == 1;
+
+        o->ssl = SSL_new(o->ctx);
+        SSL_set_fd(o->ssl, fd);
+        vp = SSL_get0_param(o->ssl);
+        if (ip) {
+            X509_VERIFY_PARAM_set1_ip_asc(vp, o->host);
+        } else {
+            SSL_set_tlsext_host_name(o->ssl, o->host);
+            X509_VERIFY_PARAM_set1_host(vp, o->host, 0);
+        }
+    }
+}
+
+/* Step the connection state machine; wait at most timeout_ms for progress
+ * when it is waiting on the socket. */
+static void
+conn_step(struct syslog_out *o, int timeout_ms)
+{
+    struct pollfd p;
+    char what[300];
+
+    if (o->state == SL_DOWN) {
+        if (now_ms() < o->next_attempt_ms)
+            return;
+        conn_start(o);
+        if (o->state == SL_DOWN)
+            return;
+    }
+    if (o->state == SL_CONNECTING) {
+        int soerr = 0;
+        socklen_t sl = sizeof(soerr);
+
+        p = (struct pollfd){.fd = o->fd, .events = POLLOUT};
+        if (poll(&p, 1, timeout_ms) <= 0)
+            return;
+        if (getsockopt(o->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0)
+            soerr = errno;
+        if (soerr) {
+            snprintf(what, sizeof(what), "connect: %s", strerror(soerr));
+            conn_fail(o, what);
+            return;
+        }
+        if (o->transport == MF_SYSLOG_TLS) {
+            o->state = SL_HANDSHAKE;
+        } else {
+            conn_up(o);
+            return;
+        }
+    }
+    if (o->state == SL_HANDSHAKE) {
+        int rc, e;
+
+        ERR_clear_error();
+        rc = SSL_connect(o->ssl);
+        if (rc == 1) {
+            conn_up(o);
+            return;
+        }
+        e = SSL_get_error(o->ssl, rc);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            p = (struct pollfd){.fd = o->fd,
+                                .events = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT};
+            poll(&p, 1, timeout_ms);
+            return;
+        }
+        {
+            char es[256];
+            long vr = SSL_get_verify_result(o->ssl);
+
+            ssl_errstr(es, sizeof(es));
+            snprintf(what, sizeof(what), "TLS handshake: %s%s%s", es,
+                     vr != X509_V_OK ? "; certificate: " : "",
+                     vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
+        }
+        conn_fail(o, what);
+    }
+}
+
+/* The receiver never sends: readable means closed (or garbage, dropped). */
+static bool
+peer_closed(struct syslog_out *o)
+{
+    struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
+    char buf[512];
+
+    if (poll(&p, 1, 0) <= 0)
+        return false;
+    if (p.revents & (POLLERR | POLLHUP | POLLRDHUP))
+        return true;
+    if (o->ssl) {
+        int rc;
+
+        ERR_clear_error();
+        rc = SSL_read(o->ssl, buf, sizeof(buf));
+        if (rc > 0)
+            return false;
+        rc = SSL_get_error(o->ssl, rc);
+        return rc != SSL_ERROR_WANT_READ && rc != SSL_ERROR_WANT_WRITE;
+    }
+    {
+        ssize_t r = recv(o->fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+        if (r > 0)
+            return false;
+        return r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    }
+}
+
+/* Oldest written entries leave the window beyond its bounds. */
+static void
+trim_window(struct syslog_out *o)
+{
+    while (o->written > 0 &&
+           (o->written > o->win_records || o->win_bytes > SL_WINDOW_BYTES ||
+            o->transport == MF_SYSLOG_UDP)) {
+        struct sl_entry *e = at(o, 0);
+
+        o->win_bytes -= o->transport == MF_SYSLOG_UDP ? 0 : e->len;
+        free(e->frame);
+        e->frame = NULL;
+        o->head = (o->head + 1) % o->qcap;
+        o->n--;
+        o->written--;
+    }
+}
+
+static void
+entry_written(struct syslog_out *o, struct sl_entry *e)
+{
+    if (!e->acked) {
+        e->acked = true;
+        o->st.acked++;
+    }
+    o->written++;
+    o->woff = 0;
+    if (o->transport != MF_SYSLOG_UDP)
+        o->win_bytes += e->len;
+    trim_window(o);
+}
+
+/* Write what the socket takes. */
+static void
+pump(struct syslog_out *o)
+{
+    char what[300];
+
+    if (o->state != SL_UP)
+        return;
+    if (o->transport != MF_SYSLOG_UDP && o->written < o->n && peer_closed(o)) {
+        conn_fail(o, "connection closed by the receiver");
+        return;
+    }
+    while (o->written < o->n) {
+        struct sl_entry *e = at(o, o->written);
+        ssize_t w;
+
+        if (o->transport == MF_SYSLOG_UDP) {
+            w = send(o->fd, e->frame, e->len, MSG_NOSIGNAL);
+            if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                return;
+            if (w < 0 && errno != ECONNREFUSED) {
+                snprintf(what, sizeof(what), "send: %s", strerror(errno));
+                conn_fail(o, what);
+                return;
+            }
+            if (w < 0)
+                o->st.failed++;     /* best effort: not resent */
+            entry_written(o, e);
+            continue;
+        }
+        if (o->ssl) {
+            int rc, err;
+
+            ERR_clear_error();
+            rc = SSL_write(o->ssl, e->frame + o->woff, (int)(e->len - o->woff));
+            if (rc <= 0) {
+                err = SSL_get_error(o->ssl, rc);
+                if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
+                    return;
+                ssl_errstr(what, sizeof(what));
+                conn_fail(o, what);
+                return;
+            }
+            w = rc;
+        } else {
+            w = send(o->fd, e->frame + o->woff, e->len - o->woff, MSG_NOSIGNAL);
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                    return;
+                snprintf(what, sizeof(what), "send: %s", strerror(errno));
+                conn_fail(o, what);
+                return;
+            }
+        }
+        o->woff += (size_t)w;
+        if (o->woff == e->len)
+            entry_written(o, e);
+    }
+}
+
+/* Serve the transport for at most timeout_ms, returning early when nothing
+ * is left to write. */
+static void
+drive(struct syslog_out *o, int timeout_ms)
+{
+    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        int wait = left > 0 ? (int)left : 0;
+
+        if (o->state != SL_UP)
+            conn_step(o, wait > 50 ? 50 : wait);
+        pump(o);
+        if (o->written == o->n && o->state == SL_UP)
+            return;
+        left = deadline - now_ms();
+        if (left <= 0)
+            return;
+        if (o->state == SL_UP) {
+            struct pollfd p = {.fd = o->fd, .events = POLLOUT};
+
+            poll(&p, 1, left > 50 ? 50 : (int)left);
+        } else if (o->state == SL_DOWN) {
+            int64_t until = o->next_attempt_ms - now_ms();
+
+            if (until > 0) {
+                if (until > left)
+                    until = left;
+                poll(NULL, 0, (int)until);
+            }
+        }
+    }
+}
+
+static void
+grow(struct syslog_out *o)
+{
+    size_t ncap = o->qcap ? o->qcap * 2 : 64;
+    struct sl_entry *nq = mf_xcalloc(ncap, sizeof(*nq));
+
+    for (size_t i = 0; i < o->n; i++)
+        nq[i] = *at(o, i);
+    free(o->q);
+    o->q = nq;
+    o->qcap = ncap;
+    o->head = 0;
+}
+
+static struct mf_output *
+sl_open(const struct mf_output_conf *c, char *err, size_t errsz)
+{
+    struct syslog_out *o = mf_xcalloc(1, sizeof(*o));
+
+    o->conf = c;
+    o->fd = -1;
+    o->transport = c->transport;
+    o->framing = c->framing;
+    if (split_address(c->address, o->host, sizeof(o->host), o->port,
+                      sizeof(o->port)) != 0) {
+        snprintf(err, errsz, "outputs '%s': address '%s': expected host:port or "
+                 "[v6]:port", c->name, c->address ? c->address : "");
+        free(o);
+        return NULL;
+    }
+    o->max_size = c->max_message_size > 0 ? (size_t)c->max_message_size : 65536;
+    if (o->transport == MF_SYSLOG_UDP && o->max_size > SL_UDP_MAX)
+        o->max_size = SL_UDP_MAX;
+    o->max_in_flight = c->max_in_flight > 0 ? (size_t)c->max_in_flight : 10000;
+    o->win_records = o->max_in_flight < SL_WINDOW_RECORDS ? o->max_in_flight
+                                                          : SL_WINDOW_RECORDS;
+    if (gethostname(o->hostname, sizeof(o->hostname) - 1) != 0 || !o->hostname[0])
+        strcpy(o->hostname, "-");
+    snprintf(o->procid, sizeof(o->procid), "%ld", (long)getpid());
+    o->fmt = (struct mf_syslog_fmt){
+        .format = c->format, .payload = c->payload, .facility = c->facility,
+        .hostname = o->hostname, .app_name = c->app_name, .procid = o->procid,
+        .version = MF_VERSION, .max_size = o->max_size,
+    };
+    if (o->transport == MF_SYSLOG_TLS && tls_setup(o, err, errsz) != 0) {
+        SSL_CTX_free(o->ctx);
+        free(o);
+        return NULL;
+    }
+    o->backoff_ms = SL_BACKOFF_MIN_MS;
+    mf_arena_init(&o->arena, 1 << 16);
+    mf_buf_init(&o->msg, o->max_size + 1024);
+    mf_buf_init(&o->frame, o->max_size * 2 + 64);   /* lf: "\n" doubles */
+    return &o->base;
+}
+
+static enum mf_status
+sl_send(struct mf_output *base, const struct mf_out_msg *m)
+{
+    struct syslog_out *o = (struct syslog_out *)base;
+    struct mf_syslog_info info;
+    struct sl_entry *e;
+    enum mf_status st;
+    const char *id = m->res && m->res->id[0] ? m->res->id : "-";
+
+    if (o->n - o->written >= o->max_in_flight) {
+        drive(o, 0);
+        if (o->n - o->written >= o->max_in_flight) {
+            o->st.retries++;
+            return MF_RETRY;
+        }
+    }
+    o->fmt.now_ms = wall_ms();
+    mf_arena_reset(&o->arena);
+    st = mf_syslog_format(&o->fmt, m, &o->arena, &o->msg, &info);
+    if (st != MF_OK) {
+        o->st.dropped++;
+        o->dropped_since_flush++;
+        mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", o->conf->name,
+               id, info.reason);
+        return MF_DROP;
+    }
+    if (info.truncated)
+        mf_log(MF_LOG_WARN, "output=%s id=%s: larger than max_message_size %zu; "
+               "sent without its raw and unmapped parts (marked truncated)",
+               o->conf->name, id, o->max_size);
+    mf_buf_reset(&o->frame);
+    if (o->transport == MF_SYSLOG_UDP
+            ? mf_buf_append(&o->frame, o->msg.data, o->msg.len) < 0
+            : mf_syslog_frame(o->framing, o->msg.data, o->msg.len, &o->frame) < 0) {
+        /* cannot happen: the frame buffer holds 2 x max_size */
+        o->st.dropped++;
+        o->dropped_since_flush++;
+        mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: frame too large",
+               o->conf->name, id);
+        return MF_DROP;
+    }
+    if (o->n + 1 > o->qcap)
+        grow(o);
+    e = at(o, o->n);
+    e->frame = mf_xmalloc(o->frame.len);
+    memcpy(e->frame, o->frame.data, o->frame.len);
+    e->len = o->frame.len;
+    e->acked = false;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    o->n++;
+    o->st.sent++;
+    drive(o, 0);
+    return MF_OK;
+}
+
+static void
+sl_poll(struct mf_output *base, int timeout_ms)
+{
+    struct syslog_out *o = (struct syslog_out *)base;
+
+    drive(o, timeout_ms);
+}
+
+static int
+sl_flush(struct mf_output *base, int timeout_ms)
+{
+    struct syslog_out *o = (struct syslog_out *)base;
+    int64_t deadline = now_ms() + timeout_ms;
+    int rc = 0;
+
+    while (o->written < o->n) {
+        int64_t left = deadline - now_ms();
+
+        if (left <= 0)
+            break;
+        drive(o, (int)left);
+    }
+    if (o->written < o->n) {
+        mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: %zu records not written "
+               "within %d ms", o->conf->name, o->host, o->port,
+               o->n - o->written, timeout_ms);
+        rc = -1;
+    }
+    if (o->dropped_since_flush) {
+        rc = -1;
+        o->dropped_since_flush = 0;
+    }
+    return rc;
+}
+
+static void
+sl_stats(const struct mf_output *base, struct mf_output_stats *out)
+{
+    const struct syslog_out *o = (const struct syslog_out *)base;
+
+    *out = o->st;
+    out->queued = o->n - o->written;
+}
+
+static void
+sl_close(struct mf_output *base)
+{
+    struct syslog_out *o = (struct syslog_out *)base;
+
+    if (!o)
+        return;
+    if (o->written < o->n)
+        sl_flush(base, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
+                                                             : 0));
+    if (o->ssl && o->state == SL_UP)
+        SSL_shutdown(o->ssl);
+    conn_close(o);
+    for (size_t i = 0; i < o->n; i++)
+        free(at(o, i)->frame);
+    free(o->q);
+    SSL_CTX_free(o->ctx);
+    mf_arena_fini(&o->arena);
+    mf_buf_fini(&o->msg);
+    mf_buf_fini(&o->frame);
+    free(o);
+}
+
+const struct mf_output_ops mf_output_syslog_ops = {
+    .type = "syslog",
+    .open = sl_open,
+    .send = sl_send,
+    .poll = sl_poll,
+    .flush = sl_flush,
+    .stats = sl_stats,
+    .close = sl_close,
+};

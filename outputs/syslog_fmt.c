@@ -1,0 +1,752 @@
+/* syslog_fmt.c - RFC 5424 / RFC 3164 messages with json, CEF or LEEF
+ * payloads; see syslog_fmt.h for the layouts and the oversize policy. */
+#include "syslog_fmt.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "config.h"
+#include "json.h"
+#include "normalize.h"
+#include "tags.h"
+
+/* OCSF severity_id -> syslog severity, CEF severity (index 0..6). */
+static const int sev_syslog[7] = {6, 6, 5, 4, 3, 2, 1};
+static const int sev_cef[7] = {0, 1, 3, 5, 8, 10, 10};
+
+/* Facts every payload needs, by schema (index enum mf_schema). */
+enum ev_field { EV_TIME, EV_OP, EV_USER, EV_SRC, EV_OUTCOME, EV_WORKLOAD,
+                EV_COUNT };
+
+static const char *const ev_paths[3][EV_COUNT] = {
+    [MF_SCHEMA_OCSF] = {"time", "metadata.event_code", "actor.user.name",
+                        "src_endpoint.ip", "status",
+                        "metadata.product.feature.name"},
+    [MF_SCHEMA_ECS] = {"@timestamp", "event.action", "user.id", "source.ip",
+                       "event.outcome", "event.provider"},
+    /* raw ClientIP is the unparsed text (ip:port, [v6]:port): no src */
+    [MF_SCHEMA_RAW] = {"CreationTime", "Operation", "UserId", NULL,
+                       "ResultStatus", "Workload"},
+};
+
+/* Parts the oversize policy may remove from a json payload: dotted path of
+ * the member, in the order they are removed. */
+static const char *const trunc_paths[3][3] = {
+    [MF_SCHEMA_OCSF] = {"raw_data", "unmapped", NULL},
+    [MF_SCHEMA_ECS] = {"event.original", "o365.audit", NULL},
+    [MF_SCHEMA_RAW] = {NULL},
+};
+
+static const char *const month_abbr[12] = {
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+};
+
+struct ev_facts {
+    const char *f[EV_COUNT];   /* NUL-terminated text or NULL */
+    size_t flen[EV_COUNT];
+    int64_t time_ms;           /* -1 unknown */
+    int ocsf_sev;              /* 1..5 */
+    char tags[1024];           /* comma separated */
+    char areas[256];
+    char attack[512];
+};
+
+int
+mf_syslog_severity(int ocsf_severity)
+{
+    if (ocsf_severity < 0 || ocsf_severity > 6)
+        return 6;
+    return sev_syslog[ocsf_severity];
+}
+
+int
+mf_cef_severity(int ocsf_severity)
+{
+    if (ocsf_severity < 0 || ocsf_severity > 6)
+        return 0;
+    return sev_cef[ocsf_severity];
+}
+
+int
+mf_syslog_pri(int facility, int severity)
+{
+    if (facility < 0 || facility > 23 || severity < 0 || severity > 7)
+        return -1;
+    return facility * 8 + severity;
+}
+
+/* ---- time ------------------------------------------------------------ */
+
+static int64_t
+days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t era;
+    unsigned yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned)(y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void
+split_ms(int64_t ms, struct tm *tm, int *msec)
+{
+    int64_t s = ms / 1000;
+    time_t t;
+
+    *msec = (int)(ms % 1000);
+    if (*msec < 0) {
+        *msec += 1000;
+        s--;
+    }
+    t = (time_t)s;
+    gmtime_r(&t, tm);
+}
+
+size_t
+mf_syslog_ts5424(int64_t ms, char *buf, size_t n)
+{
+    struct tm tm;
+    int msec, w;
+
+    split_ms(ms, &tm, &msec);
+    w = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                 tm.tm_min, tm.tm_sec, msec);
+    return w < 0 ? 0 : ((size_t)w < n ? (size_t)w : n - 1);
+}
+
+size_t
+mf_syslog_ts3164(int64_t ms, char *buf, size_t n)
+{
+    struct tm tm;
+    int msec, w;
+
+    split_ms(ms, &tm, &msec);
+    w = snprintf(buf, n, "%s %2d %02d:%02d:%02d", month_abbr[tm.tm_mon],
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return w < 0 ? 0 : ((size_t)w < n ? (size_t)w : n - 1);
+}
+
+static int
+digits(const char **p, int n, int *out)
+{
+    int v = 0;
+
+    for (int i = 0; i < n; i++) {
+        if ((*p)[i] < '0' || (*p)[i] > '9')
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int
+mf_syslog_parse_time(const char *s, int64_t *ms)
+{
+    int y, mo, d, h, mi, sec, frac = 0, tzh, tzm;
+    int64_t off = 0, v;
+
+    if (!s)
+        return -1;
+    while (*s == ' ')
+        s++;
+    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' ||
+        digits(&s, 2, &d) || (*s != 'T' && *s != 't' && *s != ' '))
+        return -1;
+    s++;
+    if (digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) || *s++ != ':' ||
+        digits(&s, 2, &sec))
+        return -1;
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+        return -1;
+    if (*s == '.' || *s == ',') {
+        int scale = 100;
+
+        s++;
+        if (*s < '0' || *s > '9')
+            return -1;
+        for (; *s >= '0' && *s <= '9'; s++) {
+            frac += (*s - '0') * scale;
+            scale /= 10;
+        }
+    }
+    if (*s == 'Z' || *s == 'z') {
+        s++;
+    } else if (*s == '+' || *s == '-') {
+        int sign = *s++ == '-' ? -1 : 1;
+
+        if (digits(&s, 2, &tzh))
+            return -1;
+        if (*s == ':')
+            s++;
+        if (digits(&s, 2, &tzm))
+            return -1;
+        off = sign * ((int64_t)tzh * 3600 + tzm * 60);
+    }
+    while (*s == ' ')
+        s++;
+    if (*s)
+        return -1;
+    v = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+        (int64_t)h * 3600 + mi * 60 + sec - off;
+    *ms = v * 1000 + frac;
+    return 0;
+}
+
+/* ---- escaping -------------------------------------------------------- */
+
+int
+mf_syslog_sd_escape(struct mf_buf *b, const char *s, size_t n)
+{
+    size_t start = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '"' && s[i] != '\\' && s[i] != ']')
+            continue;
+        if (mf_buf_append(b, s + start, i - start) < 0 ||
+            mf_buf_appendc(b, '\\') < 0)
+            return -1;
+        start = i;
+    }
+    return mf_buf_append(b, s + start, n - start);
+}
+
+/* Backslash-escape the bytes of `special`; CR, LF, TAB as \r \n \t when
+ * `named` has them; every other control byte becomes a space. */
+static int
+escape_set(struct mf_buf *b, const char *s, size_t n, const char *special,
+           const char *named)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int rc;
+
+        if (c && strchr(special, c)) {
+            char e[2] = {'\\', (char)c};
+
+            rc = mf_buf_append(b, e, 2);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            char e[2] = {'\\', c == '\n' ? 'n' : c == '\r' ? 'r' : 't'};
+
+            if (strchr(named, c))
+                rc = mf_buf_append(b, e, 2);
+            else
+                rc = mf_buf_appendc(b, ' ');
+        } else if (c < 0x20 || c == 0x7f) {
+            rc = mf_buf_appendc(b, ' ');
+        } else {
+            rc = mf_buf_appendc(b, (char)c);
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int
+mf_cef_escape_header(struct mf_buf *b, const char *s, size_t n)
+{
+    return escape_set(b, s, n, "|\\", "");
+}
+
+int
+mf_cef_escape_ext(struct mf_buf *b, const char *s, size_t n)
+{
+    return escape_set(b, s, n, "=\\", "\n\r");
+}
+
+int
+mf_leef_escape_header(struct mf_buf *b, const char *s, size_t n)
+{
+    return escape_set(b, s, n, "|\\", "");
+}
+
+int
+mf_leef_escape_value(struct mf_buf *b, const char *s, size_t n)
+{
+    static const char special[] = {'\\', MF_LEEF_DELIM, '\0'};
+
+    return escape_set(b, s, n, special, "\n\r\t");
+}
+
+/* ---- framing --------------------------------------------------------- */
+
+int
+mf_syslog_frame(int framing, const char *msg, size_t len, struct mf_buf *b)
+{
+    if (framing == MF_SYSLOG_OCTET_COUNTING) {
+        if (mf_buf_printf(b, "%zu ", len) < 0)
+            return -1;
+        return mf_buf_append(b, msg, len);
+    }
+    for (size_t i = 0, start = 0; i <= len; i++) {
+        if (i < len && msg[i] != '\n')
+            continue;
+        if (mf_buf_append(b, msg + start, i - start) < 0)
+            return -1;
+        if (i < len && mf_buf_append(b, "\\n", 2) < 0)
+            return -1;
+        start = i + 1;
+    }
+    return mf_buf_appendc(b, '\n');
+}
+
+/* ---- header pieces --------------------------------------------------- */
+
+/* A header token: printable ASCII 33..126 (others become '_'), at most max
+ * bytes; "-" when empty. alnum: only letters and digits (RFC 3164 TAG). */
+static int
+put_token(struct mf_buf *b, const char *s, size_t max, bool alnum)
+{
+    size_t n = 0;
+
+    for (; s && s[n] && n < max; n++) {
+        unsigned char c = (unsigned char)s[n];
+        bool ok = alnum ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+                           (c >= 'A' && c <= 'Z') || c == '-' || c == '_' ||
+                           c == '.')
+                        : (c >= 33 && c <= 126);
+
+        if (mf_buf_appendc(b, ok ? (char)c : '_') < 0)
+            return -1;
+    }
+    return n ? 0 : mf_buf_appendc(b, '-');
+}
+
+static void
+join_hits(const struct mf_tag_hits *t, struct ev_facts *e)
+{
+    size_t lt = 0, la = 0, lk = 0;
+    bool area_seen[MF_AREA_COUNT] = {false};
+
+    e->tags[0] = e->areas[0] = e->attack[0] = '\0';
+    for (size_t i = 0; t && i < t->n; i++) {
+        const struct mf_tag *tag = t->hit[i].tag;
+        int w;
+
+        if (!tag)
+            continue;
+        w = snprintf(e->tags + lt, sizeof(e->tags) - lt, "%s%s", lt ? "," : "",
+                     tag->id);
+        if (w > 0 && lt + (size_t)w < sizeof(e->tags))
+            lt += (size_t)w;
+        if ((int)tag->area >= 0 && tag->area < MF_AREA_COUNT &&
+            !area_seen[tag->area]) {
+            area_seen[tag->area] = true;
+            w = snprintf(e->areas + la, sizeof(e->areas) - la, "%s%s",
+                         la ? "," : "", mf_area_name(tag->area));
+            if (w > 0 && la + (size_t)w < sizeof(e->areas))
+                la += (size_t)w;
+        }
+        for (size_t k = 0; k < tag->n_attack; k++) {
+            const char *id = tag->attack[k];
+            size_t idl = strlen(id);
+            const char *p = e->attack;
+            bool dup = false;
+
+            while (!dup && (p = strstr(p, id)) != NULL) {
+                dup = (p == e->attack || p[-1] == ',') &&
+                      (p[idl] == ',' || p[idl] == '\0');
+                p += idl;
+            }
+            if (dup)
+                continue;
+            w = snprintf(e->attack + lk, sizeof(e->attack) - lk, "%s%s",
+                         lk ? "," : "", id);
+            if (w > 0 && lk + (size_t)w < sizeof(e->attack))
+                lk += (size_t)w;
+        }
+    }
+}
+
+static void
+get_facts(const struct mf_jval *root, const struct mf_out_msg *m,
+          struct ev_facts *e)
+{
+    int schema = m->schema >= 0 && m->schema <= MF_SCHEMA_RAW ? (int)m->schema
+                                                               : MF_SCHEMA_OCSF;
+    const struct mf_jval *v;
+
+    memset(e, 0, sizeof(*e));
+    for (int i = 0; i < EV_COUNT; i++) {
+        if (!ev_paths[schema][i])
+            continue;
+        v = mf_jget_path(root, ev_paths[schema][i]);
+        if (v && (v->type == MF_JSTR || v->type == MF_JNUM) && v->len) {
+            e->f[i] = v->u.s;
+            e->flen[i] = v->len;
+        }
+    }
+    e->time_ms = -1;
+    if (e->f[EV_TIME]) {
+        int64_t t;
+
+        v = mf_jget_path(root, ev_paths[schema][EV_TIME]);
+        if (v->type == MF_JNUM && mf_jget_int(v, &t) == 0)
+            e->time_ms = t;
+        else if (v->type == MF_JSTR && mf_syslog_parse_time(v->u.s, &t) == 0)
+            e->time_ms = t;
+    }
+    e->ocsf_sev = m->res && m->res->tags.max_severity > 0
+                      ? m->res->tags.max_severity : 1;
+    join_hits(m->res ? &m->res->tags : NULL, e);
+}
+
+static int
+sd_param(struct mf_buf *b, const char *name, const char *v, size_t n)
+{
+    if (!v || !n)
+        return 0;
+    if (mf_buf_printf(b, " %s=\"", name) < 0 || mf_syslog_sd_escape(b, v, n) < 0)
+        return -1;
+    return mf_buf_appendc(b, '"');
+}
+
+static size_t
+slen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+static int
+put_sd(struct mf_buf *b, const struct mf_out_msg *m, const struct ev_facts *e,
+       const char *truncated)
+{
+    char num[32];
+    int rc = 0;
+
+    rc |= mf_buf_appends(b, "[" MF_SYSLOG_SD_ID);
+    rc |= sd_param(b, "tenant", m->tenant, slen(m->tenant));
+    rc |= sd_param(b, "tenant_id", m->tenant_id, slen(m->tenant_id));
+    rc |= sd_param(b, "content_type", m->content_type, slen(m->content_type));
+    if (m->res) {
+        rc |= sd_param(b, "id", m->res->id, strlen(m->res->id));
+        if (m->res->class_uid > 0) {
+            snprintf(num, sizeof(num), "%d", m->res->class_uid);
+            rc |= sd_param(b, "class_uid", num, strlen(num));
+        }
+    }
+    snprintf(num, sizeof(num), "%d", e->ocsf_sev);
+    rc |= sd_param(b, "severity", num, strlen(num));
+    rc |= sd_param(b, "tags", e->tags, strlen(e->tags));
+    rc |= sd_param(b, "areas", e->areas, strlen(e->areas));
+    rc |= sd_param(b, "truncated", truncated, slen(truncated));
+    rc |= mf_buf_appendc(b, ']');
+    return rc ? -1 : 0;
+}
+
+/* <PRI>1 TS HOST APP PROCID MSGID SD SP  or  <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: */
+static int
+put_header(struct mf_buf *b, const struct mf_syslog_fmt *f,
+           const struct mf_out_msg *m, const struct ev_facts *e,
+           int pri, const char *truncated)
+{
+    char ts[40];
+    const char *app = f->app_name && *f->app_name ? f->app_name : "m365fwd";
+    int rc = 0;
+
+    if (f->format == MF_SYSLOG_RFC3164) {
+        mf_syslog_ts3164(e->time_ms >= 0 ? e->time_ms : f->now_ms, ts, sizeof(ts));
+        rc |= mf_buf_printf(b, "<%d>%s ", pri, ts);
+        rc |= put_token(b, f->hostname, 255, false);
+        rc |= mf_buf_appendc(b, ' ');
+        rc |= put_token(b, app, 32, true);
+        if (f->procid && *f->procid) {
+            rc |= mf_buf_appendc(b, '[');
+            rc |= put_token(b, f->procid, 128, false);
+            rc |= mf_buf_appendc(b, ']');
+        }
+        rc |= mf_buf_appends(b, ": ");
+        return rc ? -1 : 0;
+    }
+    if (e->time_ms >= 0)
+        mf_syslog_ts5424(e->time_ms, ts, sizeof(ts));
+    else
+        strcpy(ts, "-");
+    rc |= mf_buf_printf(b, "<%d>1 %s ", pri, ts);
+    rc |= put_token(b, f->hostname, 255, false);
+    rc |= mf_buf_appendc(b, ' ');
+    rc |= put_token(b, app, 48, false);
+    rc |= mf_buf_appendc(b, ' ');
+    rc |= put_token(b, f->procid, 128, false);
+    rc |= mf_buf_appendc(b, ' ');
+    rc |= put_token(b, e->f[EV_OP], 32, false);
+    rc |= mf_buf_appendc(b, ' ');
+    rc |= put_sd(b, m, e, truncated);
+    rc |= mf_buf_appendc(b, ' ');
+    return rc ? -1 : 0;
+}
+
+/* ---- CEF / LEEF ------------------------------------------------------ */
+
+struct kv {
+    const char *key;
+    const char *val;
+    size_t len;
+};
+
+static size_t
+collect_kv(struct kv *kv, const struct mf_out_msg *m, const struct ev_facts *e,
+           bool leef, char *tbuf, size_t tbufsz, char *cls, size_t clssz,
+           char *sev, size_t sevsz)
+{
+    size_t n = 0;
+
+#define KV(k, v, l)                                                          \
+    do {                                                                     \
+        if ((v) && (l)) {                                                    \
+            kv[n].key = (k);                                                 \
+            kv[n].val = (v);                                                 \
+            kv[n].len = (l);                                                 \
+            n++;                                                             \
+        }                                                                    \
+    } while (0)
+
+    tbuf[0] = cls[0] = sev[0] = '\0';
+    if (e->time_ms >= 0) {
+        if (leef)
+            mf_syslog_ts5424(e->time_ms, tbuf, tbufsz);
+        else
+            snprintf(tbuf, tbufsz, "%lld", (long long)e->time_ms);
+    }
+    if (m->res && m->res->class_uid > 0)
+        snprintf(cls, clssz, "%d", m->res->class_uid);
+    snprintf(sev, sevsz, "%d", mf_cef_severity(e->ocsf_sev));
+    if (leef) {
+        KV("devTime", tbuf, strlen(tbuf));
+        if (tbuf[0])
+            KV("devTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSX", 26);
+        KV("sev", sev, strlen(sev));
+        KV("cat", m->content_type, slen(m->content_type));
+        KV("usrName", e->f[EV_USER], e->flen[EV_USER]);
+        KV("src", e->f[EV_SRC], e->flen[EV_SRC]);
+        KV("externalId", m->res ? m->res->id : NULL, m->res ? strlen(m->res->id) : 0);
+        KV("outcome", e->f[EV_OUTCOME], e->flen[EV_OUTCOME]);
+        KV("workload", e->f[EV_WORKLOAD], e->flen[EV_WORKLOAD]);
+        KV("tenant", m->tenant, slen(m->tenant));
+        KV("tenantId", m->tenant_id, slen(m->tenant_id));
+        KV("classUid", cls, strlen(cls));
+        KV("tags", e->tags, strlen(e->tags));
+        KV("areas", e->areas, strlen(e->areas));
+        KV("attack", e->attack, strlen(e->attack));
+        return n;
+    }
+    KV("rt", tbuf, strlen(tbuf));
+    KV("externalId", m->res ? m->res->id : NULL, m->res ? strlen(m->res->id) : 0);
+    KV("act", e->f[EV_OP], e->flen[EV_OP]);
+    KV("suser", e->f[EV_USER], e->flen[EV_USER]);
+    KV("src", e->f[EV_SRC], e->flen[EV_SRC]);
+    KV("outcome", e->f[EV_OUTCOME], e->flen[EV_OUTCOME]);
+    KV("cat", m->content_type, slen(m->content_type));
+    if (m->tenant && *m->tenant) {
+        KV("cs1Label", "tenant", 6);
+        KV("cs1", m->tenant, strlen(m->tenant));
+    }
+    if (e->tags[0]) {
+        KV("cs2Label", "tags", 4);
+        KV("cs2", e->tags, strlen(e->tags));
+    }
+    if (e->areas[0]) {
+        KV("cs3Label", "areas", 5);
+        KV("cs3", e->areas, strlen(e->areas));
+    }
+    if (e->attack[0]) {
+        KV("cs4Label", "attack", 6);
+        KV("cs4", e->attack, strlen(e->attack));
+    }
+    if (m->tenant_id && *m->tenant_id) {
+        KV("cs5Label", "tenantId", 8);
+        KV("cs5", m->tenant_id, strlen(m->tenant_id));
+    }
+    if (e->f[EV_WORKLOAD]) {
+        KV("cs6Label", "workload", 8);
+        KV("cs6", e->f[EV_WORKLOAD], e->flen[EV_WORKLOAD]);
+    }
+    if (cls[0]) {
+        KV("cn1Label", "ocsfClassUid", 12);
+        KV("cn1", cls, strlen(cls));
+    }
+#undef KV
+    return n;
+}
+
+static int
+put_cef_leef(struct mf_buf *b, const struct mf_syslog_fmt *f,
+             const struct mf_out_msg *m, const struct ev_facts *e, bool leef)
+{
+    int (*hdr)(struct mf_buf *, const char *, size_t) =
+        leef ? mf_leef_escape_header : mf_cef_escape_header;
+    const char *ver = f->version && *f->version ? f->version : "0";
+    const char *op = e->f[EV_OP] ? e->f[EV_OP] : "unknown";
+    size_t oplen = e->f[EV_OP] ? e->flen[EV_OP] : 7;
+    struct kv kv[40];
+    char tbuf[40], cls[16], sev[8];
+    size_t n;
+    int rc = 0;
+
+    rc |= mf_buf_appends(b, leef ? "LEEF:2.0|Microsoft|Microsoft 365|"
+                                 : "CEF:0|Microsoft|Microsoft 365|");
+    rc |= hdr(b, ver, strlen(ver));
+    rc |= mf_buf_appendc(b, '|');
+    rc |= hdr(b, op, oplen);
+    rc |= mf_buf_appendc(b, '|');
+    n = collect_kv(kv, m, e, leef, tbuf, sizeof(tbuf), cls, sizeof(cls), sev,
+                   sizeof(sev));
+    if (leef) {
+        rc |= mf_buf_appendc(b, MF_LEEF_DELIM);
+        rc |= mf_buf_appendc(b, '|');
+    } else {
+        const struct mf_tag *top = m->res ? m->res->tags.top : NULL;
+
+        if (top && top->title)
+            rc |= hdr(b, top->title, strlen(top->title));
+        else
+            rc |= hdr(b, op, oplen);
+        rc |= mf_buf_printf(b, "|%d|", mf_cef_severity(e->ocsf_sev));
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            rc |= mf_buf_appendc(b, leef ? MF_LEEF_DELIM : ' ');
+        rc |= mf_buf_appends(b, kv[i].key);
+        rc |= mf_buf_appendc(b, '=');
+        rc |= leef ? mf_leef_escape_value(b, kv[i].val, kv[i].len)
+                   : mf_cef_escape_ext(b, kv[i].val, kv[i].len);
+    }
+    return rc ? -1 : 0;
+}
+
+/* ---- oversize policy, step 1 ----------------------------------------- */
+
+/* Remove the parts of trunc_paths present in root, mark the event, write
+ * the list (space separated) into list. Returns the number removed. */
+static size_t
+reduce_event(struct mf_arena *a, struct mf_jval *root, int schema,
+             char *list, size_t listsz)
+{
+    struct mf_jval *removed = mf_jarr(a);
+    size_t n = 0, ll = 0;
+
+    list[0] = '\0';
+    for (int i = 0; trunc_paths[schema][i]; i++) {
+        const char *path = trunc_paths[schema][i];
+        const char *dot = strchr(path, '.');
+        struct mf_jval *parent = root;
+        int w;
+
+        if (dot) {
+            char head[64];
+
+            snprintf(head, sizeof(head), "%.*s", (int)(dot - path), path);
+            parent = mf_jobj_get(root, head);
+            if (!mf_jis_obj(parent))
+                continue;
+            if (!mf_jobj_del(parent, dot + 1))
+                continue;
+            if (parent->len == 0)
+                mf_jobj_del(root, head);
+        } else if (!mf_jobj_del(root, path)) {
+            continue;
+        }
+        mf_jarr_push(a, removed, mf_jstr(a, path));
+        w = snprintf(list + ll, listsz - ll, "%s%s", ll ? " " : "", path);
+        if (w > 0 && ll + (size_t)w < listsz)
+            ll += (size_t)w;
+        n++;
+    }
+    if (!n)
+        return 0;
+    if (schema == MF_SCHEMA_OCSF) {
+        struct mf_jval *um = mf_jobj_child(a, root, "unmapped");
+
+        mf_jobj_set(a, mf_jobj_child(a, um, "m365fwd"), "truncated", removed);
+    } else {
+        mf_jobj_set(a, mf_jobj_child(a, root, "m365fwd"), "truncated", removed);
+    }
+    return n;
+}
+
+/* ---- the message ----------------------------------------------------- */
+
+static int
+build(struct mf_buf *out, const struct mf_syslog_fmt *f,
+      const struct mf_out_msg *m, const struct ev_facts *e, int pri,
+      const char *body, size_t bodylen, const char *truncated)
+{
+    mf_buf_reset(out);
+    if (put_header(out, f, m, e, pri, truncated) < 0)
+        return -1;
+    if (f->payload == MF_SYSLOG_JSON)
+        return mf_buf_append(out, body, bodylen);
+    return put_cef_leef(out, f, m, e, f->payload == MF_SYSLOG_LEEF);
+}
+
+enum mf_status
+mf_syslog_format(const struct mf_syslog_fmt *f, const struct mf_out_msg *m,
+                 struct mf_arena *a, struct mf_buf *out,
+                 struct mf_syslog_info *info)
+{
+    struct mf_jval *root;
+    struct mf_jerror jerr;
+    struct ev_facts e;
+    struct mf_buf body;
+    char list[128];
+    int schema = m->schema >= 0 && m->schema <= MF_SCHEMA_RAW ? (int)m->schema
+                                                               : MF_SCHEMA_OCSF;
+    int pri, rc;
+    enum mf_status st = MF_OK;
+
+    memset(info, 0, sizeof(*info));
+    root = mf_json_parse(a, m->data, m->len, NULL, NULL, &jerr);
+    if (!mf_jis_obj(root)) {
+        snprintf(info->reason, sizeof(info->reason), "event is not a JSON object%s%s",
+                 root ? "" : ": ", root ? "" : jerr.msg);
+        return MF_DROP;
+    }
+    get_facts(root, m, &e);
+    info->severity = mf_syslog_severity(e.ocsf_sev);
+    pri = mf_syslog_pri(f->facility, info->severity);
+    if (pri < 0)
+        pri = mf_syslog_pri(16, info->severity);   /* local0 */
+    rc = build(out, f, m, &e, pri, m->data, m->len, NULL);
+    if (rc == 0 && (!f->max_size || out->len <= f->max_size))
+        return MF_OK;
+    if (f->payload != MF_SYSLOG_JSON || !trunc_paths[schema][0]) {
+        snprintf(info->reason, sizeof(info->reason),
+                 "message of %zu bytes is larger than max_message_size %zu "
+                 "(%s payload cannot be reduced)", out->len, f->max_size,
+                 f->payload == MF_SYSLOG_JSON ? mf_schema_name((enum mf_schema)schema)
+                 : f->payload == MF_SYSLOG_CEF ? "cef" : "leef");
+        mf_buf_reset(out);
+        return MF_DROP;
+    }
+    if (!reduce_event(a, root, schema, list, sizeof(list))) {
+        snprintf(info->reason, sizeof(info->reason),
+                 "message of %zu bytes is larger than max_message_size %zu "
+                 "and has nothing to remove", out->len, f->max_size);
+        mf_buf_reset(out);
+        return MF_DROP;
+    }
+    mf_buf_init(&body, out->max);
+    if (mf_json_write(&body, root) < 0 ||
+        build(out, f, m, &e, pri, body.data, body.len,
+              f->format == MF_SYSLOG_RFC5424 ? list : NULL) < 0 ||
+        out->len > f->max_size) {
+        snprintf(info->reason, sizeof(info->reason),
+                 "message larger than max_message_size %zu even without %s",
+                 f->max_size, list);
+        mf_buf_reset(out);
+        st = MF_DROP;
+    } else {
+        info->truncated = true;
+    }
+    mf_buf_fini(&body);
+    return st;
+}
