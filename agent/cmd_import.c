@@ -48,8 +48,8 @@ struct import_run {
     struct mf_nctx nctx;
     struct mf_output **outs;
     size_t n_outs;
-    bool schema_used[3];
-    struct mf_buf line[3];
+    bool variant_used[MF_OUT_VARIANTS];
+    struct mf_buf line[MF_OUT_VARIANTS];
     const struct mf_tenant_conf *tenant;   /* --tenant */
     unsigned long long read, delivered, rejected, unacked, pending;
 };
@@ -87,18 +87,19 @@ barrier(struct import_run *r)
 static void
 import_record(struct import_run *r, const struct mf_input_rec *rec)
 {
-    struct mf_norm_result res[3];
+    struct mf_norm_result res[MF_OUT_VARIANTS];
     struct mf_norm_in in = {.data = rec->data, .len = rec->len,
                             .first_line = rec->loc.line};
     const char *tname, *tid;
     char where[300];
 
     r->read++;
-    for (int s = 0; s < 3; s++) {
-        if (!r->schema_used[s])
+    for (int s = 0; s < MF_OUT_VARIANTS; s++) {
+        if (!r->variant_used[s])
             continue;
         mf_buf_reset(&r->line[s]);
-        in.schema = (enum mf_schema)s;
+        in.schema = (enum mf_schema)(s / 2);
+        in.keep_raw = s % 2;
         if (mf_normalize(r->norm, &r->nctx, &in, &r->line[s], &res[s]) != MF_OK) {
             fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
                     res[s].error);
@@ -108,7 +109,7 @@ import_record(struct import_run *r, const struct mf_input_rec *rec)
     }
     for (size_t i = 0; i < r->n_outs; i++) {
         struct mf_output *o = r->outs[i];
-        int s = o->conf->schema;
+        int s = mf_output_variant(o->conf);
         const struct mf_tenant_conf *tc = r->tenant;
         struct mf_out_msg m;
 
@@ -121,7 +122,7 @@ import_record(struct import_run *r, const struct mf_input_rec *rec)
         m = (struct mf_out_msg){.data = r->line[s].data, .len = r->line[s].len,
                                 .res = &res[s], .tenant = tname, .tenant_id = tid,
                                 .content_type = res[s].content_type,
-                                .schema = (enum mf_schema)s};
+                                .schema = (enum mf_schema)o->conf->schema};
         if (mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms) == MF_RETRY)
             mf_log(MF_LOG_ERROR, "output=%s %s: not accepted within %" PRId64 " ms",
                    o->conf->name, mf_input_loc_str(&rec->loc, where, sizeof(where)),
@@ -240,10 +241,10 @@ mf_cmd_import(int argc, char **argv)
             goto out;
         }
         r.n_outs++;
-        r.schema_used[oc->schema] = true;
+        r.variant_used[mf_output_variant(oc)] = true;
     }
     mf_nctx_init(&r.nctx);
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < MF_OUT_VARIANTS; s++)
         mf_buf_init(&r.line[s], (size_t)cfg->collect.max_record_size * 4 + 65536);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -263,7 +264,7 @@ mf_cmd_import(int argc, char **argv)
             "%llu not acknowledged\n", r.read, r.delivered, r.rejected, r.unacked);
     if (r.rejected || r.unacked || files_failed || import_stop)
         rc = MF_EXIT_REJECTED;
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < MF_OUT_VARIANTS; s++)
         mf_buf_fini(&r.line[s]);
     mf_nctx_fini(&r.nctx);
 out:

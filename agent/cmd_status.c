@@ -189,10 +189,13 @@ mf_cmd_status(int argc, char **argv)
         mf_config_destroy(cfg);
         return MF_EXIT_REJECTED;
     }
-    if (x.json)
-        printf("{\"state_dir\":\"%s\",\"streams\":[", cfg->state_dir);
-    else
+    if (x.json) {
+        printf("{\"state_dir\":");
+        json_str(cfg->state_dir);
+        printf(",\"streams\":[");
+    } else {
         printf("%-20s %-27s %-45s\n", "TENANT", "CONTENT TYPE", "COLLECTED (UTC)");
+    }
     mf_state_foreach_stream(x.st, status_row, &x);
     if (x.json)
         printf("\n]}\n");

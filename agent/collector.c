@@ -1,6 +1,7 @@
 /* collector.c - the `run` engine: streams, windows, blobs, delivery. */
 #include "collector.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -32,9 +33,10 @@
 #define SKEW_WARN_MS      (5LL * 60 * 1000)
 #define DRAIN_MS          30000
 #define LIST_MAX_BODY     ((size_t)32 << 20)
-#define GLOBAL_MAX_XFERS  64     /* transfers in flight, all tenants: bounds
+#define GLOBAL_MAX_XFERS  16     /* transfers in flight, all tenants: bounds
                                     TLS sessions and buffers with 1000s of
-                                    tenants starting at once */
+                                    tenants starting at once (each TLS
+                                    context with an extra CA holds ~1 MB) */
 
 /* ---------------------------------------------------------------------- */
 
@@ -103,6 +105,7 @@ struct tenant {
     int64_t bucket_ms;
     int in_flight;
     int64_t pause_until_ms;      /* throttled: no request before this */
+    int throttles;               /* throttled answers in a row (backoff) */
     bool subs_listed;
     struct mf_http_req *subs_req; /* in flight */
     bool skew_warned;
@@ -120,9 +123,9 @@ struct mf_collector {
     size_t n_tenants;
     struct mf_output **outs;
     size_t n_outs;
-    bool schema_used[3];
+    bool variant_used[MF_OUT_VARIANTS];
     struct mf_nctx nctx;
-    struct mf_buf line[3];       /* normalized record per schema */
+    struct mf_buf line[MF_OUT_VARIANTS]; /* normalized record per variant */
     char spool_dir[1024];
     struct mf_secret proxy_auth;     /* "user:password" when proxy_auth_file */
     int64_t run_start_ms;
@@ -256,17 +259,17 @@ static int
 deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
                const char *data, size_t len, const char *where, bool dedupe)
 {
-    struct mf_norm_result res[3];
+    struct mf_norm_result res[MF_OUT_VARIANTS];
     struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1};
     bool have = false;
     const char *id = NULL;
 
-    for (int s = 0; s < 3; s++) {
-        if (!c->schema_used[s])
+    for (int s = 0; s < MF_OUT_VARIANTS; s++) {
+        if (!c->variant_used[s])
             continue;
         mf_buf_reset(&c->line[s]);
-        in.schema = (enum mf_schema)s;
-        in.keep_raw = false;
+        in.schema = (enum mf_schema)(s / 2);
+        in.keep_raw = s % 2;
         if (mf_normalize(c->norm, &c->nctx, &in, &c->line[s], &res[s]) != MF_OK) {
             mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %s: record rejected: %s",
                    t->conf->name, ct, where, res[s].error);
@@ -287,11 +290,11 @@ deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
     }
     for (size_t i = 0; i < c->n_outs; i++) {
         struct mf_output *o = c->outs[i];
-        int s = o->conf->schema;
+        int s = mf_output_variant(o->conf);
         struct mf_out_msg m = {.data = c->line[s].data, .len = c->line[s].len,
                                .res = &res[s], .tenant = t->conf->name,
                                .tenant_id = t->conf->id, .content_type = ct,
-                               .schema = (enum mf_schema)s};
+                               .schema = (enum mf_schema)o->conf->schema};
         enum mf_status v;
 
         if (!mf_output_wants(o->conf, &res[s], t->conf->name, t->conf->id, ct))
@@ -375,6 +378,41 @@ emit_gap(struct stream *st, int64_t start_ms, int64_t end_ms, const char *reason
     return 0;
 }
 
+/* Copy a blob that keeps failing to state_dir/quarantine/ for people to
+ * look at. path gets where it went ("" on failure). */
+static void
+quarantine(struct mf_collector *c, const struct blob *b, char *path, size_t n)
+{
+    char dir[1100], buf[65536];
+    ssize_t r;
+    int out;
+
+    path[0] = '\0';
+    snprintf(dir, sizeof(dir), "%s/quarantine", c->cfg->state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return;
+    snprintf(path, n, "%s/", dir);
+    for (const char *p = b->content_id; *p && strlen(path) + 6 < n; p++) {
+        size_t l = strlen(path);
+
+        path[l] = (isalnum((unsigned char)*p) || *p == '-' || *p == '_') ? *p : '_';
+        path[l + 1] = '\0';
+    }
+    strncat(path, ".json", n - strlen(path) - 1);
+    out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0 || lseek(b->fd, 0, SEEK_SET) != 0) {
+        if (out >= 0)
+            close(out);
+        path[0] = '\0';
+        return;
+    }
+    while ((r = read(b->fd, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)r) != r)
+            break;
+    if (fsync(out) != 0 || close(out) != 0)
+        path[0] = '\0';
+}
+
 /* Deliver every record of a downloaded blob, then commit it. */
 static int
 deliver_blob(struct blob *b)
@@ -391,6 +429,26 @@ deliver_blob(struct blob *b)
     size_t dups = 0, bad = 0, idx = 0;
     int rc = 0, again;
 
+    /* a body cut short (a reset or a proxy) shows as unreadable records:
+     * check the whole blob before the first record reaches an output, so a
+     * retry does not deliver its first records twice */
+    if (b->attempts + 1 < DROP_ATTEMPTS) {
+        size_t broken = 0;
+
+        if (lseek(b->fd, 0, SEEK_SET) != 0)
+            return -1;
+        in = mf_input_new_fd(b->fd, b->content_id, &io);
+        while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF)
+            broken += ev == MF_INPUT_ERROR;
+        mf_input_destroy(in);
+        if (broken) {
+            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu unreadable "
+                   "records (%s); fetching the blob again (attempt %d of %d)",
+                   t->conf->name, st->ct, b->content_id, broken, ierr.msg,
+                   b->attempts + 2, DROP_ATTEMPTS);
+            return -1;
+        }
+    }
     if (lseek(b->fd, 0, SEEK_SET) != 0)
         return -1;
     again = mf_state_blob_begin(c->state, t->conf->id, st->ct, b->content_id, mf_now_ms());
@@ -423,12 +481,33 @@ deliver_blob(struct blob *b)
         ids_clear(c);
         return -1;
     }
+    if (bad && b->attempts + 1 < DROP_ATTEMPTS) {
+        /* truncated or damaged: fetch it again rather than lose a record;
+         * what reached the outputs is redelivered (and counted as such) */
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records unreadable; "
+               "fetching the blob again (attempt %d of %d)", t->conf->name, st->ct,
+               b->content_id, bad, b->attempts + 2, DROP_ATTEMPTS);
+        ids_clear(c);
+        return -1;
+    }
     if (mf_state_commit_blob(c->state, t->conf->id, st->ct, b->content_id, b->created_ms,
                              (const char *const *)c->ids, c->n_ids, dups,
                              again ? c->n_ids : 0, mf_now_ms()) != 0) {
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
         ids_clear(c);
         return -1;
+    }
+    if (bad) {
+        /* the same records stay unreadable however often it is fetched:
+         * keep the blob for people, and announce the loss as a gap */
+        char path[1300], reason[1600];
+
+        quarantine(c, b, path, sizeof(path));
+        snprintf(reason, sizeof(reason), "%zu unreadable records in blob %.200s after %d "
+                 "attempts; the blob is kept in %s", bad, b->content_id, DROP_ATTEMPTS,
+                 path[0] ? path : "(could not be saved)");
+        ids_clear(c);
+        emit_gap(st, b->created_ms, b->created_ms, reason);
     }
     if (dups)
         mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: %zu duplicate records "
@@ -531,7 +610,9 @@ finish_common(struct tenant *t, struct mf_http_req *r, char *why, size_t whysz)
     if ((r->status == 429 || !strcmp(r->af_code, "AF429")) && r->retry_after_s > 0)
         t->pause_until_ms = mf_now_ms() + r->retry_after_s * 1000;
     else if (r->status == 429 || !strcmp(r->af_code, "AF429"))
-        t->pause_until_ms = mf_now_ms() + 1000 * (1 + rnd(t->c) % 10);
+        t->pause_until_ms = mf_now_ms() + backoff_ms(t->c, t->throttles++);
+    else if (v == MF_OK)
+        t->throttles = 0;
     return v;
 }
 
@@ -791,7 +872,8 @@ blob_done(struct mf_http_req *r, void *ud)
             st->n_done++;
             st->fails = 0;
         } else {
-            st->delivery_failed = true;
+            /* retried; what never gets through keeps the window open, so
+             * --once ends non-zero at its deadline */
             b->retry_at_ms = now + backoff_ms(t->c, b->attempts++);
         }
     } else if (!strcmp(r->af_code, "AF20051") || !strcmp(r->af_code, "AF20050") ||
@@ -1097,7 +1179,7 @@ open_outputs(struct mf_collector *c, char *err, size_t errsz)
             return -1;
         c->outs[c->n_outs++] = o;
         if (oc->schema >= 0 && oc->schema < 3)
-            c->schema_used[oc->schema] = true;
+            c->variant_used[mf_output_variant(oc)] = true;
     }
     if (c->n_outs == 0) {
         snprintf(err, errsz, "%s: no enabled output", cfg->file);
@@ -1122,7 +1204,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         c->opts.once_timeout_ms = 15 * 60 * 1000;
     c->rng = (unsigned)mf_now_ms() ^ (unsigned)getpid();
     mf_nctx_init(&c->nctx);
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < MF_OUT_VARIANTS; s++)
         mf_buf_init(&c->line[s], (size_t)cfg->collect.max_record_size * 4 + 65536);
     c->state = mf_state_open(cfg->state_dir, &serr);
     if (!c->state) {
@@ -1316,7 +1398,7 @@ mf_collector_destroy(struct mf_collector *c)
     mf_secret_clear(&c->proxy_auth);
     ids_clear(c);
     free(c->ids);
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < MF_OUT_VARIANTS; s++)
         mf_buf_fini(&c->line[s]);
     mf_nctx_fini(&c->nctx);
     free(c);

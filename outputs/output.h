@@ -76,6 +76,16 @@ struct mf_output {
     const struct mf_output_conf *conf;
 };
 
+/* What an output needs the normalizer to produce: its schema, with or
+ * without the original record (keep_raw). Callers normalize each record
+ * once per variant in use. */
+#define MF_OUT_VARIANTS 6
+static inline int
+mf_output_variant(const struct mf_output_conf *conf)
+{
+    return conf->schema * 2 + (conf->keep_raw ? 1 : 0);
+}
+
 /* The ops for a configured type, or NULL when not compiled in. */
 const struct mf_output_ops *mf_output_ops_for(int type /* enum mf_output_type */);
 

@@ -62,6 +62,20 @@ class ImportTest(unittest.TestCase):
         self.assertTrue(all(e["severity_id"] >= 4 for e in siem))
         self.assertEqual({e["metadata"]["uid"] for e in siem}, {r["Id"] for r in severe})
 
+    def test_keep_raw_per_output(self):
+        cfg = self.config(
+            "  - {name: a, type: file, path: %s/a.ndjson, schema: ocsf, keep_raw: true}\n"
+            "  - {name: b, type: file, path: %s/b.ndjson, schema: ocsf}\n"
+            "  - {name: c, type: file, path: %s/c.ndjson, schema: ecs, keep_raw: true}\n"
+            % (self.d, self.d, self.d))
+        rc, _, err = run(["import", "-c", cfg, SAMPLES[0]])
+        self.assertEqual(rc, 0, err)
+        a, b, c = self.lines("a.ndjson"), self.lines("b.ndjson"), self.lines("c.ndjson")
+        self.assertTrue(all("raw_data" in e for e in a))
+        self.assertFalse(any("raw_data" in e for e in b))
+        self.assertTrue(all("original" in e["event"] for e in c))
+        self.assertEqual(json.loads(a[0]["raw_data"])["Id"], a[0]["metadata"]["uid"])
+
     def test_rejected_record_exit_1_with_location(self):
         cfg = self.config("  - {name: all, type: file, path: %s/all.ndjson, schema: ocsf}\n" % self.d)
         bad = os.path.join(self.d, "bad.ndjson")
