@@ -12,6 +12,8 @@
 #include "collector.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
+#include "mf_config.h"
 #include "normalize.h"
 
 const char mf_cmd_run_usage[] =
@@ -128,6 +130,7 @@ mf_cmd_run(int argc, char **argv)
     struct mf_normalizer *norm;
     struct mf_normerr nerr;
     struct mf_config *cfg, *prev = NULL;
+    struct mf_metrics_server *srv = NULL;
     struct mf_collector *c;
     struct sigaction sa;
     struct reload rl = {0};
@@ -187,6 +190,19 @@ mf_cmd_run(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    opts.metrics = mf_metrics_new(MF_VERSION);
+    if (cfg->metrics.enabled) {
+        srv = mf_metrics_server_start(opts.metrics, cfg->metrics.listen, err, sizeof(err));
+        if (!srv) {
+            fprintf(stderr, "m365fwd: metrics: %s\n", err);
+            mf_metrics_destroy(opts.metrics);
+            mf_config_destroy(cfg);
+            mf_normalizer_destroy(norm);
+            return MF_EXIT_USAGE;
+        }
+        mf_log(MF_LOG_INFO, "metrics and health on http://%s (/metrics /healthz /readyz)",
+               cfg->metrics.listen);
+    }
     rl.path = config;
     rl.norm = norm;
     if (!opts.once) {
@@ -229,6 +245,9 @@ mf_cmd_run(int argc, char **argv)
         rl.next = NULL;
         apply_log_settings(cfg);
     }
+    if (srv)
+        mf_metrics_server_stop(srv);
+    mf_metrics_destroy(opts.metrics);
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);
     mf_log(MF_LOG_INFO, "exiting with status %d", rc);

@@ -122,7 +122,9 @@ struct mf_collector {
     struct tenant *tenants;
     size_t n_tenants;
     struct mf_output **outs;
+    uint64_t *out_pending;       /* records sent per output since the barrier */
     size_t n_outs;
+    struct mf_metrics *m;        /* may be NULL: every call is then a no-op */
     bool variant_used[MF_OUT_VARIANTS];
     struct mf_nctx nctx;
     struct mf_buf line[MF_OUT_VARIANTS]; /* normalized record per variant */
@@ -130,6 +132,7 @@ struct mf_collector {
     struct mf_secret proxy_auth;     /* "user:password" when proxy_auth_file */
     int64_t run_start_ms;
     int64_t next_prune_ms;
+    int64_t next_lag_ms;
     volatile sig_atomic_t stop;
     unsigned rng;
     int exit_code;
@@ -308,6 +311,7 @@ deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
             return -2;
         }
         /* MF_DROP: the output counted and logged it; its flush fails */
+        c->out_pending[i]++;
     }
     if (id && id[0]) {
         if (c->n_ids == c->cap_ids) {
@@ -330,13 +334,31 @@ ids_clear(struct mf_collector *c)
 /* The acknowledgement barrier: every record sent to every output since the
  * last call is acknowledged. 0 / -1. */
 static int
-ack_outputs(struct mf_collector *c)
+ack_outputs(struct mf_collector *c, const char *tenant, const char *ct)
 {
     int rc = 0;
 
-    for (size_t i = 0; i < c->n_outs; i++)
-        if (mf_output_flush(c->outs[i], (int)c->outs[i]->conf->flush_timeout_ms) != 0)
+    for (size_t i = 0; i < c->n_outs; i++) {
+        struct mf_output *o = c->outs[i];
+        struct mf_output_stats os;
+
+        if (mf_output_flush(o, (int)o->conf->flush_timeout_ms) != 0) {
             rc = -1;
+            mf_metrics_delivery_failure(c->m, o->conf->name);
+            mf_metrics_status_set(c->m, MF_METRICS_OUTPUT, o->conf->name, false,
+                                  "records not acknowledged", 0);
+        } else {
+            if (c->out_pending[i])
+                mf_metrics_records_delivered(c->m, o->conf->name, tenant ? tenant : "",
+                                             ct ? ct : "", c->out_pending[i]);
+            mf_metrics_status_set(c->m, MF_METRICS_OUTPUT, o->conf->name, true, NULL, 0);
+        }
+        c->out_pending[i] = 0;
+        if (o->ops->stats) {
+            o->ops->stats(o, &os);
+            mf_metrics_queue_depth(c->m, o->conf->name, (double)os.queued);
+        }
+    }
     return rc;
 }
 
@@ -352,6 +374,7 @@ emit_gap(struct stream *st, int64_t start_ms, int64_t end_ms, const char *reason
     int n, rc;
 
     mf_state_add_gap(c->state, t->conf->id, st->ct, start_ms, end_ms, mf_now_ms());
+    mf_metrics_gap_seconds(c->m, t->conf->name, st->ct, (double)(end_ms - start_ms) / 1000);
     fmt_time(start_ms, s0, sizeof(s0));
     fmt_time(end_ms, s1, sizeof(s1));
     fmt_time(mf_now_ms(), now_s, sizeof(now_s));
@@ -372,7 +395,7 @@ emit_gap(struct stream *st, int64_t start_ms, int64_t end_ms, const char *reason
            "monitor.collection_gap event)", t->conf->name, st->ct, s0, s1, reason);
     rc = deliver_record(c, t, st->ct, rec, (size_t)n, "gap event", false);
     ids_clear(c);
-    if (rc < 0 || ack_outputs(c) != 0)
+    if (rc < 0 || ack_outputs(c, t->conf->name, st->ct) != 0)
         return -1;
     mf_state_gap_emitted(c->state, t->conf->id, st->ct, start_ms);
     return 0;
@@ -477,7 +500,7 @@ deliver_blob(struct blob *b)
             break;
     }
     mf_input_destroy(in);
-    if (rc == -2 || ack_outputs(c) != 0) {
+    if (rc == -2 || ack_outputs(c, t->conf->name, st->ct) != 0) {
         ids_clear(c);
         return -1;
     }
@@ -509,6 +532,9 @@ deliver_blob(struct blob *b)
         ids_clear(c);
         emit_gap(st, b->created_ms, b->created_ms, reason);
     }
+    mf_metrics_records_received(c->m, t->conf->name, st->ct, c->n_ids + dups + bad);
+    mf_metrics_duplicates_dropped(c->m, t->conf->name, st->ct, dups);
+    mf_metrics_records_rejected(c->m, t->conf->name, st->ct, bad);
     if (dups)
         mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: %zu duplicate records "
                "dropped", t->conf->name, st->ct, b->content_id, dups);
@@ -602,9 +628,20 @@ static enum mf_status
 finish_common(struct tenant *t, struct mf_http_req *r, char *why, size_t whysz)
 {
     enum mf_status v = mf_http_classify(r, why, whysz);
+    const char *ep = strstr(r->url, "/activity/feed/audit/") ? "blob"
+                     : strstr(r->url, "/subscriptions/content") ? "content"
+                                                                : "subscriptions";
 
     t->in_flight--;
     check_skew(t, r);
+    mf_metrics_api_request(t->c->m, t->conf->name, ep, r->status);
+    if (r->status == 429 || !strcmp(r->af_code, "AF429"))
+        mf_metrics_api_throttled(t->c->m, t->conf->name);
+    if (v == MF_RETRY)
+        mf_metrics_retry(t->c->m, t->conf->name,
+                         r->status == 0 ? "transport" : r->status == 401 ? "token"
+                         : (r->status == 429 || !strcmp(r->af_code, "AF429")) ? "throttled"
+                                                                              : "server_error");
     if (r->status == 401)
         mf_auth_invalidate(t->auth);
     if ((r->status == 429 || !strcmp(r->af_code, "AF429")) && r->retry_after_s > 0)
@@ -804,6 +841,8 @@ list_done(struct mf_http_req *r, void *ud)
     st->retried_401 = false;
     st->fails = 0;
     st->error[0] = '\0';
+    mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name, true, NULL,
+                          3 * c->cfg->collect.poll_interval_ms + 300000);
     mf_arena_init(&a, 65536);
     list = mf_json_parse(&a, r->resp.data ? r->resp.data : "", r->resp.len, NULL, NULL,
                          NULL);
@@ -1168,6 +1207,8 @@ open_outputs(struct mf_collector *c, char *err, size_t errsz)
     const struct mf_config *cfg = c->cfg;
 
     c->outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*c->outs));
+    c->out_pending = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1,
+                                sizeof(*c->out_pending));
     for (size_t i = 0; i < cfg->outputs.n; i++) {
         const struct mf_output_conf *oc = &cfg->outputs.v[i];
         struct mf_output *o;
@@ -1200,6 +1241,8 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     c->norm = norm;
     if (opts)
         c->opts = *opts;
+    c->m = c->opts.metrics;
+    mf_metrics_set_draining(c->m, false);
     if (c->opts.once_timeout_ms <= 0)
         c->opts.once_timeout_ms = 15 * 60 * 1000;
     c->rng = (unsigned)mf_now_ms() ^ (unsigned)getpid();
@@ -1317,6 +1360,23 @@ mf_collector_run(struct mf_collector *c)
         int64_t now = mf_now_ms(), wake = now + 1000;
         int timeout;
 
+        mf_metrics_heartbeat(c->m);
+        if (now >= c->next_lag_ms) {
+            for (size_t i = 0; i < c->n_tenants; i++) {
+                struct tenant *t = &c->tenants[i];
+
+                for (size_t k = 0; k < t->n_streams; k++) {
+                    struct stream *st = &t->streams[k];
+
+                    mf_metrics_checkpoint_lag(c->m, t->conf->name, st->ct,
+                                              (double)(now - st->checkpoint_ms) / 1000);
+                    if (st->phase == P_STOPPED)
+                        mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name,
+                                              false, st->error, 0);
+                }
+            }
+            c->next_lag_ms = now + 5000;
+        }
         if (now >= c->next_prune_ms) {
             /* blobs expire from the API after 7 days; Ids are kept for the
              * dedupe horizon */
@@ -1352,6 +1412,7 @@ mf_collector_run(struct mf_collector *c)
         int64_t until = mf_now_ms() + DRAIN_MS;
 
         mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s)", mf_http_running(c->http));
+        mf_metrics_set_draining(c->m, true);
         while (mf_http_running(c->http) > 0 && mf_now_ms() < until)
             mf_http_run(c->http, 200);
     }
@@ -1364,7 +1425,7 @@ mf_collector_run(struct mf_collector *c)
             if (st->phase == P_STOPPED || st->delivery_failed)
                 rc = 1;
         }
-    if (ack_outputs(c) != 0)
+    if (ack_outputs(c, NULL, NULL) != 0)
         rc = 1;
     return rc;
 }
@@ -1393,6 +1454,7 @@ mf_collector_destroy(struct mf_collector *c)
     for (size_t i = 0; i < c->n_outs; i++)
         mf_output_close(c->outs[i]);
     free(c->outs);
+    free(c->out_pending);
     if (c->state)
         mf_state_close(c->state);
     mf_secret_clear(&c->proxy_auth);

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "metrics.h"
 #include "normalize.h"
 
 struct mf_collector;
@@ -25,6 +26,7 @@ struct mf_collector_opts {
      * would (drain, then return). Used for SIGHUP reloads. May be NULL. */
     bool (*tick)(void *ud);
     void *tick_ud;
+    struct mf_metrics *metrics;  /* counters and health, or NULL */
 };
 
 struct mf_collector *mf_collector_new(const struct mf_config *cfg,

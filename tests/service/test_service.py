@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""`m365fwd run` as a service: /metrics in the Prometheus text format with
+the counters the collection moved, /healthz and /readyz, no secret in any of
+them, SIGHUP reloads (an invalid file is refused and the old configuration
+keeps running; a valid one adds an output without losing state), SIGTERM
+drains and exits 0. Run as: test_service.py M365FWD_BINARY (exit 77 when the
+emulator cannot run)."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
+PROMCHECK = os.path.join(HERE, "..", "metrics", "promtext_check.py")
+
+BIN = None
+T1 = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+APP = "11111111-2222-3333-4444-555555555555"
+SECRET = "service-test-secret-4b1d"
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, what, deadline=60):
+    end = time.monotonic() + deadline
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting for %s" % what)
+        time.sleep(0.05)   # polling interval; the condition is what we wait on
+
+
+def slurp(path, mode="rb"):
+    with open(path, mode) as f:
+        return f.read()
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+class Service(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        import mkcerts
+        import test_emulator as te
+        if not mkcerts.have_openssl():
+            raise unittest.SkipTest("openssl missing")
+        cls.tmp = tempfile.mkdtemp()
+        te.TMP = cls.tmp
+        cls.certs = te.CERTS = mkcerts.make_certs(os.path.join(cls.tmp, "certs"))
+        cls.emu = te.Emu({"seed": 9, "page_size": 3,
+                          "clients": [{"client_id": APP, "secret": SECRET}],
+                          "tenants": [{"id": T1, "domain": "contoso.onmicrosoft.com",
+                                       "content": {"Audit.Exchange": {
+                                           "blobs": 4, "records_per_blob": 5,
+                                           "span": "2h"}}}]})
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.emu.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def write_config(self, path, port, extra_output=""):
+        root = "https://127.0.0.1:%d" % self.emu.port
+        with open(path, "w") as f:
+            f.write("""state_dir: %(d)s/state
+log_level: debug
+metrics:
+  enabled: true
+  listen: "127.0.0.1:%(port)d"
+collect:
+  poll_interval: 1s
+tenants:
+  - {id: %(t1)s, name: contoso, client_id: %(app)s, client_secret_file: %(d)s/secret,
+     login_endpoint: "%(root)s", api_endpoint: "%(root)s", ca_file: %(ca)s,
+     content_types: [Audit.Exchange]}
+outputs:
+  - {name: main, type: file, path: %(d)s/main.ndjson, schema: raw}
+%(extra)s""" % {"d": self.d, "port": port, "t1": T1, "app": APP, "root": root,
+               "ca": self.certs["ca"], "extra": extra_output})
+
+    def test_metrics_health_reload_drain(self):
+        self.d = tempfile.mkdtemp(dir=self.tmp)
+        with open(os.path.join(self.d, "secret"), "w") as f:
+            f.write(SECRET)
+        os.chmod(os.path.join(self.d, "secret"), 0o600)
+        port = free_port()
+        cfg = os.path.join(self.d, "m365fwd.yaml")
+        self.write_config(cfg, port)
+        log = open(os.path.join(self.d, "agent.log"), "wb")
+        agent = subprocess.Popen([BIN, "run", "-c", cfg], stdout=log, stderr=log)
+        base = "http://127.0.0.1:%d" % port
+        try:
+            def delivered():
+                try:
+                    with open(os.path.join(self.d, "main.ndjson")) as f:
+                        return sum(1 for _ in f) >= 20
+                except FileNotFoundError:
+                    return False
+            wait_for(delivered, "20 records in the file output")
+
+            def ready():
+                st, body = get(base + "/readyz")
+                return (st, body) if st == 200 else None
+            st, body = wait_for(ready, "/readyz 200")
+            ready_doc = json.loads(body)
+            self.assertTrue(ready_doc["ready"])
+            self.assertEqual([t["name"] for t in ready_doc["tenants"] if t["ok"]], ["contoso"])
+            self.assertEqual(get(base + "/healthz")[0], 200)
+
+            st, metrics = get(base + "/metrics")
+            self.assertEqual(st, 200)
+            p = subprocess.run([sys.executable, PROMCHECK, "-"], input=metrics.encode(),
+                               capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            val = re.search(r'^m365fwd_records_delivered_total\{output="main",'
+                            r'tenant="contoso",content_type="Audit.Exchange"\} (\S+)$',
+                            metrics, re.M)
+            self.assertIsNotNone(val, metrics[:3000])
+            self.assertEqual(float(val.group(1)), 20)
+            self.assertRegex(metrics, r'm365fwd_api_requests_total\{tenant="contoso",'
+                                      r'endpoint="blob",status="200"\} 4')
+            self.assertIn("m365fwd_checkpoint_lag_seconds", metrics)
+            for text in (metrics, body):
+                self.assertNotIn(SECRET, text)
+                self.assertIsNone(JWT.search(text))
+
+            # SIGHUP with a broken file: refused, the old configuration stays
+            with open(cfg, "a") as f:
+                f.write("bogus: [\n")
+            agent.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"the running one stays" in slurp(
+                os.path.join(self.d, "agent.log")), "the refusal in the log")
+            self.assertIsNone(agent.poll())
+            self.assertEqual(get(base + "/healthz")[0], 200)
+
+            # SIGHUP with a valid file that adds an output: the new output
+            # gets the records published after the reload, none are lost
+            self.write_config(cfg, port, "  - {name: extra, type: file, path: %s/extra.ndjson,"
+                                         " schema: ocsf}\n" % self.d)
+            agent.send_signal(signal.SIGHUP)
+            wait_for(lambda: b"configuration reloaded" in slurp(
+                os.path.join(self.d, "agent.log")), "the reload in the log")
+            new = self.emu.ctl("POST", "/_control/publish",
+                               {"tenant": T1, "contentType": "Audit.Exchange",
+                                "count": 1, "records": 5})
+            new_ids = set(new["blobs"][0]["ids"])
+
+            def in_both():
+                try:
+                    main = {json.loads(l)["Id"] for l in slurp(
+                        os.path.join(self.d, "main.ndjson"), "r").splitlines()}
+                    extra = {json.loads(l)["metadata"]["uid"] for l in slurp(
+                        os.path.join(self.d, "extra.ndjson"), "r").splitlines()}
+                except FileNotFoundError:
+                    return False
+                return new_ids <= main and new_ids <= extra
+            wait_for(in_both, "the records published after the reload in both outputs")
+            with open(os.path.join(self.d, "main.ndjson")) as f:
+                ids = [json.loads(l)["Id"] for l in f]
+            self.assertEqual(len(ids), len(set(ids)), "a reload must not deliver twice")
+            self.assertEqual(len(ids), 25)
+
+            agent.send_signal(signal.SIGTERM)
+            self.assertEqual(agent.wait(60), 0)
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+                agent.wait()
+            log.close()
+        with open(os.path.join(self.d, "agent.log"), "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        self.assertNotIn(SECRET, text)
+        self.assertIsNone(JWT.search(text))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        print("usage: test_service.py M365FWD_BINARY", file=sys.stderr)
+        sys.exit(2)
+    BIN = os.path.abspath(sys.argv.pop(1))
+    if shutil.which("openssl") is None:
+        print("SKIP: openssl is not installed")
+        sys.exit(77)
+    unittest.main(verbosity=2)
