@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -102,6 +103,9 @@ struct syslog_out {
     uint64_t dropped_since_flush;
     uint64_t connects;
 };
+
+#define SL_IOV   64     /* frames per writev() */
+#define SL_BATCH 64     /* records queued before send() writes them */
 
 static int64_t
 now_ms(void)
@@ -496,7 +500,41 @@ pump(struct syslog_out *o)
             entry_written(o, e);
             continue;
         }
-        if (o->ssl) {
+        if (!o->ssl) {
+            /* plain TCP: many frames per system call */
+            struct iovec iov[SL_IOV];
+            int k = 0;
+
+            for (size_t i = o->written; i < o->n && k < SL_IOV; i++, k++) {
+                struct sl_entry *x = at(o, i);
+                size_t off = i == o->written ? o->woff : 0;
+
+                iov[k].iov_base = x->frame + off;
+                iov[k].iov_len = x->len - off;
+            }
+            w = writev(o->fd, iov, k);
+            if (w < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                    return;
+                snprintf(what, sizeof(what), "send: %s", strerror(errno));
+                conn_fail(o, what);
+                return;
+            }
+            while (w > 0 && o->written < o->n) {
+                struct sl_entry *x = at(o, o->written);
+                size_t rem = x->len - o->woff;
+
+                if ((size_t)w >= rem) {
+                    w -= (ssize_t)rem;
+                    entry_written(o, x);
+                } else {
+                    o->woff += (size_t)w;
+                    w = 0;
+                }
+            }
+            continue;
+        }
+        {
             int rc, err;
 
             ERR_clear_error();
@@ -510,15 +548,6 @@ pump(struct syslog_out *o)
                 return;
             }
             w = rc;
-        } else {
-            w = send(o->fd, e->frame + o->woff, e->len - o->woff, MSG_NOSIGNAL);
-            if (w < 0) {
-                if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
-                    return;
-                snprintf(what, sizeof(what), "send: %s", strerror(errno));
-                conn_fail(o, what);
-                return;
-            }
         }
         o->woff += (size_t)w;
         if (o->woff == e->len)
@@ -668,7 +697,12 @@ sl_send(struct mf_output *base, const struct mf_out_msg *m)
     snprintf(e->id, sizeof(e->id), "%s", id);
     o->n++;
     o->st.sent++;
-    drive(o, 0);
+    /* plain TCP writes in batches (poll() and flush() push the rest); TLS
+     * writes at once: SSL_write into a connection the receiver already
+     * closed still succeeds, and checking before each record keeps what
+     * goes into such a dead connection inside the resend window */
+    if (o->ssl || o->n - o->written >= SL_BATCH)
+        drive(o, 0);
     return MF_OK;
 }
 
