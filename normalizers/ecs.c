@@ -431,7 +431,7 @@ load_rtrules(struct ecs_load *l, const struct mf_jval *v)
         const struct mf_jmem *mm = &v->u.mem[i];
         struct ecs_rtrule *r = &m->rtrules[m->n_rtrules++];
         const struct mf_jval *x;
-        const char *s;
+        const char *s = NULL;
 
         if (key_int(l, mm, &r->rt) < 0)
             return -1;
