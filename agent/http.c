@@ -1,10 +1,10 @@
 /* http.c - libcurl multi wrapper (see http.h).
  *
- * TLS: verification is always on. An extra CA file (ca_file) is added to the
- * OpenSSL certificate store next to the system CAs through
- * CURLOPT_SSL_CTX_FUNCTION, so both are trusted; the shared CA cache of
- * libcurl is disabled for such handles so the extra CA never leaks into
- * another tenant's transfers. When libcurl is not built with OpenSSL the
+ * TLS: verification is always on. With an extra CA file (ca_file), the TLS
+ * context gets, through CURLOPT_SSL_CTX_FUNCTION, a store holding the system
+ * CAs and that file, built once per file and shared (never modified after
+ * it is built, so the extra CA never reaches another tenant's store). When
+ * libcurl is not built with OpenSSL the
  * callback is refused and we fall back to CURLOPT_CAINFO = ca_file, which
  * REPLACES the system bundle (only ca_file is trusted then).
  *
@@ -35,6 +35,10 @@
 #include "mem.h"
 
 #include "mf_config.h"
+
+static unsigned live_https;     /* mf_http objects alive: the last one frees
+                                   the shared CA stores */
+static void ca_stores_free(void);
 
 #define DEFAULT_TIMEOUT_MS   120000L
 #define DEFAULT_CONNECT_MS   15000L
@@ -90,6 +94,7 @@ mf_http_new(void)
     struct mf_http *h;
 
     global_init();
+    live_https++;
     h = mf_xcalloc(1, sizeof(*h));
     h->multi = curl_multi_init();
     if (!h->multi) {
@@ -141,6 +146,8 @@ mf_http_destroy(struct mf_http *h)
     free(h->act);
     curl_multi_cleanup(h->multi);
     free(h);
+    if (--live_https == 0)
+        ca_stores_free();
 }
 
 int
@@ -351,15 +358,63 @@ write_cb(char *data, size_t size, size_t nmemb, void *ud)
     return n;
 }
 
-/* Add the extra CA to the store OpenSSL already filled with the system CAs. */
+/* Trust stores with the system CAs plus one extra CA file, built once per
+ * file and shared by every TLS context that needs it (reference counted by
+ * OpenSSL). Loading the system bundle for each new connection cost more CPU
+ * than normalizing the records it carried; the stores are never modified
+ * after they are built, so one tenant's CA cannot reach another's store. */
+struct ca_store {
+    char *file;
+    X509_STORE *store;
+};
+
+static struct ca_store *ca_stores;
+static size_t n_ca_stores;
+
+static X509_STORE *
+ca_store_for(const char *ca_file)
+{
+    X509_STORE *st;
+
+    for (size_t i = 0; i < n_ca_stores; i++)
+        if (strcmp(ca_stores[i].file, ca_file) == 0)
+            return ca_stores[i].store;
+    st = X509_STORE_new();
+    if (!st)
+        return NULL;
+    if (X509_STORE_set_default_paths(st) != 1 || X509_STORE_load_file(st, ca_file) != 1) {
+        X509_STORE_free(st);
+        return NULL;
+    }
+    ca_stores = mf_xrealloc(ca_stores, (n_ca_stores + 1) * sizeof(*ca_stores));
+    ca_stores[n_ca_stores].file = mf_xstrdup(ca_file);
+    ca_stores[n_ca_stores].store = st;
+    n_ca_stores++;
+    return st;
+}
+
+static void
+ca_stores_free(void)
+{
+    for (size_t i = 0; i < n_ca_stores; i++) {
+        X509_STORE_free(ca_stores[i].store);
+        free(ca_stores[i].file);
+    }
+    free(ca_stores);
+    ca_stores = NULL;
+    n_ca_stores = 0;
+}
+
+/* Give the TLS context the shared store (system CAs + the extra CA). */
 static CURLcode
 sslctx_cb(CURL *curl, void *sslctx, void *ud)
 {
-    const char *ca_file = ud;
-    X509_STORE *st = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+    X509_STORE *st = ca_store_for((const char *)ud);
 
-    if (!st || X509_STORE_load_file(st, ca_file) != 1)
+    (void)curl;
+    if (!st || X509_STORE_up_ref(st) != 1)
         return CURLE_SSL_CACERT_BADFILE;
+    SSL_CTX_set_cert_store((SSL_CTX *)sslctx, st);
     return CURLE_OK;
 }
 
@@ -438,14 +493,16 @@ mf_http_submit(struct mf_http *h, struct mf_http_req *req)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (req->ca_file) {
-#if LIBCURL_VERSION_NUM >= 0x075700
-        curl_easy_setopt(e, CURLOPT_CA_CACHE_TIMEOUT, 0L);
-#endif
         if (curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, sslctx_cb) ==
-            CURLE_OK)
+            CURLE_OK) {
             curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)req->ca_file);
-        else
+            /* the callback installs the complete store: libcurl need not
+             * parse the system bundle for every connection */
+            curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+            curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+        } else {
             curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+        }
     }
     if (req->proxy)
         curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);

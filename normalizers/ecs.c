@@ -316,7 +316,7 @@ get_words(struct ecs_load *l, const struct mf_jval *v, const char *what,
     out->n = 0;
     for (size_t i = 0; i < n; i++) {
         const struct mf_jval *it = mf_jis_arr(v) ? v->u.items[i] : v;
-        const char *s;
+        const char *s = NULL;
         if (get_str(l, it, what, &s) < 0)
             return -1;
         if (allowed && !in_list(allowed, s))
