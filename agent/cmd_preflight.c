@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "cli.h"
 #include "config.h"
 #include "http.h"
@@ -163,15 +164,6 @@ struct pf {
     int64_t skew_ms;
     bool have_date;
 };
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 line(struct pf *p, const struct mf_tenant_conf *t, enum verdict v,
@@ -323,7 +315,7 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
     size_t ntypes = t->content_types.n, i;
     bool dlp = false, subscribed_any = false;
     const char *list_type = NULL;
-    int64_t t0 = now_ms(), local;
+    int64_t t0 = mf_clock_wall_ms(), local;
     char url[2048], q[256], s1[32], s2[32];
     int fails0 = p->fails;
 
@@ -336,7 +328,7 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
     /* token */
     tok = mf_auth_get(a, p->http, t0);
     tr = mf_auth_last_response(a);
-    note_date(p, tr, now_ms());
+    note_date(p, tr, mf_clock_wall_ms());
     if (!tok) {
         if (tr->status == 0 && tr->curl_code == 0)
             line(p, t, V_FAIL, "token", "%s", mf_auth_last_error(a));
@@ -381,7 +373,7 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
     r.proxy_userpwd = p->proxy_userpwd;
     r.timeout_ms = 60000;
     mf_http_perform(p->http, &r);
-    local = now_ms();
+    local = mf_clock_wall_ms();
     note_date(p, &r, local);
     if (mf_http_classify(&r, NULL, 0) != MF_OK) {
         explain(p, t, "subscriptions", &r, proxy_in_use(p->cfg));
@@ -447,7 +439,7 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
     r.proxy_userpwd = p->proxy_userpwd;
     r.timeout_ms = 60000;
     mf_http_perform(p->http, &r);
-    note_date(p, &r, now_ms());
+    note_date(p, &r, mf_clock_wall_ms());
     if (mf_http_classify(&r, NULL, 0) != MF_OK) {
         if (!subscribed_any && (strcmp(r.af_code, "AF20022") == 0 ||
                                 strcmp(r.af_code, "AF20023") == 0))

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "clock.h"
 #include "http.h"
 #include "input.h"
 #include "json.h"
@@ -144,10 +145,7 @@ struct mf_collector {
 int64_t
 mf_now_ms(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return mf_clock_wall_ms();
 }
 
 static void

@@ -17,6 +17,7 @@
  * so error bodies of blob downloads are parsed like any other.
  */
 #include "http.h"
+#include "clock.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -254,15 +255,6 @@ mf_http_parse_retry_after(const char *s, int64_t now_ms)
     return (long)((at - now_ms + 999) / 1000);
 }
 
-static int64_t
-real_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- callbacks ---------------------------------------------------------- */
 
 static size_t
@@ -310,7 +302,7 @@ header_cb(char *data, size_t size, size_t nmemb, void *ud)
         if (vlen < sizeof(tmp)) {
             memcpy(tmp, v, vlen);
             tmp[vlen] = '\0';
-            req->retry_after_s = mf_http_parse_retry_after(tmp, real_now_ms());
+            req->retry_after_s = mf_http_parse_retry_after(tmp, mf_clock_wall_ms());
         }
     } else if (nlen == 4 && strncasecmp(data, "Date", 4) == 0) {
         int64_t ms;
@@ -734,7 +726,7 @@ reap(struct mf_http *h)
 int
 mf_http_run(struct mf_http *h, int timeout_ms)
 {
-    int64_t deadline = real_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = mf_clock_wall_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     int still;
 
     for (;;) {
@@ -744,7 +736,7 @@ mf_http_run(struct mf_http *h, int timeout_ms)
             break;
         /* nothing finished: wait, also when nothing runs (callers use this
          * as their idle tick; a signal ends the wait early) */
-        left = deadline - real_now_ms();
+        left = deadline - mf_clock_wall_ms();
         if (left <= 0)
             break;
         curl_multi_poll(h->multi, NULL, 0, (int)(left > 1000 ? 1000 : left),

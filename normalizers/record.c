@@ -9,6 +9,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
+
 /* ---------------------------------------------------------------------- */
 /* Tables                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -168,22 +170,6 @@ mf_content_type_guess(int record_type, const char *workload)
 /* ---------------------------------------------------------------------- */
 
 static int
-days_from_civil(int y, unsigned m, unsigned d, int64_t *out)
-{
-    /* Howard Hinnant's algorithm: days since 1970-01-01 */
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    *out = era * 146097 + (int64_t)doe - 719468;
-    return 0;
-}
-
-static int
 digits(const char *s, int n, int *out)
 {
     int v = 0;
@@ -258,7 +244,7 @@ mf_parse_time(const char *s, int64_t *ms)
         return -1;
     if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
         return -1;
-    days_from_civil(Y, (unsigned)M, (unsigned)D, &days);
+    days = mf_days_from_civil(Y, (unsigned)M, (unsigned)D);
     *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000 + frac_ms;
     return 0;
 }
@@ -688,10 +674,7 @@ mf_record_init(struct mf_record *r, struct mf_arena *a, const struct mf_jval *ra
 
     r->creation_time = view_str(r, "CreationTime");
     if (!r->creation_time || mf_parse_time(r->creation_time, &r->time_ms) != 0) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        r->time_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        r->time_ms = mf_clock_wall_ms();
         r->repairs |= MF_REPAIR_TIME;
     }
 

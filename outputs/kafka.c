@@ -1,5 +1,6 @@
 /* kafka.c - the Kafka output over librdkafka; see kafka.h. */
 #include "kafka.h"
+#include "clock.h"
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
@@ -122,15 +123,6 @@ mf_kafka_err_permanent(int err)
     return false;
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Copy src to dst replacing every occurrence of the secret values by
  * <redacted>. */
 static void
@@ -231,7 +223,7 @@ static void
 error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     struct kafka_output *ko = opaque;
-    int64_t t = now_ms();
+    int64_t t = mf_clock_mono_ms();
 
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
         char why[512];
@@ -674,12 +666,12 @@ static int
 kafka_flush(struct mf_output *o, int timeout_ms)
 {
     struct kafka_output *ko = (struct kafka_output *)o;
-    int64_t deadline = now_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
+    int64_t deadline = mf_clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
     uint64_t pending;
     int rc = 0;
 
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - mf_clock_mono_ms();
 
         if (ko->ep_done >= ko->ep_sent || ko->fatal || !ko->rk)
             break;

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "clock.h"
 #include "file.h"
 #include "log.h"
 #include "mem.h"
@@ -90,19 +91,14 @@ mf_output_wants(const struct mf_output_conf *conf, const struct mf_norm_result *
 enum mf_status
 mf_output_send_wait(struct mf_output *o, const struct mf_out_msg *m, int timeout_ms)
 {
-    struct timespec t0, t;
+    int64_t t0 = mf_clock_mono_ms();
     enum mf_status st;
 
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
-        long waited;
-
         st = mf_output_send(o, m);
         if (st != MF_RETRY)
             return st;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        waited = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
-        if (waited >= timeout_ms)
+        if (mf_clock_mono_ms() - t0 >= timeout_ms)
             return MF_RETRY;
         mf_output_poll(o, 50);      /* backpressure: serve the transport */
     }

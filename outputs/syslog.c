@@ -47,6 +47,7 @@
 #include <openssl/x509v3.h>
 
 #include "config.h"
+#include "clock.h"
 #include "log.h"
 #include "mem.h"
 #include "mf_config.h"
@@ -106,24 +107,6 @@ struct syslog_out {
 
 #define SL_IOV   64     /* frames per writev() */
 #define SL_BATCH 64     /* records queued before send() writes them */
-
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct sl_entry *
 at(struct syslog_out *o, size_t i)
@@ -248,7 +231,7 @@ conn_close(struct syslog_out *o)
 static void
 conn_fail(struct syslog_out *o, const char *what)
 {
-    int64_t t = now_ms();
+    int64_t t = mf_clock_mono_ms();
 
     if (!o->logged_down)
         mf_log(MF_LOG_WARN, "output=%s syslog %s:%s: %s; reconnecting (%zu "
@@ -352,7 +335,7 @@ conn_step(struct syslog_out *o, int timeout_ms)
     char what[300];
 
     if (o->state == SL_DOWN) {
-        if (now_ms() < o->next_attempt_ms)
+        if (mf_clock_mono_ms() < o->next_attempt_ms)
             return;
         conn_start(o);
         if (o->state == SL_DOWN)
@@ -560,10 +543,10 @@ pump(struct syslog_out *o)
 static void
 drive(struct syslog_out *o, int timeout_ms)
 {
-    int64_t deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    int64_t deadline = mf_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - mf_clock_mono_ms();
         int wait = left > 0 ? (int)left : 0;
 
         if (o->state != SL_UP)
@@ -571,7 +554,7 @@ drive(struct syslog_out *o, int timeout_ms)
         pump(o);
         if (o->written == o->n && o->state == SL_UP)
             return;
-        left = deadline - now_ms();
+        left = deadline - mf_clock_mono_ms();
         if (left <= 0)
             return;
         if (o->state == SL_UP) {
@@ -579,7 +562,7 @@ drive(struct syslog_out *o, int timeout_ms)
 
             poll(&p, 1, left > 50 ? 50 : (int)left);
         } else if (o->state == SL_DOWN) {
-            int64_t until = o->next_attempt_ms - now_ms();
+            int64_t until = o->next_attempt_ms - mf_clock_mono_ms();
 
             if (until > 0) {
                 if (until > left)
@@ -662,7 +645,7 @@ sl_send(struct mf_output *base, const struct mf_out_msg *m)
             return MF_RETRY;
         }
     }
-    o->fmt.now_ms = wall_ms();
+    o->fmt.now_ms = mf_clock_wall_ms();
     mf_arena_reset(&o->arena);
     st = mf_syslog_format(&o->fmt, m, &o->arena, &o->msg, &info);
     if (st != MF_OK) {
@@ -718,11 +701,11 @@ static int
 sl_flush(struct mf_output *base, int timeout_ms)
 {
     struct syslog_out *o = (struct syslog_out *)base;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = mf_clock_mono_ms() + timeout_ms;
     int rc = 0;
 
     while (o->written < o->n) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - mf_clock_mono_ms();
 
         if (left <= 0)
             break;

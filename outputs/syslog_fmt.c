@@ -1,6 +1,7 @@
 /* syslog_fmt.c - RFC 5424 / RFC 3164 messages with json, CEF or LEEF
  * payloads; see syslog_fmt.h for the layouts and the oversize policy. */
 #include "syslog_fmt.h"
+#include "clock.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -78,20 +79,6 @@ mf_syslog_pri(int facility, int severity)
 }
 
 /* ---- time ------------------------------------------------------------ */
-
-static int64_t
-days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    int64_t era;
-    unsigned yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = (unsigned)(y - era * 400);
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
 
 static void
 split_ms(int64_t ms, struct tm *tm, int *msec)
@@ -195,7 +182,7 @@ mf_syslog_parse_time(const char *s, int64_t *ms)
         s++;
     if (*s)
         return -1;
-    v = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
+    v = mf_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
         (int64_t)h * 3600 + mi * 60 + sec - off;
     *ms = v * 1000 + frac;
     return 0;

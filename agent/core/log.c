@@ -1,6 +1,7 @@
 /* log.c - leveled key=value or JSON log lines on stderr, with repeats of
  * the same message rate-limited. */
 #include "log.h"
+#include "clock.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -75,15 +76,6 @@ mf_log_set_sink(mf_log_sink_fn fn, void *ud)
     log_ud = ud;
 }
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t
 hash_msg(enum mf_log_level lvl, const char *s)
 {
@@ -108,7 +100,7 @@ repeat_check(enum mf_log_level lvl, const char *msg)
         return 0;
     h = hash_msg(lvl, msg);
     r = &recent[h % RECENT];
-    now = mono_ms();
+    now = mf_clock_mono_ms();
     if (r->hash == h && now - r->first_ms < log_repeat_window_ms) {
         r->suppressed++;
         return -1;

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t stop;
 
@@ -65,15 +66,19 @@ static rd_kafka_t *
 client(rd_kafka_type_t type, const char *boot)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char err[512];
+    char err[512], group[64];
     rd_kafka_t *rk;
 
+    /* a group of its own: a consumer that ran before (and perhaps did not
+     * leave cleanly) must not make this one wait for a rebalance */
+    snprintf(group, sizeof(group), "mock-kafka-check-%ld-%ld", (long)getpid(),
+             (long)time(NULL));
     if ((boot && rd_kafka_conf_set(conf, "bootstrap.servers", boot, err,
                                    sizeof(err)) != RD_KAFKA_CONF_OK) ||
         rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err)) !=
             RD_KAFKA_CONF_OK ||
         (type == RD_KAFKA_CONSUMER &&
-         (rd_kafka_conf_set(conf, "group.id", "mock-kafka-check", err,
+         (rd_kafka_conf_set(conf, "group.id", group, err,
                             sizeof(err)) != RD_KAFKA_CONF_OK ||
           rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err,
                             sizeof(err)) != RD_KAFKA_CONF_OK ||
