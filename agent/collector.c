@@ -142,12 +142,6 @@ struct mf_collector {
     size_t n_ids, cap_ids;
 };
 
-int64_t
-mf_now_ms(void)
-{
-    return mf_clock_wall_ms();
-}
-
 static void
 fmt_time(int64_t ms, char *buf, size_t n)
 {
@@ -218,7 +212,7 @@ stream_error(struct stream *st, const char *fmt, ...)
     va_end(ap);
     mf_log(MF_LOG_WARN, "tenant=%s content_type=%s %s", st->t->conf->name, st->ct,
            st->error);
-    mf_state_poll_done(st->t->c->state, st->t->conf->id, st->ct, mf_now_ms(), st->error);
+    mf_state_poll_done(st->t->c->state, st->t->conf->id, st->ct, mf_clock_wall_ms(), st->error);
 }
 
 static void
@@ -234,7 +228,7 @@ stream_retry(struct stream *st, int64_t now, long retry_after_s)
 static void
 check_skew(struct tenant *t, const struct mf_http_req *r)
 {
-    int64_t now = mf_now_ms(), skew;
+    int64_t now = mf_clock_wall_ms(), skew;
 
     if (!r->date_ms)
         return;
@@ -371,11 +365,11 @@ emit_gap(struct stream *st, int64_t start_ms, int64_t end_ms, const char *reason
     struct mf_buf esc;
     int n, rc;
 
-    mf_state_add_gap(c->state, t->conf->id, st->ct, start_ms, end_ms, mf_now_ms());
+    mf_state_add_gap(c->state, t->conf->id, st->ct, start_ms, end_ms, mf_clock_wall_ms());
     mf_metrics_gap_seconds(c->m, t->conf->name, st->ct, (double)(end_ms - start_ms) / 1000);
     fmt_time(start_ms, s0, sizeof(s0));
     fmt_time(end_ms, s1, sizeof(s1));
-    fmt_time(mf_now_ms(), now_s, sizeof(now_s));
+    fmt_time(mf_clock_wall_ms(), now_s, sizeof(now_s));
     snprintf(idbuf, sizeof(idbuf), "m365fwd-gap-%s-%s-%" PRId64, t->conf->id, st->ct,
              start_ms);
     mf_buf_init(&esc, 0);
@@ -472,7 +466,7 @@ deliver_blob(struct blob *b)
     }
     if (lseek(b->fd, 0, SEEK_SET) != 0)
         return -1;
-    again = mf_state_blob_begin(c->state, t->conf->id, st->ct, b->content_id, mf_now_ms());
+    again = mf_state_blob_begin(c->state, t->conf->id, st->ct, b->content_id, mf_clock_wall_ms());
     if (again < 0) {
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
         return -1;
@@ -513,7 +507,7 @@ deliver_blob(struct blob *b)
     }
     if (mf_state_commit_blob(c->state, t->conf->id, st->ct, b->content_id, b->created_ms,
                              (const char *const *)c->ids, c->n_ids, dups,
-                             again ? c->n_ids : 0, mf_now_ms()) != 0) {
+                             again ? c->n_ids : 0, mf_clock_wall_ms()) != 0) {
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
         ids_clear(c);
         return -1;
@@ -600,7 +594,7 @@ new_req(struct tenant *t, const char *method, mf_http_done_fn done, void *ud)
     q->fn = done;
     q->ud = ud;
     r->method = method;
-    r->bearer = mf_auth_token(t->auth, mf_now_ms());
+    r->bearer = mf_auth_token(t->auth, mf_clock_wall_ms());
     r->ca_file = t->conf->ca_file;
     r->proxy = t->c->cfg->proxy;
     r->proxy_userpwd = t->c->proxy_auth.data;
@@ -643,9 +637,9 @@ finish_common(struct tenant *t, struct mf_http_req *r, char *why, size_t whysz)
     if (r->status == 401)
         mf_auth_invalidate(t->auth);
     if ((r->status == 429 || !strcmp(r->af_code, "AF429")) && r->retry_after_s > 0)
-        t->pause_until_ms = mf_now_ms() + r->retry_after_s * 1000;
+        t->pause_until_ms = mf_clock_wall_ms() + r->retry_after_s * 1000;
     else if (r->status == 429 || !strcmp(r->af_code, "AF429"))
-        t->pause_until_ms = mf_now_ms() + backoff_ms(t->c, t->throttles++);
+        t->pause_until_ms = mf_clock_wall_ms() + backoff_ms(t->c, t->throttles++);
     else if (v == MF_OK)
         t->throttles = 0;
     return v;
@@ -684,7 +678,7 @@ subs_done(struct mf_http_req *r, void *ud)
                 st->phase = P_STOPPED;
             } else {
                 stream_error(st, "cannot list subscriptions: %s (retrying)", why);
-                stream_retry(st, mf_now_ms(), r->retry_after_s);
+                stream_retry(st, mf_clock_wall_ms(), r->retry_after_s);
             }
         }
         return;
@@ -720,7 +714,7 @@ start_done(struct mf_http_req *r, void *ud)
 
     st->req_busy = false;
     st->req = NULL;
-    st->start_after_ms = mf_now_ms() + START_THROTTLE_MS;
+    st->start_after_ms = mf_clock_wall_ms() + START_THROTTLE_MS;
     if (v == MF_OK || !strcmp(r->af_code, "AF20024")) {
         mf_log(MF_LOG_INFO, "tenant=%s content_type=%s subscription enabled",
                t->conf->name, st->ct);
@@ -739,7 +733,7 @@ start_done(struct mf_http_req *r, void *ud)
         st->retried_401 = true;
         return;
     }
-    stream_retry(st, mf_now_ms(), r->retry_after_s);
+    stream_retry(st, mf_clock_wall_ms(), r->retry_after_s);
 }
 
 static int64_t
@@ -795,7 +789,7 @@ list_done(struct mf_http_req *r, void *ud)
     struct mf_collector *c = t->c;
     char why[256];
     enum mf_status v = finish_common(t, r, why, sizeof(why));
-    int64_t now = mf_now_ms();
+    int64_t now = mf_clock_wall_ms();
     struct mf_arena a;
     struct mf_jval *list;
     size_t fresh = 0;
@@ -899,7 +893,7 @@ blob_done(struct mf_http_req *r, void *ud)
     struct tenant *t = st->t;
     char why[256];
     enum mf_status v = finish_common(t, r, why, sizeof(why));
-    int64_t now = mf_now_ms();
+    int64_t now = mf_clock_wall_ms();
 
     b->state = B_PENDING;
     b->req = NULL;
@@ -1243,7 +1237,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     mf_metrics_set_draining(c->m, false);
     if (c->opts.once_timeout_ms <= 0)
         c->opts.once_timeout_ms = 15 * 60 * 1000;
-    c->rng = (unsigned)mf_now_ms() ^ (unsigned)getpid();
+    c->rng = (unsigned)mf_clock_wall_ms() ^ (unsigned)getpid();
     mf_nctx_init(&c->nctx);
     for (int s = 0; s < MF_OUT_VARIANTS; s++)
         mf_buf_init(&c->line[s], (size_t)cfg->collect.max_record_size * 4 + 65536);
@@ -1275,7 +1269,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         struct mf_auth_opts ao = {.proxy = cfg->proxy,
                                   .proxy_userpwd = c->proxy_auth.data};
         struct tenant *t;
-        int64_t now = mf_now_ms();
+        int64_t now = mf_clock_wall_ms();
 
         if (!tc->enabled)
             continue;
@@ -1350,12 +1344,12 @@ mf_collector_run(struct mf_collector *c)
     int64_t deadline;
     int rc = 0;
 
-    c->run_start_ms = mf_now_ms();
+    c->run_start_ms = mf_clock_wall_ms();
     deadline = c->run_start_ms + c->opts.once_timeout_ms;
     mf_log(MF_LOG_INFO, "collecting from %zu tenant(s)%s", c->n_tenants,
            c->opts.once ? " (once)" : "");
     while (!c->stop) {
-        int64_t now = mf_now_ms(), wake = now + 1000;
+        int64_t now = mf_clock_wall_ms(), wake = now + 1000;
         int timeout;
 
         mf_metrics_heartbeat(c->m);
@@ -1407,11 +1401,11 @@ mf_collector_run(struct mf_collector *c)
     }
     /* drain: let transfers in flight finish and deliver them */
     if (c->stop) {
-        int64_t until = mf_now_ms() + DRAIN_MS;
+        int64_t until = mf_clock_wall_ms() + DRAIN_MS;
 
         mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s)", mf_http_running(c->http));
         mf_metrics_set_draining(c->m, true);
-        while (mf_http_running(c->http) > 0 && mf_now_ms() < until)
+        while (mf_http_running(c->http) > 0 && mf_clock_wall_ms() < until)
             mf_http_run(c->http, 200);
     }
     /* --once reports what it could not do; a service stopped by a signal

@@ -41,7 +41,4 @@ int mf_collector_run(struct mf_collector *c);
 void mf_collector_stop(struct mf_collector *c);
 void mf_collector_destroy(struct mf_collector *c);
 
-/* Now in epoch ms (CLOCK_REALTIME). */
-int64_t mf_now_ms(void);
-
 #endif
