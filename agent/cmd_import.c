@@ -18,6 +18,7 @@
 #include "log.h"
 #include "mem.h"
 #include "normalize.h"
+#include "fanout.h"
 #include "output.h"
 
 #define IMPORT_BATCH 5000    /* records between acknowledgement barriers */
@@ -46,10 +47,7 @@ struct import_run {
     const struct mf_config *cfg;
     const struct mf_normalizer *norm;
     struct mf_nctx nctx;
-    struct mf_output **outs;
-    size_t n_outs;
-    bool variant_used[MF_OUT_VARIANTS];
-    struct mf_buf line[MF_OUT_VARIANTS];
+    struct mf_fanout fo;                   /* the outputs, the record's forms */
     const struct mf_tenant_conf *tenant;   /* --tenant */
     unsigned long long read, delivered, rejected, unacked, pending;
 };
@@ -71,8 +69,8 @@ barrier(struct import_run *r)
 
     if (!r->pending)
         return;
-    for (size_t i = 0; i < r->n_outs; i++)
-        if (mf_output_flush(r->outs[i], (int)r->outs[i]->conf->flush_timeout_ms) != 0)
+    for (size_t i = 0; i < r->fo.n; i++)
+        if (mf_output_flush(r->fo.outs[i], (int)r->fo.outs[i]->conf->flush_timeout_ms) != 0)
             ok = false;
     if (ok) {
         r->delivered += r->pending;
@@ -87,42 +85,30 @@ barrier(struct import_run *r)
 static void
 import_record(struct import_run *r, const struct mf_input_rec *rec)
 {
-    struct mf_norm_result res[MF_OUT_VARIANTS];
     struct mf_norm_in in = {.data = rec->data, .len = rec->len,
                             .first_line = rec->loc.line};
+    const struct mf_norm_result *first;
+    const struct mf_tenant_conf *tc = r->tenant;
     const char *tname, *tid;
     char where[300];
 
     r->read++;
-    for (int s = 0; s < MF_OUT_VARIANTS; s++) {
-        if (!r->variant_used[s])
-            continue;
-        mf_buf_reset(&r->line[s]);
-        in.schema = (enum mf_schema)(s / 2);
-        in.keep_raw = s % 2;
-        if (mf_normalize(r->norm, &r->nctx, &in, &r->line[s], &res[s]) != MF_OK) {
-            fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
-                    res[s].error);
-            r->rejected++;
-            return;
-        }
+    if (mf_fanout_normalize(&r->fo, r->norm, &r->nctx, &in, &first) != MF_OK) {
+        fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
+                first->error);
+        r->rejected++;
+        return;
     }
-    for (size_t i = 0; i < r->n_outs; i++) {
-        struct mf_output *o = r->outs[i];
-        int s = mf_output_variant(o->conf);
-        const struct mf_tenant_conf *tc = r->tenant;
+    if (!tc && first->tenant_id[0])
+        tc = mf_config_tenant(r->cfg, first->tenant_id);
+    tid = tc ? tc->id : first->tenant_id;
+    tname = tc ? tc->name : tid;
+    for (size_t i = 0; i < r->fo.n; i++) {
+        struct mf_output *o = r->fo.outs[i];
         struct mf_out_msg m;
 
-        if (!tc && res[s].tenant_id[0])
-            tc = mf_config_tenant(r->cfg, res[s].tenant_id);
-        tid = tc ? tc->id : res[s].tenant_id;
-        tname = tc ? tc->name : tid;
-        if (!mf_output_wants(o->conf, &res[s], tname, tid, res[s].content_type))
+        if (!mf_fanout_msg(&r->fo, i, tname, tid, first->content_type, &m))
             continue;
-        m = (struct mf_out_msg){.data = r->line[s].data, .len = r->line[s].len,
-                                .res = &res[s], .tenant = tname, .tenant_id = tid,
-                                .content_type = res[s].content_type,
-                                .schema = (enum mf_schema)o->conf->schema};
         if (mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms) == MF_RETRY)
             mf_log(MF_LOG_ERROR, "output=%s %s: not accepted within %" PRId64 " ms",
                    o->conf->name, mf_input_loc_str(&rec->loc, where, sizeof(where)),
@@ -229,23 +215,12 @@ mf_cmd_import(int argc, char **argv)
         rc = MF_EXIT_USAGE;
         goto out;
     }
-    r.outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*r.outs));
-    for (size_t i = 0; i < cfg->outputs.n; i++) {
-        const struct mf_output_conf *oc = &cfg->outputs.v[i];
-
-        if (!oc->enabled)
-            continue;
-        if (!(r.outs[r.n_outs] = mf_output_open(oc, err, sizeof(err)))) {
-            fprintf(stderr, "m365fwd: %s\n", err);
-            rc = MF_EXIT_USAGE;
-            goto out;
-        }
-        r.n_outs++;
-        r.variant_used[mf_output_variant(oc)] = true;
+    if (mf_fanout_open(&r.fo, cfg, err, sizeof(err)) != 0) {
+        fprintf(stderr, "m365fwd: %s\n", err);
+        rc = MF_EXIT_USAGE;
+        goto out;
     }
     mf_nctx_init(&r.nctx);
-    for (int s = 0; s < MF_OUT_VARIANTS; s++)
-        mf_buf_init(&r.line[s], (size_t)cfg->collect.max_record_size * 4 + 65536);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -264,13 +239,9 @@ mf_cmd_import(int argc, char **argv)
             "%llu not acknowledged\n", r.read, r.delivered, r.rejected, r.unacked);
     if (r.rejected || r.unacked || files_failed || import_stop)
         rc = MF_EXIT_REJECTED;
-    for (int s = 0; s < MF_OUT_VARIANTS; s++)
-        mf_buf_fini(&r.line[s]);
     mf_nctx_fini(&r.nctx);
 out:
-    for (size_t i = 0; i < r.n_outs; i++)
-        mf_output_close(r.outs[i]);
-    free(r.outs);
+    mf_fanout_close(&r.fo);
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);
     return rc;

@@ -21,6 +21,7 @@
 #include "input.h"
 #include "json.h"
 #include "log.h"
+#include "fanout.h"
 #include "output.h"
 #include "mem.h"
 #include "state.h"
@@ -122,13 +123,10 @@ struct mf_collector {
     struct mf_state *state;
     struct tenant *tenants;
     size_t n_tenants;
-    struct mf_output **outs;
+    struct mf_fanout fo;         /* the outputs, the record in their forms */
     uint64_t *out_pending;       /* records sent per output since the barrier */
-    size_t n_outs;
     struct mf_metrics *m;        /* may be NULL: every call is then a no-op */
-    bool variant_used[MF_OUT_VARIANTS];
     struct mf_nctx nctx;
-    struct mf_buf line[MF_OUT_VARIANTS]; /* normalized record per variant */
     char spool_dir[1024];
     struct mf_secret proxy_auth;     /* "user:password" when proxy_auth_file */
     int64_t run_start_ms;
@@ -254,45 +252,30 @@ static int
 deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
                const char *data, size_t len, const char *where, bool dedupe)
 {
-    struct mf_norm_result res[MF_OUT_VARIANTS];
     struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1};
-    bool have = false;
-    const char *id = NULL;
+    const struct mf_norm_result *first;
+    const char *id;
 
-    for (int s = 0; s < MF_OUT_VARIANTS; s++) {
-        if (!c->variant_used[s])
-            continue;
-        mf_buf_reset(&c->line[s]);
-        in.schema = (enum mf_schema)(s / 2);
-        in.keep_raw = s % 2;
-        if (mf_normalize(c->norm, &c->nctx, &in, &c->line[s], &res[s]) != MF_OK) {
-            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %s: record rejected: %s",
-                   t->conf->name, ct, where, res[s].error);
-            return -1;
-        }
-        if (!have) {
-            have = true;
-            id = res[s].id;
-            if (dedupe && id[0]) {
-                int seen = mf_state_id_seen(c->state, t->conf->id, id);
-
-                for (size_t i = 0; !seen && i < c->n_ids; i++)
-                    seen = strcmp(c->ids[i], id) == 0;
-                if (seen == 1)
-                    return 0;
-            }
-        }
+    if (mf_fanout_normalize(&c->fo, c->norm, &c->nctx, &in, &first) != MF_OK) {
+        mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %s: record rejected: %s",
+               t->conf->name, ct, where, first->error);
+        return -1;
     }
-    for (size_t i = 0; i < c->n_outs; i++) {
-        struct mf_output *o = c->outs[i];
-        int s = mf_output_variant(o->conf);
-        struct mf_out_msg m = {.data = c->line[s].data, .len = c->line[s].len,
-                               .res = &res[s], .tenant = t->conf->name,
-                               .tenant_id = t->conf->id, .content_type = ct,
-                               .schema = (enum mf_schema)o->conf->schema};
+    id = first->id;
+    if (dedupe && id[0]) {
+        int seen = mf_state_id_seen(c->state, t->conf->id, id);
+
+        for (size_t i = 0; !seen && i < c->n_ids; i++)
+            seen = strcmp(c->ids[i], id) == 0;
+        if (seen == 1)
+            return 0;
+    }
+    for (size_t i = 0; i < c->fo.n; i++) {
+        struct mf_output *o = c->fo.outs[i];
+        struct mf_out_msg m;
         enum mf_status v;
 
-        if (!mf_output_wants(o->conf, &res[s], t->conf->name, t->conf->id, ct))
+        if (!mf_fanout_msg(&c->fo, i, t->conf->name, t->conf->id, ct, &m))
             continue;
         /* backpressure: a full output pauses collection right here */
         v = mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms);
@@ -305,7 +288,7 @@ deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
         /* MF_DROP: the output counted and logged it; its flush fails */
         c->out_pending[i]++;
     }
-    if (id && id[0]) {
+    if (id[0]) {
         if (c->n_ids == c->cap_ids) {
             c->cap_ids = c->cap_ids ? c->cap_ids * 2 : 1024;
             c->ids = mf_xrealloc(c->ids, c->cap_ids * sizeof(*c->ids));
@@ -330,8 +313,8 @@ ack_outputs(struct mf_collector *c, const char *tenant, const char *ct)
 {
     int rc = 0;
 
-    for (size_t i = 0; i < c->n_outs; i++) {
-        struct mf_output *o = c->outs[i];
+    for (size_t i = 0; i < c->fo.n; i++) {
+        struct mf_output *o = c->fo.outs[i];
         struct mf_output_stats os;
 
         if (mf_output_flush(o, (int)o->conf->flush_timeout_ms) != 0) {
@@ -1193,34 +1176,6 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
 /* Life cycle                                                             */
 /* ---------------------------------------------------------------------- */
 
-static int
-open_outputs(struct mf_collector *c, char *err, size_t errsz)
-{
-    const struct mf_config *cfg = c->cfg;
-
-    c->outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*c->outs));
-    c->out_pending = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1,
-                                sizeof(*c->out_pending));
-    for (size_t i = 0; i < cfg->outputs.n; i++) {
-        const struct mf_output_conf *oc = &cfg->outputs.v[i];
-        struct mf_output *o;
-
-        if (!oc->enabled)
-            continue;
-        o = mf_output_open(oc, err, errsz);
-        if (!o)
-            return -1;
-        c->outs[c->n_outs++] = o;
-        if (oc->schema >= 0 && oc->schema < 3)
-            c->variant_used[mf_output_variant(oc)] = true;
-    }
-    if (c->n_outs == 0) {
-        snprintf(err, errsz, "%s: no enabled output", cfg->file);
-        return -1;
-    }
-    return 0;
-}
-
 struct mf_collector *
 mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
                  const struct mf_collector_opts *opts, char *err, size_t errsz)
@@ -1239,8 +1194,6 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         c->opts.once_timeout_ms = 15 * 60 * 1000;
     c->rng = (unsigned)mf_clock_wall_ms() ^ (unsigned)getpid();
     mf_nctx_init(&c->nctx);
-    for (int s = 0; s < MF_OUT_VARIANTS; s++)
-        mf_buf_init(&c->line[s], (size_t)cfg->collect.max_record_size * 4 + 65536);
     c->state = mf_state_open(cfg->state_dir, &serr);
     if (!c->state) {
         snprintf(err, errsz, "%s", serr.msg);
@@ -1251,8 +1204,9 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
         goto fail;
     }
-    if (open_outputs(c, err, errsz) != 0)
+    if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
         goto fail;
+    c->out_pending = mf_xcalloc(c->fo.n, sizeof(*c->out_pending));
     if (cfg->proxy_auth_file) {
         char e[256];
 
@@ -1443,17 +1397,13 @@ mf_collector_destroy(struct mf_collector *c)
         mf_auth_destroy(t->auth);
     }
     free(c->tenants);
-    for (size_t i = 0; i < c->n_outs; i++)
-        mf_output_close(c->outs[i]);
-    free(c->outs);
+    mf_fanout_close(&c->fo);
     free(c->out_pending);
     if (c->state)
         mf_state_close(c->state);
     mf_secret_clear(&c->proxy_auth);
     ids_clear(c);
     free(c->ids);
-    for (int s = 0; s < MF_OUT_VARIANTS; s++)
-        mf_buf_fini(&c->line[s]);
     mf_nctx_fini(&c->nctx);
     free(c);
 }
