@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "deliver.h"
 #include "http.h"
 #include "input.h"
 #include "json.h"
@@ -40,6 +41,10 @@
                                     tenants starting at once (each TLS
                                     context with an extra CA holds ~1 MB) */
 
+#define DELIVER_MAX_PENDING 32 /* downloaded blobs waiting for delivery
+                                    (spool files): no download starts
+                                    beyond this */
+
 /* ---------------------------------------------------------------------- */
 
 enum phase {
@@ -50,7 +55,7 @@ enum phase {
     P_STOPPED,     /* loud error; nothing more for this stream */
 };
 
-enum blob_state { B_PENDING, B_ACTIVE, B_DONE };
+enum blob_state { B_PENDING, B_ACTIVE, B_DELIVERING, B_DONE };
 
 struct stream;
 
@@ -65,6 +70,7 @@ struct blob {
     int fd;
     bool retried_401;
     struct mf_http_req *req;     /* while a download is in flight */
+    struct mf_dl_blob job;       /* while the delivery stage has it */
 };
 
 struct tenant;
@@ -123,10 +129,9 @@ struct mf_collector {
     struct mf_state *state;
     struct tenant *tenants;
     size_t n_tenants;
-    struct mf_fanout fo;         /* the outputs, the record in their forms */
-    uint64_t *out_pending;       /* records sent per output since the barrier */
+    struct mf_fanout fo;         /* the outputs */
+    struct mf_deliver *dl;       /* normalizes, sends and commits blobs */
     struct mf_metrics *m;        /* may be NULL: every call is then a no-op */
-    struct mf_nctx nctx;
     char spool_dir[1024];
     struct mf_secret proxy_auth;     /* "user:password" when proxy_auth_file */
     int64_t run_start_ms;
@@ -135,9 +140,6 @@ struct mf_collector {
     volatile sig_atomic_t stop;
     unsigned rng;
     int exit_code;
-    /* per-blob scratch: Ids to commit */
-    char **ids;
-    size_t n_ids, cap_ids;
 };
 
 static void
@@ -245,285 +247,45 @@ check_skew(struct tenant *t, const struct mf_http_req *r)
 /* Delivery                                                               */
 /* ---------------------------------------------------------------------- */
 
-/* Normalize one record for every schema in use and write it to every output
- * whose filter passes. 1 delivered, 0 duplicate (skipped), -1 rejected by
- * the normalizer (reported), -2 output error. */
-static int
-deliver_record(struct mf_collector *c, struct tenant *t, const char *ct,
-               const char *data, size_t len, const char *where, bool dedupe)
-{
-    struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1};
-    const struct mf_norm_result *first;
-    const char *id;
-
-    if (mf_fanout_normalize(&c->fo, c->norm, &c->nctx, &in, &first) != MF_OK) {
-        mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %s: record rejected: %s",
-               t->conf->name, ct, where, first->error);
-        return -1;
-    }
-    id = first->id;
-    if (dedupe && id[0]) {
-        int seen = mf_state_id_seen(c->state, t->conf->id, id);
-
-        for (size_t i = 0; !seen && i < c->n_ids; i++)
-            seen = strcmp(c->ids[i], id) == 0;
-        if (seen == 1)
-            return 0;
-    }
-    for (size_t i = 0; i < c->fo.n; i++) {
-        struct mf_output *o = c->fo.outs[i];
-        struct mf_out_msg m;
-        enum mf_status v;
-
-        if (!mf_fanout_msg(&c->fo, i, t->conf->name, t->conf->id, ct, &m))
-            continue;
-        /* backpressure: a full output pauses collection right here */
-        v = mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms);
-        if (v == MF_RETRY) {
-            mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
-                   " ms): the blob will be delivered again", o->conf->name,
-                   o->conf->flush_timeout_ms);
-            return -2;
-        }
-        /* MF_DROP: the output counted and logged it; its flush fails */
-        c->out_pending[i]++;
-    }
-    if (id[0]) {
-        if (c->n_ids == c->cap_ids) {
-            c->cap_ids = c->cap_ids ? c->cap_ids * 2 : 1024;
-            c->ids = mf_xrealloc(c->ids, c->cap_ids * sizeof(*c->ids));
-        }
-        c->ids[c->n_ids++] = mf_xstrdup(id);
-    }
-    return 1;
-}
-
-static void
-ids_clear(struct mf_collector *c)
-{
-    for (size_t i = 0; i < c->n_ids; i++)
-        free(c->ids[i]);
-    c->n_ids = 0;
-}
-
-/* The acknowledgement barrier: every record sent to every output since the
- * last call is acknowledged. 0 / -1. */
-static int
-ack_outputs(struct mf_collector *c, const char *tenant, const char *ct)
-{
-    int rc = 0;
-
-    for (size_t i = 0; i < c->fo.n; i++) {
-        struct mf_output *o = c->fo.outs[i];
-        struct mf_output_stats os;
-
-        if (mf_output_flush(o, (int)o->conf->flush_timeout_ms) != 0) {
-            rc = -1;
-            mf_metrics_delivery_failure(c->m, o->conf->name);
-            mf_metrics_status_set(c->m, MF_METRICS_OUTPUT, o->conf->name, false,
-                                  "records not acknowledged", 0);
-        } else {
-            if (c->out_pending[i])
-                mf_metrics_records_delivered(c->m, o->conf->name, tenant ? tenant : "",
-                                             ct ? ct : "", c->out_pending[i]);
-            mf_metrics_status_set(c->m, MF_METRICS_OUTPUT, o->conf->name, true, NULL, 0);
-        }
-        c->out_pending[i] = 0;
-        if (o->ops->stats) {
-            o->ops->stats(o, &os);
-            mf_metrics_queue_depth(c->m, o->conf->name, (double)os.queued);
-        }
-    }
-    return rc;
-}
-
 /* A range that can no longer be fetched: recorded, and announced through
  * the outputs as a record of its own, never skipped silently. */
 static int
 emit_gap(struct stream *st, int64_t start_ms, int64_t end_ms, const char *reason)
 {
-    struct mf_collector *c = st->t->c;
-    struct tenant *t = st->t;
-    char s0[32], s1[32], now_s[32], rec[2048], idbuf[256];
-    struct mf_buf esc;
-    int n, rc;
+    const struct mf_tenant_conf *tc = st->t->conf;
 
-    mf_state_add_gap(c->state, t->conf->id, st->ct, start_ms, end_ms, mf_clock_wall_ms());
-    mf_metrics_gap_seconds(c->m, t->conf->name, st->ct, (double)(end_ms - start_ms) / 1000);
-    fmt_time(start_ms, s0, sizeof(s0));
-    fmt_time(end_ms, s1, sizeof(s1));
-    fmt_time(mf_clock_wall_ms(), now_s, sizeof(now_s));
-    snprintf(idbuf, sizeof(idbuf), "m365fwd-gap-%s-%s-%" PRId64, t->conf->id, st->ct,
-             start_ms);
-    mf_buf_init(&esc, 0);
-    mf_json_write_str(&esc, reason, strlen(reason));
-    n = snprintf(rec, sizeof(rec),
-                 "{\"Id\":\"%s\",\"CreationTime\":\"%s\",\"Operation\":\"CollectionGap\","
-                 "\"Workload\":\"m365fwd\",\"RecordType\":-1,\"UserType\":4,"
-                 "\"UserId\":\"m365fwd\",\"OrganizationId\":\"%s\",\"ResultStatus\":\"Failed\","
-                 "\"ContentType\":\"%s\",\"GapStart\":\"%s\",\"GapEnd\":\"%s\","
-                 "\"Reason\":%s}",
-                 idbuf, now_s, t->conf->id, st->ct, s0, s1, esc.data);
-    mf_buf_fini(&esc);
-    mf_log(MF_LOG_ERROR,
-           "tenant=%s content_type=%s collection gap %s .. %s: %s (emitted as a "
-           "monitor.collection_gap event)", t->conf->name, st->ct, s0, s1, reason);
-    rc = deliver_record(c, t, st->ct, rec, (size_t)n, "gap event", false);
-    ids_clear(c);
-    if (rc < 0 || ack_outputs(c, t->conf->name, st->ct) != 0)
-        return -1;
-    mf_state_gap_emitted(c->state, t->conf->id, st->ct, start_ms);
-    return 0;
+    return mf_deliver_gap(st->t->c->dl, tc->id, tc->name, st->ct, start_ms, end_ms,
+                          reason);
 }
 
-/* Copy a blob that keeps failing to state_dir/quarantine/ for people to
- * look at. path gets where it went ("" on failure). */
+/* A blob back from the delivery stage (this thread). */
 static void
-quarantine(struct mf_collector *c, const struct blob *b, char *path, size_t n)
+blob_delivered(struct mf_dl_blob *j, void *ud)
 {
-    char dir[1100], buf[65536];
-    ssize_t r;
-    int out;
+    struct blob *b = j->ud;
+    struct stream *st = b->st;
 
-    path[0] = '\0';
-    snprintf(dir, sizeof(dir), "%s/quarantine", c->cfg->state_dir);
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return;
-    snprintf(path, n, "%s/", dir);
-    for (const char *p = b->content_id; *p && strlen(path) + 6 < n; p++) {
-        size_t l = strlen(path);
-
-        path[l] = (isalnum((unsigned char)*p) || *p == '-' || *p == '_') ? *p : '_';
-        path[l + 1] = '\0';
+    (void)ud;
+    if (b->fd >= 0) {
+        close(b->fd);
+        b->fd = -1;
     }
-    strncat(path, ".json", n - strlen(path) - 1);
-    out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out < 0 || lseek(b->fd, 0, SEEK_SET) != 0) {
-        if (out >= 0)
-            close(out);
-        path[0] = '\0';
-        return;
+    if (j->rc == 0) {
+        b->state = B_DONE;
+        st->n_done++;
+        st->fails = 0;
+    } else {
+        /* retried; what never gets through keeps the window open, so
+         * --once ends non-zero at its deadline */
+        b->state = B_PENDING;
+        b->retry_at_ms = mf_clock_wall_ms() + backoff_ms(st->t->c, b->attempts++);
     }
-    while ((r = read(b->fd, buf, sizeof(buf))) > 0)
-        if (write(out, buf, (size_t)r) != r)
-            break;
-    if (fsync(out) != 0 || close(out) != 0)
-        path[0] = '\0';
 }
 
-/* Deliver every record of a downloaded blob, then commit it. */
-static int
-deliver_blob(struct blob *b)
+static void
+wake_collector(void *ud)
 {
-    struct stream *st = b->st;
-    struct tenant *t = st->t;
-    struct mf_collector *c = t->c;
-    struct mf_input_opts io = {.format = MF_INPUT_JSON,
-                               .max_record = (size_t)c->cfg->collect.max_record_size};
-    struct mf_input *in;
-    struct mf_input_rec rec;
-    struct mf_input_err ierr;
-    enum mf_input_ev ev;
-    size_t dups = 0, bad = 0, idx = 0;
-    int rc = 0, again;
-
-    /* a body cut short (a reset or a proxy) shows as unreadable records:
-     * check the whole blob before the first record reaches an output, so a
-     * retry does not deliver its first records twice */
-    if (b->attempts + 1 < DROP_ATTEMPTS) {
-        size_t broken = 0;
-
-        if (lseek(b->fd, 0, SEEK_SET) != 0)
-            return -1;
-        in = mf_input_new_fd(b->fd, b->content_id, &io);
-        while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF)
-            broken += ev == MF_INPUT_ERROR;
-        mf_input_destroy(in);
-        if (broken) {
-            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu unreadable "
-                   "records (%s); fetching the blob again (attempt %d of %d)",
-                   t->conf->name, st->ct, b->content_id, broken, ierr.msg,
-                   b->attempts + 2, DROP_ATTEMPTS);
-            return -1;
-        }
-    }
-    if (lseek(b->fd, 0, SEEK_SET) != 0)
-        return -1;
-    again = mf_state_blob_begin(c->state, t->conf->id, st->ct, b->content_id, mf_clock_wall_ms());
-    if (again < 0) {
-        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
-        return -1;
-    }
-    in = mf_input_new_fd(b->fd, b->content_id, &io);
-    ids_clear(c);
-    while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
-        char where[300];
-
-        if (ev == MF_INPUT_ERROR) {
-            bad++;
-            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s: %s", t->conf->name,
-                   st->ct, b->content_id, ierr.msg);
-            continue;
-        }
-        snprintf(where, sizeof(where), "blob %s (index %zu)", b->content_id, idx++);
-        rc = deliver_record(c, t, st->ct, rec.data, rec.len, where, true);
-        if (rc == 0)
-            dups++;
-        else if (rc == -1)
-            bad++;
-        else if (rc == -2)
-            break;
-    }
-    mf_input_destroy(in);
-    if (rc == -2 || ack_outputs(c, t->conf->name, st->ct) != 0) {
-        ids_clear(c);
-        return -1;
-    }
-    if (bad && b->attempts + 1 < DROP_ATTEMPTS) {
-        /* truncated or damaged: fetch it again rather than lose a record;
-         * what reached the outputs is redelivered (and counted as such) */
-        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records unreadable; "
-               "fetching the blob again (attempt %d of %d)", t->conf->name, st->ct,
-               b->content_id, bad, b->attempts + 2, DROP_ATTEMPTS);
-        ids_clear(c);
-        return -1;
-    }
-    if (mf_state_commit_blob(c->state, t->conf->id, st->ct, b->content_id, b->created_ms,
-                             (const char *const *)c->ids, c->n_ids, dups,
-                             again ? c->n_ids : 0, mf_clock_wall_ms()) != 0) {
-        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
-        ids_clear(c);
-        return -1;
-    }
-    if (bad) {
-        /* the same records stay unreadable however often it is fetched:
-         * keep the blob for people, and announce the loss as a gap */
-        char path[1300], reason[1600];
-
-        quarantine(c, b, path, sizeof(path));
-        snprintf(reason, sizeof(reason), "%zu unreadable records in blob %.200s after %d "
-                 "attempts; the blob is kept in %s", bad, b->content_id, DROP_ATTEMPTS,
-                 path[0] ? path : "(could not be saved)");
-        ids_clear(c);
-        emit_gap(st, b->created_ms, b->created_ms, reason);
-    }
-    mf_metrics_records_received(c->m, t->conf->name, st->ct, c->n_ids + dups + bad);
-    mf_metrics_duplicates_dropped(c->m, t->conf->name, st->ct, dups);
-    mf_metrics_records_rejected(c->m, t->conf->name, st->ct, bad);
-    if (dups)
-        mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: %zu duplicate records "
-               "dropped", t->conf->name, st->ct, b->content_id, dups);
-    if (again)
-        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: delivered again after an "
-               "interrupted attempt: up to %zu records may be duplicates downstream",
-               t->conf->name, st->ct, b->content_id, c->n_ids);
-    if (bad)
-        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records could not "
-               "be read (logged above)", t->conf->name, st->ct, b->content_id, bad);
-    mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s blob %s delivered: %zu records",
-           t->conf->name, st->ct, b->content_id, c->n_ids);
-    ids_clear(c);
-    return 0;
+    mf_http_wakeup(ud);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -881,15 +643,15 @@ blob_done(struct mf_http_req *r, void *ud)
     b->state = B_PENDING;
     b->req = NULL;
     if (v == MF_OK) {
-        if (deliver_blob(b) == 0) {
-            b->state = B_DONE;
-            st->n_done++;
-            st->fails = 0;
-        } else {
-            /* retried; what never gets through keeps the window open, so
-             * --once ends non-zero at its deadline */
-            b->retry_at_ms = now + backoff_ms(t->c, b->attempts++);
-        }
+        /* the delivery stage takes it from here (fd included) */
+        b->job = (struct mf_dl_blob){.tenant_id = t->conf->id, .tenant_name = t->conf->name,
+                                     .content_type = st->ct, .content_id = b->content_id,
+                                     .created_ms = b->created_ms, .fd = b->fd,
+                                     .last_attempt = b->attempts + 1 >= DROP_ATTEMPTS,
+                                     .ud = b};
+        b->state = B_DELIVERING;
+        mf_deliver_submit(t->c->dl, &b->job);
+        return;
     } else if (!strcmp(r->af_code, "AF20051") || !strcmp(r->af_code, "AF20050") ||
                r->status == 404 || (v == MF_DROP && b->attempts + 1 >= DROP_ATTEMPTS)) {
         char reason[400];
@@ -1079,8 +841,9 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
                 continue;
             }
             if (t->in_flight >= c->cfg->collect.max_concurrency ||
-                mf_http_running(c->http) >= GLOBAL_MAX_XFERS)
-                return;
+                mf_http_running(c->http) >= GLOBAL_MAX_XFERS ||
+                mf_deliver_pending(c->dl) >= DELIVER_MAX_PENDING)
+                return;     /* a finished transfer or delivery wakes the loop */
             if (!take_token(t, now, &w))
                 goto throttled;
             b->fd = spool_fd(c);
@@ -1193,7 +956,6 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     if (c->opts.once_timeout_ms <= 0)
         c->opts.once_timeout_ms = 15 * 60 * 1000;
     c->rng = (unsigned)mf_clock_wall_ms() ^ (unsigned)getpid();
-    mf_nctx_init(&c->nctx);
     c->state = mf_state_open(cfg->state_dir, &serr);
     if (!c->state) {
         snprintf(err, errsz, "%s", serr.msg);
@@ -1206,7 +968,6 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     }
     if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
         goto fail;
-    c->out_pending = mf_xcalloc(c->fo.n, sizeof(*c->out_pending));
     if (cfg->proxy_auth_file) {
         char e[256];
 
@@ -1217,6 +978,16 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         }
     }
     c->http = mf_http_new();
+    {
+        struct mf_deliver_opts dop = {.cfg = cfg, .norm = norm, .fo = &c->fo, .m = c->m,
+                                      .state = c->state,
+                                      .lanes = (int)cfg->collect.delivery_threads,
+                                      .done = blob_delivered, .wake = wake_collector,
+                                      .ud = c->http};
+
+        if (!(c->dl = mf_deliver_new(&dop, err, errsz)))
+            goto fail;
+    }
     c->tenants = mf_xcalloc(cfg->tenants.n ? cfg->tenants.n : 1, sizeof(*c->tenants));
     for (size_t i = 0; i < cfg->tenants.n; i++) {
         const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
@@ -1307,6 +1078,7 @@ mf_collector_run(struct mf_collector *c)
         int timeout;
 
         mf_metrics_heartbeat(c->m);
+        mf_deliver_reap(c->dl);
         if (now >= c->next_lag_ms) {
             for (size_t i = 0; i < c->n_tenants; i++) {
                 struct tenant *t = &c->tenants[i];
@@ -1337,7 +1109,8 @@ mf_collector_run(struct mf_collector *c)
             c->stop = 1;
             break;
         }
-        if (c->opts.once && all_caught_up(c) && mf_http_running(c->http) == 0)
+        if (c->opts.once && all_caught_up(c) && mf_http_running(c->http) == 0 &&
+            mf_deliver_pending(c->dl) == 0)
             break;
         if (c->opts.once && now > deadline) {
             mf_log(MF_LOG_ERROR, "--once: not caught up after %" PRId64 " s; giving up "
@@ -1357,10 +1130,18 @@ mf_collector_run(struct mf_collector *c)
     if (c->stop) {
         int64_t until = mf_clock_wall_ms() + DRAIN_MS;
 
-        mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s)", mf_http_running(c->http));
+        mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s) and %zu blob(s) in "
+               "delivery", mf_http_running(c->http), mf_deliver_pending(c->dl));
         mf_metrics_set_draining(c->m, true);
-        while (mf_http_running(c->http) > 0 && mf_clock_wall_ms() < until)
+        while (mf_http_running(c->http) > 0 && mf_clock_wall_ms() < until) {
             mf_http_run(c->http, 200);
+            mf_deliver_reap(c->dl);
+        }
+        if (mf_deliver_drain(c->dl, until) != 0)
+            mf_log(MF_LOG_WARN, "stopping: %zu blob(s) not delivered in time: they are "
+                   "fetched again on the next start", mf_deliver_pending(c->dl));
+    } else {
+        mf_deliver_drain(c->dl, mf_clock_wall_ms() + DRAIN_MS);
     }
     /* --once reports what it could not do; a service stopped by a signal
      * exits 0 after a clean drain (stream errors are in `status`) */
@@ -1371,7 +1152,7 @@ mf_collector_run(struct mf_collector *c)
             if (st->phase == P_STOPPED || st->delivery_failed)
                 rc = 1;
         }
-    if (ack_outputs(c, NULL, NULL) != 0)
+    if (mf_deliver_pending(c->dl) != 0 || mf_deliver_flush(c->dl) != 0)
         rc = 1;
     return rc;
 }
@@ -1381,6 +1162,7 @@ mf_collector_destroy(struct mf_collector *c)
 {
     if (!c)
         return;
+    mf_deliver_destroy(c->dl);        /* its threads wake c->http */
     if (c->http)
         mf_http_destroy(c->http);     /* aborts transfers: before freeing reqs */
     for (size_t i = 0; i < c->n_tenants; i++) {
@@ -1398,12 +1180,8 @@ mf_collector_destroy(struct mf_collector *c)
     }
     free(c->tenants);
     mf_fanout_close(&c->fo);
-    free(c->out_pending);
     if (c->state)
         mf_state_close(c->state);
     mf_secret_clear(&c->proxy_auth);
-    ids_clear(c);
-    free(c->ids);
-    mf_nctx_fini(&c->nctx);
     free(c);
 }

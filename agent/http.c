@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@ struct mf_http {
     CURLM *multi;
     struct mf_http_req **act;   /* transfers in flight */
     size_t nact, capact;
+    atomic_int woken;           /* mf_http_wakeup() since the last run */
 };
 
 /* Per-transfer private state (req->headers points here). */
@@ -739,10 +741,21 @@ mf_http_run(struct mf_http *h, int timeout_ms)
         left = deadline - mf_clock_wall_ms();
         if (left <= 0)
             break;
+        if (atomic_exchange(&h->woken, 0))
+            break;
         curl_multi_poll(h->multi, NULL, 0, (int)(left > 1000 ? 1000 : left),
                         NULL);
+        if (atomic_exchange(&h->woken, 0))
+            break;
     }
     return (int)h->nact;
+}
+
+void
+mf_http_wakeup(struct mf_http *h)
+{
+    atomic_store(&h->woken, 1);
+    curl_multi_wakeup(h->multi);
 }
 
 int

@@ -92,6 +92,9 @@ int mf_http_submit(struct mf_http *h, struct mf_http_req *req);
  * waits the whole timeout when nothing runs, so it can be the idle tick).
  * Calls done() of finished requests. Returns the number still running. */
 int mf_http_run(struct mf_http *h, int timeout_ms);
+/* From any thread: make a mf_http_run() in progress (or the next one)
+ * return early. */
+void mf_http_wakeup(struct mf_http *h);
 /* Submit and run until this request is done (done() may be NULL). */
 int mf_http_perform(struct mf_http *h, struct mf_http_req *req);
 int mf_http_running(const struct mf_http *h);

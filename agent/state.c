@@ -2,6 +2,8 @@
 #include "state.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,7 @@ enum {
     Q_INFLIGHT_GET,
     Q_INFLIGHT_INS,
     Q_INFLIGHT_DEL,
+    Q_PRUNE_INFLIGHT,
     Q_COUNT
 };
 
@@ -80,18 +83,21 @@ static const char *const sql_text[Q_COUNT] = {
         " blobs_delivered, records_delivered, duplicates, last_error_ms, last_error,"
         " first_ms, redelivered FROM streams ORDER BY tenant, content_type",
     [Q_INFLIGHT_GET] =
-        "SELECT 1 FROM inflight WHERE tenant = ?1 AND content_type = ?2"
+        "SELECT 1 FROM fl.inflight WHERE tenant = ?1 AND content_type = ?2"
         " AND content_id = ?3",
     [Q_INFLIGHT_INS] =
-        "INSERT OR REPLACE INTO inflight(tenant, content_type, content_id, started_ms)"
+        "INSERT OR REPLACE INTO fl.inflight(tenant, content_type, content_id, started_ms)"
         " VALUES (?1, ?2, ?3, ?4)",
     [Q_INFLIGHT_DEL] =
-        "DELETE FROM inflight WHERE tenant = ?1 AND content_type = ?2 AND content_id = ?3",
+        "DELETE FROM fl.inflight WHERE tenant = ?1 AND content_type = ?2"
+        " AND content_id = ?3",
+    [Q_PRUNE_INFLIGHT] = "DELETE FROM fl.inflight WHERE started_ms < ?1",
 };
 
 static const char schema_sql[] =
     "PRAGMA journal_mode = WAL;"
     "PRAGMA synchronous = FULL;"
+    "PRAGMA cache_size = -8192;"     /* KiB: the Id index of a busy day */
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS streams("
     " tenant TEXT NOT NULL, content_type TEXT NOT NULL,"
@@ -126,11 +132,35 @@ static const char schema_sql[] =
     " PRIMARY KEY(tenant, content_type, start_ms));"
     "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '1');";
 
+/* In-flight marks live in a database of their own (inflight.db, attached
+ * as "fl"): SQLite locks per file, so marking a blob before its first
+ * record goes out never waits for a commit of many Ids in state.db. A
+ * mark only has to survive the process (kill -9), not a power cut, so its
+ * file is not synced on every write. Marks written by versions that kept
+ * them in state.db move over at open. */
+static const char inflight_sql[] =
+    "PRAGMA fl.journal_mode = WAL;"
+    "PRAGMA fl.synchronous = NORMAL;"
+    "CREATE TABLE IF NOT EXISTS fl.inflight("
+    " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
+    " started_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;"
+    "INSERT OR IGNORE INTO fl.inflight SELECT * FROM main.inflight;"
+    "DELETE FROM main.inflight;";
+
 struct mf_state {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
+    bool write_txn;              /* holds wmu until mf_state_txn_end() */
     char errmsg[256];
 };
+
+/* One writer at a time among this process's connections (the collector's
+ * and its delivery threads'): they queue on this lock instead of meeting
+ * SQLITE_BUSY, whose handler sleeps up to 100 ms per try. Recursive: a
+ * transaction holds it across the statements inside. */
+static pthread_mutex_t wmu = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+static pthread_mutex_t fmu = PTHREAD_MUTEX_INITIALIZER;     /* inflight.db */
 
 static int
 fail(struct mf_state *st, const char *what)
@@ -153,6 +183,7 @@ mf_state_open(const char *dir, struct mf_state_err *err)
     char path[4096];
     char *emsg = NULL;
     sqlite3_stmt *ver = NULL;
+    int rc;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err->msg, sizeof(err->msg), "state_dir %.180s: cannot create: %m", dir);
@@ -170,7 +201,20 @@ mf_state_open(const char *dir, struct mf_state_err *err)
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    if (sqlite3_exec(st->db, schema_sql, NULL, NULL, &emsg) != SQLITE_OK) {
+    pthread_mutex_lock(&wmu);
+    pthread_mutex_lock(&fmu);
+    rc = sqlite3_exec(st->db, schema_sql, NULL, NULL, &emsg);
+    if (rc == SQLITE_OK) {
+        char *sql = sqlite3_mprintf("ATTACH DATABASE '%q/inflight.db' AS fl", dir);
+
+        rc = sqlite3_exec(st->db, sql, NULL, NULL, &emsg);
+        sqlite3_free(sql);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(st->db, inflight_sql, NULL, NULL, &emsg);
+    pthread_mutex_unlock(&fmu);
+    pthread_mutex_unlock(&wmu);
+    if (rc != SQLITE_OK) {
         snprintf(err->msg, sizeof(err->msg), "%.180s: cannot create the schema: %.60s", path,
                  emsg ? emsg : "?");
         sqlite3_free(emsg);
@@ -225,11 +269,29 @@ stmt(struct mf_state *st, int which, const char *tenant, const char *ct)
 }
 
 static int
+run_with(struct mf_state *st, sqlite3_stmt *s, const char *what, pthread_mutex_t *mu)
+{
+    int rc;
+
+    pthread_mutex_lock(mu);
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    pthread_mutex_unlock(mu);
+    if (rc != SQLITE_DONE)
+        return fail(st, what);
+    return 0;
+}
+
+/* A write to state.db. */
+static int
 run(struct mf_state *st, sqlite3_stmt *s, const char *what)
 {
-    int rc = sqlite3_step(s);
+    int rc;
 
+    pthread_mutex_lock(&wmu);
+    rc = sqlite3_step(s);
     sqlite3_reset(s);
+    pthread_mutex_unlock(&wmu);
     if (rc != SQLITE_DONE)
         return fail(st, what);
     return 0;
@@ -332,6 +394,16 @@ mf_state_id_seen(struct mf_state *st, const char *tenant, const char *id)
     return exists(st, s, "record lookup");
 }
 
+static int
+cmp_str(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+
+    if (!x || !y)
+        return (x != NULL) - (y != NULL);
+    return strcmp(x, y);
+}
+
 int
 mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
                      const char *content_id, int64_t content_created_ms,
@@ -339,9 +411,11 @@ mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
                      size_t redelivered, int64_t now_ms)
 {
     sqlite3_stmt *s;
+    bool own = sqlite3_get_autocommit(st->db) != 0;   /* else the caller's */
+    const char **sorted = NULL;
 
-    if (sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-        return fail(st, "begin");
+    if (own && mf_state_txn_begin(st, true) != 0)
+        return -1;
     s = stmt(st, Q_BLOB_INS, tenant, ct);
     sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, content_created_ms);
@@ -349,11 +423,17 @@ mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
     sqlite3_bind_int64(s, 6, now_ms);
     if (run(st, s, "record blob") != 0)
         goto rollback;
+    /* in key order: neighbouring inserts touch the same B-tree pages (the
+     * Ids are random GUIDs) */
+    sorted = mf_xmalloc((n_ids ? n_ids : 1) * sizeof(*sorted));
+    if (n_ids)
+        memcpy(sorted, ids, n_ids * sizeof(*sorted));
+    qsort(sorted, n_ids, sizeof(*sorted), cmp_str);
     for (size_t i = 0; i < n_ids; i++) {
-        if (!ids[i])
+        if (!sorted[i])
             continue;
         s = stmt(st, Q_ID_INS, tenant, NULL);
-        sqlite3_bind_text(s, 2, ids[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, sorted[i], -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 3, now_ms);
         if (run(st, s, "record id") != 0)
             goto rollback;
@@ -364,18 +444,56 @@ mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
     sqlite3_bind_int64(s, 5, (sqlite3_int64)redelivered);
     if (run(st, s, "count blob") != 0)
         goto rollback;
-    s = stmt(st, Q_INFLIGHT_DEL, tenant, ct);
-    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
-    if (run(st, s, "clear in-flight mark") != 0)
-        goto rollback;
-    if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        fail(st, "commit");
-        goto rollback;
+    free(sorted);
+    if (own) {
+        if (mf_state_txn_end(st, true) != 0)
+            return -1;
+        return mf_state_blob_end(st, tenant, ct, content_id);
     }
     return 0;
 rollback:
-    sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    free(sorted);
+    if (own)
+        mf_state_txn_end(st, false);
     return -1;
+}
+
+int
+mf_state_txn_begin(struct mf_state *st, bool write)
+{
+    if (write)
+        pthread_mutex_lock(&wmu);
+    /* not BEGIN IMMEDIATE: that would lock every attached database,
+     * inflight.db too, for the whole transaction; wmu already makes this
+     * the process's only writer of state.db */
+    if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+        if (write)
+            pthread_mutex_unlock(&wmu);
+        return fail(st, "begin");
+    }
+    st->write_txn = write;
+    return 0;
+}
+
+int
+mf_state_txn_end(struct mf_state *st, bool commit)
+{
+    int rc = 0;
+
+    if (sqlite3_get_autocommit(st->db)) {
+        /* already ended (SQLite rolls back by itself on some errors) */
+    } else if (commit && sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+        /* done */
+    } else {
+        if (commit)
+            rc = fail(st, "commit");
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+    if (st->write_txn) {
+        st->write_txn = false;
+        pthread_mutex_unlock(&wmu);
+    }
+    return rc;
 }
 
 int
@@ -432,7 +550,12 @@ mf_state_prune(struct mf_state *st, int64_t blobs_before_ms, int64_t ids_before_
         return -1;
     s = stmt(st, Q_PRUNE_IDS, NULL, NULL);
     sqlite3_bind_int64(s, 1, ids_before_ms);
-    return run(st, s, "prune ids");
+    if (run(st, s, "prune ids") != 0)
+        return -1;
+    /* marks left by a stop between a commit and its mark's removal */
+    s = stmt(st, Q_PRUNE_INFLIGHT, NULL, NULL);
+    sqlite3_bind_int64(s, 1, blobs_before_ms);
+    return run_with(st, s, "prune in-flight marks", &fmu);
 }
 
 int
@@ -474,7 +597,38 @@ mf_state_blob_begin(struct mf_state *st, const char *tenant, const char *ct,
     s = stmt(st, Q_INFLIGHT_INS, tenant, ct);
     sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, now_ms);
-    if (run(st, s, "in-flight mark") != 0)
+    if (run_with(st, s, "in-flight mark", &fmu) != 0)
         return -1;
     return before;
+}
+
+int
+mf_state_blob_end(struct mf_state *st, const char *tenant, const char *ct,
+                  const char *content_id)
+{
+    sqlite3_stmt *s = stmt(st, Q_INFLIGHT_DEL, tenant, ct);
+
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    return run_with(st, s, "clear in-flight mark", &fmu);
+}
+
+int
+mf_state_foreach_id(struct mf_state *st, mf_state_id_fn fn, void *ud)
+{
+    sqlite3_stmt *s;
+    int rc, n = 0;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT tenant, id FROM records", -1, &s, NULL) !=
+        SQLITE_OK)
+        return fail(st, "list ids");
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        n++;
+        if (fn((const char *)sqlite3_column_text(s, 0),
+               (const char *)sqlite3_column_text(s, 1), ud) != 0)
+            break;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(st, "list ids");
+    return n;
 }

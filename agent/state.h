@@ -13,6 +13,7 @@
 #ifndef MF_STATE_H
 #define MF_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,13 +70,25 @@ int mf_state_id_seen(struct mf_state *st, const char *tenant, const char *id);
  * 0 when not, -1 error. */
 int mf_state_blob_begin(struct mf_state *st, const char *tenant, const char *ct,
                         const char *content_id, int64_t now_ms);
-/* Record a delivered blob and its record Ids in one transaction (and clear
- * its in-flight mark). redelivered: records delivered again after an
- * interrupted attempt (see mf_state_blob_begin). */
+/* Record a delivered blob and its record Ids in one transaction, then
+ * clear its in-flight mark - inside a transaction of the caller's
+ * (mf_state_txn_begin) the caller clears it with mf_state_blob_end() after
+ * the commit. redelivered: records delivered again after an interrupted
+ * attempt (see mf_state_blob_begin). */
 int mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
                          const char *content_id, int64_t content_created_ms,
                          const char *const *ids, size_t n_ids, size_t duplicates,
                          size_t redelivered, int64_t now_ms);
+
+/* A transaction of the caller's (write: BEGIN IMMEDIATE): the calls in
+ * between, mf_state_commit_blob included, take effect together at
+ * mf_state_txn_end(st, true); false rolls back. A read transaction only
+ * saves locking and cache reloads around many lookups. 0 / -1. */
+int mf_state_txn_begin(struct mf_state *st, bool write);
+int mf_state_txn_end(struct mf_state *st, bool commit);
+
+int mf_state_blob_end(struct mf_state *st, const char *tenant, const char *ct,
+                      const char *content_id);
 
 int mf_state_add_gap(struct mf_state *st, const char *tenant, const char *ct,
                      int64_t start_ms, int64_t end_ms, int64_t now_ms);
@@ -91,6 +104,11 @@ int mf_state_prune(struct mf_state *st, int64_t blobs_before_ms, int64_t ids_bef
 typedef int (*mf_state_stream_fn)(const struct mf_stream_state *s, void *ud);
 /* Every stream, ordered by tenant and content type; stops when fn != 0. */
 int mf_state_foreach_stream(struct mf_state *st, mf_state_stream_fn fn, void *ud);
+
+typedef int (*mf_state_id_fn)(const char *tenant, const char *id, void *ud);
+/* Every record Id remembered (any order); stops when fn != 0. The number
+ * visited, or -1. */
+int mf_state_foreach_id(struct mf_state *st, mf_state_id_fn fn, void *ud);
 
 const char *mf_state_errmsg(struct mf_state *st);
 

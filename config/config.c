@@ -630,6 +630,11 @@ static const struct mf_option collect_opts[] = {
      .desc = "Ceiling of the exponential backoff (with jitter) between "
              "retries; a `Retry-After` from the server is honoured even when "
              "longer."},
+    {.name = "delivery_threads", .type = MF_OPT_INT, .def = "0",
+     .offset = COL(delivery_threads), .min = 0, .max = 64,
+     .desc = "Threads that normalize downloaded blobs and send their records "
+             "to the outputs, in parallel with the downloads. `0` starts one "
+             "per online CPU (at most 8)."},
     {.name = "max_record_size", .type = MF_OPT_SIZE, .def = "16MiB",
      .offset = COL(max_record_size), .min = 64 * KIB, .max = GIB,
      .desc = "Largest single audit record accepted; a larger one is reported "

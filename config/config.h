@@ -112,6 +112,7 @@ struct mf_collect_conf {
     int64_t request_timeout_ms;
     int64_t max_backoff_ms;
     int64_t max_record_size;
+    int64_t delivery_threads;        /* 0 = one per online CPU */
 };
 
 /* Output filter: every criterion given must match (AND); inside one list

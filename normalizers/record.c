@@ -18,13 +18,19 @@
 /* Fields that real records (or exports) sometimes carry as JSON-encoded
  * strings (m365-api.md §5.1). Only these are parsed: a ClientIP such as
  * "[2001:db8::1]:443" must stay a string. */
-static const char *const stringly_json_fields[] = {
-    "Data", "ExceptionInfo", "ExtendedProperties", "OperationProperties",
-    "Parameters", "ModifiedProperties", "DeviceProperties", "AppAccessContext",
-    "PolicyDetails", "SharePointMetaData", "ExchangeMetaData",
-    "EndpointMetaData", "Members", "Folders", "AffectedItems", "Item",
-    "ExtraProperties", "Actor", "Target", "ParticipantInfo", NULL,
+#define NAME(s) {s, sizeof(s) - 1}
+static const struct {
+    const char *s;
+    size_t n;
+} stringly_json_fields[] = {
+    NAME("Data"), NAME("ExceptionInfo"), NAME("ExtendedProperties"),
+    NAME("OperationProperties"), NAME("Parameters"), NAME("ModifiedProperties"),
+    NAME("DeviceProperties"), NAME("AppAccessContext"), NAME("PolicyDetails"),
+    NAME("SharePointMetaData"), NAME("ExchangeMetaData"), NAME("EndpointMetaData"),
+    NAME("Members"), NAME("Folders"), NAME("AffectedItems"), NAME("Item"),
+    NAME("ExtraProperties"), NAME("Actor"), NAME("Target"), NAME("ParticipantInfo"),
 };
+#undef NAME
 
 /* Client address fields, in order of preference. */
 static const char *const client_ip_fields[] = {
@@ -324,11 +330,14 @@ mf_parse_client_ip(const char *s, char *ip, size_t ipsz, int *port)
 /* View construction                                                      */
 /* ---------------------------------------------------------------------- */
 
+/* Called for every string field of every record: lengths compare first. */
 static bool
-in_list(const char *const *list, const char *key, size_t klen)
+stringly_json(const char *key, size_t klen)
 {
-    for (size_t i = 0; list[i]; i++)
-        if (strlen(list[i]) == klen && strncasecmp(list[i], key, klen) == 0)
+    for (size_t i = 0; i < sizeof(stringly_json_fields) / sizeof(stringly_json_fields[0]);
+         i++)
+        if (stringly_json_fields[i].n == klen &&
+            strncasecmp(stringly_json_fields[i].s, key, klen) == 0)
             return true;
     return false;
 }
@@ -537,7 +546,7 @@ build_view(struct mf_record *r)
         const char *nk = NULL;
         enum nv_kind kind;
 
-        if (v->type == MF_JSTR && in_list(stringly_json_fields, m->key, m->klen)) {
+        if (v->type == MF_JSTR && stringly_json(m->key, m->klen)) {
             if (looks_json(v->u.s, v->len)) {
                 struct mf_jval *parsed = mf_json_parse(a, v->u.s, v->len, NULL, NULL, NULL);
 

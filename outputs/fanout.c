@@ -14,6 +14,7 @@ mf_fanout_open(struct mf_fanout *f, const struct mf_config *cfg, char *err,
     size_t max = (size_t)cfg->collect.max_record_size * 4 + 65536;
 
     memset(f, 0, sizeof(*f));
+    f->max_line = max;
     for (int v = 0; v < MF_OUT_VARIANTS; v++)
         mf_buf_init(&f->line[v], max);
     f->outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*f->outs));
@@ -35,11 +36,25 @@ mf_fanout_open(struct mf_fanout *f, const struct mf_config *cfg, char *err,
 }
 
 void
+mf_fanout_share(struct mf_fanout *dst, const struct mf_fanout *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->outs = src->outs;
+    dst->n = src->n;
+    memcpy(dst->used, src->used, sizeof(dst->used));
+    dst->max_line = src->max_line;
+    dst->shared = true;
+    for (int v = 0; v < MF_OUT_VARIANTS; v++)
+        mf_buf_init(&dst->line[v], src->max_line);
+}
+
+void
 mf_fanout_close(struct mf_fanout *f)
 {
-    for (size_t i = 0; i < f->n; i++)
+    for (size_t i = 0; !f->shared && i < f->n; i++)
         mf_output_close(f->outs[i]);
-    free(f->outs);
+    if (!f->shared)
+        free(f->outs);
     f->outs = NULL;
     f->n = 0;
     for (int v = 0; v < MF_OUT_VARIANTS; v++)

@@ -15,12 +15,20 @@ struct mf_fanout {
     bool used[MF_OUT_VARIANTS];
     struct mf_buf line[MF_OUT_VARIANTS];          /* the record per variant */
     struct mf_norm_result res[MF_OUT_VARIANTS];
+    size_t max_line;
+    bool shared;                                  /* outs belong to another */
 };
 
 /* Open every enabled output of cfg. 0, or -1 with err set (then close). */
 int mf_fanout_open(struct mf_fanout *f, const struct mf_config *cfg, char *err,
                    size_t errsz);
+/* Closes the outputs, or for a share only frees its buffers. */
 void mf_fanout_close(struct mf_fanout *f);
+
+/* Another set of per-record buffers on the outputs of src, for a second
+ * thread (sends must then be serialized by the caller). src stays the
+ * owner; close the share before src. */
+void mf_fanout_share(struct mf_fanout *dst, const struct mf_fanout *src);
 
 /* Normalize in every variant in use (in->schema and in->keep_raw are
  * set here). MF_OK, or MF_DROP with *first's error set. *first: the result

@@ -115,15 +115,29 @@ mf_file_out_line(struct mf_file_out *o, const char *data, size_t len)
 }
 
 int
-mf_file_out_ack(struct mf_file_out *o)
+mf_file_out_fd(const struct mf_file_out *o)
+{
+    return o->fd;
+}
+
+int
+mf_file_out_sync_fd(int fd)
 {
     struct stat st;
 
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
+        return 0;
+    if (fsync(fd) < 0 && errno != EINVAL && errno != EROFS)
+        return -1;
+    return 0;
+}
+
+int
+mf_file_out_ack(struct mf_file_out *o)
+{
     if (mf_file_out_flush(o) < 0)
         return -1;
-    if (fstat(o->fd, &st) == 0 && !S_ISREG(st.st_mode))
-        return 0;
-    if (fsync(o->fd) < 0 && errno != EINVAL && errno != EROFS) {
+    if (mf_file_out_sync_fd(o->fd) < 0) {
         o->failed = true;
         o->err = errno;
         return -1;

@@ -31,6 +31,11 @@ int mf_file_out_flush(struct mf_file_out *o);
 /* Flush and fsync: everything written before is durable on return 0.
  * On pipes and terminals fsync is skipped. */
 int mf_file_out_ack(struct mf_file_out *o);
+/* The descriptor, and the durability step of mf_file_out_ack() on its
+ * own (fsync, skipped on pipes and terminals; touches no writer state, so
+ * it may run while another thread appends lines). 0 / -1 with errno. */
+int mf_file_out_fd(const struct mf_file_out *o);
+int mf_file_out_sync_fd(int fd);
 /* Flush, close (unless stdout / borrowed fd), free. 0 / -1 (first error
  * seen, including earlier write errors). */
 int mf_file_out_close(struct mf_file_out *o);

@@ -171,6 +171,11 @@ struct file_output {
     struct mf_file_out *f;
     struct mf_output_stats st;
     bool failed;                 /* a write failed since the last flush */
+    /* a split flush in progress (flush_start .. flush_done) */
+    int sync_fd;
+    uint64_t sync_queued;
+    bool sync_failed;
+    int sync_err;
 };
 
 static struct mf_output *
@@ -206,23 +211,21 @@ file_send(struct mf_output *o, const struct mf_out_msg *m)
     return MF_OK;
 }
 
+/* The end of every flush: count what the flush covered, and after a
+ * failure start afresh. */
 static int
-file_flush(struct mf_output *o, int timeout_ms)
+file_settle(struct file_output *fo, int rc, int err, bool failed, uint64_t queued)
 {
-    struct file_output *fo = (struct file_output *)o;
-    int rc;
+    struct mf_output *o = &fo->base;
 
-    (void)timeout_ms;
-    rc = mf_file_out_ack(fo->f);
     if (rc != 0)
         mf_log(MF_LOG_ERROR, "output=%s cannot make records durable: %s", o->conf->name,
-               strerror(errno));
-    if (rc == 0 && !fo->failed)
-        fo->st.acked += fo->st.queued;
+               strerror(err));
+    if (rc == 0 && !failed)
+        fo->st.acked += queued;
     else
-        fo->st.failed += fo->st.queued;
-    fo->st.queued = 0;
-    rc = (rc == 0 && !fo->failed) ? 0 : -1;
+        fo->st.failed += queued;
+    rc = (rc == 0 && !failed) ? 0 : -1;
     if (rc != 0) {
         /* a failed writer refuses every later line: start afresh, so the
          * records sent again can land once the cause (disk full...) is gone */
@@ -233,8 +236,59 @@ file_flush(struct mf_output *o, int timeout_ms)
             fo->f = nf;
         }
     }
-    fo->failed = false;
     return rc;
+}
+
+static int
+file_flush(struct mf_output *o, int timeout_ms)
+{
+    struct file_output *fo = (struct file_output *)o;
+    uint64_t queued = fo->st.queued;
+    bool failed = fo->failed;
+    int rc;
+
+    (void)timeout_ms;
+    rc = mf_file_out_ack(fo->f);
+    fo->st.queued = 0;
+    fo->failed = false;
+    return file_settle(fo, rc, errno, failed, queued);
+}
+
+static void
+file_flush_start(struct mf_output *o)
+{
+    struct file_output *fo = (struct file_output *)o;
+
+    fo->sync_err = 0;
+    fo->sync_failed = fo->failed;
+    if (!fo->sync_failed && mf_file_out_flush(fo->f) != 0) {
+        fo->sync_failed = true;
+        mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name, strerror(errno));
+    }
+    fo->sync_fd = mf_file_out_fd(fo->f);
+    fo->sync_queued = fo->st.queued;
+    fo->st.queued = 0;
+    fo->failed = false;
+}
+
+static int
+file_flush_sync(struct mf_output *o, int timeout_ms)
+{
+    struct file_output *fo = (struct file_output *)o;
+
+    (void)timeout_ms;
+    if (fo->sync_failed || mf_file_out_sync_fd(fo->sync_fd) == 0)
+        return 0;
+    fo->sync_err = errno;
+    return -1;
+}
+
+static int
+file_flush_done(struct mf_output *o, int sync_rc)
+{
+    struct file_output *fo = (struct file_output *)o;
+
+    return file_settle(fo, sync_rc, fo->sync_err, fo->sync_failed, fo->sync_queued);
 }
 
 static void
@@ -258,6 +312,9 @@ const struct mf_output_ops mf_output_file_ops = {
     .send = file_send,
     .poll = NULL,
     .flush = file_flush,
+    .flush_start = file_flush_start,
+    .flush_sync = file_flush_sync,
+    .flush_done = file_flush_done,
     .stats = file_stats,
     .close = file_close,
 };

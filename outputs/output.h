@@ -64,6 +64,17 @@ struct mf_output_ops {
     enum mf_status (*send)(struct mf_output *o, const struct mf_out_msg *m);
     void (*poll)(struct mf_output *o, int timeout_ms);
     int (*flush)(struct mf_output *o, int timeout_ms);
+    /* Optional: flush() in three steps for a caller that serializes sends
+     * with a lock of its own, so the slow part does not hold the senders.
+     * flush_start() (under that lock) hands what was sent to the
+     * transport; flush_sync() (without the lock; may run while others
+     * send) waits until it is acknowledged; flush_done() (under the lock)
+     * takes flush_sync()'s result and returns what flush() would have:
+     * 0 when every record sent before flush_start() was acknowledged.
+     * One split flush at a time. */
+    void (*flush_start)(struct mf_output *o);
+    int (*flush_sync)(struct mf_output *o, int timeout_ms);
+    int (*flush_done)(struct mf_output *o, int sync_rc);
     void (*stats)(const struct mf_output *o, struct mf_output_stats *out);
     /* Flush within a bounded time (the conf's flush timeout), then free. */
     void (*close)(struct mf_output *o);

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "clock.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct recent {
 };
 
 static struct recent recent[RECENT];
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 const char *
 mf_log_level_str(enum mf_log_level lvl)
@@ -168,12 +170,15 @@ mf_log_write(enum mf_log_level lvl, const char *fmt, ...)
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
             *p = ' ';
+    /* the collector's delivery threads log too: one line at a time, and
+     * the repeat table is shared */
+    pthread_mutex_lock(&log_mu);
     if (log_sink) {
         log_sink(lvl, msg, log_ud);
-        return;
+    } else {
+        repeated = repeat_check(lvl, msg);
+        if (repeated >= 0)
+            emit(lvl, msg, repeated);
     }
-    repeated = repeat_check(lvl, msg);
-    if (repeated < 0)
-        return;
-    emit(lvl, msg, repeated);
+    pthread_mutex_unlock(&log_mu);
 }

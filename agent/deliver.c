@@ -1,0 +1,929 @@
+/* deliver.c - the delivery stage of `run`: lanes, group commit, gap
+ * events. See deliver.h. */
+#include "deliver.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bloom.h"
+#include "clock.h"
+#include "config.h"
+#include "fanout.h"
+#include "input.h"
+#include "json.h"
+#include "log.h"
+#include "mem.h"
+#include "metrics.h"
+#include "normalize.h"
+#include "output.h"
+#include "state.h"
+
+#define MAX_LANES    8      /* with lanes = 0 (one per CPU) */
+#define COMMIT_MAX   16     /* blobs per group commit while more are queued */
+
+/* A thread's own normalizer context, record buffers and SQLite connection.
+ * The collector's thread has one too (d->self) for gap events. */
+struct lane {
+    struct mf_deliver *d;
+    pthread_t th;
+    bool started;
+    struct mf_nctx nctx;
+    struct mf_fanout fo;
+    struct mf_state *state;
+    bool own_state;
+};
+
+/* Ids of records sent and not yet committed (all lanes): the same Id in
+ * two blobs at once goes out once. Chained hash set, keys borrowed from
+ * the blobs' id lists. */
+struct rid {
+    struct rid *next;
+    uint64_t hash;
+    const char *tenant;
+    const char *id;
+};
+
+struct mf_deliver {
+    struct mf_deliver_opts o;
+    struct lane *lanes;
+    int n_lanes;
+    struct lane self;
+
+    pthread_mutex_t mu;          /* queues, counters, the Id set */
+    pthread_cond_t cv;           /* lanes: work, commit finished, quit */
+    pthread_cond_t cv_done;      /* the collector: results */
+    struct mf_dl_blob *todo, **todo_tail;
+    struct mf_dl_blob *sent;     /* completely sent, awaiting the commit */
+    size_t n_sent;
+    struct mf_dl_blob *done, **done_tail;
+    size_t pending;              /* submitted, not reaped */
+    bool committing;
+    bool quit;
+
+    struct rid **rids;
+    size_t n_rid_buckets, n_rids;
+    bool dedupe;                 /* collect.dedupe_horizon > 0 */
+    struct mf_bloom seen;        /* every Id in the state: most records are
+                                    new, and need no SQLite lookup */
+
+    pthread_mutex_t out_mu;      /* every use of the outputs */
+    pthread_mutex_t flush_mu;    /* one flush at a time (taken before out_mu) */
+    uint64_t fail_gen;           /* failed flushes so far (under out_mu) */
+};
+
+/* ---------------------------------------------------------------------- */
+/* Reserved Ids                                                           */
+/* ---------------------------------------------------------------------- */
+
+static uint64_t
+rid_hash(const char *tenant, const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (const char *p = tenant; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0x1f) * 1099511628211ULL;
+    for (const char *p = id; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    return h;
+}
+
+/* Reserve (tenant, id) for the caller; false when somebody holds it.
+ * Under d->mu. */
+static bool
+rid_reserve(struct mf_deliver *d, uint64_t h, const char *tenant, const char *id)
+{
+    struct rid *r;
+
+    if (d->n_rids >= d->n_rid_buckets) {
+        size_t nb = d->n_rid_buckets ? d->n_rid_buckets * 2 : 4096;
+        struct rid **nbk = mf_xcalloc(nb, sizeof(*nbk));
+
+        for (size_t i = 0; i < d->n_rid_buckets; i++)
+            while ((r = d->rids[i]) != NULL) {
+                d->rids[i] = r->next;
+                r->next = nbk[r->hash & (nb - 1)];
+                nbk[r->hash & (nb - 1)] = r;
+            }
+        free(d->rids);
+        d->rids = nbk;
+        d->n_rid_buckets = nb;
+    }
+    for (r = d->rids[h & (d->n_rid_buckets - 1)]; r; r = r->next)
+        if (r->hash == h && !strcmp(r->id, id) && !strcmp(r->tenant, tenant))
+            return false;
+    r = mf_xmalloc(sizeof(*r));
+    r->hash = h;
+    r->tenant = tenant;
+    r->id = id;
+    r->next = d->rids[h & (d->n_rid_buckets - 1)];
+    d->rids[h & (d->n_rid_buckets - 1)] = r;
+    d->n_rids++;
+    return true;
+}
+
+/* Release the reservations of b (its own id strings). Under d->mu. */
+static void
+rid_release(struct mf_deliver *d, struct mf_dl_blob *b)
+{
+    for (size_t i = 0; i < b->n_ids && d->n_rid_buckets; i++) {
+        uint64_t h = rid_hash(b->tenant_id, b->ids[i]);
+        struct rid **pp = &d->rids[h & (d->n_rid_buckets - 1)];
+
+        for (; *pp; pp = &(*pp)->next)
+            if ((*pp)->id == b->ids[i]) {
+                struct rid *r = *pp;
+
+                *pp = r->next;
+                free(r);
+                d->n_rids--;
+                break;
+            }
+    }
+}
+
+static void
+ids_free(struct mf_dl_blob *b)
+{
+    free(b->out_sent);
+    b->out_sent = NULL;
+    for (size_t i = 0; i < b->n_ids; i++)
+        free(b->ids[i]);
+    free(b->ids);
+    b->ids = NULL;
+    b->n_ids = b->cap_ids = 0;
+}
+
+static int
+seen_add(const char *tenant, const char *id, void *ud)
+{
+    mf_bloom_add(ud, rid_hash(tenant ? tenant : "", id ? id : ""));
+    return 0;
+}
+
+/* (Re)build the filter of remembered Ids from the state, with room to
+ * grow. Under d->mu (or before the lanes start). */
+static int
+seen_load(struct mf_deliver *d, struct mf_state *st)
+{
+    size_t cap = d->seen.n > 32768 ? d->seen.n * 2 : 65536;
+
+    for (;;) {
+        int n;
+
+        mf_bloom_fini(&d->seen);
+        mf_bloom_init(&d->seen, cap);
+        n = mf_state_foreach_id(st, seen_add, &d->seen);
+        if (n < 0)
+            return -1;
+        if (!mf_bloom_full(&d->seen) && (size_t)n * 2 <= d->seen.cap)
+            return 0;
+        cap = (size_t)n * 2 + 65536;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Records                                                                */
+/* ---------------------------------------------------------------------- */
+
+/* The acknowledgement barrier: every record sent to every output before
+ * the call is acknowledged. Outputs that split their flush are waited for
+ * without out_mu, so the lanes go on sending meanwhile. 0 / -1 (then
+ * fail_gen moved: no blob that was being sent can count on this flush). */
+static int
+flush_outputs(struct mf_deliver *d)
+{
+    struct mf_fanout *fo = d->o.fo;
+    int rc = 0, *orc = mf_xcalloc(fo->n ? fo->n : 1, sizeof(*orc));
+
+    pthread_mutex_lock(&d->flush_mu);
+    pthread_mutex_lock(&d->out_mu);
+    for (size_t i = 0; i < fo->n; i++) {
+        struct mf_output *o = fo->outs[i];
+
+        if (o->ops->flush_start)
+            o->ops->flush_start(o);
+        else
+            orc[i] = mf_output_flush(o, (int)o->conf->flush_timeout_ms);
+    }
+    pthread_mutex_unlock(&d->out_mu);
+    for (size_t i = 0; i < fo->n; i++) {
+        struct mf_output *o = fo->outs[i];
+
+        if (o->ops->flush_start)
+            orc[i] = o->ops->flush_sync(o, (int)o->conf->flush_timeout_ms);
+    }
+    pthread_mutex_lock(&d->out_mu);
+    for (size_t i = 0; i < fo->n; i++) {
+        struct mf_output *o = fo->outs[i];
+        struct mf_output_stats os;
+        bool ok;
+
+        if (o->ops->flush_start)
+            orc[i] = o->ops->flush_done(o, orc[i]);
+        ok = orc[i] == 0;
+        if (!ok) {
+            rc = -1;
+            mf_metrics_delivery_failure(d->o.m, o->conf->name);
+        }
+        mf_metrics_status_set(d->o.m, MF_METRICS_OUTPUT, o->conf->name, ok,
+                              ok ? NULL : "records not acknowledged", 0);
+        if (o->ops->stats) {
+            o->ops->stats(o, &os);
+            mf_metrics_queue_depth(d->o.m, o->conf->name, (double)os.queued);
+        }
+    }
+    if (rc != 0)
+        d->fail_gen++;
+    pthread_mutex_unlock(&d->out_mu);
+    pthread_mutex_unlock(&d->flush_mu);
+    free(orc);
+    return rc;
+}
+
+/* Acknowledged records, per output (counts indexed like the outputs). */
+static void
+count_delivered(struct mf_deliver *d, const char *tenant, const char *ct,
+                const uint64_t *sent)
+{
+    for (size_t i = 0; i < d->o.fo->n; i++)
+        if (sent[i])
+            mf_metrics_records_delivered(d->o.m, d->o.fo->outs[i]->conf->name, tenant, ct,
+                                         sent[i]);
+}
+
+/* Normalize one record in every form in use and send it to every output
+ * whose filter wants it; sent[i] counts what output i took. With b: drop
+ * the Ids delivered before or held by another blob, and keep the Id in b
+ * for the commit (idx: the record's index in the blob, for errors).
+ * 1 sent, 0 duplicate, -1 rejected by the normalizer (logged), -2 an output
+ * cannot take it. */
+static int
+send_record(struct lane *L, const char *tenant_id, const char *tenant_name, const char *ct,
+            const char *data, size_t len, struct mf_dl_blob *b, size_t idx, uint64_t *sent)
+{
+    struct mf_deliver *d = L->d;
+    struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1};
+    const struct mf_norm_result *first;
+    int rc = 1;
+
+    if (mf_fanout_normalize(&L->fo, d->o.norm, &L->nctx, &in, &first) != MF_OK) {
+        if (b)
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s (index %zu): record "
+                   "rejected: %s", tenant_name, ct, b->content_id, idx, first->error);
+        else
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s gap event: record rejected: %s",
+                   tenant_name, ct, first->error);
+        return -1;
+    }
+    if (b && first->id[0]) {
+        char *id;
+
+        if (d->dedupe) {
+            uint64_t h = rid_hash(tenant_id, first->id);
+            bool maybe, fresh;
+
+            pthread_mutex_lock(&d->mu);
+            maybe = mf_bloom_test(&d->seen, h);
+            pthread_mutex_unlock(&d->mu);
+            if (maybe && mf_state_id_seen(L->state, tenant_id, first->id) == 1)
+                return 0;
+            id = mf_xstrdup(first->id);
+            pthread_mutex_lock(&d->mu);
+            fresh = rid_reserve(d, h, b->tenant_id, id);
+            pthread_mutex_unlock(&d->mu);
+            if (!fresh) {
+                free(id);
+                return 0;
+            }
+        } else {
+            id = mf_xstrdup(first->id);
+        }
+        if (b->n_ids == b->cap_ids) {
+            b->cap_ids = b->cap_ids ? b->cap_ids * 2 : 1024;
+            b->ids = mf_xrealloc(b->ids, b->cap_ids * sizeof(*b->ids));
+        }
+        b->ids[b->n_ids++] = id;
+    }
+    pthread_mutex_lock(&d->out_mu);
+    for (size_t i = 0; i < L->fo.n; i++) {
+        struct mf_output *o = L->fo.outs[i];
+        struct mf_out_msg m;
+
+        if (!mf_fanout_msg(&L->fo, i, tenant_name, tenant_id, ct, &m))
+            continue;
+        /* backpressure: a full output holds this lane right here */
+        if (mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
+            mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
+                   " ms): the blob will be delivered again", o->conf->name,
+                   o->conf->flush_timeout_ms);
+            rc = -2;
+            break;
+        }
+        /* MF_DROP: the output counted and logged it; its flush fails */
+        sent[i]++;
+    }
+    pthread_mutex_unlock(&d->out_mu);
+    return rc;
+}
+
+static void
+fmt_time(int64_t ms, char *buf, size_t n)
+{
+    time_t s = (time_t)(ms / 1000);
+    struct tm tm;
+
+    gmtime_r(&s, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
+}
+
+/* The gap record through every output, flushed, and the gap in the state
+ * (on L's connection). */
+static int
+emit_gap(struct lane *L, const char *tenant_id, const char *tenant_name, const char *ct,
+         int64_t start_ms, int64_t end_ms, const char *reason)
+{
+    struct mf_deliver *d = L->d;
+    char s0[32], s1[32], now_s[32], rec[2048], idbuf[256];
+    struct mf_buf esc;
+    uint64_t *sent;
+    int n, rc;
+
+    mf_state_add_gap(L->state, tenant_id, ct, start_ms, end_ms, mf_clock_wall_ms());
+    mf_metrics_gap_seconds(d->o.m, tenant_name, ct, (double)(end_ms - start_ms) / 1000);
+    fmt_time(start_ms, s0, sizeof(s0));
+    fmt_time(end_ms, s1, sizeof(s1));
+    fmt_time(mf_clock_wall_ms(), now_s, sizeof(now_s));
+    snprintf(idbuf, sizeof(idbuf), "m365fwd-gap-%s-%s-%" PRId64, tenant_id, ct, start_ms);
+    mf_buf_init(&esc, 0);
+    mf_json_write_str(&esc, reason, strlen(reason));
+    n = snprintf(rec, sizeof(rec),
+                 "{\"Id\":\"%s\",\"CreationTime\":\"%s\",\"Operation\":\"CollectionGap\","
+                 "\"Workload\":\"m365fwd\",\"RecordType\":-1,\"UserType\":4,"
+                 "\"UserId\":\"m365fwd\",\"OrganizationId\":\"%s\",\"ResultStatus\":\"Failed\","
+                 "\"ContentType\":\"%s\",\"GapStart\":\"%s\",\"GapEnd\":\"%s\","
+                 "\"Reason\":%s}",
+                 idbuf, now_s, tenant_id, ct, s0, s1, esc.data);
+    mf_buf_fini(&esc);
+    if (n < 0 || (size_t)n >= sizeof(rec))
+        n = (int)strlen(rec);
+    mf_log(MF_LOG_ERROR,
+           "tenant=%s content_type=%s collection gap %s .. %s: %s (emitted as a "
+           "monitor.collection_gap event)", tenant_name, ct, s0, s1, reason);
+    sent = mf_xcalloc(d->o.fo->n ? d->o.fo->n : 1, sizeof(*sent));
+    rc = send_record(L, tenant_id, tenant_name, ct, rec, (size_t)n, NULL, 0, sent);
+    if (flush_outputs(d) != 0)
+        rc = -1;
+    if (rc >= 0)
+        count_delivered(d, tenant_name, ct, sent);
+    free(sent);
+    if (rc < 0)
+        return -1;
+    mf_state_gap_emitted(L->state, tenant_id, ct, start_ms);
+    return 0;
+}
+
+/* Copy a blob that keeps failing to state_dir/quarantine/ for people to
+ * look at. path gets where it went ("" on failure). */
+static void
+quarantine(struct mf_deliver *d, const struct mf_dl_blob *b, char *path, size_t n)
+{
+    char dir[1100], buf[65536];
+    ssize_t r;
+    int out;
+
+    path[0] = '\0';
+    snprintf(dir, sizeof(dir), "%s/quarantine", d->o.cfg->state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return;
+    snprintf(path, n, "%s/", dir);
+    for (const char *p = b->content_id; *p && strlen(path) + 6 < n; p++) {
+        size_t l = strlen(path);
+
+        path[l] = (isalnum((unsigned char)*p) || *p == '-' || *p == '_') ? *p : '_';
+        path[l + 1] = '\0';
+    }
+    strncat(path, ".json", n - strlen(path) - 1);
+    out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out < 0 || lseek(b->fd, 0, SEEK_SET) != 0) {
+        if (out >= 0)
+            close(out);
+        path[0] = '\0';
+        return;
+    }
+    while ((r = read(b->fd, buf, sizeof(buf))) > 0)
+        if (write(out, buf, (size_t)r) != r)
+            break;
+    if (fsync(out) != 0 || close(out) != 0)
+        path[0] = '\0';
+}
+
+/* ---------------------------------------------------------------------- */
+/* A blob                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Send every record of b. 0 when all went out (b waits for the commit),
+ * -1 when it must be fetched again. */
+static int
+send_blob(struct lane *L, struct mf_dl_blob *b)
+{
+    struct mf_deliver *d = L->d;
+    struct mf_input_opts io = {.format = MF_INPUT_JSON,
+                               .max_record = (size_t)d->o.cfg->collect.max_record_size};
+    struct mf_input *in;
+    struct mf_input_rec rec;
+    struct mf_input_err ierr;
+    enum mf_input_ev ev;
+    size_t idx = 0;
+    int rc = 0, again;
+
+    b->n_dups = b->n_bad = 0;
+    free(b->out_sent);
+    b->out_sent = mf_xcalloc(d->o.fo->n ? d->o.fo->n : 1, sizeof(*b->out_sent));
+    /* a body cut short (a reset or a proxy) shows as unreadable records:
+     * check the whole blob before the first record reaches an output, so a
+     * retry does not deliver its first records twice */
+    if (!b->last_attempt) {
+        size_t broken = 0;
+
+        if (lseek(b->fd, 0, SEEK_SET) != 0)
+            return -1;
+        in = mf_input_new_fd(b->fd, b->content_id, &io);
+        while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF)
+            broken += ev == MF_INPUT_ERROR;
+        mf_input_destroy(in);
+        if (broken) {
+            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu unreadable "
+                   "records (%s); fetching the blob again", b->tenant_name,
+                   b->content_type, b->content_id, broken, ierr.msg);
+            return -1;
+        }
+    }
+    if (lseek(b->fd, 0, SEEK_SET) != 0)
+        return -1;
+    again = mf_state_blob_begin(L->state, b->tenant_id, b->content_type, b->content_id,
+                                mf_clock_wall_ms());
+    if (again < 0) {
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
+        return -1;
+    }
+    b->again = again == 1;
+    pthread_mutex_lock(&d->out_mu);
+    b->gen = d->fail_gen;
+    pthread_mutex_unlock(&d->out_mu);
+    /* one read transaction around the Id lookups */
+    mf_state_txn_begin(L->state, false);
+    in = mf_input_new_fd(b->fd, b->content_id, &io);
+    while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
+        if (ev == MF_INPUT_ERROR) {
+            b->n_bad++;
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s: %s", b->tenant_name,
+                   b->content_type, b->content_id, ierr.msg);
+            continue;
+        }
+        rc = send_record(L, b->tenant_id, b->tenant_name, b->content_type, rec.data,
+                         rec.len, b, idx++, b->out_sent);
+        if (rc == 0)
+            b->n_dups++;
+        else if (rc == -1)
+            b->n_bad++;
+        else if (rc == -2)
+            break;
+    }
+    mf_input_destroy(in);
+    mf_state_txn_end(L->state, true);
+    if (rc == -2)
+        return -1;
+    if (b->n_bad && !b->last_attempt) {
+        /* damaged: fetch it again rather than lose a record; what reached
+         * the outputs is redelivered (and counted as such) */
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records unreadable; "
+               "fetching the blob again", b->tenant_name, b->content_type, b->content_id,
+               b->n_bad);
+        return -1;
+    }
+    return 0;
+}
+
+/* After the commit: counters and logs of a committed blob; a blob with
+ * records that stayed unreadable is quarantined and announced as a gap. */
+static void
+blob_committed(struct lane *L, struct mf_dl_blob *b)
+{
+    struct mf_deliver *d = L->d;
+
+    if (b->n_bad) {
+        char path[1300], reason[1600];
+
+        quarantine(d, b, path, sizeof(path));
+        snprintf(reason, sizeof(reason), "%zu unreadable records in blob %.200s after "
+                 "every attempt; the blob is kept in %s", b->n_bad, b->content_id,
+                 path[0] ? path : "(could not be saved)");
+        emit_gap(L, b->tenant_id, b->tenant_name, b->content_type, b->created_ms,
+                 b->created_ms, reason);
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records could not "
+               "be read (logged above)", b->tenant_name, b->content_type, b->content_id,
+               b->n_bad);
+    }
+    count_delivered(d, b->tenant_name, b->content_type, b->out_sent);
+    mf_metrics_records_received(d->o.m, b->tenant_name, b->content_type,
+                                b->n_ids + b->n_dups + b->n_bad);
+    mf_metrics_duplicates_dropped(d->o.m, b->tenant_name, b->content_type, b->n_dups);
+    mf_metrics_records_rejected(d->o.m, b->tenant_name, b->content_type, b->n_bad);
+    if (b->n_dups)
+        mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: %zu duplicate records "
+               "dropped", b->tenant_name, b->content_type, b->content_id, b->n_dups);
+    if (b->again)
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: delivered again after an "
+               "interrupted attempt: up to %zu records may be duplicates downstream",
+               b->tenant_name, b->content_type, b->content_id, b->n_ids);
+    mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s blob %s delivered: %zu records",
+           b->tenant_name, b->content_type, b->content_id, b->n_ids);
+}
+
+/* One flush for every blob of list, then one transaction recording those
+ * whose records were all acknowledged by it. */
+static void
+group_commit(struct lane *L, struct mf_dl_blob *list)
+{
+    struct mf_deliver *d = L->d;
+    int64_t now = mf_clock_wall_ms();
+    uint64_t gen;
+    int frc, ok;
+
+    frc = flush_outputs(d);
+    pthread_mutex_lock(&d->out_mu);
+    gen = d->fail_gen;
+    pthread_mutex_unlock(&d->out_mu);
+    ok = frc == 0 && mf_state_txn_begin(L->state, true) == 0;
+    for (struct mf_dl_blob *b = list; b; b = b->next) {
+        b->rc = -1;
+        if (!ok || b->gen != gen)
+            continue;
+        if (mf_state_commit_blob(L->state, b->tenant_id, b->content_type, b->content_id,
+                                 b->created_ms, (const char *const *)b->ids, b->n_ids,
+                                 b->n_dups, b->again ? b->n_ids : 0, now) != 0) {
+            mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
+            ok = 0;
+            continue;
+        }
+        b->rc = 0;
+    }
+    if (frc == 0 && mf_state_txn_end(L->state, ok) != 0) {
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
+        ok = 0;
+    }
+    for (struct mf_dl_blob *b = list; b; b = b->next) {
+        if (!ok)
+            b->rc = -1;
+        if (b->rc == 0 &&
+            mf_state_blob_end(L->state, b->tenant_id, b->content_type, b->content_id) != 0)
+            mf_log(MF_LOG_WARN, "%s", mf_state_errmsg(L->state));
+        if (b->rc != 0 && frc == 0 && ok)
+            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: an output failed "
+                   "while it was sent; fetching it again", b->tenant_name,
+                   b->content_type, b->content_id);
+    }
+    /* the committed Ids are in SQLite now: into the filter, and end the
+     * reservations (together, so no lane finds an Id in neither) */
+    pthread_mutex_lock(&d->mu);
+    for (struct mf_dl_blob *b = list; b; b = b->next) {
+        for (size_t i = 0; d->dedupe && b->rc == 0 && i < b->n_ids; i++)
+            mf_bloom_add(&d->seen, rid_hash(b->tenant_id, b->ids[i]));
+        rid_release(d, b);
+    }
+    if (d->dedupe && mf_bloom_full(&d->seen) && seen_load(d, L->state) != 0)
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
+    pthread_mutex_unlock(&d->mu);
+    for (struct mf_dl_blob *b = list; b; b = b->next)
+        if (b->rc == 0)
+            blob_committed(L, b);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lanes                                                                  */
+/* ---------------------------------------------------------------------- */
+
+static void
+wake(struct mf_deliver *d)
+{
+    if (d->o.wake)
+        d->o.wake(d->o.ud);
+}
+
+/* Under d->mu: hand b to the collector. */
+static void
+post_done(struct mf_deliver *d, struct mf_dl_blob *b)
+{
+    b->next = NULL;
+    *d->done_tail = b;
+    d->done_tail = &b->next;
+    pthread_cond_signal(&d->cv_done);
+}
+
+/* While blobs are queued, lanes send them and commit only once enough
+ * wait (one flush and one transaction for many); with nothing queued they
+ * commit at once. */
+static bool
+commit_due(const struct mf_deliver *d)
+{
+    return d->n_sent >= COMMIT_MAX;
+}
+
+static void *
+lane_main(void *arg)
+{
+    struct lane *L = arg;
+    struct mf_deliver *d = L->d;
+
+    pthread_mutex_lock(&d->mu);
+    while (!d->quit) {
+        if (d->todo && !(commit_due(d) && !d->committing)) {
+            struct mf_dl_blob *b = d->todo;
+            int rc;
+
+            d->todo = b->next;
+            if (!d->todo)
+                d->todo_tail = &d->todo;
+            pthread_mutex_unlock(&d->mu);
+            rc = send_blob(L, b);
+            pthread_mutex_lock(&d->mu);
+            if (rc != 0) {
+                b->rc = -1;
+                rid_release(d, b);
+                post_done(d, b);
+                pthread_mutex_unlock(&d->mu);
+                wake(d);
+                pthread_mutex_lock(&d->mu);
+            } else {
+                b->next = d->sent;
+                d->sent = b;
+                d->n_sent++;
+            }
+            continue;
+        }
+        if (d->sent && !d->committing) {
+            struct mf_dl_blob *list = d->sent, *next;
+
+            d->sent = NULL;
+            d->n_sent = 0;
+            d->committing = true;
+            pthread_mutex_unlock(&d->mu);
+            group_commit(L, list);
+            pthread_mutex_lock(&d->mu);
+            d->committing = false;
+            for (struct mf_dl_blob *b = list; b; b = next) {
+                next = b->next;
+                post_done(d, b);
+            }
+            pthread_cond_broadcast(&d->cv);
+            pthread_mutex_unlock(&d->mu);
+            wake(d);
+            pthread_mutex_lock(&d->mu);
+            continue;
+        }
+        pthread_cond_wait(&d->cv, &d->mu);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return NULL;
+}
+
+static int
+lane_init(struct mf_deliver *d, struct lane *L, struct mf_state *state, char *err,
+          size_t errsz)
+{
+    L->d = d;
+    mf_nctx_init(&L->nctx);
+    mf_fanout_share(&L->fo, d->o.fo);
+    if (state) {
+        L->state = state;
+        return 0;
+    }
+    {
+        struct mf_state_err se;
+
+        L->state = mf_state_open(d->o.cfg->state_dir, &se);
+        if (!L->state) {
+            snprintf(err, errsz, "%s", se.msg);
+            return -1;
+        }
+        L->own_state = true;
+    }
+    return 0;
+}
+
+static void
+lane_fini(struct lane *L)
+{
+    if (!L->d)
+        return;
+    mf_nctx_fini(&L->nctx);
+    mf_fanout_close(&L->fo);
+    if (L->own_state)
+        mf_state_close(L->state);
+}
+
+/* ---------------------------------------------------------------------- */
+/* API                                                                    */
+/* ---------------------------------------------------------------------- */
+
+static int
+online_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    if (n < 1)
+        return 1;
+    return n > MAX_LANES ? MAX_LANES : (int)n;
+}
+
+struct mf_deliver *
+mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
+{
+    struct mf_deliver *d = mf_xcalloc(1, sizeof(*d));
+    pthread_condattr_t ca;
+
+    d->o = *o;
+    d->n_lanes = o->lanes > 0 ? o->lanes : online_cpus();
+    pthread_mutex_init(&d->mu, NULL);
+    pthread_mutex_init(&d->out_mu, NULL);
+    pthread_mutex_init(&d->flush_mu, NULL);
+    pthread_cond_init(&d->cv, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&d->cv_done, &ca);
+    pthread_condattr_destroy(&ca);
+    d->todo_tail = &d->todo;
+    d->done_tail = &d->done;
+    lane_init(d, &d->self, o->state, err, errsz);
+    d->dedupe = o->cfg->collect.dedupe_horizon_ms > 0;
+    if (d->dedupe && seen_load(d, o->state) != 0) {
+        snprintf(err, errsz, "%s", mf_state_errmsg(o->state));
+        goto fail;
+    }
+    d->lanes = mf_xcalloc((size_t)d->n_lanes, sizeof(*d->lanes));
+    for (int i = 0; i < d->n_lanes; i++) {
+        struct lane *L = &d->lanes[i];
+        int e;
+
+        if (lane_init(d, L, NULL, err, errsz) != 0)
+            goto fail;
+        if ((e = pthread_create(&L->th, NULL, lane_main, L)) != 0) {
+            snprintf(err, errsz, "cannot start a delivery thread: %s", strerror(e));
+            goto fail;
+        }
+        L->started = true;
+    }
+    return d;
+fail:
+    mf_deliver_destroy(d);
+    return NULL;
+}
+
+int
+mf_deliver_lanes(const struct mf_deliver *d)
+{
+    return d->n_lanes;
+}
+
+void
+mf_deliver_submit(struct mf_deliver *d, struct mf_dl_blob *b)
+{
+    b->next = NULL;
+    b->rc = -1;
+    b->n_ids = 0;
+    pthread_mutex_lock(&d->mu);
+    *d->todo_tail = b;
+    d->todo_tail = &b->next;
+    d->pending++;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+size_t
+mf_deliver_pending(const struct mf_deliver *d)
+{
+    return d->pending;    /* written by this thread only */
+}
+
+size_t
+mf_deliver_reap(struct mf_deliver *d)
+{
+    struct mf_dl_blob *list, *next;
+    size_t n = 0;
+
+    pthread_mutex_lock(&d->mu);
+    list = d->done;
+    d->done = NULL;
+    d->done_tail = &d->done;
+    pthread_mutex_unlock(&d->mu);
+    for (struct mf_dl_blob *b = list; b; b = next) {
+        next = b->next;
+        ids_free(b);
+        d->pending--;
+        n++;
+        d->o.done(b, d->o.ud);
+    }
+    return n;
+}
+
+int
+mf_deliver_drain(struct mf_deliver *d, int64_t deadline_ms)
+{
+    for (;;) {
+        int64_t left;
+        struct timespec ts;
+
+        mf_deliver_reap(d);
+        if (d->pending == 0)
+            return 0;
+        left = deadline_ms - mf_clock_wall_ms();
+        if (left <= 0)
+            return -1;
+        if (left > 200)
+            left = 200;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += left / 1000;
+        ts.tv_nsec += (long)(left % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&d->mu);
+        if (!d->done)
+            pthread_cond_timedwait(&d->cv_done, &d->mu, &ts);
+        pthread_mutex_unlock(&d->mu);
+    }
+}
+
+int
+mf_deliver_gap(struct mf_deliver *d, const char *tenant_id, const char *tenant_name,
+               const char *content_type, int64_t start_ms, int64_t end_ms,
+               const char *reason)
+{
+    return emit_gap(&d->self, tenant_id, tenant_name, content_type, start_ms, end_ms,
+                    reason);
+}
+
+int
+mf_deliver_flush(struct mf_deliver *d)
+{
+    return flush_outputs(d);
+}
+
+void
+mf_deliver_destroy(struct mf_deliver *d)
+{
+    struct mf_dl_blob *b, *next;
+
+    if (!d)
+        return;
+    pthread_mutex_lock(&d->mu);
+    d->quit = true;
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    for (int i = 0; d->lanes && i < d->n_lanes; i++) {
+        if (d->lanes[i].started)
+            pthread_join(d->lanes[i].th, NULL);
+        lane_fini(&d->lanes[i]);
+    }
+    /* what was not committed is fetched again on the next run */
+    for (b = d->todo; b; b = next) {
+        next = b->next;
+        ids_free(b);
+    }
+    for (b = d->sent; b; b = next) {
+        next = b->next;
+        ids_free(b);
+    }
+    for (b = d->done; b; b = next) {
+        next = b->next;
+        ids_free(b);
+    }
+    for (size_t i = 0; i < d->n_rid_buckets; i++)
+        while (d->rids[i]) {
+            struct rid *r = d->rids[i];
+
+            d->rids[i] = r->next;
+            free(r);
+        }
+    free(d->rids);
+    mf_bloom_fini(&d->seen);
+    lane_fini(&d->self);
+    free(d->lanes);
+    pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->out_mu);
+    pthread_mutex_destroy(&d->flush_mu);
+    pthread_cond_destroy(&d->cv);
+    pthread_cond_destroy(&d->cv_done);
+    free(d);
+}

@@ -1,0 +1,108 @@
+/* deliver.h - the delivery stage of `run`.
+ *
+ * The collector's thread downloads blobs to spool files and hands them
+ * here, then goes on downloading. Lanes (threads, one per online CPU by
+ * default) each take a blob, read it record by record, normalize every
+ * record in the forms the outputs need, drop the Ids delivered before and
+ * send the rest. A group commit then waits until every output acknowledged
+ * everything sent so far (one flush, one fsync for many blobs) and records
+ * every blob that was completely sent before it, in one SQLite transaction.
+ * A blob comes back to the collector either committed (rc 0) or to be
+ * fetched again (rc -1): never half recorded, so the checkpoint that waits
+ * for it moves only after delivery.
+ *
+ * A failed flush bumps a generation counter: a blob whose sending began
+ * before a failed flush is never committed by a later successful one (the
+ * failed record may have been its own), it is fetched again instead.
+ *
+ * The same record Id in two blobs handled at once by two lanes: the first
+ * lane reserves the Id, the second drops it as a duplicate; reservations
+ * end with the commit (then SQLite has the Id) or with the failure of the
+ * blob (then the blob comes again with the record).
+ *
+ * Every call is for the collector's thread; the done callback runs there,
+ * from mf_deliver_reap(). The wake callback runs on a lane, when results
+ * are waiting (the collector wakes its poll loop).
+ */
+#ifndef MF_DELIVER_H
+#define MF_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mf_config;
+struct mf_normalizer;
+struct mf_fanout;
+struct mf_metrics;
+struct mf_state;
+
+/* One blob to deliver; the caller owns it (and its fd) and must not touch
+ * it between mf_deliver_submit() and its done callback. */
+struct mf_dl_blob {
+    const char *tenant_id;       /* these outlive the job */
+    const char *tenant_name;
+    const char *content_type;
+    const char *content_id;
+    int64_t created_ms;
+    int fd;                      /* the spooled body, read from offset 0 */
+    bool last_attempt;           /* unreadable records: deliver the rest,
+                                    quarantine the blob, emit a gap - rather
+                                    than fetching it again */
+    void *ud;
+    int rc;                      /* result: 0 committed, -1 fetch it again */
+    /* private */
+    struct mf_dl_blob *next;
+    uint64_t gen;
+    bool again;
+    size_t n_dups, n_bad;
+    uint64_t *out_sent;          /* records per output */
+    char **ids;
+    size_t n_ids, cap_ids;
+};
+
+typedef void (*mf_dl_done_fn)(struct mf_dl_blob *b, void *ud);
+typedef void (*mf_dl_wake_fn)(void *ud);
+
+struct mf_deliver_opts {
+    const struct mf_config *cfg;
+    const struct mf_normalizer *norm;
+    struct mf_fanout *fo;        /* open outputs, closed by the caller after
+                                    mf_deliver_destroy() */
+    struct mf_metrics *m;        /* may be NULL */
+    struct mf_state *state;      /* the caller's connection (gap events) */
+    int lanes;                   /* 0 = one per online CPU, at most 8 */
+    mf_dl_done_fn done;
+    mf_dl_wake_fn wake;
+    void *ud;
+};
+
+/* NULL with err set. */
+struct mf_deliver *mf_deliver_new(const struct mf_deliver_opts *o, char *err,
+                                  size_t errsz);
+int mf_deliver_lanes(const struct mf_deliver *d);
+
+void mf_deliver_submit(struct mf_deliver *d, struct mf_dl_blob *b);
+/* Blobs submitted whose done callback has not run yet. */
+size_t mf_deliver_pending(const struct mf_deliver *d);
+/* Run the done callback of every finished blob; returns how many. */
+size_t mf_deliver_reap(struct mf_deliver *d);
+/* Wait (reaping) until nothing is pending or until deadline_ms (wall
+ * clock). 0 / -1 when blobs are still pending. */
+int mf_deliver_drain(struct mf_deliver *d, int64_t deadline_ms);
+
+/* A range that can no longer be fetched: recorded in the state and sent
+ * through every output as a monitor.collection_gap record, then flushed.
+ * Synchronous. 0, or -1 when an output did not acknowledge it. */
+int mf_deliver_gap(struct mf_deliver *d, const char *tenant_id, const char *tenant_name,
+                   const char *content_type, int64_t start_ms, int64_t end_ms,
+                   const char *reason);
+
+/* Flush every output: 0 when all of it was acknowledged. */
+int mf_deliver_flush(struct mf_deliver *d);
+
+/* Stop the lanes (blobs not committed yet are dropped: fetched again on
+ * the next run) and free. */
+void mf_deliver_destroy(struct mf_deliver *d);
+
+#endif
