@@ -74,6 +74,7 @@ struct mf_deliver {
     bool dedupe;                 /* collect.dedupe_horizon > 0 */
     struct mf_bloom seen;        /* every Id in the state: most records are
                                     new, and need no SQLite lookup */
+    uint64_t commits;            /* group commits ended so far */
 
     pthread_mutex_t out_mu;      /* every use of the outputs */
     pthread_mutex_t flush_mu;    /* one flush at a time (taken before out_mu) */
@@ -290,17 +291,36 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
 
         if (d->dedupe) {
             uint64_t h = rid_hash(tenant_id, first->id);
-            bool maybe, fresh;
+            bool fresh;
 
-            pthread_mutex_lock(&d->mu);
-            maybe = mf_bloom_test(&d->seen, h);
-            pthread_mutex_unlock(&d->mu);
-            if (maybe && mf_state_id_seen(L->state, tenant_id, first->id) == 1)
-                return 0;
             id = mf_xstrdup(first->id);
-            pthread_mutex_lock(&d->mu);
-            fresh = rid_reserve(d, h, b->tenant_id, id);
-            pthread_mutex_unlock(&d->mu);
+            /* "not in the filter" and the reservation in one step; after a
+             * "maybe" and a miss in SQLite, reserve only when no commit
+             * ended in between (else look again): an Id is never seen
+             * neither committed nor reserved */
+            for (;;) {
+                uint64_t gen;
+
+                pthread_mutex_lock(&d->mu);
+                if (!mf_bloom_test(&d->seen, h)) {
+                    fresh = rid_reserve(d, h, b->tenant_id, id);
+                    pthread_mutex_unlock(&d->mu);
+                    break;
+                }
+                gen = d->commits;
+                pthread_mutex_unlock(&d->mu);
+                if (mf_state_id_seen(L->state, tenant_id, id) == 1) {
+                    fresh = false;
+                    break;
+                }
+                pthread_mutex_lock(&d->mu);
+                if (d->commits == gen) {
+                    fresh = rid_reserve(d, h, b->tenant_id, id);
+                    pthread_mutex_unlock(&d->mu);
+                    break;
+                }
+                pthread_mutex_unlock(&d->mu);
+            }
             if (!fresh) {
                 free(id);
                 return 0;
@@ -480,8 +500,6 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
     pthread_mutex_lock(&d->out_mu);
     b->gen = d->fail_gen;
     pthread_mutex_unlock(&d->out_mu);
-    /* one read transaction around the Id lookups */
-    mf_state_txn_begin(L->state, false);
     in = mf_input_new_fd(b->fd, b->content_id, &io);
     while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
         if (ev == MF_INPUT_ERROR) {
@@ -500,7 +518,6 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
             break;
     }
     mf_input_destroy(in);
-    mf_state_txn_end(L->state, true);
     if (rc == -2)
         return -1;
     if (b->n_bad && !b->last_attempt) {
@@ -596,6 +613,7 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     /* the committed Ids are in SQLite now: into the filter, and end the
      * reservations (together, so no lane finds an Id in neither) */
     pthread_mutex_lock(&d->mu);
+    d->commits++;
     for (struct mf_dl_blob *b = list; b; b = b->next) {
         for (size_t i = 0; d->dedupe && b->rc == 0 && i < b->n_ids; i++)
             mf_bloom_add(&d->seen, rid_hash(b->tenant_id, b->ids[i]));

@@ -8,7 +8,9 @@ Printed figures, not a timed test (see bench/collect-bench.sh):
    CPU seconds and peak RSS from GNU time. The emulator's quota is off and
    the agent's requests_per_minute is high, so the figures show how the
    downloads scale; the quota ceiling (requests_per_minute x records per
-   blob / 60) is printed next to them.
+   blob / 60) is printed next to them, and a last run at the highest
+   concurrency under the default requests_per_minute (1800) shows the
+   agent holding to it.
 2. 1,000 tenants with little content: `run` as a daemon; time until the
    first poll of every tenant was delivered, then CPU (% of one core) and
    RSS while idle between two polls, and peak RSS (VmHWM).
@@ -78,17 +80,21 @@ def throughput(args, tmp):
     emu = h.Emulator(sc, os.path.join(tmp, "emu-tp"), start_timeout=900)
     print("  emulator ready in %.0fs" % (time.monotonic() - t0), flush=True)
     rows = []
+    # every concurrency without a request limit, then the highest one under
+    # the default requests_per_minute (1800): the quota ceiling, honoured
+    runs = [(str(c), c, 100000) for c in args.concurrency]
+    runs.append(("%d @1800/min" % max(args.concurrency), max(args.concurrency), 1800))
     try:
-        for c in args.concurrency:
+        for label, c, rpm in runs:
             # blobs are spread evenly over span_h hours: the lookback picks
             # how many a run collects (fewer at low concurrency)
             want = min(blobs, args.blobs_per_run.get(c, blobs))
             lookback_min = max(1, int(want * span_h * 60 / blobs))
-            d = os.path.join(tmp, "agent-c%d" % c)
+            d = os.path.join(tmp, "agent-c%d-%d" % (c, rpm))
             a = h.Agent(args.binary, d, emu, content_types=["Audit.Exchange"],
                         schema=args.schema,
                         collect={"max_concurrency": c,
-                                 "requests_per_minute": 100000,
+                                 "requests_per_minute": rpm,
                                  "initial_lookback": "%dm" % lookback_min,
                                  "request_timeout": "60s"})
             tf = os.path.join(d, "time.txt")
@@ -106,10 +112,10 @@ def throughput(args, tmp):
             rss = int(parts[3]) / 1024.0
             n = count_lines(a.output)
             served = emu.counter("records_served") - served0
-            rows.append((c, n // 1000, n, wall, n / wall, cpu, rss, rc,
+            rows.append((label, n // 1000, n, wall, n / wall, cpu, rss, rc,
                          served, os.getloadavg()[0]))
-            print("  max_concurrency %2d: %7d records in %6.2fs = %8.0f "
-                  "records/s (exit %d)" % (c, n, wall, n / wall, rc),
+            print("  max_concurrency %s: %7d records in %6.2fs = %8.0f "
+                  "records/s (exit %d)" % (label, n, wall, n / wall, rc),
                   flush=True)
             os.unlink(a.output)     # keep the disk use down
     finally:
@@ -124,7 +130,7 @@ def throughput(args, tmp):
         "max_concurrency", "blobs", "records", "wall s", "records/s",
         "speedup", "cpu s", "rec/cpu-s", "peak RSS MB", "load", "exit"))
     for c, b, n, wall, rate, cpu, rss, rc, served, load in rows:
-        print("%-15d %6d %9d %8.2f %10.0f %7.2fx %8.2f %10.0f %11.1f %5.1f %5d"
+        print("%-15s %6d %9d %8.2f %10.0f %7.2fx %8.2f %10.0f %11.1f %5.1f %5d"
               % (c, b, n, wall, rate, rate / base, cpu, n / cpu if cpu else 0,
                  rss, load, rc))
     if os.getloadavg()[0] > 0.75 * os.cpu_count():
@@ -133,7 +139,7 @@ def throughput(args, tmp):
               "emulator; rec/cpu-s is the agent's own cost")
     for c, b, n, wall, rate, cpu, rss, rc, served, load in rows:
         if served != n:
-            print("  note: c=%d: emulator served %d records, output has %d"
+            print("  note: c=%s: emulator served %d records, output has %d"
                   % (c, served, n))
     print("quota ceiling: requests_per_minute 1800 (default) x 1000 records "
           "/ 60 = %d records/s per tenant" % (1800 * 1000 // 60))
