@@ -165,9 +165,9 @@ ids_free(struct mf_dl_blob *b)
 }
 
 static int
-seen_add(const char *tenant, const char *id, void *ud)
+seen_add(const uint64_t h[2], void *ud)
 {
-    mf_bloom_add(ud, rid_hash(tenant ? tenant : "", id ? id : ""));
+    mf_bloom_add(ud, h[0]);
     return 0;
 }
 
@@ -290,10 +290,11 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         char *id;
 
         if (d->dedupe) {
-            uint64_t h = rid_hash(tenant_id, first->id);
+            uint64_t h = rid_hash(tenant_id, first->id), key[2];
             bool fresh;
 
             id = mf_xstrdup(first->id);
+            mf_state_id_hash(tenant_id, id, key);
             /* "not in the filter" and the reservation in one step; after a
              * "maybe" and a miss in SQLite, reserve only when no commit
              * ended in between (else look again): an Id is never seen
@@ -302,7 +303,7 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
                 uint64_t gen;
 
                 pthread_mutex_lock(&d->mu);
-                if (!mf_bloom_test(&d->seen, h)) {
+                if (!mf_bloom_test(&d->seen, key[0])) {
                     fresh = rid_reserve(d, h, b->tenant_id, id);
                     pthread_mutex_unlock(&d->mu);
                     break;
@@ -574,7 +575,8 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
 {
     struct mf_deliver *d = L->d;
     int64_t now = mf_clock_wall_ms();
-    uint64_t gen;
+    uint64_t gen, *keys;
+    size_t n_keys = 0;
     int frc, ok;
 
     frc = flush_outputs(d);
@@ -612,16 +614,28 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     }
     /* the committed Ids are in SQLite now: into the filter, and end the
      * reservations (together, so no lane finds an Id in neither) */
+    for (struct mf_dl_blob *b = list; b; b = b->next)
+        if (b->rc == 0)
+            n_keys += b->n_ids;
+    keys = mf_xmalloc((n_keys ? n_keys : 1) * sizeof(*keys));
+    n_keys = 0;
+    for (struct mf_dl_blob *b = list; d->dedupe && b; b = b->next)
+        for (size_t i = 0; b->rc == 0 && i < b->n_ids; i++) {
+            uint64_t key[2];
+
+            mf_state_id_hash(b->tenant_id, b->ids[i], key);
+            keys[n_keys++] = key[0];
+        }
     pthread_mutex_lock(&d->mu);
     d->commits++;
-    for (struct mf_dl_blob *b = list; b; b = b->next) {
-        for (size_t i = 0; d->dedupe && b->rc == 0 && i < b->n_ids; i++)
-            mf_bloom_add(&d->seen, rid_hash(b->tenant_id, b->ids[i]));
+    for (size_t i = 0; i < n_keys; i++)
+        mf_bloom_add(&d->seen, keys[i]);
+    for (struct mf_dl_blob *b = list; b; b = b->next)
         rid_release(d, b);
-    }
     if (d->dedupe && mf_bloom_full(&d->seen) && seen_load(d, L->state) != 0)
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
     pthread_mutex_unlock(&d->mu);
+    free(keys);
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);

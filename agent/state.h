@@ -105,9 +105,11 @@ typedef int (*mf_state_stream_fn)(const struct mf_stream_state *s, void *ud);
 /* Every stream, ordered by tenant and content type; stops when fn != 0. */
 int mf_state_foreach_stream(struct mf_state *st, mf_state_stream_fn fn, void *ud);
 
-typedef int (*mf_state_id_fn)(const char *tenant, const char *id, void *ud);
-/* Every record Id remembered (any order); stops when fn != 0. The number
- * visited, or -1. */
+/* The key a record Id is remembered by: a 128-bit hash of (tenant, Id). */
+void mf_state_id_hash(const char *tenant, const char *id, uint64_t h[2]);
+typedef int (*mf_state_id_fn)(const uint64_t h[2], void *ud);
+/* The key of every record Id remembered (any order); stops when fn != 0.
+ * The number visited, or -1. */
 int mf_state_foreach_id(struct mf_state *st, mf_state_id_fn fn, void *ud);
 
 const char *mf_state_errmsg(struct mf_state *st);

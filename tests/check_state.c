@@ -1,4 +1,5 @@
 /* check_state.c - durable collection state. */
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -132,6 +133,72 @@ START_TEST(mso_gaps_and_listing)
 }
 END_TEST
 
+/* A state written by schema 1 (Ids as text) is upgraded at open: the Ids
+ * it remembered are still known, the rest of it untouched. */
+START_TEST(mso_schema1_upgraded)
+{
+    char path[300];
+    sqlite3 *db;
+    struct mf_state *st;
+    struct mf_stream_state s;
+
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db,
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE streams(tenant TEXT NOT NULL, content_type TEXT NOT NULL,"
+        " checkpoint_ms INTEGER NOT NULL DEFAULT 0, first_ms INTEGER NOT NULL DEFAULT 0,"
+        " last_poll_ms INTEGER NOT NULL DEFAULT 0, last_success_ms INTEGER NOT NULL DEFAULT 0,"
+        " blobs_delivered INTEGER NOT NULL DEFAULT 0, records_delivered INTEGER NOT NULL DEFAULT 0,"
+        " duplicates INTEGER NOT NULL DEFAULT 0, redelivered INTEGER NOT NULL DEFAULT 0,"
+        " last_error_ms INTEGER NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
+        " PRIMARY KEY(tenant, content_type));"
+        "INSERT INTO streams(tenant, content_type, checkpoint_ms) VALUES ('t1', 'Audit.Exchange', 777);"
+        "CREATE TABLE records(tenant TEXT NOT NULL, id TEXT NOT NULL, seen_ms INTEGER NOT NULL,"
+        " PRIMARY KEY(tenant, id)) WITHOUT ROWID;"
+        "CREATE INDEX records_seen ON records(seen_ms);"
+        "INSERT INTO records VALUES ('t1', 'old-1', 5), ('t1', 'old-2', 6), ('t2', 'old-3', 7);"
+        "CREATE TABLE inflight(tenant TEXT NOT NULL, content_type TEXT NOT NULL,"
+        " content_id TEXT NOT NULL, started_ms INTEGER NOT NULL,"
+        " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;"
+        "INSERT INTO inflight VALUES ('t1', 'Audit.Exchange', 'blob-x', 9);",
+        NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    st = open_ok();
+    ck_assert_int_eq(mf_state_id_seen(st, "t1", "old-1"), 1);
+    ck_assert_int_eq(mf_state_id_seen(st, "t1", "old-2"), 1);
+    ck_assert_int_eq(mf_state_id_seen(st, "t2", "old-3"), 1);
+    ck_assert_int_eq(mf_state_id_seen(st, "t2", "old-1"), 0);
+    ck_assert_int_eq(mf_state_stream_get(st, "t1", "Audit.Exchange", 1, &s), 0);
+    ck_assert_int_eq(s.checkpoint_ms, 777);
+    /* the in-flight mark moved to inflight.db and still counts */
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.Exchange", "blob-x", 10), 1);
+    /* old Ids are pruned by their time like new ones */
+    ck_assert_int_eq(mf_state_prune(st, 0, 6), 0);
+    ck_assert_int_eq(mf_state_id_seen(st, "t1", "old-1"), 0);
+    ck_assert_int_eq(mf_state_id_seen(st, "t1", "old-2"), 1);
+    mf_state_close(st);
+    /* reopening an upgraded state is a no-op */
+    st = open_ok();
+    ck_assert_int_eq(mf_state_id_seen(st, "t2", "old-3"), 1);
+    mf_state_close(st);
+}
+END_TEST
+
+START_TEST(mso_id_hash_separates_tenant_and_id)
+{
+    uint64_t a[2], b[2], c[2];
+
+    mf_state_id_hash("ab", "c", a);
+    mf_state_id_hash("a", "bc", b);
+    mf_state_id_hash("ab", "c", c);
+    ck_assert(a[0] != b[0] || a[1] != b[1]);
+    ck_assert(a[0] == c[0] && a[1] == c[1]);
+}
+END_TEST
+
 START_TEST(mso_open_errors)
 {
     struct mf_state_err err;
@@ -161,6 +228,8 @@ state_suite(void)
     tcase_add_test(tc, mso_blob_commit_survives_reopen);
     tcase_add_test(tc, mso_gaps_and_listing);
     tcase_add_test(tc, mso_open_errors);
+    tcase_add_test(tc, mso_schema1_upgraded);
+    tcase_add_test(tc, mso_id_hash_separates_tenant_and_id);
     suite_add_tcase(s, tc);
     return s;
 }
