@@ -293,16 +293,6 @@ api_url(char *out, size_t n, const struct mf_tenant_conf *t, const char *tid,
 }
 
 static void
-fmt_utc(char *out, size_t n, int64_t ms)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-}
-
-static void
 check_tenant(struct pf *p, const struct mf_tenant_conf *t)
 {
     struct mf_auth_opts ao = {.proxy = p->cfg->proxy,
@@ -426,8 +416,8 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
     /* one listing, last hour */
     if (!list_type)
         list_type = types[0];
-    fmt_utc(s1, sizeof(s1), local - 3600 * 1000);
-    fmt_utc(s2, sizeof(s2), local);
+    mf_clock_fmt_utc(local - 3600 * 1000, s1, sizeof(s1));
+    mf_clock_fmt_utc(local, s2, sizeof(s2));
     snprintf(q, sizeof(q), "contentType=%s&startTime=%s&endTime=%s",
              list_type, s1, s2);
     mf_http_req_init(&r);

@@ -142,16 +142,6 @@ struct mf_collector {
     int exit_code;
 };
 
-static void
-fmt_time(int64_t ms, char *buf, size_t n)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-}
-
 /* ---------------------------------------------------------------------- */
 /* Pacing                                                                 */
 /* ---------------------------------------------------------------------- */
@@ -819,8 +809,8 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
         } else {
             char s0[32], s1[32];
 
-            fmt_time(st->win_start, s0, sizeof(s0));
-            fmt_time(st->win_end, s1, sizeof(s1));
+            mf_clock_fmt_utc(st->win_start, s0, sizeof(s0));
+            mf_clock_fmt_utc(st->win_end, s1, sizeof(s1));
             snprintf(st->req->url, sizeof(st->req->url),
                      "%s/subscriptions/content?contentType=%s&startTime=%s&endTime=%s",
                      t->feed_root, st->ct, s0, s1);

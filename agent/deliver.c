@@ -357,16 +357,6 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
     return rc;
 }
 
-static void
-fmt_time(int64_t ms, char *buf, size_t n)
-{
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    gmtime_r(&s, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-}
-
 /* The gap record through every output, flushed, and the gap in the state
  * (on L's connection). */
 static int
@@ -381,9 +371,9 @@ emit_gap(struct lane *L, const char *tenant_id, const char *tenant_name, const c
 
     mf_state_add_gap(L->state, tenant_id, ct, start_ms, end_ms, mf_clock_wall_ms());
     mf_metrics_gap_seconds(d->o.m, tenant_name, ct, (double)(end_ms - start_ms) / 1000);
-    fmt_time(start_ms, s0, sizeof(s0));
-    fmt_time(end_ms, s1, sizeof(s1));
-    fmt_time(mf_clock_wall_ms(), now_s, sizeof(now_s));
+    mf_clock_fmt_utc(start_ms, s0, sizeof(s0));
+    mf_clock_fmt_utc(end_ms, s1, sizeof(s1));
+    mf_clock_fmt_utc(mf_clock_wall_ms(), now_s, sizeof(now_s));
     snprintf(idbuf, sizeof(idbuf), "m365fwd-gap-%s-%s-%" PRId64, tenant_id, ct, start_ms);
     mf_buf_init(&esc, 0);
     mf_json_write_str(&esc, reason, strlen(reason));

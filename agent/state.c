@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bloom.h"
 #include "mem.h"
 
 #define STATE_SCHEMA_VERSION 2   /* 2: records keyed by a 128-bit hash */
@@ -182,16 +183,6 @@ mf_state_errmsg(struct mf_state *st)
     return st->errmsg;
 }
 
-static uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
 void
 mf_state_id_hash(const char *tenant, const char *id, uint64_t h[2])
 {
@@ -207,8 +198,8 @@ mf_state_id_hash(const char *tenant, const char *id, uint64_t h[2])
         a = (a ^ 0x1f) * 0x100000001b3ULL;      /* separator */
         b = (b + 0x1f) * 0xff51afd7ed558ccdULL;
     }
-    h[0] = mix64(a);
-    h[1] = mix64(b ^ (a << 1));
+    h[0] = mf_mix64(a);
+    h[1] = mf_mix64(b ^ (a << 1));
 }
 
 /* Schema 1 kept (tenant, Id) as text: rewrite the table once. */

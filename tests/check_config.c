@@ -26,17 +26,13 @@ static char tmpdir[64];
 static void
 mk_tmpdir(void)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_config.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    mf_test_mkdtemp(tmpdir, sizeof(tmpdir), "check_config");
 }
 
 static void
 rm_tmpdir(void)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    mf_test_rmtree(tmpdir);
 }
 
 /* Write a file under tmpdir with a mode; returns its path (static). */

@@ -33,19 +33,14 @@ struct fixture {
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/mf-deliver-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    mf_test_mkdtemp(dir, sizeof(dir), "mf-deliver");
     snprintf(out_path, sizeof(out_path), "%s/out.ndjson", dir);
 }
 
 static void
 teardown(void)
 {
-    char cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
+    mf_test_rmtree(dir);
 }
 
 static void

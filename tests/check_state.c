@@ -13,18 +13,13 @@ static char dir[256];
 static void
 setup(void)
 {
-    snprintf(dir, sizeof(dir), "/tmp/mf-state-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    mf_test_mkdtemp(dir, sizeof(dir), "mf-state");
 }
 
 static void
 teardown(void)
 {
-    char cmd[300];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
+    mf_test_rmtree(dir);
 }
 
 static struct mf_state *

@@ -31,17 +31,12 @@ mf_bloom_fini(struct mf_bloom *b)
     b->n = b->cap = 0;
 }
 
-/* The second probe hash: a 64-bit mix of the first (odd, so that the
- * probes h1 + i*h2 never repeat within a power-of-two table). */
+/* The second probe hash: a mix of the first, odd so that the probes
+ * h1 + i*h2 never repeat within a power-of-two table. */
 static uint64_t
 mix(uint64_t x)
 {
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ULL;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebULL;
-    x ^= x >> 31;
-    return x | 1;
+    return mf_mix64(x) | 1;
 }
 
 void

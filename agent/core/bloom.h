@@ -16,6 +16,18 @@ struct mf_bloom {
     size_t cap;
 };
 
+/* A 64-bit finalizer (splitmix64's): every input bit reaches every output
+ * bit. For deriving hashes from hashes. */
+static inline uint64_t
+mf_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
 void mf_bloom_init(struct mf_bloom *b, size_t cap);
 void mf_bloom_fini(struct mf_bloom *b);
 void mf_bloom_add(struct mf_bloom *b, uint64_t h);

@@ -61,6 +61,23 @@ mf_test_slurp(const char *path, size_t *len)
     return buf;
 }
 
+void
+mf_test_mkdtemp(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "/tmp/%s-XXXXXX", name);
+    ck_assert_ptr_nonnull(mkdtemp(buf));
+}
+
+void
+mf_test_rmtree(const char *dir)
+{
+    char cmd[600];
+
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
 int
 mf_test_run(Suite *s)
 {

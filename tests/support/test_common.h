@@ -12,6 +12,10 @@ const char *mf_test_data(const char *rel);
 const char *mf_test_shared_dir(void);
 /* Read a whole file (malloc'd, NUL-terminated); NULL on error. */
 char *mf_test_slurp(const char *path, size_t *len);
+/* A fresh directory /tmp/<name>-XXXXXX in buf (fails the test when it
+ * cannot be made), and its removal with everything in it. */
+void mf_test_mkdtemp(char *buf, size_t n, const char *name);
+void mf_test_rmtree(const char *dir);
 /* Run a suite with TAP/verbosity from the environment; returns exit code. */
 int mf_test_run(Suite *s);
 
