@@ -637,6 +637,8 @@ blob_done(struct mf_http_req *r, void *ud)
         b->job = (struct mf_dl_blob){.tenant_id = t->conf->id, .tenant_name = t->conf->name,
                                      .content_type = st->ct, .content_id = b->content_id,
                                      .created_ms = b->created_ms, .fd = b->fd,
+                                     .attempt = b->attempts + 1,
+                                     .max_attempts = DROP_ATTEMPTS,
                                      .last_attempt = b->attempts + 1 >= DROP_ATTEMPTS,
                                      .ud = b};
         b->state = B_DELIVERING;

@@ -474,8 +474,9 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
         mf_input_destroy(in);
         if (broken) {
             mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu unreadable "
-                   "records (%s); fetching the blob again", b->tenant_name,
-                   b->content_type, b->content_id, broken, ierr.msg);
+                   "records (%s); fetching the blob again (attempt %d of %d)",
+                   b->tenant_name, b->content_type, b->content_id, broken, ierr.msg,
+                   b->attempt + 1, b->max_attempts);
             return -1;
         }
     }
@@ -515,8 +516,8 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
         /* damaged: fetch it again rather than lose a record; what reached
          * the outputs is redelivered (and counted as such) */
         mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records unreadable; "
-               "fetching the blob again", b->tenant_name, b->content_type, b->content_id,
-               b->n_bad);
+               "fetching the blob again (attempt %d of %d)", b->tenant_name,
+               b->content_type, b->content_id, b->n_bad, b->attempt + 1, b->max_attempts);
         return -1;
     }
     return 0;
@@ -533,9 +534,9 @@ blob_committed(struct lane *L, struct mf_dl_blob *b)
         char path[1300], reason[1600];
 
         quarantine(d, b, path, sizeof(path));
-        snprintf(reason, sizeof(reason), "%zu unreadable records in blob %.200s after "
-                 "every attempt; the blob is kept in %s", b->n_bad, b->content_id,
-                 path[0] ? path : "(could not be saved)");
+        snprintf(reason, sizeof(reason), "%zu unreadable records in blob %.200s after %d "
+                 "attempts; the blob is kept in %s", b->n_bad, b->content_id,
+                 b->max_attempts, path[0] ? path : "(could not be saved)");
         emit_gap(L, b->tenant_id, b->tenant_name, b->content_type, b->created_ms,
                  b->created_ms, reason);
         mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records could not "

@@ -46,6 +46,7 @@ struct mf_dl_blob {
     const char *content_id;
     int64_t created_ms;
     int fd;                      /* the spooled body, read from offset 0 */
+    int attempt, max_attempts;   /* for the logs: this is attempt n of max */
     bool last_attempt;           /* unreadable records: deliver the rest,
                                     quarantine the blob, emit a gap - rather
                                     than fetching it again */
