@@ -60,6 +60,34 @@ struct reload {
     struct mf_config *next;
 };
 
+/* After a reload: the health entries of the tenants and outputs the new
+ * configuration no longer runs go (/readyz would report them forever). */
+static void
+forget_removed(struct mf_metrics *m, const struct mf_config *old,
+               const struct mf_config *cur)
+{
+    for (size_t i = 0; i < old->tenants.n; i++) {
+        const char *n = old->tenants.v[i].name;
+        bool kept = false;
+
+        for (size_t k = 0; n && !kept && k < cur->tenants.n; k++)
+            kept = cur->tenants.v[k].enabled && cur->tenants.v[k].name &&
+                   !strcmp(cur->tenants.v[k].name, n);
+        if (n && !kept)
+            mf_metrics_status_remove(m, MF_METRICS_TENANT, n);
+    }
+    for (size_t i = 0; i < old->outputs.n; i++) {
+        const char *n = old->outputs.v[i].name;
+        bool kept = false;
+
+        for (size_t k = 0; n && !kept && k < cur->outputs.n; k++)
+            kept = cur->outputs.v[k].enabled && cur->outputs.v[k].name &&
+                   !strcmp(cur->outputs.v[k].name, n);
+        if (n && !kept)
+            mf_metrics_status_remove(m, MF_METRICS_OUTPUT, n);
+    }
+}
+
 static bool
 reload_tick(void *ud)
 {
@@ -230,6 +258,7 @@ mf_cmd_run(int argc, char **argv)
         if (prev) {
             mf_log(MF_LOG_INFO, "configuration reloaded: %zu tenant(s), %zu output(s)",
                    cfg->tenants.n, cfg->outputs.n);
+            forget_removed(opts.metrics, prev, cfg);
             mf_config_destroy(prev);
             prev = NULL;
         }

@@ -184,6 +184,22 @@ outputs:
                 ids = [json.loads(l)["Id"] for l in f]
             self.assertEqual(len(ids), len(set(ids)), "a reload must not deliver twice")
             self.assertEqual(len(ids), 25)
+            st, body = get(base + "/readyz")
+            self.assertEqual(sorted(o["name"] for o in json.loads(body)["outputs"]),
+                             ["extra", "main"], body)
+
+            # SIGHUP with the extra output gone: its health entry goes too
+            self.write_config(cfg, port)
+            agent.send_signal(signal.SIGHUP)
+            wait_for(lambda: slurp(os.path.join(self.d, "agent.log")).count(
+                b"configuration reloaded") >= 2, "the second reload in the log")
+
+            def main_only():
+                st, body = get(base + "/readyz")
+                names = sorted(o["name"] for o in json.loads(body)["outputs"])
+                return body if names == ["main"] else None
+            body = wait_for(main_only, "/readyz without the removed output")
+            self.assertEqual([t["name"] for t in json.loads(body)["tenants"]], ["contoso"])
 
             agent.send_signal(signal.SIGTERM)
             self.assertEqual(agent.wait(60), 0)
