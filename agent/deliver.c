@@ -85,17 +85,14 @@ struct mf_deliver {
 /* Reserved Ids                                                           */
 /* ---------------------------------------------------------------------- */
 
+/* An Id's place in the set: the first half of its key in the state. */
 static uint64_t
 rid_hash(const char *tenant, const char *id)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t key[2];
 
-    for (const char *p = tenant; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    h = (h ^ 0x1f) * 1099511628211ULL;
-    for (const char *p = id; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return h;
+    mf_state_id_hash(tenant, id, key);
+    return key[0];
 }
 
 /* Reserve (tenant, id) for the caller; false when somebody holds it.
@@ -290,11 +287,10 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         char *id;
 
         if (d->dedupe) {
-            uint64_t h = rid_hash(tenant_id, first->id), key[2];
+            uint64_t h = rid_hash(tenant_id, first->id);
             bool fresh;
 
             id = mf_xstrdup(first->id);
-            mf_state_id_hash(tenant_id, id, key);
             /* "not in the filter" and the reservation in one step; after a
              * "maybe" and a miss in SQLite, reserve only when no commit
              * ended in between (else look again): an Id is never seen
@@ -303,7 +299,7 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
                 uint64_t gen;
 
                 pthread_mutex_lock(&d->mu);
-                if (!mf_bloom_test(&d->seen, key[0])) {
+                if (!mf_bloom_test(&d->seen, h)) {
                     fresh = rid_reserve(d, h, b->tenant_id, id);
                     pthread_mutex_unlock(&d->mu);
                     break;
@@ -611,12 +607,8 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     keys = mf_xmalloc((n_keys ? n_keys : 1) * sizeof(*keys));
     n_keys = 0;
     for (struct mf_dl_blob *b = list; d->dedupe && b; b = b->next)
-        for (size_t i = 0; b->rc == 0 && i < b->n_ids; i++) {
-            uint64_t key[2];
-
-            mf_state_id_hash(b->tenant_id, b->ids[i], key);
-            keys[n_keys++] = key[0];
-        }
+        for (size_t i = 0; b->rc == 0 && i < b->n_ids; i++)
+            keys[n_keys++] = rid_hash(b->tenant_id, b->ids[i]);
     pthread_mutex_lock(&d->mu);
     d->commits++;
     for (size_t i = 0; i < n_keys; i++)
