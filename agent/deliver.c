@@ -133,9 +133,8 @@ rid_reserve(struct mf_deliver *d, uint64_t h, const char *tenant, const char *id
 static void
 rid_release(struct mf_deliver *d, struct mf_dl_blob *b)
 {
-    for (size_t i = 0; i < b->n_ids && d->n_rid_buckets; i++) {
-        uint64_t h = rid_hash(b->tenant_id, b->ids[i]);
-        struct rid **pp = &d->rids[h & (d->n_rid_buckets - 1)];
+    for (size_t i = 0; d->dedupe && i < b->n_ids && d->n_rid_buckets; i++) {
+        struct rid **pp = &d->rids[b->id_keys[i] & (d->n_rid_buckets - 1)];
 
         for (; *pp; pp = &(*pp)->next)
             if ((*pp)->id == b->ids[i]) {
@@ -157,7 +156,9 @@ ids_free(struct mf_dl_blob *b)
     for (size_t i = 0; i < b->n_ids; i++)
         free(b->ids[i]);
     free(b->ids);
+    free(b->id_keys);
     b->ids = NULL;
+    b->id_keys = NULL;
     b->n_ids = b->cap_ids = 0;
 }
 
@@ -284,12 +285,13 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         return -1;
     }
     if (b && first->id[0]) {
+        uint64_t h = 0;
         char *id;
 
         if (d->dedupe) {
-            uint64_t h = rid_hash(tenant_id, first->id);
             bool fresh;
 
+            h = rid_hash(tenant_id, first->id);
             id = mf_xstrdup(first->id);
             /* "not in the filter" and the reservation in one step; after a
              * "maybe" and a miss in SQLite, reserve only when no commit
@@ -328,7 +330,9 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         if (b->n_ids == b->cap_ids) {
             b->cap_ids = b->cap_ids ? b->cap_ids * 2 : 1024;
             b->ids = mf_xrealloc(b->ids, b->cap_ids * sizeof(*b->ids));
+            b->id_keys = mf_xrealloc(b->id_keys, b->cap_ids * sizeof(*b->id_keys));
         }
+        b->id_keys[b->n_ids] = h;
         b->ids[b->n_ids++] = id;
     }
     pthread_mutex_lock(&d->out_mu);
@@ -562,15 +566,14 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
 {
     struct mf_deliver *d = L->d;
     int64_t now = mf_clock_wall_ms();
-    uint64_t gen, *keys;
-    size_t n_keys = 0;
+    uint64_t gen;
     int frc, ok;
 
     frc = flush_outputs(d);
     pthread_mutex_lock(&d->out_mu);
     gen = d->fail_gen;
     pthread_mutex_unlock(&d->out_mu);
-    ok = frc == 0 && mf_state_txn_begin(L->state, true) == 0;
+    ok = frc == 0 && mf_state_txn_begin(L->state) == 0;
     for (struct mf_dl_blob *b = list; b; b = b->next) {
         b->rc = -1;
         if (!ok || b->gen != gen)
@@ -601,24 +604,16 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     }
     /* the committed Ids are in SQLite now: into the filter, and end the
      * reservations (together, so no lane finds an Id in neither) */
-    for (struct mf_dl_blob *b = list; b; b = b->next)
-        if (b->rc == 0)
-            n_keys += b->n_ids;
-    keys = mf_xmalloc((n_keys ? n_keys : 1) * sizeof(*keys));
-    n_keys = 0;
-    for (struct mf_dl_blob *b = list; d->dedupe && b; b = b->next)
-        for (size_t i = 0; b->rc == 0 && i < b->n_ids; i++)
-            keys[n_keys++] = rid_hash(b->tenant_id, b->ids[i]);
     pthread_mutex_lock(&d->mu);
     d->commits++;
-    for (size_t i = 0; i < n_keys; i++)
-        mf_bloom_add(&d->seen, keys[i]);
-    for (struct mf_dl_blob *b = list; b; b = b->next)
+    for (struct mf_dl_blob *b = list; b; b = b->next) {
+        for (size_t i = 0; d->dedupe && b->rc == 0 && i < b->n_ids; i++)
+            mf_bloom_add(&d->seen, b->id_keys[i]);
         rid_release(d, b);
+    }
     if (d->dedupe && mf_bloom_full(&d->seen) && seen_load(d, L->state) != 0)
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
     pthread_mutex_unlock(&d->mu);
-    free(keys);
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);

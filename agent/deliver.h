@@ -59,6 +59,7 @@ struct mf_dl_blob {
     size_t n_dups, n_bad;
     uint64_t *out_sent;          /* records per output */
     char **ids;
+    uint64_t *id_keys;           /* per Id: its key (rid_hash) when deduped */
     size_t n_ids, cap_ids;
 };
 

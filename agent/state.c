@@ -129,10 +129,6 @@ static const char schema_sql[] =
     "CREATE INDEX IF NOT EXISTS blobs_created ON blobs(content_created_ms);"
     RECORDS_SQL("records")
     "CREATE INDEX IF NOT EXISTS records_seen ON records(seen_ms);"
-    "CREATE TABLE IF NOT EXISTS inflight("
-    " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
-    " started_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS gaps("
     " tenant TEXT NOT NULL, content_type TEXT NOT NULL, start_ms INTEGER NOT NULL,"
     " end_ms INTEGER NOT NULL, detected_ms INTEGER NOT NULL, emitted INTEGER NOT NULL,"
@@ -143,17 +139,15 @@ static const char schema_sql[] =
  * as "fl"): SQLite locks per file, so marking a blob before its first
  * record goes out never waits for a commit of many Ids in state.db. A
  * mark only has to survive the process (kill -9), not a power cut, so its
- * file is not synced on every write. Marks written by versions that kept
- * them in state.db move over at open. */
+ * file is not synced on every write. Schema 1 kept them in state.db: they
+ * move over with its upgrade. */
 static const char inflight_sql[] =
     "PRAGMA fl.journal_mode = WAL;"
     "PRAGMA fl.synchronous = NORMAL;"
     "CREATE TABLE IF NOT EXISTS fl.inflight("
     " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
     " started_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;"
-    "INSERT OR IGNORE INTO fl.inflight SELECT * FROM main.inflight;"
-    "DELETE FROM main.inflight;";
+    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;";
 
 struct mf_state {
     sqlite3 *db;
@@ -202,9 +196,10 @@ mf_state_id_hash(const char *tenant, const char *id, uint64_t h[2])
     h[1] = mf_mix64(b ^ (a << 1));
 }
 
-/* Schema 1 kept (tenant, Id) as text: rewrite the table once. */
+/* Schema 1 kept (tenant, Id) as text and the in-flight marks in state.db:
+ * rewrite the table and move the marks, once. */
 static int
-migrate_records_v1(sqlite3 *db)
+migrate_v1(sqlite3 *db)
 {
     sqlite3_stmt *rd = NULL, *wr = NULL;
     int rc;
@@ -234,6 +229,8 @@ migrate_records_v1(sqlite3 *db)
         rc = sqlite3_exec(db,
                           "DROP TABLE records;"
                           "ALTER TABLE records_v2 RENAME TO records;"
+                          "INSERT OR IGNORE INTO fl.inflight SELECT * FROM main.inflight;"
+                          "DROP TABLE main.inflight;"
                           "CREATE INDEX records_seen ON records(seen_ms);"
                           "UPDATE meta SET value = '2' WHERE key = 'schema_version';"
                           "COMMIT;", NULL, NULL, NULL);
@@ -303,7 +300,9 @@ mf_state_open(const char *dir, struct mf_state_err *err)
     }
     if (schema_version(st->db) == 1) {
         pthread_mutex_lock(&wmu);
-        rc = schema_version(st->db) == 1 ? migrate_records_v1(st->db) : 0;
+        pthread_mutex_lock(&fmu);
+        rc = schema_version(st->db) == 1 ? migrate_v1(st->db) : 0;
+        pthread_mutex_unlock(&fmu);
         pthread_mutex_unlock(&wmu);
         if (rc != 0) {
             snprintf(err->msg, sizeof(err->msg), "%.180s: cannot upgrade the state: %.60s",
@@ -513,7 +512,7 @@ mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct,
     struct idkey *keys = NULL;
     size_t n_keys = 0;
 
-    if (own && mf_state_txn_begin(st, true) != 0)
+    if (own && mf_state_txn_begin(st) != 0)
         return -1;
     s = stmt(st, Q_BLOB_INS, tenant, ct);
     sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
@@ -557,19 +556,17 @@ rollback:
 }
 
 int
-mf_state_txn_begin(struct mf_state *st, bool write)
+mf_state_txn_begin(struct mf_state *st)
 {
-    if (write)
-        pthread_mutex_lock(&wmu);
+    pthread_mutex_lock(&wmu);
     /* not BEGIN IMMEDIATE: that would lock every attached database,
      * inflight.db too, for the whole transaction; wmu already makes this
      * the process's only writer of state.db */
     if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
-        if (write)
-            pthread_mutex_unlock(&wmu);
+        pthread_mutex_unlock(&wmu);
         return fail(st, "begin");
     }
-    st->write_txn = write;
+    st->write_txn = true;
     return 0;
 }
 

@@ -80,11 +80,11 @@ int mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct
                          const char *const *ids, size_t n_ids, size_t duplicates,
                          size_t redelivered, int64_t now_ms);
 
-/* A transaction of the caller's (write: BEGIN IMMEDIATE): the calls in
- * between, mf_state_commit_blob included, take effect together at
- * mf_state_txn_end(st, true); false rolls back. A read transaction only
- * saves locking and cache reloads around many lookups. 0 / -1. */
-int mf_state_txn_begin(struct mf_state *st, bool write);
+/* A write transaction of the caller's: the calls in between,
+ * mf_state_commit_blob included, take effect together at
+ * mf_state_txn_end(st, true); false rolls back. It holds the process's
+ * writer lock of state.db until then. 0 / -1. */
+int mf_state_txn_begin(struct mf_state *st);
 int mf_state_txn_end(struct mf_state *st, bool commit);
 
 int mf_state_blob_end(struct mf_state *st, const char *tenant, const char *ct,
