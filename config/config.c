@@ -14,7 +14,7 @@
 
 #include "log.h"
 #include "mem.h"
-#include "yaml.h"
+#include "yaml_tree.h"
 
 /* ---- vocabularies ------------------------------------------------------ */
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "mem.h"
-#include "yaml.h"
+#include "yaml_tree.h"
 
 #define PATH_LEN 256
 #define SHOW_LEN 64

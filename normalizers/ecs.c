@@ -22,7 +22,7 @@
 #include "builtin.h"
 #include "mem.h"
 #include "normalize.h"
-#include "yaml.h"
+#include "yaml_tree.h"
 
 /* ---- the ECS fields this builder writes ----------------------------- */
 

@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "mem.h"
-#include "yaml.h"
+#include "yaml_tree.h"
 
 struct mf_normalizer {
     struct mf_tagdb *tags;

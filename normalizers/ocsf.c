@@ -17,7 +17,7 @@
 #include "builtin.h"
 #include "mem.h"
 #include "normalize.h"
-#include "yaml.h"
+#include "yaml_tree.h"
 
 #define OCSF_VERSION "1.8.0"
 #define PRODUCT_NAME "Microsoft 365 Unified Audit Log"

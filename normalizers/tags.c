@@ -18,7 +18,7 @@
 #include "builtin.h"
 #include "mem.h"
 #include "rules.h"
-#include "yaml.h"
+#include "yaml_tree.h"
 
 static const char *const area_names[MF_AREA_COUNT] = {
     "identity_access",

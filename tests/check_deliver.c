@@ -1,5 +1,5 @@
 /* check_deliver.c - the delivery stage of `run` (agent/deliver.c) and the
- * Bloom filter it uses (agent/core/bloom.c). */
+ * Bloom filter it uses (core/bloom.c). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
 
 #include "json.h"
 #include "test_common.h"
-#include "yaml.h"
+#include "yaml_tree.h"
 
 static struct mf_arena A;
 

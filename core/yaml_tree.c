@@ -1,5 +1,5 @@
-/* yaml.c - libyaml event stream -> mf_jval tree with line numbers. */
-#include "yaml.h"
+/* yaml_tree.c - libyaml event stream -> mf_jval tree with line numbers. */
+#include "yaml_tree.h"
 
 #include <stdarg.h>
 #include <stdio.h>

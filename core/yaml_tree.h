@@ -1,4 +1,4 @@
-/* yaml.h - load a YAML document (libyaml) into an mf_jval tree.
+/* yaml_tree.h - load a YAML document (libyaml) into an mf_jval tree.
  *
  * Mappings become MF_JOBJ, sequences MF_JARR. Scalars: quoted ones are
  * strings; plain ones are typed the YAML 1.2 core way (null/~/empty -> null,
@@ -7,8 +7,8 @@
  * validators can say "tags.yaml:123: unknown key 'severty'".
  * Anchors/aliases are refused (tables do not need them). Duplicate keys in
  * one mapping are an error. */
-#ifndef MF_YAML_H
-#define MF_YAML_H
+#ifndef MF_YAML_TREE_H
+#define MF_YAML_TREE_H
 
 #include <stddef.h>
 
