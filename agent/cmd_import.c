@@ -19,7 +19,6 @@
 #include "mem.h"
 #include "normalize.h"
 #include "fanout.h"
-#include "output.h"
 
 #define IMPORT_BATCH 5000    /* records between acknowledgement barriers */
 
@@ -70,7 +69,7 @@ barrier(struct import_run *r)
     if (!r->pending)
         return;
     for (size_t i = 0; i < r->fo.n; i++)
-        if (mf_output_flush(r->fo.outs[i], (int)r->fo.outs[i]->conf->flush_timeout_ms) != 0)
+        if (mf_fanout_flush(&r->fo, i) != 0)
             ok = false;
     if (ok) {
         r->delivered += r->pending;
@@ -87,29 +86,34 @@ import_record(struct import_run *r, const struct mf_input_rec *rec)
 {
     struct mf_norm_in in = {.data = rec->data, .len = rec->len,
                             .first_line = rec->loc.line};
-    const struct mf_norm_result *first;
+    struct mf_event *ev = &r->fo.ev;
     const struct mf_tenant_conf *tc = r->tenant;
-    const char *tname, *tid;
     char where[300];
 
     r->read++;
-    if (mf_fanout_normalize(&r->fo, r->norm, &r->nctx, &in, &first) != MF_OK) {
+    if (mf_fanout_normalize(&r->fo, r->norm, &r->nctx, &in) != MF_OK) {
         fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
-                first->error);
+                ev->error);
         r->rejected++;
         return;
     }
-    if (!tc && first->tenant_id[0])
-        tc = mf_config_tenant(r->cfg, first->tenant_id);
-    tid = tc ? tc->id : first->tenant_id;
-    tname = tc ? tc->name : tid;
+    if (!tc && ev->tenant_id[0])
+        tc = mf_config_tenant(r->cfg, ev->tenant_id);
+    if (tc)
+        ev->tenant_id = tc->id;
+    ev->tenant = tc ? tc->name : ev->tenant_id;
+    if (mf_fanout_route(&r->fo) < 0) {
+        fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
+                ev->error);
+        r->rejected++;
+        return;
+    }
     for (size_t i = 0; i < r->fo.n; i++) {
         struct mf_output *o = r->fo.outs[i];
-        struct mf_out_msg m;
 
-        if (!mf_fanout_msg(&r->fo, i, tname, tid, first->content_type, &m))
+        if (!r->fo.want[i])
             continue;
-        if (mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms) == MF_RETRY)
+        if (mf_fanout_send(&r->fo, i, (int)o->conf->flush_timeout_ms) == MF_RETRY)
             mf_log(MF_LOG_ERROR, "output=%s %s: not accepted within %" PRId64 " ms",
                    o->conf->name, mf_input_loc_str(&rec->loc, where, sizeof(where)),
                    o->conf->flush_timeout_ms);

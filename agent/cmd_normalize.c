@@ -86,7 +86,7 @@ struct norm_run {
     const struct mf_normalizer *n;
     const struct mf_tagdb *tags;
     struct mf_nctx ctx;
-    struct mf_buf out;
+    struct mf_event ev;
     struct mf_file_out *fo;
     struct mf_input_opts iopts;
     enum mf_schema schema;
@@ -120,21 +120,22 @@ static const struct option longopts[] = {
 /* ---- statistics --------------------------------------------------------- */
 
 static void
-count_result(struct norm_run *r, const struct mf_norm_result *res)
+count_result(struct norm_run *r, const struct mf_event *ev)
 {
     struct norm_stats *st = &r->st;
+    const struct mf_tag_hits *hits = &r->ctx.hits;   /* ev's tags, catalogue side */
     size_t i, j;
 
-    if (res->repairs) {
+    if (ev->repairs) {
         st->repaired++;
         for (i = 0; i < N_REPAIRS; i++)
-            if (res->repairs & (1u << i))
+            if (ev->repairs & (1u << i))
                 st->repair_bits[i]++;
     }
     if (!r->summary)
         return;
-    for (i = 0; i < res->tags.n; i++) {
-        const struct mf_tag_hit *h = &res->tags.hit[i];
+    for (i = 0; i < hits->n; i++) {
+        const struct mf_tag_hit *h = &hits->hit[i];
 
         for (j = 0; j < st->n_tags; j++) {
             if (mf_tagdb_at(r->tags, j) == h->tag) {
@@ -146,13 +147,13 @@ count_result(struct norm_run *r, const struct mf_norm_result *res)
         }
     }
     for (i = 0; i < st->n_classes; i++) {
-        if (st->classes[i].uid == res->class_uid) {
+        if (st->classes[i].uid == ev->class_uid) {
             st->classes[i].count++;
             return;
         }
     }
     if (st->n_classes < MAX_CLASSES) {
-        st->classes[st->n_classes].uid = res->class_uid;
+        st->classes[st->n_classes].uid = ev->class_uid;
         st->classes[st->n_classes].count = 1;
         st->n_classes++;
     } else {
@@ -237,36 +238,29 @@ report(const struct mf_input_loc *loc, const char *msg)
 static void
 do_record(struct norm_run *r, const struct mf_input_rec *rec)
 {
-    struct mf_norm_in in;
-    struct mf_norm_result res;
-    enum mf_status s;
-
-    memset(&in, 0, sizeof(in));
-    memset(&res, 0, sizeof(res));
-    in.data = rec->data;
-    in.len = rec->len;
-    in.first_line = rec->loc.line ? rec->loc.line : 1;
-    in.content_type = r->content_type;
-    in.schema = r->schema;
-    in.keep_raw = r->keep_raw;
+    struct mf_norm_in in = {.data = rec->data, .len = rec->len,
+                            .first_line = rec->loc.line ? rec->loc.line : 1,
+                            .content_type = r->content_type};
+    struct mf_event *ev = &r->ev;
+    const struct mf_event_form *f = NULL;
 
     r->st.read++;
-    mf_buf_reset(&r->out);
-    s = mf_normalize(r->n, &r->ctx, &in, &r->out, &res);
-    if (s != MF_OK) {
+    if (mf_normalize_event(r->n, &r->ctx, &in, ev) == MF_OK)
+        f = mf_event_form(ev, r->schema, r->keep_raw);
+    if (!f) {
         r->st.rejected++;
-        report(&rec->loc, res.error[0] ? res.error : mf_status_str(s));
+        report(&rec->loc, ev->error[0] ? ev->error : mf_status_str(MF_DROP));
         return;
     }
     r->st.normalized++;
-    count_result(r, &res);
-    if (mf_file_out_line(r->fo, r->out.data, r->out.len) < 0) {
+    count_result(r, ev);
+    if (mf_file_out_line(r->fo, f->text.data, f->text.len) < 0) {
         fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
                 mf_file_out_name(r->fo), strerror(errno));
         r->write_failed = true;
     }
-    if (r->out.cap > ((size_t)8 << 20))
-        mf_buf_shrink(&r->out, (size_t)1 << 20);
+    if (f->text.cap > ((size_t)8 << 20))
+        mf_event_shrink(ev, (size_t)1 << 20);
 }
 
 static void
@@ -417,7 +411,7 @@ mf_cmd_normalize(int argc, char **argv)
     }
     mf_nctx_init(&r.ctx);
     /* an event is a few times its record at most (raw_data, unmapped) */
-    mf_buf_init(&r.out, r.iopts.max_record * 4 + ((size_t)1 << 20));
+    mf_event_init(&r.ev, r.iopts.max_record * 4 + ((size_t)1 << 20));
 
     if (optind >= argc) {
         do_file(&r, "-");
@@ -436,7 +430,7 @@ mf_cmd_normalize(int argc, char **argv)
 
     rc = (r.st.rejected || r.st.files_failed || r.write_failed)
          ? MF_EXIT_REJECTED : MF_EXIT_OK;
-    mf_buf_fini(&r.out);
+    mf_event_fini(&r.ev);
     mf_nctx_fini(&r.ctx);
     mf_normalizer_destroy(n);
     free(r.st.tag_count);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "event.h"
 #include "json.h"
 
 /* Repairs made while reading a record (bit set); reported on the event. */
@@ -39,8 +40,6 @@
 /* Name of one MF_REPAIR_* bit as the events show it ("invalid_utf8", ...),
  * the same in every schema; NULL for an unknown bit. */
 const char *mf_repair_name(unsigned bit);
-
-enum mf_outcome { MF_OUTCOME_UNKNOWN = 0, MF_OUTCOME_SUCCESS = 1, MF_OUTCOME_FAILURE = 2 };
 
 struct mf_record {
     struct mf_arena *arena;

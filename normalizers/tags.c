@@ -20,38 +20,6 @@
 #include "rules.h"
 #include "yaml_tree.h"
 
-static const char *const area_names[MF_AREA_COUNT] = {
-    "identity_access",
-    "data_protection",
-    "collaboration_sharing",
-    "device_posture",
-    "monitoring_response",
-};
-
-const char *
-mf_area_name(enum mf_area a)
-{
-    if ((int)a < 0 || a >= MF_AREA_COUNT)
-        return "unknown";
-    return area_names[a];
-}
-
-int
-mf_area_parse(const char *s, enum mf_area *out)
-{
-    int i;
-
-    if (!s)
-        return -1;
-    for (i = 0; i < MF_AREA_COUNT; i++)
-        if (strcmp(s, area_names[i]) == 0) {
-            if (out)
-                *out = (enum mf_area)i;
-            return 0;
-        }
-    return -1;
-}
-
 struct rule {
     const struct mf_cond *match;
     const struct mf_sevexpr *sev;

@@ -11,20 +11,8 @@
 
 #include <stddef.h>
 
+#include "event.h"
 #include "record.h"
-
-enum mf_area {
-    MF_AREA_IDENTITY_ACCESS = 0,
-    MF_AREA_DATA_PROTECTION,
-    MF_AREA_COLLABORATION_SHARING,
-    MF_AREA_DEVICE_POSTURE,
-    MF_AREA_MONITORING_RESPONSE,
-    MF_AREA_COUNT
-};
-
-/* "identity_access", ... ; parse returns -1 for unknown names. */
-const char *mf_area_name(enum mf_area a);
-int mf_area_parse(const char *s, enum mf_area *out);
 
 struct mf_tag {
     const char *id;            /* "identity.mfa_disabled" */

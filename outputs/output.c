@@ -56,32 +56,31 @@ strlist_has(const struct mf_strlist *l, const char *s)
 }
 
 bool
-mf_output_wants(const struct mf_output_conf *conf, const struct mf_norm_result *res,
-                const char *tenant_name, const char *tenant_id, const char *content_type)
+mf_output_wants(const struct mf_output_conf *conf, const struct mf_event *ev)
 {
     const struct mf_filter_conf *f = &conf->filter;
 
-    if (f->min_severity > 0 &&
-        (res->tags.max_severity ? res->tags.max_severity : 1) < f->min_severity)
+    if (f->min_severity > 0 && ev->severity < f->min_severity)
         return false;
-    if (f->content_types.n && !strlist_has(&f->content_types, content_type))
+    if (f->content_types.n && !strlist_has(&f->content_types, ev->content_type))
         return false;
-    if (f->tenants.n && !strlist_has(&f->tenants, tenant_name) &&
-        !strlist_has(&f->tenants, tenant_id))
+    if (f->tenants.n && !strlist_has(&f->tenants, ev->tenant) &&
+        !strlist_has(&f->tenants, ev->tenant_id))
         return false;
     if (f->areas.n) {
         bool hit = false;
 
-        for (size_t i = 0; i < res->tags.n && !hit; i++)
-            hit = strlist_has(&f->areas, mf_area_name(res->tags.hit[i].tag->area));
+        for (int a = 0; a < MF_AREA_COUNT && !hit; a++)
+            hit = (ev->areas & (1u << a)) &&
+                  strlist_has(&f->areas, mf_area_name((enum mf_area)a));
         if (!hit)
             return false;
     }
     if (f->tags.n) {
         bool hit = false;
 
-        for (size_t i = 0; i < res->tags.n && !hit; i++)
-            hit = strlist_has(&f->tags, res->tags.hit[i].tag->id);
+        for (size_t i = 0; i < ev->n_tags && !hit; i++)
+            hit = strlist_has(&f->tags, ev->tags[i].id);
         if (!hit)
             return false;
     }
@@ -89,13 +88,14 @@ mf_output_wants(const struct mf_output_conf *conf, const struct mf_norm_result *
 }
 
 enum mf_status
-mf_output_send_wait(struct mf_output *o, const struct mf_out_msg *m, int timeout_ms)
+mf_output_send_wait(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch,
+                    int timeout_ms)
 {
     int64_t t0 = mf_clock_mono_ms();
     enum mf_status st;
 
     for (;;) {
-        st = mf_output_send(o, m);
+        st = mf_output_send(o, ev, scratch);
         if (st != MF_RETRY)
             return st;
         if (mf_clock_mono_ms() - t0 >= timeout_ms)
@@ -117,8 +117,8 @@ topic_char(char ch)
 }
 
 size_t
-mf_output_expand(const char *tmpl, const struct mf_out_msg *m, bool topic, char *buf,
-                 size_t n)
+mf_output_expand(const char *tmpl, const struct mf_event *ev, enum mf_schema schema,
+                 bool topic, char *buf, size_t n)
 {
     size_t o = 0;
     char num[24];
@@ -134,21 +134,20 @@ mf_output_expand(const char *tmpl, const struct mf_out_msg *m, bool topic, char 
             const char *name = tmpl + 1;
 
             if (k == 6 && !strncmp(name, "tenant", k))
-                val = m->tenant;
+                val = ev->tenant;
             else if (k == 9 && !strncmp(name, "tenant_id", k))
-                val = m->tenant_id;
+                val = ev->tenant_id;
             else if (k == 12 && !strncmp(name, "content_type", k))
-                val = m->content_type;
+                val = ev->content_type;
             else if (k == 4 && !strncmp(name, "area", k))
-                val = m->res && m->res->tags.top ? mf_area_name(m->res->tags.top->area)
-                                                 : "none";
+                val = ev->top ? mf_area_name(ev->top->area) : "none";
             else if (k == 9 && !strncmp(name, "class_uid", k)) {
-                snprintf(num, sizeof(num), "%d", m->res ? m->res->class_uid : 0);
+                snprintf(num, sizeof(num), "%d", ev->class_uid);
                 val = num;
             } else if (k == 6 && !strncmp(name, "schema", k))
-                val = mf_schema_name(m->schema);
+                val = mf_schema_name(schema);
             else if (k == 2 && !strncmp(name, "id", k))
-                val = m->res ? m->res->id : "";
+                val = ev->id;
             if (val) {
                 for (; *val && o + 1 < n; val++)
                     buf[o++] = (topic && !topic_char(*val)) ? '_' : *val;
@@ -194,11 +193,15 @@ file_open(const struct mf_output_conf *conf, char *err, size_t errsz)
 }
 
 static enum mf_status
-file_send(struct mf_output *o, const struct mf_out_msg *m)
+file_send(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch)
 {
     struct file_output *fo = (struct file_output *)o;
+    const struct mf_event_form *f = mf_output_form(o, ev);
 
-    if (mf_file_out_line(fo->f, m->data, m->len) != 0) {
+    (void)scratch;
+    if (!f)
+        return MF_DROP;
+    if (mf_file_out_line(fo->f, f->text.data, f->text.len) != 0) {
         if (!fo->failed)
             mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name,
                    strerror(errno));

@@ -32,6 +32,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +70,13 @@ struct sl_entry {
     char id[64];
 };
 
+/* Threads: send() formats the message and its frame on the caller's
+ * thread, outside mu; mu guards the queue, the connection and the
+ * counters (queueing, writing a batch, poll, flush, stats). */
 struct syslog_out {
     struct mf_output base;
     const struct mf_output_conf *conf;
+    pthread_mutex_t mu;
     struct mf_syslog_fmt fmt;
     char host[256];
     char port[16];
@@ -97,9 +102,6 @@ struct syslog_out {
     size_t qcap, head, n, written, woff;
     size_t win_bytes;
 
-    struct mf_arena arena;
-    struct mf_buf msg;
-    struct mf_buf frame;
     struct mf_output_stats st;
     uint64_t dropped_since_flush;
     uint64_t connects;
@@ -623,59 +625,64 @@ sl_open(const struct mf_output_conf *c, char *err, size_t errsz)
         return NULL;
     }
     o->backoff_ms = SL_BACKOFF_MIN_MS;
-    mf_arena_init(&o->arena, 1 << 16);
-    mf_buf_init(&o->msg, o->max_size + 1024);
-    mf_buf_init(&o->frame, o->max_size * 2 + 64);   /* lf: "\n" doubles */
+    pthread_mutex_init(&o->mu, NULL);
     return &o->base;
 }
 
+/* A record this output cannot send: counted, logged with its Id; the next
+ * flush() fails. */
 static enum mf_status
-sl_send(struct mf_output *base, const struct mf_out_msg *m)
+sl_refuse(struct syslog_out *o, const char *id, const char *why)
+{
+    pthread_mutex_lock(&o->mu);
+    o->st.dropped++;
+    o->dropped_since_flush++;
+    pthread_mutex_unlock(&o->mu);
+    mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", o->conf->name, id, why);
+    return MF_DROP;
+}
+
+static enum mf_status
+sl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
 {
     struct syslog_out *o = (struct syslog_out *)base;
+    struct mf_syslog_fmt fmt = o->fmt;
     struct mf_syslog_info info;
+    struct mf_buf frame;
     struct sl_entry *e;
-    enum mf_status st;
-    const char *id = m->res && m->res->id[0] ? m->res->id : "-";
+    const char *id = ev->id[0] ? ev->id : "-";
 
-    if (o->n - o->written >= o->max_in_flight) {
-        drive(o, 0);
-        if (o->n - o->written >= o->max_in_flight) {
-            o->st.retries++;
-            return MF_RETRY;
-        }
-    }
-    o->fmt.now_ms = mf_clock_wall_ms();
-    mf_arena_reset(&o->arena);
-    st = mf_syslog_format(&o->fmt, m, &o->arena, &o->msg, &info);
-    if (st != MF_OK) {
-        o->st.dropped++;
-        o->dropped_since_flush++;
-        mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", o->conf->name,
-               id, info.reason);
-        return MF_DROP;
-    }
+    /* the message and its frame, on the caller's thread */
+    fmt.now_ms = mf_clock_wall_ms();
+    if (mf_syslog_format(&fmt, ev, (enum mf_schema)o->conf->schema,
+                         mf_output_form(base, ev), scratch, &info) != MF_OK)
+        return sl_refuse(o, id, info.reason);
     if (info.truncated)
         mf_log(MF_LOG_WARN, "output=%s id=%s: larger than max_message_size %zu; "
                "sent without its raw and unmapped parts (marked truncated)",
                o->conf->name, id, o->max_size);
-    mf_buf_reset(&o->frame);
+    mf_buf_init(&frame, o->max_size * 2 + 64);   /* lf: "\n" doubles */
     if (o->transport == MF_SYSLOG_UDP
-            ? mf_buf_append(&o->frame, o->msg.data, o->msg.len) < 0
-            : mf_syslog_frame(o->framing, o->msg.data, o->msg.len, &o->frame) < 0) {
-        /* cannot happen: the frame buffer holds 2 x max_size */
-        o->st.dropped++;
-        o->dropped_since_flush++;
-        mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: frame too large",
-               o->conf->name, id);
-        return MF_DROP;
+            ? mf_buf_append(&frame, scratch->data, scratch->len) < 0
+            : mf_syslog_frame(o->framing, scratch->data, scratch->len, &frame) < 0) {
+        mf_buf_fini(&frame);   /* cannot happen: the frame holds 2 x max_size */
+        return sl_refuse(o, id, "frame too large");
+    }
+    pthread_mutex_lock(&o->mu);
+    if (o->n - o->written >= o->max_in_flight) {
+        drive(o, 0);
+        if (o->n - o->written >= o->max_in_flight) {
+            o->st.retries++;
+            pthread_mutex_unlock(&o->mu);
+            mf_buf_fini(&frame);
+            return MF_RETRY;
+        }
     }
     if (o->n + 1 > o->qcap)
         grow(o);
     e = at(o, o->n);
-    e->frame = mf_xmalloc(o->frame.len);
-    memcpy(e->frame, o->frame.data, o->frame.len);
-    e->len = o->frame.len;
+    e->frame = frame.data;     /* the entry owns the frame from here */
+    e->len = frame.len;
     e->acked = false;
     snprintf(e->id, sizeof(e->id), "%s", id);
     o->n++;
@@ -686,6 +693,7 @@ sl_send(struct mf_output *base, const struct mf_out_msg *m)
      * goes into such a dead connection inside the resend window */
     if (o->ssl || o->n - o->written >= SL_BATCH)
         drive(o, 0);
+    pthread_mutex_unlock(&o->mu);
     return MF_OK;
 }
 
@@ -694,13 +702,15 @@ sl_poll(struct mf_output *base, int timeout_ms)
 {
     struct syslog_out *o = (struct syslog_out *)base;
 
+    pthread_mutex_lock(&o->mu);
     drive(o, timeout_ms);
+    pthread_mutex_unlock(&o->mu);
 }
 
+/* Under mu. */
 static int
-sl_flush(struct mf_output *base, int timeout_ms)
+flush_locked(struct syslog_out *o, int timeout_ms)
 {
-    struct syslog_out *o = (struct syslog_out *)base;
     int64_t deadline = mf_clock_mono_ms() + timeout_ms;
     int rc = 0;
 
@@ -724,13 +734,27 @@ sl_flush(struct mf_output *base, int timeout_ms)
     return rc;
 }
 
+static int
+sl_flush(struct mf_output *base, int timeout_ms)
+{
+    struct syslog_out *o = (struct syslog_out *)base;
+    int rc;
+
+    pthread_mutex_lock(&o->mu);
+    rc = flush_locked(o, timeout_ms);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
 static void
 sl_stats(const struct mf_output *base, struct mf_output_stats *out)
 {
-    const struct syslog_out *o = (const struct syslog_out *)base;
+    struct syslog_out *o = (struct syslog_out *)base;
 
+    pthread_mutex_lock(&o->mu);
     *out = o->st;
     out->queued = o->n - o->written;
+    pthread_mutex_unlock(&o->mu);
 }
 
 static void
@@ -741,8 +765,8 @@ sl_close(struct mf_output *base)
     if (!o)
         return;
     if (o->written < o->n)
-        sl_flush(base, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
-                                                             : 0));
+        flush_locked(o, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
+                                                              : 0));
     if (o->ssl && o->state == SL_UP)
         SSL_shutdown(o->ssl);
     conn_close(o);
@@ -750,14 +774,13 @@ sl_close(struct mf_output *base)
         free(at(o, i)->frame);
     free(o->q);
     SSL_CTX_free(o->ctx);
-    mf_arena_fini(&o->arena);
-    mf_buf_fini(&o->msg);
-    mf_buf_fini(&o->frame);
+    pthread_mutex_destroy(&o->mu);
     free(o);
 }
 
 const struct mf_output_ops mf_output_syslog_ops = {
     .type = "syslog",
+    .flags = MF_OUTPUT_CONCURRENT,
     .open = sl_open,
     .send = sl_send,
     .poll = sl_poll,

@@ -1,6 +1,8 @@
 /* syslog_fmt.h - pure formatters of the syslog output (no I/O, no clock).
  *
- * One normalized event (struct mf_out_msg) becomes one syslog message:
+ * One normalized event (core/event.h) becomes one syslog message, built
+ * from the event's facts and tags and the rendered tree of the output's
+ * form (no JSON is parsed again):
  *
  *   RFC 5424  <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG
  *   RFC 3164  <PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PROCID]: MSG
@@ -61,8 +63,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arena.h"
 #include "buf.h"
+#include "event.h"
 #include "output.h"
 #include "status.h"
 
@@ -116,13 +118,13 @@ int mf_leef_escape_value(struct mf_buf *b, const char *s, size_t n);
  * framing: enum mf_syslog_framing. 0 / -1 at b's ceiling. */
 int mf_syslog_frame(int framing, const char *msg, size_t len, struct mf_buf *b);
 
-/* Format one message (without framing) into out (reset first). a is
- * scratch memory for parsing the event (reset by the caller). MF_OK, or
- * MF_DROP with info->reason (oversize policy, or the event is not a JSON
- * object). */
+/* Format one message (without framing) into out (reset first): the event
+ * ev sent in form (schema, as the output is configured). Thread-safe: no
+ * state outside the arguments. MF_OK, or MF_DROP with info->reason
+ * (oversize policy, or no form). */
 enum mf_status mf_syslog_format(const struct mf_syslog_fmt *f,
-                                const struct mf_out_msg *m,
-                                struct mf_arena *a, struct mf_buf *out,
-                                struct mf_syslog_info *info);
+                                const struct mf_event *ev, enum mf_schema schema,
+                                const struct mf_event_form *form,
+                                struct mf_buf *out, struct mf_syslog_info *info);
 
 #endif

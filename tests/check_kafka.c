@@ -135,53 +135,53 @@ open_ok(const struct mf_output_conf *oc)
 
 /* A record as the collector hands it over. */
 static const char *const ident_attack[] = {"T1556", NULL};
-static const struct mf_tag tag_ident = {
+static const struct mf_event_tag tag_ident = {
     .id = "identity.mfa_disabled", .title = "MFA disabled",
     .area = MF_AREA_IDENTITY_ACCESS, .severity = 4, .attack = ident_attack,
     .n_attack = 1};
-static const struct mf_tag tag_share = {
+static const struct mf_event_tag tag_share = {
     .id = "sharing.anonymous_link", .title = "Anonymous link",
     .area = MF_AREA_COLLABORATION_SHARING, .severity = 3};
 
 struct rec {
     char data[2048];
-    struct mf_norm_result res;
-    struct mf_out_msg m;
+    char id[32];
+    struct mf_event ev;          /* its OCSF form is data */
 };
 
 static void
 rec_make(struct rec *r, int i, const char *tenant, int ntags, size_t pad)
 {
+    struct mf_event *ev = &r->ev;
     int n;
 
-    memset(&r->res, 0, sizeof(r->res));
-    snprintf(r->res.id, sizeof(r->res.id), "id-%06d", i);
-    r->res.class_uid = 3002;
+    memset(ev, 0, sizeof(*ev));
+    snprintf(r->id, sizeof(r->id), "id-%06d", i);
+    ev->id = r->id;
+    ev->class_uid = 3002;
+    ev->severity = 1;
     if (ntags >= 1) {
-        r->res.tags.hit[0].tag = &tag_ident;
-        r->res.tags.hit[0].severity = 4;
-        r->res.tags.top = &tag_ident;
-        r->res.tags.max_severity = 4;
-        r->res.tags.n = 1;
+        ev->tags[0] = tag_ident;
+        ev->top = &ev->tags[0];
+        ev->severity = 4;
+        ev->areas |= 1u << tag_ident.area;
+        ev->n_tags = 1;
     }
     if (ntags >= 2) {
-        r->res.tags.hit[1].tag = &tag_share;
-        r->res.tags.hit[1].severity = 3;
-        r->res.tags.n = 2;
+        ev->tags[1] = tag_share;
+        ev->areas |= 1u << tag_share.area;
+        ev->n_tags = 2;
     }
     if (pad > sizeof(r->data) - 100)
         pad = sizeof(r->data) - 100;
     n = snprintf(r->data, sizeof(r->data),
                  "{\"metadata\":{\"uid\":\"id-%06d\"},\"seq\":%d,\"pad\":\"%*s\"}",
                  i, i, (int)pad, "");
-    memset(&r->m, 0, sizeof(r->m));
-    r->m.data = r->data;
-    r->m.len = (size_t)n;
-    r->m.res = &r->res;
-    r->m.tenant = tenant;
-    r->m.tenant_id = "00000000-0000-0000-0000-000000000001";
-    r->m.content_type = "Audit.AzureActiveDirectory";
-    r->m.schema = MF_SCHEMA_OCSF;
+    ev->form[MF_SCHEMA_OCSF * 2].made = true;
+    ev->form[MF_SCHEMA_OCSF * 2].text = (struct mf_buf){.data = r->data, .len = (size_t)n};
+    ev->tenant = tenant;
+    ev->tenant_id = "00000000-0000-0000-0000-000000000001";
+    ev->content_type = "Audit.AzureActiveDirectory";
 }
 
 static void
@@ -191,7 +191,7 @@ send_range(struct mf_output *o, int from, int to, const char *tenant)
 
     for (int i = from; i < to; i++) {
         rec_make(&r, i, tenant, i % 3, 100);
-        ck_assert_msg(mf_output_send_wait(o, &r.m, 10000) == MF_OK, "%s", logbuf);
+        ck_assert_msg(mf_output_send_wait(o, &r.ev, NULL, 10000) == MF_OK, "%s", logbuf);
     }
 }
 
@@ -674,7 +674,7 @@ START_TEST(ks_topic_template)
         bool contoso = i % 2 == 0;
 
         rec_make(&r, i, contoso ? "contoso" : "fab rikam", contoso ? 1 : 0, 50);
-        ck_assert_int_eq(mf_output_send(o, &r.m), MF_OK);
+        ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_OK);
         if (contoso)
             want_ident++;
         else
@@ -757,7 +757,7 @@ START_TEST(ks_too_large_refused)
     o = open_ok(&oc);
     send_range(o, 0, 5, "contoso");
     rec_make(&r, 5, "contoso", 1, 1990);        /* > message.max.bytes */
-    ck_assert_int_eq(mf_output_send(o, &r.m), MF_DROP);
+    ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_DROP);
     send_range(o, 6, 10, "contoso");
     /* the checkpoint must hold */
     ck_assert_int_eq(mf_output_flush(o, 20000), -1);
@@ -800,19 +800,19 @@ START_TEST(ks_queue_full_backpressure)
     o = open_ok(&oc);
     for (i = 0; i < 5; i++) {
         rec_make(&r, i, "contoso", 1, 10);
-        ck_assert_int_eq(mf_output_send(o, &r.m), MF_OK);
+        ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_OK);
     }
     /* the batch lingers 300 ms: the sixth record finds the queue full */
     rec_make(&r, 5, "contoso", 1, 10);
-    ck_assert_int_eq(mf_output_send(o, &r.m), MF_RETRY);
+    ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_RETRY);
     stats(o, &st);
     ck_assert_uint_ge(st.retries, 1);
     ck_assert_uint_eq(st.queued, 5);
     /* the caller's wait loop serves delivery reports until there is room */
-    ck_assert_int_eq(mf_output_send_wait(o, &r.m, 10000), MF_OK);
+    ck_assert_int_eq(mf_output_send_wait(o, &r.ev, NULL, 10000), MF_OK);
     for (i = 6; i < 40; i++) {
         rec_make(&r, i, "contoso", 1, 10);
-        ck_assert_int_eq(mf_output_send_wait(o, &r.m, 10000), MF_OK);
+        ck_assert_int_eq(mf_output_send_wait(o, &r.ev, NULL, 10000), MF_OK);
     }
     ck_assert_int_eq(mf_output_flush(o, 10000), 0);
     stats(o, &st);
@@ -1006,7 +1006,7 @@ START_TEST(kf_injected_permanent)
         /* one record alone in the failing request */
         rd_kafka_mock_push_request_errors(c.mc, APIKEY_PRODUCE, 1, errs[e]);
         rec_make(&r, 0, "contoso", 1, 10);
-        ck_assert_int_eq(mf_output_send(o, &r.m), MF_OK);
+        ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_OK);
         ck_assert_int_eq(mf_output_flush(o, 20000), -1);
         stats(o, &st);
         ck_assert_uint_eq(st.dropped, 1);
@@ -1022,7 +1022,7 @@ START_TEST(kf_injected_permanent)
             enum mf_status v;
 
             rec_make(&r, 1, "contoso", 1, 10);
-            while ((v = mf_output_send(o, &r.m)) == MF_DROP &&
+            while ((v = mf_output_send(o, &r.ev, NULL)) == MF_DROP &&
                    now_ms() < deadline)
                 mf_output_poll(o, 100);
             ck_assert_int_eq(v, MF_OK);
@@ -1074,7 +1074,7 @@ START_TEST(kf_fatal_recreates_producer)
                          "injected by check_kafka"),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     rec_make(&r, 10, "contoso", 1, 10);
-    ck_assert_int_eq(mf_output_send(o, &r.m), MF_FATAL);
+    ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_FATAL);
     ck_assert_int_eq(mf_output_flush(o, 20000), -1);
     ck_assert_msg(strstr(logbuf, "fatal"), "log: %s", logbuf);
     /* a fresh producer takes the records sent again */
