@@ -2,18 +2,23 @@
  * octet-counting or lf framing (RFC 6587), messages from syslog_fmt.c.
  *
  * Delivery (output.h):
- *   tcp/tls  a record is acknowledged once its frame is written to the
- *            socket without error. Plain syslog has no application-level
- *            acknowledgement, so a receiver that dies can lose what sat in
- *            the kernel buffers or in its own queue. Written frames are
- *            therefore kept in a resend window (the last
- *            min(max_in_flight, SL_WINDOW_RECORDS) frames, at most
- *            SL_WINDOW_BYTES): when the connection breaks (write error, or
- *            the receiver closed it - checked before every write) the window
- *            and everything not yet written are sent again on the next
- *            connection. Duplicate bound: at most the window (records) per
- *            broken connection. Loss bound: only what a receiver lost beyond
- *            the window.
+ *   tcp/tls  a record is acknowledged once the receiver's TCP acknowledged
+ *            every byte of its frame (our socket's unacknowledged bytes,
+ *            SIOCOUTQ; with TLS, once nothing is left unacknowledged):
+ *            written is not delivered - a frame can sit in our send buffer
+ *            when the receiver goes away. Plain syslog has no
+ *            application-level acknowledgement, so a receiver that dies can
+ *            still lose what sat in its kernel buffer or its own queue.
+ *            Frames are therefore kept until acknowledged, and the last
+ *            min(max_in_flight, SL_WINDOW_RECORDS) acknowledged ones (at
+ *            most SL_WINDOW_BYTES) stay in a resend window: when the
+ *            connection breaks (write error, or the receiver closed it -
+ *            checked before every write and while waiting for
+ *            acknowledgements) the window, the unacknowledged frames and
+ *            everything not yet written are sent again on the next
+ *            connection. Duplicate bound: at most the window plus what was
+ *            unacknowledged, per broken connection. Loss bound: only what a
+ *            receiver lost beyond the window after its TCP acknowledged it.
  *   udp      best effort: a record is acknowledged once sendto() accepted
  *            it; a lost datagram is not noticed. ICMP port unreachable
  *            (ECONNREFUSED) is counted as failed but not resent.
@@ -36,6 +41,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
@@ -66,6 +73,7 @@ enum sl_state { SL_DOWN = 0, SL_CONNECTING, SL_HANDSHAKE, SL_UP };
 struct sl_entry {
     char *frame;
     size_t len;
+    uint64_t end;           /* bytes written on the connection after it */
     bool acked;             /* counted in stats.acked (once) */
     char id[64];
 };
@@ -96,11 +104,13 @@ struct syslog_out {
     int backoff_ms;
     bool logged_down;       /* one warning per outage */
 
-    /* ring of entries: [head, head + n); the first `written` are written
-     * (the resend window), entry `written` has `woff` bytes written. */
+    /* ring of entries: [head, head + n); the first `written` are written,
+     * of which the first `tacked` are acknowledged by the receiver's TCP
+     * (the resend window); entry `written` has `woff` bytes written. */
     struct sl_entry *q;
-    size_t qcap, head, n, written, woff;
-    size_t win_bytes;
+    size_t qcap, head, n, written, tacked, woff;
+    size_t win_bytes;       /* bytes of the acknowledged entries kept */
+    uint64_t conn_bytes;    /* bytes written on this connection */
 
     struct mf_output_stats st;
     uint64_t dropped_since_flush;
@@ -244,6 +254,7 @@ conn_fail(struct syslog_out *o, const char *what)
     if (o->transport != MF_SYSLOG_UDP) {
         o->st.failed += o->written + (o->woff ? 1 : 0);
         o->written = 0;
+        o->tacked = 0;
         o->woff = 0;
         o->win_bytes = 0;
     }
@@ -256,6 +267,7 @@ static void
 conn_up(struct syslog_out *o)
 {
     o->state = SL_UP;
+    o->conn_bytes = 0;
     o->backoff_ms = SL_BACKOFF_MIN_MS;
     o->connects++;
     if (o->logged_down)
@@ -423,12 +435,12 @@ peer_closed(struct syslog_out *o)
     }
 }
 
-/* Oldest written entries leave the window beyond its bounds. */
+/* Oldest acknowledged entries leave the window beyond its bounds. */
 static void
 trim_window(struct syslog_out *o)
 {
-    while (o->written > 0 &&
-           (o->written > o->win_records || o->win_bytes > SL_WINDOW_BYTES ||
+    while (o->tacked > 0 &&
+           (o->tacked > o->win_records || o->win_bytes > SL_WINDOW_BYTES ||
             o->transport == MF_SYSLOG_UDP)) {
         struct sl_entry *e = at(o, 0);
 
@@ -438,32 +450,60 @@ trim_window(struct syslog_out *o)
         o->head = (o->head + 1) % o->qcap;
         o->n--;
         o->written--;
+        o->tacked--;
     }
+}
+
+/* Entries the receiver acknowledged (TCP) since the last look. */
+static void
+update_acks(struct syslog_out *o)
+{
+    uint64_t acked_to = o->conn_bytes;
+
+    if (o->transport != MF_SYSLOG_UDP) {
+        int outq = 0;
+
+        if (o->fd < 0 || ioctl(o->fd, SIOCOUTQ, &outq) != 0)
+            return;
+        if (o->ssl)     /* TLS records do not map to frames: all or none */
+            acked_to = outq > 0 ? 0 : o->conn_bytes;
+        else
+            acked_to = o->conn_bytes - (uint64_t)outq;
+    }
+    while (o->tacked < o->written) {
+        struct sl_entry *e = at(o, o->tacked);
+
+        if (e->end > acked_to)
+            break;
+        if (!e->acked) {
+            e->acked = true;
+            o->st.acked++;
+        }
+        o->tacked++;
+        if (o->transport != MF_SYSLOG_UDP)
+            o->win_bytes += e->len;
+    }
+    trim_window(o);
 }
 
 static void
 entry_written(struct syslog_out *o, struct sl_entry *e)
 {
-    if (!e->acked) {
-        e->acked = true;
-        o->st.acked++;
-    }
+    o->conn_bytes += e->len - o->woff;
+    e->end = o->conn_bytes;
     o->written++;
     o->woff = 0;
-    if (o->transport != MF_SYSLOG_UDP)
-        o->win_bytes += e->len;
-    trim_window(o);
 }
 
 /* Write what the socket takes. */
 static void
-pump(struct syslog_out *o)
+write_frames(struct syslog_out *o)
 {
     char what[300];
 
     if (o->state != SL_UP)
         return;
-    if (o->transport != MF_SYSLOG_UDP && o->written < o->n && peer_closed(o)) {
+    if (o->transport != MF_SYSLOG_UDP && o->tacked < o->n && peer_closed(o)) {
         conn_fail(o, "connection closed by the receiver");
         return;
     }
@@ -514,6 +554,7 @@ pump(struct syslog_out *o)
                     entry_written(o, x);
                 } else {
                     o->woff += (size_t)w;
+                    o->conn_bytes += (size_t)w;
                     w = 0;
                 }
             }
@@ -534,14 +575,26 @@ pump(struct syslog_out *o)
             }
             w = rc;
         }
-        o->woff += (size_t)w;
-        if (o->woff == e->len)
+        if (o->woff + (size_t)w == e->len) {
             entry_written(o, e);
+        } else {
+            o->woff += (size_t)w;
+            o->conn_bytes += (size_t)w;
+        }
     }
 }
 
-/* Serve the transport for at most timeout_ms, returning early when nothing
- * is left to write. */
+/* Write what the socket takes, then see what the receiver acknowledged. */
+static void
+pump(struct syslog_out *o)
+{
+    write_frames(o);
+    if (o->state == SL_UP)
+        update_acks(o);
+}
+
+/* Serve the transport for at most timeout_ms, returning early when every
+ * record is written and acknowledged. */
 static void
 drive(struct syslog_out *o, int timeout_ms)
 {
@@ -554,15 +607,21 @@ drive(struct syslog_out *o, int timeout_ms)
         if (o->state != SL_UP)
             conn_step(o, wait > 50 ? 50 : wait);
         pump(o);
-        if (o->written == o->n && o->state == SL_UP)
+        if (o->tacked == o->n && o->state == SL_UP)
             return;
         left = deadline - mf_clock_mono_ms();
         if (left <= 0)
             return;
-        if (o->state == SL_UP) {
+        if (o->state == SL_UP && o->written < o->n) {
             struct pollfd p = {.fd = o->fd, .events = POLLOUT};
 
             poll(&p, 1, left > 50 ? 50 : (int)left);
+        } else if (o->state == SL_UP) {
+            /* written, waiting for the receiver's TCP acknowledgements (no
+             * event says so: look again shortly; a close wakes us) */
+            struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
+
+            poll(&p, 1, left > 5 ? 5 : (int)left);
         } else if (o->state == SL_DOWN) {
             int64_t until = o->next_attempt_ms - mf_clock_mono_ms();
 
@@ -714,17 +773,18 @@ flush_locked(struct syslog_out *o, int timeout_ms)
     int64_t deadline = mf_clock_mono_ms() + timeout_ms;
     int rc = 0;
 
-    while (o->written < o->n) {
+    while (o->tacked < o->n) {
         int64_t left = deadline - mf_clock_mono_ms();
 
         if (left <= 0)
             break;
         drive(o, (int)left);
     }
-    if (o->written < o->n) {
-        mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: %zu records not written "
-               "within %d ms", o->conf->name, o->host, o->port,
-               o->n - o->written, timeout_ms);
+    if (o->tacked < o->n) {
+        mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: %zu records not written and %zu "
+               "written but not acknowledged by the receiver within %d ms",
+               o->conf->name, o->host, o->port, o->n - o->written,
+               o->written - o->tacked, timeout_ms);
         rc = -1;
     }
     if (o->dropped_since_flush) {
@@ -753,7 +813,7 @@ sl_stats(const struct mf_output *base, struct mf_output_stats *out)
 
     pthread_mutex_lock(&o->mu);
     *out = o->st;
-    out->queued = o->n - o->written;
+    out->queued = o->n - o->tacked;
     pthread_mutex_unlock(&o->mu);
 }
 
@@ -764,7 +824,7 @@ sl_close(struct mf_output *base)
 
     if (!o)
         return;
-    if (o->written < o->n)
+    if (o->tacked < o->n)
         flush_locked(o, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
                                                               : 0));
     if (o->ssl && o->state == SL_UP)
