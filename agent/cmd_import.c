@@ -166,7 +166,7 @@ mf_cmd_import(int argc, char **argv)
     struct mf_input_opts io = {.format = MF_INPUT_AUTO};
     const char *config = NULL, *tenant = NULL;
     struct mf_normalizer *norm;
-    struct mf_normerr nerr;
+    struct mf_err nerr;
     struct mf_config *cfg;
     struct sigaction sa;
     char err[512];

@@ -327,7 +327,7 @@ mf_cmd_normalize(int argc, char **argv)
     const struct mf_cmd *self = mf_cli_find("normalize");
     struct norm_run r;
     struct mf_norm_opts nopts;
-    struct mf_normerr nerr;
+    struct mf_err nerr;
     struct mf_normalizer *n;
     const char *output = NULL;
     unsigned long long size;

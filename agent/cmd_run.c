@@ -124,7 +124,7 @@ tag_known(const char *id, void *ud)
 struct mf_config *
 mf_cli_load_config(const char *path, unsigned flags, const struct mf_normalizer *norm)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *cfg = mf_config_load_file(path, flags, &err);
 
     if (cfg && norm &&
@@ -156,7 +156,7 @@ mf_cmd_run(int argc, char **argv)
     struct mf_collector_opts opts = {0};
     const char *config = NULL;
     struct mf_normalizer *norm;
-    struct mf_normerr nerr;
+    struct mf_err nerr;
     struct mf_config *cfg, *prev = NULL;
     struct mf_metrics_server *srv = NULL;
     struct mf_collector *c;

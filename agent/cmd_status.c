@@ -156,7 +156,7 @@ mf_cmd_status(int argc, char **argv)
     struct status_ctx x = {0};
     const char *config = NULL;
     struct mf_config *cfg;
-    struct mf_state_err serr;
+    struct mf_err serr;
     int ch;
 
     optind = 1;

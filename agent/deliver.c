@@ -719,7 +719,7 @@ lane_init(struct mf_deliver *d, struct lane *L, struct mf_state *state, char *er
         return 0;
     }
     {
-        struct mf_state_err se;
+        struct mf_err se;
 
         L->state = mf_state_open(d->o.cfg->state_dir, &se);
         if (!L->state) {

@@ -912,7 +912,7 @@ mf_cloud_api_endpoint(int cloud)
 
 struct loadctx {
     struct mf_config *cfg;
-    struct mf_cfgerr *err;
+    struct mf_err *err;
     const struct mf_jval *root;
 };
 
@@ -986,21 +986,21 @@ fix_tenant(struct loadctx *lc, struct mf_tenant_conf *t, size_t i)
         set[nset++] = t->certificate_file ? "certificate_file"
                                           : "private_key_file";
     if (nset == 0) {
-        mf_cfgerr_add(lc->err, file, t->line,
+        mf_err_add(lc->err, file, t->line,
                       "tenants[%zu]: no credential: set client_secret_file, "
                       "client_secret_env, or certificate_file + "
                       "private_key_file", i);
     } else if (nset > 1) {
-        mf_cfgerr_add(lc->err, file, key_line(node, set[1]),
+        mf_err_add(lc->err, file, key_line(node, set[1]),
                       "tenants[%zu]: %s and %s are both set; use exactly one "
                       "credential", i, set[0], set[1]);
     }
     if (t->certificate_file && !t->private_key_file)
-        mf_cfgerr_add(lc->err, file, key_line(node, "certificate_file"),
+        mf_err_add(lc->err, file, key_line(node, "certificate_file"),
                       "tenants[%zu].certificate_file: needs private_key_file",
                       i);
     if (t->private_key_file && !t->certificate_file)
-        mf_cfgerr_add(lc->err, file, key_line(node, "private_key_file"),
+        mf_err_add(lc->err, file, key_line(node, "private_key_file"),
                       "tenants[%zu].private_key_file: needs certificate_file",
                       i);
     t->auth = t->client_secret_file ? MF_AUTH_SECRET_FILE
@@ -1026,18 +1026,18 @@ check_tenant_dups(struct loadctx *lc)
             if (!u->id)
                 continue;
             if (strcasecmp(t->id, u->id) == 0) {
-                mf_cfgerr_add(lc->err, lc->cfg->file, key_line(node, "id"),
+                mf_err_add(lc->err, lc->cfg->file, key_line(node, "id"),
                               "tenants[%zu].id: duplicate tenant id '%s' "
                               "(also tenants[%zu], line %u)",
                               i, t->id, j, (unsigned)u->line);
             } else if (strcasecmp(t->name, u->name) == 0) {
-                mf_cfgerr_add(lc->err, lc->cfg->file, key_line(node, "name"),
+                mf_err_add(lc->err, lc->cfg->file, key_line(node, "name"),
                               "tenants[%zu].name: duplicate tenant name '%s' "
                               "(also tenants[%zu], line %u)",
                               i, t->name, j, (unsigned)u->line);
             } else if (strcasecmp(t->name, u->id) == 0 ||
                        strcasecmp(t->id, u->name) == 0) {
-                mf_cfgerr_add(lc->err, lc->cfg->file, t->line,
+                mf_err_add(lc->err, lc->cfg->file, t->line,
                               "tenants[%zu]: name or id '%s' is also the %s "
                               "of tenants[%zu]; names and ids must not "
                               "collide",
@@ -1098,18 +1098,18 @@ fix_kafka(struct loadctx *lc, const struct mf_output_conf *o, size_t i)
         const struct mf_kv *kv = &o->rdkafka.v[k];
 
         if (rdkafka_sensitive(kv->key))
-            mf_cfgerr_add(lc->err, file, kv->line,
+            mf_err_add(lc->err, file, kv->line,
                           "outputs[%zu].rdkafka.%s: secrets are never written "
                           "in the configuration: use rdkafka_secret_files or "
                           "rdkafka_secret_env", i, kv->key);
         for (m = 0; rdkafka_owned[m].prop; m++)
             if (strcmp(kv->key, rdkafka_owned[m].prop) == 0)
-                mf_cfgerr_add(lc->err, file, kv->line,
+                mf_err_add(lc->err, file, kv->line,
                               "outputs[%zu].rdkafka.%s: set by '%s'; remove "
                               "it here", i, kv->key, rdkafka_owned[m].key);
         if (kv_has(&o->rdkafka_secret_files, kv->key) ||
             kv_has(&o->rdkafka_secret_env, kv->key))
-            mf_cfgerr_add(lc->err, file, kv->line,
+            mf_err_add(lc->err, file, kv->line,
                           "outputs[%zu].rdkafka.%s: also set as a secret", i,
                           kv->key);
     }
@@ -1117,11 +1117,11 @@ fix_kafka(struct loadctx *lc, const struct mf_output_conf *o, size_t i)
         const struct mf_kv *kv = &o->rdkafka_secret_files.v[k];
 
         if (kv_has(&o->rdkafka_secret_env, kv->key))
-            mf_cfgerr_add(lc->err, file, kv->line,
+            mf_err_add(lc->err, file, kv->line,
                           "outputs[%zu].rdkafka_secret_files.%s: also in "
                           "rdkafka_secret_env; keep one", i, kv->key);
         if (!kv->value[0])
-            mf_cfgerr_add(lc->err, file, kv->line,
+            mf_err_add(lc->err, file, kv->line,
                           "outputs[%zu].rdkafka_secret_files.%s: empty path",
                           i, kv->key);
     }
@@ -1129,7 +1129,7 @@ fix_kafka(struct loadctx *lc, const struct mf_output_conf *o, size_t i)
         const struct mf_kv *kv = &o->rdkafka_secret_env.v[k];
 
         if (check_env_name(kv->value, w, sizeof(w)) != 0)
-            mf_cfgerr_add(lc->err, file, kv->line,
+            mf_err_add(lc->err, file, kv->line,
                           "outputs[%zu].rdkafka_secret_env.%s: '%s' %s", i,
                           kv->key, kv->value, w);
     }
@@ -1147,18 +1147,18 @@ fix_syslog(struct loadctx *lc, const struct mf_output_conf *o, size_t i,
     if (o->transport != MF_SYSLOG_TLS) {
         for (k = 0; tls_only[k]; k++)
             if (mf_jobj_get(node, tls_only[k]))
-                mf_cfgerr_add(lc->err, file, key_line(node, tls_only[k]),
+                mf_err_add(lc->err, file, key_line(node, tls_only[k]),
                               "outputs[%zu].%s: only used with transport: tls",
                               i, tls_only[k]);
     }
     if (o->cert_file && !o->key_file)
-        mf_cfgerr_add(lc->err, file, key_line(node, "cert_file"),
+        mf_err_add(lc->err, file, key_line(node, "cert_file"),
                       "outputs[%zu].cert_file: needs key_file", i);
     if (o->key_file && !o->cert_file)
-        mf_cfgerr_add(lc->err, file, key_line(node, "key_file"),
+        mf_err_add(lc->err, file, key_line(node, "key_file"),
                       "outputs[%zu].key_file: needs cert_file", i);
     if (o->transport == MF_SYSLOG_UDP && o->max_message_size > 65507)
-        mf_cfgerr_add(lc->err, file,
+        mf_err_add(lc->err, file,
                       mf_jobj_get(node, "max_message_size")
                           ? key_line(node, "max_message_size")
                           : key_line(node, "transport"),
@@ -1186,13 +1186,13 @@ fix_outputs(struct loadctx *lc)
             const struct mf_output_conf *p = &ol->v[j];
 
             if (p->name && strcasecmp(p->name, o->name) == 0)
-                mf_cfgerr_add(lc->err, file, key_line(node, "name"),
+                mf_err_add(lc->err, file, key_line(node, "name"),
                               "outputs[%zu].name: duplicate output name '%s' "
                               "(also outputs[%zu], line %u)",
                               i, o->name, j, (unsigned)p->line);
             if (o->type == MF_OUTPUT_FILE && p->type == MF_OUTPUT_FILE &&
                 o->path && p->path && strcmp(o->path, p->path) == 0)
-                mf_cfgerr_add(lc->err, file, key_line(node, "path"),
+                mf_err_add(lc->err, file, key_line(node, "path"),
                               "outputs[%zu].path: '%s' is also the path of "
                               "outputs[%zu]", i, o->path, j);
         }
@@ -1204,7 +1204,7 @@ fix_outputs(struct loadctx *lc)
             const char *t = o->filter.tenants.v[k];
 
             if (!mf_config_tenant(lc->cfg, t))
-                mf_cfgerr_add(lc->err, file, key_line(fnode, "tenants"),
+                mf_err_add(lc->err, file, key_line(fnode, "tenants"),
                               "outputs[%zu].filter.tenants: unknown tenant "
                               "'%s'", i, t);
         }
@@ -1219,14 +1219,14 @@ fix_top(struct loadctx *lc, unsigned flags)
 
     if (cfg->collect.dedupe_horizon_ms != 0 &&
         cfg->collect.dedupe_horizon_ms < cfg->collect.overlap_ms)
-        mf_cfgerr_add(lc->err, cfg->file,
+        mf_err_add(lc->err, cfg->file,
                       mf_jobj_get(col, "dedupe_horizon")
                           ? key_line(col, "dedupe_horizon")
                           : key_line(col ? col : lc->root, "overlap"),
                       "collect.dedupe_horizon: must be at least "
                       "collect.overlap (or 0s to disable)");
     if (cfg->proxy_auth_file && !cfg->proxy)
-        mf_cfgerr_add(lc->err, cfg->file,
+        mf_err_add(lc->err, cfg->file,
                       key_line(lc->root, "proxy_auth_file"),
                       "proxy_auth_file: needs proxy");
     if (cfg->outputs.n > 0) {
@@ -1235,12 +1235,12 @@ fix_top(struct loadctx *lc, unsigned flags)
         for (i = 0; i < cfg->outputs.n; i++)
             on += cfg->outputs.v[i].enabled;
         if (on == 0)
-            mf_cfgerr_add(lc->err, cfg->file, key_line(lc->root, "outputs"),
+            mf_err_add(lc->err, cfg->file, key_line(lc->root, "outputs"),
                           "outputs: every output is disabled; records would "
                           "be checkpointed without being delivered");
     }
     if ((flags & MF_CONFIG_REQUIRE_TENANTS) && cfg->tenants.n == 0)
-        mf_cfgerr_add(lc->err, cfg->file,
+        mf_err_add(lc->err, cfg->file,
                       mf_jobj_get(lc->root, "tenants")
                           ? key_line(lc->root, "tenants")
                           : 1,
@@ -1256,7 +1256,7 @@ check_secret(struct loadctx *lc, const char *file, const char *env, bool trim,
     char e[400];
 
     if (mf_config_load_secret(file, env, trim, what, &s, e, sizeof(e)) != 0)
-        mf_cfgerr_add(lc->err, lc->cfg->file, line, "%s", e);
+        mf_err_add(lc->err, lc->cfg->file, line, "%s", e);
     else
         mf_secret_clear(&s);
 }
@@ -1266,7 +1266,7 @@ check_readable(struct loadctx *lc, const char *path, const char *what,
                uint32_t line)
 {
     if (path && access(path, R_OK) != 0)
-        mf_cfgerr_add(lc->err, lc->cfg->file, line, "%s: %s: %s", what, path,
+        mf_err_add(lc->err, lc->cfg->file, line, "%s: %s: %s", what, path,
                       strerror(errno));
 }
 
@@ -1343,12 +1343,12 @@ check_files(struct loadctx *lc)
 
 static struct mf_config *
 load_text(const char *name, const char *text, size_t len, unsigned flags,
-          const char *base_dir, struct mf_cfgerr *err)
+          const char *base_dir, struct mf_err *err)
 {
-    struct mf_cfgerr scratch;   /* when the caller passes NULL */
+    struct mf_err scratch;   /* when the caller passes NULL */
     struct mf_config *cfg;
     struct mf_arena tmp;
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *root;
     struct mf_optctx c;
     struct loadctx lc;
@@ -1356,13 +1356,13 @@ load_text(const char *name, const char *text, size_t len, unsigned flags,
 
     if (!err)
         err = &scratch;
-    mf_cfgerr_reset(err);
+    mf_err_reset(err);
     if (!name)
         name = "<config>";
     mf_arena_init(&tmp, 16384);
     root = mf_yaml_load(&tmp, name, text, len, &yerr);
     if (!root) {
-        mf_cfgerr_add(err, NULL, 0, "%s", yerr.msg);
+        mf_err_add(err, NULL, 0, "%s", yerr.msg);
         mf_arena_fini(&tmp);
         return NULL;
     }
@@ -1374,7 +1374,7 @@ load_text(const char *name, const char *text, size_t len, unsigned flags,
     c.err = err;
     c.base_dir = base_dir;
     if (root->type != MF_JOBJ) {
-        mf_cfgerr_add(err, cfg->file, root->line,
+        mf_err_add(err, cfg->file, root->line,
                       "top level: expected a mapping of settings, got %s",
                       root->type == MF_JARR ? "a list" : "a scalar");
     } else {
@@ -1400,26 +1400,26 @@ load_text(const char *name, const char *text, size_t len, unsigned flags,
 
 struct mf_config *
 mf_config_load(const char *name, const char *text, size_t len, unsigned flags,
-               struct mf_cfgerr *err)
+               struct mf_err *err)
 {
     return load_text(name, text, len, flags, NULL, err);
 }
 
 struct mf_config *
-mf_config_load_file(const char *path, unsigned flags, struct mf_cfgerr *err)
+mf_config_load_file(const char *path, unsigned flags, struct mf_err *err)
 {
     struct mf_config *cfg;
     struct mf_buf b;
     char *abs;
 
     if (err)
-        mf_cfgerr_reset(err);
+        mf_err_reset(err);
     mf_buf_init(&b, 16 * MIB);
     if (mf_buf_read_file(&b, path) != 0) {
         if (errno == EFBIG)
-            mf_cfgerr_add(err, path, 0, "larger than 16 MiB");
+            mf_err_add(err, path, 0, "larger than 16 MiB");
         else
-            mf_cfgerr_add(err, path, 0, "cannot open: %s", strerror(errno));
+            mf_err_add(err, path, 0, "cannot open: %s", strerror(errno));
         mf_buf_fini(&b);
         return NULL;
     }
@@ -1713,7 +1713,7 @@ mf_tenant_private_key(const struct mf_tenant_conf *t, struct mf_secret *out,
 size_t
 mf_config_check_tags(const struct mf_config *cfg,
                      bool (*known)(const char *id, void *ud), void *ud,
-                     struct mf_cfgerr *err)
+                     struct mf_err *err)
 {
     size_t i, k, added = 0;
 
@@ -1722,7 +1722,7 @@ mf_config_check_tags(const struct mf_config *cfg,
 
         for (k = 0; k < o->filter.tags.n; k++)
             if (!known(o->filter.tags.v[k], ud)) {
-                mf_cfgerr_add(err, cfg->file, o->filter.line,
+                mf_err_add(err, cfg->file, o->filter.line,
                               "outputs[%zu].filter.tags: unknown tag '%s'", i,
                               o->filter.tags.v[k]);
                 added++;

@@ -6,7 +6,7 @@
  * key alone cannot express (two secret sources, certificate without key,
  * duplicate names, filters naming unknown tenants, ...). Every problem is
  * reported with file:line and key path; all of them are collected in
- * struct mf_cfgerr (msg = the first, all = every one, one per line).
+ * struct mf_err (msg = the first, all = every one, one per line).
  *
  * The result is immutable and owns all its memory (one arena), released by
  * mf_config_destroy(). Lists are arrays of structs; their identity for a
@@ -197,9 +197,9 @@ struct mf_config {
  * messages ("m365fwd.yaml"). */
 struct mf_config *mf_config_load(const char *name, const char *text,
                                  size_t len, unsigned flags,
-                                 struct mf_cfgerr *err);
+                                 struct mf_err *err);
 struct mf_config *mf_config_load_file(const char *path, unsigned flags,
-                                      struct mf_cfgerr *err);
+                                      struct mf_err *err);
 void mf_config_destroy(struct mf_config *cfg);
 
 /* Lookup by identity. A tenant is found by id (case-insensitive) or name. */
@@ -278,7 +278,7 @@ int mf_tenant_private_key(const struct mf_tenant_conf *t,
  * returns the number added. */
 size_t mf_config_check_tags(const struct mf_config *cfg,
                             bool (*known)(const char *id, void *ud), void *ud,
-                            struct mf_cfgerr *err);
+                            struct mf_err *err);
 
 /* The area names filters accept (NULL-terminated; same spelling as
  * mf_area_name()). */

@@ -14,59 +14,6 @@
 #define PATH_LEN 256
 #define SHOW_LEN 64
 
-/* ---- errors --------------------------------------------------------- */
-
-void
-mf_cfgerr_reset(struct mf_cfgerr *e)
-{
-    e->msg[0] = '\0';
-    e->all[0] = '\0';
-    e->n = 0;
-}
-
-void
-mf_cfgerr_add(struct mf_cfgerr *e, const char *file, uint32_t line,
-              const char *fmt, ...)
-{
-    char text[512];
-    size_t used, k;
-    int n;
-    va_list ap;
-
-    if (!e)
-        return;
-    if (!file)
-        n = 0;
-    else if (line)
-        n = snprintf(text, sizeof(text), "%s:%" PRIu32 ": ", file, line);
-    else
-        n = snprintf(text, sizeof(text), "%s: ", file);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof(text))
-        n = (int)sizeof(text) - 1;
-    va_start(ap, fmt);
-    vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
-    va_end(ap);
-    k = strlen(text);
-    if (e->n == 0) {
-        size_t m = k < sizeof(e->msg) - 1 ? k : sizeof(e->msg) - 1;
-
-        memcpy(e->msg, text, m);
-        e->msg[m] = '\0';
-    }
-    e->n++;
-    used = strlen(e->all);
-    if (used + k + 2 < sizeof(e->all) - 4) {
-        memcpy(e->all + used, text, k);
-        e->all[used + k] = '\n';
-        e->all[used + k + 1] = '\0';
-    } else if (used + 4 < sizeof(e->all) &&
-               (used < 4 || strcmp(e->all + used - 4, "...\n") != 0)) {
-        memcpy(e->all + used, "...\n", 5);
-    }
-}
-
 /* ---- small helpers -------------------------------------------------- */
 
 static const char *
@@ -338,14 +285,14 @@ check_string(const struct mf_optctx *c, const struct mf_option *o,
     int v;
 
     if (!*s) {
-        mf_cfgerr_add(c->err, c->file, line, "%s: must not be empty", kp);
+        mf_err_add(c->err, c->file, line, "%s: must not be empty", kp);
         return -1;
     }
     if (o->choices && mf_enum_parse(o->choices, s, &v) != 0) {
         char ch[512];
 
         choices_text(o->choices, ch, sizeof(ch));
-        mf_cfgerr_add(c->err, c->file, line,
+        mf_err_add(c->err, c->file, line,
                       "%s: unknown value '%s' (expected %s)", kp,
                       show(s, sh, sizeof(sh)), ch);
         return -1;
@@ -354,9 +301,9 @@ check_string(const struct mf_optctx *c, const struct mf_option *o,
         why[0] = '\0';
         if (o->check(s, why, sizeof(why)) != 0) {
             if (o->flags & (MF_OPT_SECRET | MF_OPT_NOECHO))
-                mf_cfgerr_add(c->err, c->file, line, "%s: %s", kp, why);
+                mf_err_add(c->err, c->file, line, "%s: %s", kp, why);
             else
-                mf_cfgerr_add(c->err, c->file, line, "%s: '%s' %s", kp,
+                mf_err_add(c->err, c->file, line, "%s: '%s' %s", kp,
                               show(s, sh, sizeof(sh)), why);
             return -1;
         }
@@ -379,7 +326,7 @@ range_check(const struct mf_optctx *c, const struct mf_option *o, int64_t v,
             char val[32];
 
             format_num(o, v, val, sizeof(val));
-            mf_cfgerr_add(c->err, c->file, line,
+            mf_err_add(c->err, c->file, line,
                           "%s: %s is out of range (%s to %s)", kp, val, lo, hi);
         }
         return -1;
@@ -401,7 +348,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
     } else if (v->type == MF_JARR) {
         n = v->len;
     } else {
-        mf_cfgerr_add(c->err, c->file, v->line,
+        mf_err_add(c->err, c->file, v->line,
                       "%s: expected a list of strings, got %s", kp,
                       jtype_name(v));
         return -1;
@@ -414,7 +361,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
 
         snprintf(ep, sizeof(ep), "%s[%zu]", kp, i);
         if (!s) {
-            mf_cfgerr_add(c->err, c->file, e->line,
+            mf_err_add(c->err, c->file, e->line,
                           "%s: expected a string, got %s", ep, jtype_name(e));
             bad = 1;
             continue;
@@ -429,7 +376,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
         if (j < sl.n) {
             char sh[SHOW_LEN + 4];
 
-            mf_cfgerr_add(c->err, c->file, e->line, "%s: '%s' is listed twice",
+            mf_err_add(c->err, c->file, e->line, "%s: '%s' is listed twice",
                           kp, show(s, sh, sizeof(sh)));
             bad = 1;
             continue;
@@ -439,7 +386,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
     if (bad)
         return -1;
     if (sl.n == 0 && (o->flags & MF_OPT_NONEMPTY)) {
-        mf_cfgerr_add(c->err, c->file, v->line, "%s: must not be empty", kp);
+        mf_err_add(c->err, c->file, v->line, "%s: must not be empty", kp);
         return -1;
     }
     sl.v = items;
@@ -469,7 +416,7 @@ kv_add(const struct mf_optctx *c, const struct mf_option *o, void *field,
 
     memcpy(&kl, field, sizeof(kl));
     if (!*key) {
-        mf_cfgerr_add(c->err, c->file, v->line, "%s: empty property name", kp);
+        mf_err_add(c->err, c->file, v->line, "%s: empty property name", kp);
         return -1;
     }
     if (v->type == MF_JTRUE || v->type == MF_JFALSE)
@@ -477,14 +424,14 @@ kv_add(const struct mf_optctx *c, const struct mf_option *o, void *field,
     else
         s = str_of(v);
     if (!s) {
-        mf_cfgerr_add(c->err, c->file, v->line,
+        mf_err_add(c->err, c->file, v->line,
                       "%s.%s: expected a scalar value, got %s", kp, key,
                       jtype_name(v));
         return -1;
     }
     for (i = 0; i < kl.n; i++)
         if (strcmp(kl.v[i].key, key) == 0) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: property '%s' is set twice", kp, key);
             return -1;
         }
@@ -513,7 +460,7 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
     switch (o->type) {
     case MF_OPT_STR:
         if (!(s = str_of(v))) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: expected a string, got %s", kp, jtype_name(v));
             return -1;
         }
@@ -525,10 +472,10 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
     case MF_OPT_INT:
         if (v->type != MF_JNUM || mf_jget_int(v, &n) != 0) {
             if (v->type == MF_JNUM)
-                mf_cfgerr_add(c->err, c->file, v->line,
+                mf_err_add(c->err, c->file, v->line,
                               "%s: expected an integer, got '%s'", kp, v->u.s);
             else
-                mf_cfgerr_add(c->err, c->file, v->line,
+                mf_err_add(c->err, c->file, v->line,
                               "%s: expected an integer, got %s", kp,
                               jtype_name(v));
             return -1;
@@ -541,7 +488,7 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
         bool b;
 
         if (v->type != MF_JTRUE && v->type != MF_JFALSE) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: expected true or false, got %s", kp,
                           jtype_name(v));
             return -1;
@@ -554,21 +501,21 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
     case MF_OPT_SIZE:
         s = str_of(v);
         if (!s) {
-            mf_cfgerr_add(c->err, c->file, v->line, "%s: expected a %s, got %s",
+            mf_err_add(c->err, c->file, v->line, "%s: expected a %s, got %s",
                           kp, o->type == MF_OPT_SIZE ? "size" : "duration",
                           jtype_name(v));
             return -1;
         }
         if (o->type == MF_OPT_DURATION) {
             if (mf_opt_parse_duration(s, &n) != 0) {
-                mf_cfgerr_add(c->err, c->file, v->line,
+                mf_err_add(c->err, c->file, v->line,
                               "%s: invalid duration '%s' (use a number with a "
                               "unit: 500ms, 60s, 15m, 24h, 7d)",
                               kp, show(s, sh, sizeof(sh)));
                 return -1;
             }
         } else if (mf_opt_parse_size(s, &n) != 0) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: invalid size '%s' (use bytes or a unit: 512, "
                           "64KiB, 1MiB, 10MB)",
                           kp, show(s, sh, sizeof(sh)));
@@ -582,7 +529,7 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
         int e = 0;
 
         if (!(s = str_of(v))) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: expected a string, got %s", kp, jtype_name(v));
             return -1;
         }
@@ -599,7 +546,7 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
         int rc = 0;
 
         if (v->type != MF_JOBJ) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: expected a mapping, got %s", kp, jtype_name(v));
             return -1;
         }
@@ -610,7 +557,7 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
     }
     case MF_OPT_SECTION:
         if (v->type != MF_JOBJ) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: expected a mapping, got %s", kp, jtype_name(v));
             return -1;
         }
@@ -621,12 +568,12 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
         size_t i, errs = 0;
 
         if (v->type != MF_JARR) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: expected a list, got %s", kp, jtype_name(v));
             return -1;
         }
         if (v->len == 0 && (o->flags & MF_OPT_NONEMPTY)) {
-            mf_cfgerr_add(c->err, c->file, v->line, "%s: must not be empty",
+            mf_err_add(c->err, c->file, v->line, "%s: must not be empty",
                           kp);
             return -1;
         }
@@ -637,7 +584,7 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
 
             snprintf(ep, sizeof(ep), "%s[%zu]", kp, i);
             if (e->type != MF_JOBJ) {
-                mf_cfgerr_add(c->err, c->file, e->line,
+                mf_err_add(c->err, c->file, e->line,
                               "%s: expected a mapping, got %s", ep,
                               jtype_name(e));
                 errs++;
@@ -658,12 +605,12 @@ static int
 set_default(const struct mf_optctx *c, const struct mf_option *o, void *base,
             uint32_t line, const char *kp)
 {
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *v;
 
     v = mf_yaml_load(c->a, "<default>", o->def, strlen(o->def), &yerr);
     if (!v) {
-        mf_cfgerr_add(c->err, c->file, line, "%s: internal: bad default (%s)",
+        mf_err_add(c->err, c->file, line, "%s: internal: bad default (%s)",
                       kp, yerr.msg);
         return -1;
     }
@@ -712,7 +659,7 @@ unknown_key(const struct mf_optctx *c, const struct mf_optsec *sec,
     snprintf(f1, sizeof(f1), "%s_file", key);
     snprintf(f2, sizeof(f2), "%s_env", key);
     if (mf_opt_find(sec, f1) && mf_opt_find(sec, f2)) {
-        mf_cfgerr_add(c->err, c->file, line,
+        mf_err_add(c->err, c->file, line,
                       "%s: unknown key '%s' (secrets are never written in the "
                       "configuration: use %s or %s)",
                       where, sh, f1, f2);
@@ -727,11 +674,11 @@ unknown_key(const struct mf_optctx *c, const struct mf_optsec *sec,
         }
     }
     if (best)
-        mf_cfgerr_add(c->err, c->file, line,
+        mf_err_add(c->err, c->file, line,
                       "%s: unknown key '%s' (did you mean '%s'?)", where, sh,
                       best->name);
     else
-        mf_cfgerr_add(c->err, c->file, line, "%s: unknown key '%s'", where, sh);
+        mf_err_add(c->err, c->file, line, "%s: unknown key '%s'", where, sh);
 }
 
 static void
@@ -774,7 +721,7 @@ apply(const struct mf_optctx *c, const struct mf_optsec *sec,
     memset(seen, 0, sizeof(seen));
     memset(null_line, 0, sizeof(null_line));
     if (obj && obj->type != MF_JOBJ) {
-        mf_cfgerr_add(c->err, c->file, obj->line,
+        mf_err_add(c->err, c->file, obj->line,
                       "%s: expected a mapping, got %s",
                       path[0] ? path : "top level", jtype_name(obj));
         return 1;
@@ -794,7 +741,7 @@ apply(const struct mf_optctx *c, const struct mf_optsec *sec,
             if (set_default(c, o, base, line, kp) == 0)
                 disc = mf_opt_disc(sec, base);
         } else {
-            mf_cfgerr_add(c->err, c->file, dv ? dv->line : line,
+            mf_err_add(c->err, c->file, dv ? dv->line : line,
                           "%s: missing required key '%s'",
                           path[0] ? path : "top level", o->name);
             disc_bad = true;
@@ -826,7 +773,7 @@ apply(const struct mf_optctx *c, const struct mf_optsec *sec,
 
                         only_text(sec, p, ot, sizeof(ot));
                         join_path(kp, path, key);
-                        mf_cfgerr_add(c->err, c->file, kline,
+                        mf_err_add(c->err, c->file, kline,
                                       "%s: not valid for %s '%s' (only for %s)",
                                       kp, sec->disc, mf_enum_name(
                                           sec->disc_choices, disc), ot);
@@ -850,7 +797,7 @@ apply(const struct mf_optctx *c, const struct mf_optsec *sec,
                 char ot[128];
 
                 only_text(sec, o, ot, sizeof(ot));
-                mf_cfgerr_add(c->err, c->file, kline,
+                mf_err_add(c->err, c->file, kline,
                               "%s: not valid for %s '%s' (only for %s)", kp,
                               sec->disc, mf_enum_name(sec->disc_choices, disc),
                               ot);
@@ -877,7 +824,7 @@ apply(const struct mf_optctx *c, const struct mf_optsec *sec,
             apply(c, o->sub, NULL, null_line[i] ? null_line[i] : line,
                   at(base, o->offset), kp);
         } else if (o->flags & MF_OPT_REQUIRED) {
-            mf_cfgerr_add(c->err, c->file, null_line[i] ? null_line[i] : line,
+            mf_err_add(c->err, c->file, null_line[i] ? null_line[i] : line,
                           "%s: missing required key '%s'",
                           path[0] ? path : "top level", o->name);
         } else if (o->def) {

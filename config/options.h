@@ -32,6 +32,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "err.h"
 #include "json.h"
 
 enum mf_opt_type {
@@ -86,21 +87,6 @@ struct mf_anylist {
     size_t n;
 };
 
-/* Collected configuration errors. msg is the first one; all holds every
- * error, one per line (truncated with a final "..." line when full). */
-#define MF_CFGERR_ALL 8192
-struct mf_cfgerr {
-    char msg[256];
-    size_t n;
-    char all[MF_CFGERR_ALL];
-};
-
-void mf_cfgerr_reset(struct mf_cfgerr *e);
-/* "FILE:LINE: " + message (line 0: "FILE: "; file NULL: no prefix). */
-void mf_cfgerr_add(struct mf_cfgerr *e, const char *file, uint32_t line,
-                   const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /* Value checker for strings (STR and STRLIST elements): 0 when fine,
  * otherwise -1 with a reason ("must be an https:// URL") in why. */
 typedef int (*mf_opt_check_fn)(const char *s, char *why, size_t whylen);
@@ -137,7 +123,7 @@ struct mf_optsec {
 struct mf_optctx {
     struct mf_arena *a;
     const char *file;         /* for messages */
-    struct mf_cfgerr *err;
+    struct mf_err *err;
     const char *base_dir;     /* MF_OPT_PATH: NULL leaves paths as written */
 };
 

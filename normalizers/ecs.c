@@ -236,7 +236,7 @@ struct mf_ecs_map {
 struct ecs_load {
     struct mf_ecs_map *m;
     const char *name;
-    struct mf_normerr *err;
+    struct mf_err *err;
 };
 
 static int
@@ -253,7 +253,7 @@ lfail(struct ecs_load *l, const struct mf_jval *at, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (l->err)
-        snprintf(l->err->msg, sizeof l->err->msg, "%s:%u: %s", l->name,
+        mf_err_set(l->err, "%s:%u: %s", l->name,
                  at ? (unsigned)at->line : 0u, msg);
     return -1;
 }
@@ -737,18 +737,18 @@ load_root(struct ecs_load *l, const struct mf_jval *root)
 
 struct mf_ecs_map *
 mf_ecs_map_load(const char *name, const char *text, size_t len,
-                struct mf_normerr *err)
+                struct mf_err *err)
 {
     struct mf_ecs_map *m = mf_xcalloc(1, sizeof *m);
     struct ecs_load l = { m, name ? name : "ecs.yaml", err };
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *root;
 
     mf_arena_init(&m->arena, 64 * 1024);
     root = mf_yaml_load(&m->arena, l.name, text ? text : "", text ? len : 0, &yerr);
     if (!root) {
         if (err)
-            snprintf(err->msg, sizeof err->msg, "%s", yerr.msg);
+            mf_err_set(err, "%s", yerr.msg);
         mf_ecs_map_destroy(m);
         return NULL;
     }
@@ -760,7 +760,7 @@ mf_ecs_map_load(const char *name, const char *text, size_t len,
 }
 
 struct mf_ecs_map *
-mf_ecs_map_load_builtin(struct mf_normerr *err)
+mf_ecs_map_load_builtin(struct mf_err *err)
 {
     return mf_ecs_map_load("ecs.yaml (built-in)", mf_builtin_ecs,
                            mf_builtin_ecs_len, err);

@@ -12,6 +12,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "err.h"
 #include "json.h"
 #include "record.h"
 #include "status.h"
@@ -32,10 +33,8 @@ struct mf_norm_opts {
     const char *ecs_file;      /* NULL = built-in */
 };
 
-struct mf_normerr { char msg[256]; };
-
 struct mf_normalizer *mf_normalizer_new(const struct mf_norm_opts *opts,
-                                        struct mf_normerr *err);
+                                        struct mf_err *err);
 void mf_normalizer_destroy(struct mf_normalizer *n);
 const struct mf_tagdb *mf_normalizer_tags(const struct mf_normalizer *n);
 /* "Authentication" for 3002 ...; "" for a class the OCSF table lacks. */
@@ -80,8 +79,8 @@ enum mf_status mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
 /* ---- schema builders (ocsf.c, ecs.c, raw in normalize.c) -------------- */
 
 struct mf_ocsf_map *mf_ocsf_map_load(const char *name, const char *text,
-                                     size_t len, struct mf_normerr *err);
-struct mf_ocsf_map *mf_ocsf_map_load_builtin(struct mf_normerr *err);
+                                     size_t len, struct mf_err *err);
+struct mf_ocsf_map *mf_ocsf_map_load_builtin(struct mf_err *err);
 void mf_ocsf_map_destroy(struct mf_ocsf_map *m);
 const char *mf_ocsf_class_name(const struct mf_ocsf_map *m, int class_uid);
 /* OCSF class_uid the record maps to (for routing and summaries). */
@@ -93,8 +92,8 @@ struct mf_jval *mf_ocsf_build(const struct mf_ocsf_map *m,
                               const struct mf_tag_hits *tags, bool keep_raw);
 
 struct mf_ecs_map *mf_ecs_map_load(const char *name, const char *text,
-                                   size_t len, struct mf_normerr *err);
-struct mf_ecs_map *mf_ecs_map_load_builtin(struct mf_normerr *err);
+                                   size_t len, struct mf_err *err);
+struct mf_ecs_map *mf_ecs_map_load_builtin(struct mf_err *err);
 void mf_ecs_map_destroy(struct mf_ecs_map *m);
 struct mf_jval *mf_ecs_build(const struct mf_ecs_map *m,
                              const struct mf_record *r,

@@ -15,7 +15,7 @@
 #define CANARY "CANARY-5ecret-7f3a9"
 
 static struct mf_config *
-load(const char *text, unsigned flags, struct mf_cfgerr *err)
+load(const char *text, unsigned flags, struct mf_err *err)
 {
     return mf_config_load("m365fwd.yaml", text, strlen(text), flags, err);
 }
@@ -145,7 +145,7 @@ END_TEST
 
 START_TEST(mcl_defaults)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     char *text = mf_test_slurp(mf_test_data("config/minimal.yaml"), NULL);
     struct mf_config *c;
     const struct mf_tenant_conf *t;
@@ -201,7 +201,7 @@ END_TEST
 
 START_TEST(mcl_full_values)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     char *text = mf_test_slurp(mf_test_data("config/full.yaml"), NULL);
     struct mf_config *c;
     const struct mf_tenant_conf *t;
@@ -299,7 +299,7 @@ START_TEST(mcl_cloud_hosts)
          "https://manage.protection.apps.mil"},
     };
     char text[512];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
 
     snprintf(text, sizeof(text),
@@ -592,7 +592,7 @@ static const struct {
 
 START_TEST(mcl_invalid)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c = load(bad[_i].text, 0, &err);
 
     ck_assert_msg(c == NULL, "case %d accepted", _i);
@@ -617,7 +617,7 @@ static const char *const bad_files[] = {"bad-many.yaml", "bad-kafka.yaml",
 START_TEST(mcl_invalid_files)
 {
     char rel[128], want[4096] = "";
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
     char *text, *p;
     size_t len, n = 0;
@@ -642,7 +642,7 @@ END_TEST
 
 START_TEST(mcl_require_tenants)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c = load(O0, 0, &err);
 
     ck_assert_msg(c != NULL, "%s", err.all);
@@ -657,7 +657,7 @@ END_TEST
 
 START_TEST(mcl_null_is_default)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c = load("state_dir:\ncollect:\n  poll_interval: ~\n"
                                T0 "    ca_file:\n" O0, 0, &err);
 
@@ -671,7 +671,7 @@ END_TEST
 
 START_TEST(mcl_file_errors)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
 
     ck_assert_ptr_null(mf_config_load_file("/nonexistent/m365fwd.yaml", 0,
                                            &err));
@@ -687,7 +687,7 @@ END_TEST
 START_TEST(mcl_relative_paths)
 {
     char text[512], want[256];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
     const char *cfgpath;
 
@@ -728,7 +728,7 @@ START_TEST(mcl_example_loads)
 {
     const char *src = getenv("MF_SOURCE_ROOT");
     char path[1024];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
 
     ck_assert_msg(src != NULL, "MF_SOURCE_ROOT is not set");
@@ -848,7 +848,7 @@ END_TEST
 START_TEST(mcls_tenant_helpers)
 {
     char text[1024], e[256];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
     struct mf_secret s;
     const char *sec, *key;
@@ -889,7 +889,7 @@ END_TEST
 START_TEST(mcls_never_in_errors)
 {
     char text[2048];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_buf b;
     struct mf_config *c;
     const char *good, *open_file;
@@ -959,7 +959,7 @@ END_TEST
 START_TEST(mcd_round_trip)
 {
     char *text = mf_test_slurp(mf_test_data("config/full.yaml"), NULL);
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *a, *b;
     struct mf_buf out;
     size_t i;
@@ -1046,7 +1046,7 @@ START_TEST(mcdf_changes)
         "  - {name: h, type: file, path: /c}\n";
     struct diff_log log = {""};
     struct mf_config_diff_ops ops = {on_tenant, on_output};
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *a = load(old_text, 0, &err), *b;
 
     ck_assert_msg(a != NULL, "%s", err.all);
@@ -1079,9 +1079,9 @@ known_tag(const char *id, void *ud)
 
 START_TEST(mcct_unknown_tags)
 {
-    struct mf_tagerr terr;
+    struct mf_err terr;
     struct mf_tagdb *db = mf_tagdb_load_builtin(&terr);
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
 
     ck_assert_msg(db != NULL, "%s", terr.msg);
@@ -1090,7 +1090,7 @@ START_TEST(mcct_unknown_tags)
                    "             identity.no_such_tag]\n",
              0, &err);
     ck_assert_msg(c != NULL, "%s", err.all);
-    mf_cfgerr_reset(&err);
+    mf_err_reset(&err);
     ck_assert_uint_eq(mf_config_check_tags(c, known_tag, db, &err), 1);
     ck_assert_str_eq(err.msg, "m365fwd.yaml:10: outputs[0].filter.tags: "
                               "unknown tag 'identity.no_such_tag'");

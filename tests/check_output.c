@@ -13,7 +13,7 @@ static struct mf_nctx C;
 static void
 setup(void)
 {
-    struct mf_normerr err;
+    struct mf_err err;
 
     N = mf_normalizer_new(NULL, &err);
     ck_assert_msg(N != NULL, "%s", err.msg);
