@@ -135,38 +135,6 @@ mf_cli_help(const struct mf_cmd *cmd)
     return fflush(stdout) == 0 ? MF_EXIT_OK : MF_EXIT_REJECTED;
 }
 
-int
-mf_cli_parse_size(const char *s, unsigned long long *out)
-{
-    static const struct {
-        const char *suffix;
-        unsigned shift;
-    } units[] = {
-        {"", 0}, {"b", 0}, {"k", 10}, {"kb", 10}, {"kib", 10},
-        {"m", 20}, {"mb", 20}, {"mib", 20}, {"g", 30}, {"gb", 30},
-        {"gib", 30},
-    };
-    unsigned long long v;
-    char *end;
-    size_t i;
-
-    if (!s || !isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcasecmp(end, units[i].suffix) == 0) {
-            if (units[i].shift && v > (~0ULL >> units[i].shift))
-                return -1;
-            *out = v << units[i].shift;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Standard handling of a subcommand without options of its own: returns
  * the index of the first argument, or -1 with *rc set (help or usage). */
 static int

@@ -33,9 +33,6 @@ int mf_cli_usage_error(const struct mf_cmd *cmd, const char *fmt, ...)
 /* Print cmd's usage on stdout; returns MF_EXIT_OK. */
 int mf_cli_help(const struct mf_cmd *cmd);
 
-/* Parse "64M", "512k", "1G", "1048576", "64MiB" into bytes; 0 / -1. */
-int mf_cli_parse_size(const char *s, unsigned long long *out);
-
 struct mf_config;
 struct mf_normalizer;
 /* Load a configuration file for a command; errors (all of them, with

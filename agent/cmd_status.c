@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "clock.h"
 #include "config.h"
 #include "state.h"
 
@@ -38,15 +39,10 @@ struct status_ctx {
 static void
 iso(int64_t ms, char *buf, size_t n)
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    if (ms <= 0) {
+    if (ms <= 0)
         snprintf(buf, n, "never");
-        return;
-    }
-    gmtime_r(&s, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    else
+        mf_clock_fmt_iso(ms, MF_UTC_Z, buf, n);
 }
 
 static void

@@ -476,7 +476,7 @@ parse_content_time(const char *s)
 {
     int64_t ms;
 
-    return s && mf_parse_time(s, &ms) == 0 ? ms : 0;
+    return s && mf_time_parse(s, &ms) == 0 ? ms : 0;
 }
 
 static void

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "units.h"
 #include "yaml_tree.h"
 
 #define PATH_LEN 256
@@ -137,127 +138,13 @@ mf_opt_applies(const struct mf_option *o, int disc)
     return (o->only & (1u << disc)) != 0;
 }
 
-/* ---- value parsers -------------------------------------------------- */
-
-static const struct {
-    const char *unit;
-    int64_t ms;
-} dur_units[] = {
-    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-    {NULL, 0},
-};
-
-int
-mf_opt_parse_duration(const char *s, int64_t *ms)
-{
-    int64_t total = 0;
-    const char *p = s;
-
-    if (strcmp(s, "0") == 0) {
-        *ms = 0;
-        return 0;
-    }
-    if (!*p)
-        return -1;
-    while (*p) {
-        int64_t num = 0, mul = 0;
-        size_t ulen = 0;
-        int i;
-
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p)) {
-            if (num > (INT64_MAX - 9) / 10)
-                return -1;
-            num = num * 10 + (*p++ - '0');
-        }
-        while (isalpha((unsigned char)p[ulen]))
-            ulen++;
-        for (i = 0; dur_units[i].unit; i++)
-            if (strlen(dur_units[i].unit) == ulen &&
-                strncmp(dur_units[i].unit, p, ulen) == 0)
-                mul = dur_units[i].ms;
-        if (mul == 0 || num > (INT64_MAX - total) / mul)
-            return -1;
-        total += num * mul;
-        p += ulen;
-    }
-    *ms = total;
-    return 0;
-}
-
-static const struct {
-    const char *unit;
-    int64_t mul;
-} size_units[] = {
-    {"", 1}, {"b", 1},
-    {"k", 1024}, {"kb", 1000}, {"kib", 1024},
-    {"m", 1048576}, {"mb", 1000000}, {"mib", 1048576},
-    {"g", 1073741824}, {"gb", 1000000000}, {"gib", 1073741824},
-    {NULL, 0},
-};
-
-int
-mf_opt_parse_size(const char *s, int64_t *bytes)
-{
-    int64_t num = 0;
-    const char *p = s;
-    int i;
-
-    if (!isdigit((unsigned char)*p))
-        return -1;
-    while (isdigit((unsigned char)*p)) {
-        if (num > (INT64_MAX - 9) / 10)
-            return -1;
-        num = num * 10 + (*p++ - '0');
-    }
-    for (i = 0; size_units[i].unit; i++)
-        if (strcasecmp(size_units[i].unit, p) == 0) {
-            if (num > INT64_MAX / size_units[i].mul)
-                return -1;
-            *bytes = num * size_units[i].mul;
-            return 0;
-        }
-    return -1;
-}
-
-void
-mf_opt_format_duration(int64_t ms, char *out, size_t n)
-{
-    int i;
-
-    if (ms == 0) {
-        snprintf(out, n, "0s");
-        return;
-    }
-    for (i = 4; i > 0; i--)
-        if (ms % dur_units[i].ms == 0)
-            break;
-    snprintf(out, n, "%" PRId64 "%s", ms / dur_units[i].ms, dur_units[i].unit);
-}
-
-void
-mf_opt_format_size(int64_t bytes, char *out, size_t n)
-{
-    static const char *const u[] = {"GiB", "MiB", "KiB"};
-    static const int64_t m[] = {1073741824, 1048576, 1024};
-    int i;
-
-    for (i = 0; i < 3; i++)
-        if (bytes != 0 && bytes % m[i] == 0) {
-            snprintf(out, n, "%" PRId64 "%s", bytes / m[i], u[i]);
-            return;
-        }
-    snprintf(out, n, "%" PRId64, bytes);
-}
-
 static void
 format_num(const struct mf_option *o, int64_t v, char *out, size_t n)
 {
     if (o->type == MF_OPT_DURATION)
-        mf_opt_format_duration(v, out, n);
+        mf_fmt_duration(v, out, n);
     else if (o->type == MF_OPT_SIZE)
-        mf_opt_format_size(v, out, n);
+        mf_fmt_size(v, out, n);
     else
         snprintf(out, n, "%" PRId64, v);
 }
@@ -507,14 +394,14 @@ set_value(const struct mf_optctx *c, const struct mf_option *o,
             return -1;
         }
         if (o->type == MF_OPT_DURATION) {
-            if (mf_opt_parse_duration(s, &n) != 0) {
+            if (mf_parse_duration(s, &n) != 0) {
                 mf_err_add(c->err, c->file, v->line,
                               "%s: invalid duration '%s' (use a number with a "
                               "unit: 500ms, 60s, 15m, 24h, 7d)",
                               kp, show(s, sh, sizeof(sh)));
                 return -1;
             }
-        } else if (mf_opt_parse_size(s, &n) != 0) {
+        } else if (mf_parse_size(s, &n) != 0) {
             mf_err_add(c->err, c->file, v->line,
                           "%s: invalid size '%s' (use bytes or a unit: 512, "
                           "64KiB, 1MiB, 10MB)",

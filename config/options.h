@@ -143,13 +143,6 @@ int mf_opt_disc(const struct mf_optsec *sec, const void *base);
 /* True when o is valid for the element's discriminator value. */
 bool mf_opt_applies(const struct mf_option *o, int disc);
 
-/* Value parsers shared with the rest of the agent (0 / -1). */
-int mf_opt_parse_duration(const char *s, int64_t *ms);
-int mf_opt_parse_size(const char *s, int64_t *bytes);
-/* Largest exact unit: 60000 -> "1m", 1500 -> "1500ms", 0 -> "0s". */
-void mf_opt_format_duration(int64_t ms, char *out, size_t n);
-/* 65536 -> "64KiB", 1048576 -> "1MiB", 1000 -> "1000". */
-void mf_opt_format_size(int64_t bytes, char *out, size_t n);
 const char *mf_enum_name(const struct mf_enum *choices, int value);
 int mf_enum_parse(const struct mf_enum *choices, const char *s, int *out);
 

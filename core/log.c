@@ -118,12 +118,9 @@ static void
 emit(enum mf_log_level lvl, const char *msg, long repeated)
 {
     char ts[32], line[1400];
-    time_t now = time(NULL);
-    struct tm tm;
     size_t n = 0;
 
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mf_clock_fmt_iso((int64_t)time(NULL) * 1000, MF_UTC_Z, ts, sizeof(ts));
     if (log_format == MF_LOG_JSON) {
         n += (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"",
                               ts, mf_log_level_str(lvl));

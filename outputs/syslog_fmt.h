@@ -99,9 +99,6 @@ int mf_cef_severity(int ocsf_severity);
 size_t mf_syslog_ts5424(int64_t ms, char *buf, size_t n);
 /* RFC 3164 "Mmm dd hh:mm:ss" (day space-padded), UTC; buf >= 16. */
 size_t mf_syslog_ts3164(int64_t ms, char *buf, size_t n);
-/* Milliseconds since the epoch of an ISO 8601 time ("2024-01-02T03:04:05",
- * optional fraction, optional Z or +hh:mm; no zone = UTC). -1 / 0. */
-int mf_syslog_parse_time(const char *s, int64_t *ms);
 
 /* Escapers: append s[0..n) to b. Return 0, -1 at b's ceiling. */
 int mf_syslog_sd_escape(struct mf_buf *b, const char *s, size_t n);

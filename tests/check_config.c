@@ -53,94 +53,6 @@ write_file(const char *name, const char *content, mode_t mode)
     return p;
 }
 
-/* ---- mf_opt_parse_duration / _size, formatters ------------------------ */
-
-static const struct {
-    const char *s;
-    int64_t ms;
-} durations[] = {
-    {"500ms", 500}, {"60s", 60000}, {"15m", 900000}, {"24h", 86400000},
-    {"7d", 604800000}, {"1h30m", 5400000}, {"0", 0}, {"0s", 0},
-    {"1m30s", 90000},
-};
-
-START_TEST(opd_valid)
-{
-    int64_t ms = -1;
-
-    ck_assert_int_eq(mf_opt_parse_duration(durations[_i].s, &ms), 0);
-    ck_assert_int_eq(ms, durations[_i].ms);
-}
-END_TEST
-
-static const char *const bad_durations[] = {
-    "", "60", "s", "5 s", "-5s", "5sec", "1.5h", "10y", "99999999999999999999d",
-    "5s ", "ms",
-};
-
-START_TEST(opd_invalid)
-{
-    int64_t ms = 0;
-
-    ck_assert_msg(mf_opt_parse_duration(bad_durations[_i], &ms) == -1,
-                  "'%s' accepted", bad_durations[_i]);
-}
-END_TEST
-
-static const struct {
-    const char *s;
-    int64_t b;
-} sizes[] = {
-    {"512", 512}, {"64KiB", 65536}, {"1MiB", 1048576}, {"10MB", 10000000},
-    {"1G", 1073741824}, {"2kb", 2000}, {"3k", 3072}, {"0", 0}, {"7B", 7},
-};
-
-START_TEST(ops_valid)
-{
-    int64_t b = -1;
-
-    ck_assert_int_eq(mf_opt_parse_size(sizes[_i].s, &b), 0);
-    ck_assert_int_eq(b, sizes[_i].b);
-}
-END_TEST
-
-static const char *const bad_sizes[] = {
-    "", "KiB", "64 KiB", "1.5MiB", "-1", "10XB", "99999999999999999999",
-    "9999999999999GiB",
-};
-
-START_TEST(ops_invalid)
-{
-    int64_t b = 0;
-
-    ck_assert_msg(mf_opt_parse_size(bad_sizes[_i], &b) == -1, "'%s' accepted",
-                  bad_sizes[_i]);
-}
-END_TEST
-
-START_TEST(off_formats)
-{
-    char s[32];
-
-    mf_opt_format_duration(60000, s, sizeof(s));
-    ck_assert_str_eq(s, "1m");
-    mf_opt_format_duration(90000, s, sizeof(s));
-    ck_assert_str_eq(s, "90s");
-    mf_opt_format_duration(1500, s, sizeof(s));
-    ck_assert_str_eq(s, "1500ms");
-    mf_opt_format_duration(7 * 86400000LL, s, sizeof(s));
-    ck_assert_str_eq(s, "7d");
-    mf_opt_format_duration(0, s, sizeof(s));
-    ck_assert_str_eq(s, "0s");
-    mf_opt_format_size(65536, s, sizeof(s));
-    ck_assert_str_eq(s, "64KiB");
-    mf_opt_format_size(1048576, s, sizeof(s));
-    ck_assert_str_eq(s, "1MiB");
-    mf_opt_format_size(1000, s, sizeof(s));
-    ck_assert_str_eq(s, "1000");
-}
-END_TEST
-
 /* ---- mf_config_load ---------------------------------------------------- */
 
 START_TEST(mcl_defaults)
@@ -1156,23 +1068,6 @@ config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *tc;
-
-    tc = tcase_create("mf_opt_parse_duration()");
-    tcase_add_loop_test(tc, opd_valid, 0,
-                        sizeof(durations) / sizeof(durations[0]));
-    tcase_add_loop_test(tc, opd_invalid, 0,
-                        sizeof(bad_durations) / sizeof(bad_durations[0]));
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("mf_opt_parse_size()");
-    tcase_add_loop_test(tc, ops_valid, 0, sizeof(sizes) / sizeof(sizes[0]));
-    tcase_add_loop_test(tc, ops_invalid, 0,
-                        sizeof(bad_sizes) / sizeof(bad_sizes[0]));
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("mf_opt_format_duration()");
-    tcase_add_test(tc, off_formats);
-    suite_add_tcase(s, tc);
 
     tc = tcase_create("mf_config_load()");
     tcase_add_test(tc, mcl_defaults);
