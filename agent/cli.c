@@ -1,7 +1,7 @@
 /* cli.c - command table and dispatcher; see cli.h. */
 #include "cli.h"
 #include "buf.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "preflight.h"
 
 #include <ctype.h>

@@ -17,7 +17,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "cli.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"

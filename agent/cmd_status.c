@@ -9,7 +9,7 @@
 
 #include "cli.h"
 #include "clock.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "state.h"
 
 const char mf_cmd_status_usage[] =

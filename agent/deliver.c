@@ -16,7 +16,7 @@
 
 #include "bloom.h"
 #include "clock.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "fanout.h"
 #include "input.h"
 #include "json.h"

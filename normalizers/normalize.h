@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "err.h"
 #include "json.h"
+#include "option.h"
 #include "record.h"
 #include "status.h"
 #include "tags.h"
@@ -27,11 +28,14 @@ struct mf_normalizer;
 struct mf_ocsf_map;
 struct mf_ecs_map;
 
+/* Also the `normalizer:` section of the configuration (table
+ * mf_normalizer_sec, normalizers/norm_conf.c). */
 struct mf_norm_opts {
     const char *tags_file;     /* NULL = built-in */
     const char *ocsf_file;     /* NULL = built-in */
     const char *ecs_file;      /* NULL = built-in */
 };
+extern const struct mf_optsec mf_normalizer_sec;
 
 struct mf_normalizer *mf_normalizer_new(const struct mf_norm_opts *opts,
                                         struct mf_err *err);

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "json.h"
 #include "normalize.h"
 #include "tags.h"

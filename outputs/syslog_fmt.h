@@ -66,6 +66,29 @@
 #include "output.h"
 #include "status.h"
 
+enum mf_syslog_transport { MF_SYSLOG_UDP = 0, MF_SYSLOG_TCP, MF_SYSLOG_TLS };
+enum mf_syslog_framing { MF_SYSLOG_OCTET_COUNTING = 0, MF_SYSLOG_LF };
+enum mf_syslog_format { MF_SYSLOG_RFC5424 = 0, MF_SYSLOG_RFC3164 };
+enum mf_syslog_payload { MF_SYSLOG_JSON = 0, MF_SYSLOG_CEF, MF_SYSLOG_LEEF };
+
+/* The syslog output's own keys (conf->plugin of a syslog output; table
+ * mf_syslog_sec in outputs/syslog_conf.c). Enums are ints. */
+struct mf_syslog_conf {
+    const char *address;
+    int transport;                   /* enum mf_syslog_transport */
+    int framing;                     /* enum mf_syslog_framing */
+    int format;                      /* enum mf_syslog_format */
+    int payload;                     /* enum mf_syslog_payload */
+    int facility;                    /* RFC 5424 numbers: kern 0 .. local7 23 */
+    const char *app_name;
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
+    int64_t max_message_size;
+};
+
+extern const struct mf_optsec mf_syslog_sec;
+
 #define MF_SYSLOG_SD_ID "m365fwd@32473"
 #define MF_LEEF_DELIM '^'
 

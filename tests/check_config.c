@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "agent_conf.h"
 #include "log.h"
 #include "normalize.h"
 #include "tags.h"

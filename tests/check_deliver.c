@@ -9,7 +9,7 @@
 
 #include "bloom.h"
 #include "clock.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "deliver.h"
 #include "fanout.h"
 #include "normalize.h"

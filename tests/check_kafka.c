@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "kafka.h"
 #include "kafka.h"
 #include "log.h"
 #include "output.h"

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "syslog_fmt.h"
 #include "syslog_fmt.h"
 #include "test_common.h"
 

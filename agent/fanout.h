@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent_conf.h"
 #include "output.h"
 
 struct mf_fanout {

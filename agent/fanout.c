@@ -20,11 +20,14 @@ mf_fanout_open(struct mf_fanout *f, const struct mf_config *cfg, char *err,
     f->outs = mf_xcalloc(cfg->outputs.n ? cfg->outputs.n : 1, sizeof(*f->outs));
     for (size_t i = 0; i < cfg->outputs.n; i++) {
         const struct mf_output_conf *oc = &cfg->outputs.v[i];
+        struct mf_err e;
 
         if (!oc->enabled)
             continue;
-        if (!(f->outs[f->n] = mf_output_open(oc, err, errsz)))
+        if (!(f->outs[f->n] = mf_output_open(oc, &e))) {
+            snprintf(err, errsz, "%s", e.msg);
             return -1;
+        }
         f->n++;
         f->used[mf_output_variant(oc)] = true;
     }
