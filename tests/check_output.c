@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "output.h"
 #include "test_common.h"
 
@@ -136,7 +137,8 @@ START_TEST(mof_file_flush_and_failure)
     struct mf_output_stats st;
     struct mf_norm_result res;
     struct mf_out_msg m;
-    char err[256];
+    struct mf_err err;
+    struct mf_file_conf fc = {0};
     char *text;
     size_t len;
     struct mf_buf b;
@@ -146,10 +148,11 @@ START_TEST(mof_file_flush_and_failure)
     memset(&oc, 0, sizeof(oc));
     oc.name = "f";
     oc.type = MF_OUTPUT_FILE;
-    oc.path = path;
+    oc.plugin = &fc;
+    fc.path = path;
     oc.flush_timeout_ms = 1000;
-    o = mf_output_open(&oc, err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
+    o = mf_output_open(&oc, &err);
+    ck_assert_msg(o != NULL, "%s", err.msg);
     mf_buf_init(&b, 0);
     norm(PLAIN_LOGIN, &res, &b);
     m = (struct mf_out_msg){.data = b.data, .len = b.len, .res = &res};
@@ -168,9 +171,9 @@ START_TEST(mof_file_flush_and_failure)
     unlink(path);
 
     /* a device that is always full: the barrier must fail, never ack */
-    oc.path = "/dev/full";
-    o = mf_output_open(&oc, err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
+    fc.path = "/dev/full";
+    o = mf_output_open(&oc, &err);
+    ck_assert_msg(o != NULL, "%s", err.msg);
     for (int i = 0; i < 3000; i++)
         mf_output_send(o, &m);
     ck_assert_int_eq(mf_output_flush(o, 1000), -1);
@@ -179,9 +182,9 @@ START_TEST(mof_file_flush_and_failure)
     mf_output_close(o);
 
     /* an output that cannot open is an error with its name */
-    oc.path = "/nonexistent/dir/out.ndjson";
-    ck_assert_ptr_null(mf_output_open(&oc, err, sizeof(err)));
-    ck_assert(strstr(err, "outputs 'f'") != NULL);
+    fc.path = "/nonexistent/dir/out.ndjson";
+    ck_assert_ptr_null(mf_output_open(&oc, &err));
+    ck_assert(strstr(err.msg, "outputs 'f'") != NULL);
     mf_buf_fini(&b);
 }
 END_TEST
