@@ -137,10 +137,10 @@ apply_metrics(struct reload *rl, const struct mf_config *old,
     }
     rl->srv = srv;
     if (srv)
-        mf_log(MF_LOG_INFO, "metrics and health on http://%s (/metrics /healthz /readyz)",
+        mf_log_always(MF_LOG_INFO, "metrics and health on http://%s (/metrics /healthz /readyz)",
                cfg->metrics.listen);
     else if (old)
-        mf_log(MF_LOG_INFO, "metrics listener stopped");
+        mf_log_always(MF_LOG_INFO, "metrics listener stopped");
     return 0;
 }
 
@@ -163,13 +163,13 @@ on_change(const struct mf_change *ch, void *ud)
     enum mf_log_level lvl = ch->reload == MF_RELOAD_NEVER ? MF_LOG_ERROR : MF_LOG_INFO;
 
     if (ch->kind != MF_CHANGE_CHANGED)
-        mf_log(lvl, "reload: %s %s (%s)", ch->path,
+        mf_log_always(lvl, "reload: %s %s (%s)", ch->path,
                ch->kind == MF_CHANGE_ADDED ? "added" : "removed", verdicts[ch->reload]);
     else if (!ch->old_value)
-        mf_log(lvl, "reload: %s: changed, value not shown (%s)", ch->path,
+        mf_log_always(lvl, "reload: %s: changed, value not shown (%s)", ch->path,
                verdicts[ch->reload]);
     else
-        mf_log(lvl, "reload: %s: %s -> %s (%s)", ch->path, ch->old_value, ch->new_value,
+        mf_log_always(lvl, "reload: %s: %s -> %s (%s)", ch->path, ch->old_value, ch->new_value,
                verdicts[ch->reload]);
     if (ch->reload == MF_RELOAD_RESTART)
         cs->restart++;
@@ -183,7 +183,7 @@ log_lines(enum mf_log_level lvl, const char *prefix, const char *text)
     while (*text) {
         size_t n = strcspn(text, "\n");
 
-        mf_log(lvl, "%s%.*s", prefix, (int)n, text);
+        mf_log_always(lvl, "%s%.*s", prefix, (int)n, text);
         text += n + (text[n] == '\n');
     }
 }
@@ -213,27 +213,27 @@ reload_tick(void *ud)
     if (!reload_requested || rl->next)
         return rl->next != NULL;
     reload_requested = 0;
-    mf_log(MF_LOG_INFO, "SIGHUP: reloading %s", rl->path);
+    mf_log_always(MF_LOG_INFO, "SIGHUP: reloading %s", rl->path);
     next = load_all(rl->path, MF_CONFIG_REQUIRE_TENANTS | MF_CONFIG_CHECK_FILES, &norm,
                     &err);
     if (!next) {
         log_lines(MF_LOG_ERROR, "reload: ", err.all);
-        mf_log(MF_LOG_ERROR, "reload: the new configuration is refused (errors above); "
+        mf_log_always(MF_LOG_ERROR, "reload: the new configuration is refused (errors above); "
                "the running one stays");
         return false;
     }
     n = mf_config_diff(&mf_config_sec, rl->cur, next, on_change, &cs);
     if (n == 0 || cs.never) {
         if (n == 0)
-            mf_log(MF_LOG_INFO, "reload: %s unchanged; nothing to do", rl->path);
+            mf_log_always(MF_LOG_INFO, "reload: %s unchanged; nothing to do", rl->path);
         else
-            mf_log(MF_LOG_ERROR, "reload: the new configuration is refused: %s cannot "
+            mf_log_always(MF_LOG_ERROR, "reload: the new configuration is refused: %s cannot "
                    "change while m365fwd runs; the running one stays", cs.never_path);
         drop(&next, &norm);
         return false;
     }
     if (apply_metrics(rl, rl->cur, next, e, sizeof(e)) != 0) {
-        mf_log(MF_LOG_ERROR, "reload: metrics: %s; the new configuration is refused, "
+        mf_log_always(MF_LOG_ERROR, "reload: metrics: %s; the new configuration is refused, "
                "the running one stays", e);
         drop(&next, &norm);
         return false;
@@ -243,11 +243,11 @@ reload_tick(void *ud)
         mf_config_destroy(rl->cur);
     rl->cur = next;
     if (cs.restart == 0) {
-        mf_log(MF_LOG_INFO, "reload: %zu change(s) applied in place", n);
+        mf_log_always(MF_LOG_INFO, "reload: %zu change(s) applied in place", n);
         mf_normalizer_destroy(norm);
         return false;
     }
-    mf_log(MF_LOG_INFO, "reload: %zu change(s); collection drains and restarts with the "
+    mf_log_always(MF_LOG_INFO, "reload: %zu change(s); collection drains and restarts with the "
            "new configuration", n);
     rl->next = next;
     rl->next_norm = norm;

@@ -2,6 +2,7 @@
  * filters, templates, and the file output (with its table). */
 #include "output.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
