@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "input.h"
 #include "log.h"
 #include "mem.h"
@@ -27,7 +27,7 @@
 #define MAX_LANES     8
 
 const char mf_cmd_import_usage[] =
-    "Usage: m365fwd import -c FILE [--tenant NAME] [--input FORMAT] [INPUT...]\n"
+    "Usage: m365fwd import -c FILE [--tenant NAME] [--input FORMAT] [--threads N] [INPUT...]\n"
     "\n"
     "Send exported audit records through the outputs of the configuration,\n"
     "with the same acknowledgements as `run`, then exit. INPUT is anything\n"
@@ -439,7 +439,6 @@ mf_cmd_import(int argc, char **argv)
     struct mf_input_opts io = {.format = MF_INPUT_AUTO};
     const char *config = NULL, *tenant = NULL;
     struct mf_normalizer *norm;
-    struct mf_normerr nerr;
     struct mf_config *cfg;
     struct sigaction sa;
     char err[512];
@@ -477,17 +476,10 @@ mf_cmd_import(int argc, char **argv)
     }
     if (!config)
         return mf_cli_usage_error(self, "-c FILE is required");
-    norm = mf_normalizer_new(NULL, &nerr);
-    if (!norm) {
-        fprintf(stderr, "m365fwd: %s\n", nerr.msg);
-        return MF_EXIT_USAGE;
-    }
     /* tenant credentials are not needed to import: no CHECK_FILES */
-    cfg = mf_cli_load_config(config, 0, norm);
-    if (!cfg) {
-        mf_normalizer_destroy(norm);
+    cfg = mf_cli_load_config(config, 0, &norm);
+    if (!cfg)
         return MF_EXIT_USAGE;
-    }
     mf_log_set_level((enum mf_log_level)cfg->log_level);
     mf_log_set_format(cfg->log_format == MF_LOG_FORMAT_JSON ? MF_LOG_JSON : MF_LOG_KV);
     io.max_record = (size_t)cfg->collect.max_record_size;

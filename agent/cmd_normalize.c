@@ -17,6 +17,7 @@
 #include "input.h"
 #include "mem.h"
 #include "normalize.h"
+#include "units.h"
 
 const char mf_cmd_normalize_usage[] =
     "Usage: m365fwd normalize [OPTIONS] [FILE...]\n"
@@ -321,10 +322,10 @@ mf_cmd_normalize(int argc, char **argv)
     const struct mf_cmd *self = mf_cli_find("normalize");
     struct norm_run r;
     struct mf_norm_opts nopts;
-    struct mf_normerr nerr;
+    struct mf_err nerr;
     struct mf_normalizer *n;
     const char *output = NULL;
-    unsigned long long size;
+    int64_t size;
     int c, i, rc;
 
     memset(&r, 0, sizeof(r));
@@ -371,8 +372,8 @@ mf_cmd_normalize(int argc, char **argv)
             nopts.ecs_file = optarg;
             break;
         case OPT_MAX_RECORD:
-            if (mf_cli_parse_size(optarg, &size) < 0 || size < 16 ||
-                size > ((unsigned long long)1 << 32))
+            if (mf_parse_size(optarg, &size) < 0 || size < 16 ||
+                size > ((int64_t)1 << 32))
                 return mf_cli_usage_error(self, "bad --max-record-size '%s' "
                                           "(16 bytes .. 4G)", optarg);
             r.iopts.max_record = (size_t)size;

@@ -476,7 +476,7 @@ parse_content_time(const char *s)
 {
     int64_t ms;
 
-    return s && mf_parse_time(s, &ms) == 0 ? ms : 0;
+    return s && mf_time_parse(s, &ms) == 0 ? ms : 0;
 }
 
 static void
@@ -936,7 +936,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
                  const struct mf_collector_opts *opts, char *err, size_t errsz)
 {
     struct mf_collector *c = mf_xcalloc(1, sizeof(*c));
-    struct mf_state_err serr;
+    struct mf_err serr;
     size_t nt = 0;
 
     c->cfg = cfg;

@@ -16,7 +16,7 @@
 
 #include "bloom.h"
 #include "clock.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "fanout.h"
 #include "input.h"
 #include "json.h"
@@ -751,7 +751,7 @@ lane_init(struct mf_deliver *d, struct lane *L, struct mf_state *state, char *er
         return 0;
     }
     {
-        struct mf_state_err se;
+        struct mf_err se;
 
         L->state = mf_state_open(d->o.cfg->state_dir, &se);
         if (!L->state) {

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "agent_conf.h"
 #include "mem.h"
 
 struct mf_fanout_outs {
@@ -50,10 +50,12 @@ mf_fanout_open(struct mf_fanout *f, const struct mf_config *cfg, char *err,
     o->mu = mf_xcalloc(cap, sizeof(*o->mu));
     for (size_t i = 0; i < cfg->outputs.n && rc == 0; i++) {
         const struct mf_output_conf *oc = &cfg->outputs.v[i];
+        struct mf_err e;
 
         if (!oc->enabled)
             continue;
-        if (!(o->outs[o->n] = mf_output_open(oc, err, errsz))) {
+        if (!(o->outs[o->n] = mf_output_open(oc, &e))) {
+            snprintf(err, errsz, "%s", e.msg);
             rc = -1;
             break;
         }

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "builtin.h"
+#include "clock.h"
 #include "mem.h"
 #include "normalize.h"
 #include "yaml_tree.h"
@@ -236,7 +237,7 @@ struct mf_ecs_map {
 struct ecs_load {
     struct mf_ecs_map *m;
     const char *name;
-    struct mf_normerr *err;
+    struct mf_err *err;
 };
 
 static int
@@ -253,7 +254,7 @@ lfail(struct ecs_load *l, const struct mf_jval *at, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (l->err)
-        snprintf(l->err->msg, sizeof l->err->msg, "%s:%u: %s", l->name,
+        mf_err_set(l->err, "%s:%u: %s", l->name,
                  at ? (unsigned)at->line : 0u, msg);
     return -1;
 }
@@ -737,18 +738,18 @@ load_root(struct ecs_load *l, const struct mf_jval *root)
 
 struct mf_ecs_map *
 mf_ecs_map_load(const char *name, const char *text, size_t len,
-                struct mf_normerr *err)
+                struct mf_err *err)
 {
     struct mf_ecs_map *m = mf_xcalloc(1, sizeof *m);
     struct ecs_load l = { m, name ? name : "ecs.yaml", err };
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *root;
 
     mf_arena_init(&m->arena, 64 * 1024);
     root = mf_yaml_load(&m->arena, l.name, text ? text : "", text ? len : 0, &yerr);
     if (!root) {
         if (err)
-            snprintf(err->msg, sizeof err->msg, "%s", yerr.msg);
+            mf_err_set(err, "%s", yerr.msg);
         mf_ecs_map_destroy(m);
         return NULL;
     }
@@ -760,7 +761,7 @@ mf_ecs_map_load(const char *name, const char *text, size_t len,
 }
 
 struct mf_ecs_map *
-mf_ecs_map_load_builtin(struct mf_normerr *err)
+mf_ecs_map_load_builtin(struct mf_err *err)
 {
     return mf_ecs_map_load("ecs.yaml (built-in)", mf_builtin_ecs,
                            mf_builtin_ecs_len, err);
@@ -964,46 +965,11 @@ slot_words(struct ecs_ctx *c, enum ecs_tid t, const struct ecs_words *w)
         slot_put(c, t, mf_jstr_ref(c->a, w->v[i], strlen(w->v[i])));
 }
 
-/* 1970-based day count -> civil date (proleptic Gregorian). */
-static void
-civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/* epoch ms -> "YYYY-MM-DDTHH:MM:SS[.mmm]Z" */
+/* epoch ms -> "YYYY-MM-DDTHH:MM:SS[.mmm]Z" (milliseconds when not 0) */
 static void
 format_time(char *out, size_t n, int64_t ms)
 {
-    int64_t sec = ms / 1000, days;
-    int frac = (int)(ms % 1000);
-    int64_t y;
-    unsigned mo, d, sod;
-
-    if (frac < 0) {
-        frac += 1000;
-        sec--;
-    }
-    days = sec / 86400;
-    if (sec % 86400 < 0)
-        days--;
-    sod = (unsigned)(sec - days * 86400);
-    civil_from_days(days, &y, &mo, &d);
-    if (frac)
-        snprintf(out, n, "%04lld-%02u-%02uT%02u:%02u:%02u.%03dZ", (long long)y,
-                 mo, d, sod / 3600, sod / 60 % 60, sod % 60, frac);
-    else
-        snprintf(out, n, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, mo, d,
-                 sod / 3600, sod / 60 % 60, sod % 60);
+    mf_clock_fmt_iso(ms, MF_UTC_Z | (ms % 1000 ? MF_UTC_MS : 0), out, n);
 }
 
 /* ---- field rules ---- */
@@ -1033,7 +999,7 @@ apply_value(struct ecs_ctx *c, const struct ecs_fieldrule *f, struct mf_jval *v)
     if (f->as_date) {
         int64_t ms;
         char buf[48];
-        if (mf_parse_time(s->u.s, &ms) < 0)
+        if (mf_time_parse(s->u.s, &ms) < 0)
             return;
         format_time(buf, sizeof buf, ms);
         s = str_node(c, buf);

@@ -17,13 +17,13 @@ struct mf_normalizer {
 
 /* Read a whole table file (tables are small). */
 static char *
-slurp(const char *path, size_t *len, struct mf_normerr *err)
+slurp(const char *path, size_t *len, struct mf_err *err)
 {
     struct mf_buf b;
 
     mf_buf_init(&b, 16u << 20);
     if (mf_buf_read_file(&b, path) != 0) {
-        snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %m", path);
+        mf_err_set(err, "%s: cannot open: %m", path);
         mf_buf_fini(&b);
         return NULL;
     }
@@ -32,14 +32,14 @@ slurp(const char *path, size_t *len, struct mf_normerr *err)
 }
 
 struct mf_normalizer *
-mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_normerr *err)
+mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_err *err)
 {
     struct mf_normalizer *n = mf_xcalloc(1, sizeof(*n));
-    struct mf_tagerr terr = {{0}};
+    struct mf_err terr = {0};
     char *text;
     size_t len;
 
-    err->msg[0] = '\0';
+    mf_err_reset(err);
     if (opts && opts->tags_file) {
         if (!(text = slurp(opts->tags_file, &len, err)))
             goto fail;
@@ -49,7 +49,7 @@ mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_normerr *err)
         n->tags = mf_tagdb_load_builtin(&terr);
     }
     if (!n->tags) {
-        snprintf(err->msg, sizeof(err->msg), "%s", terr.msg);
+        mf_err_set(err, "%s", terr.msg);
         goto fail;
     }
     if (opts && opts->ocsf_file) {

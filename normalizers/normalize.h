@@ -17,8 +17,10 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "err.h"
 #include "event.h"
 #include "json.h"
+#include "option.h"
 #include "record.h"
 #include "status.h"
 #include "tags.h"
@@ -27,16 +29,17 @@ struct mf_normalizer;
 struct mf_ocsf_map;
 struct mf_ecs_map;
 
+/* Also the `normalizer:` section of the configuration (table
+ * mf_normalizer_sec, normalizers/norm_conf.c). */
 struct mf_norm_opts {
     const char *tags_file;     /* NULL = built-in */
     const char *ocsf_file;     /* NULL = built-in */
     const char *ecs_file;      /* NULL = built-in */
 };
-
-struct mf_normerr { char msg[256]; };
+extern const struct mf_optsec mf_normalizer_sec;
 
 struct mf_normalizer *mf_normalizer_new(const struct mf_norm_opts *opts,
-                                        struct mf_normerr *err);
+                                        struct mf_err *err);
 void mf_normalizer_destroy(struct mf_normalizer *n);
 const struct mf_tagdb *mf_normalizer_tags(const struct mf_normalizer *n);
 /* "Authentication" for 3002 ...; "" for a class the OCSF table lacks. */
@@ -81,8 +84,8 @@ enum mf_status mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
 /* ---- schema builders (ocsf.c, ecs.c, raw in normalize.c) -------------- */
 
 struct mf_ocsf_map *mf_ocsf_map_load(const char *name, const char *text,
-                                     size_t len, struct mf_normerr *err);
-struct mf_ocsf_map *mf_ocsf_map_load_builtin(struct mf_normerr *err);
+                                     size_t len, struct mf_err *err);
+struct mf_ocsf_map *mf_ocsf_map_load_builtin(struct mf_err *err);
 void mf_ocsf_map_destroy(struct mf_ocsf_map *m);
 const char *mf_ocsf_class_name(const struct mf_ocsf_map *m, int class_uid);
 /* OCSF class_uid the record maps to (for routing and summaries). */
@@ -94,8 +97,8 @@ struct mf_jval *mf_ocsf_build(const struct mf_ocsf_map *m,
                               const struct mf_tag_hits *tags, bool keep_raw);
 
 struct mf_ecs_map *mf_ecs_map_load(const char *name, const char *text,
-                                   size_t len, struct mf_normerr *err);
-struct mf_ecs_map *mf_ecs_map_load_builtin(struct mf_normerr *err);
+                                   size_t len, struct mf_err *err);
+struct mf_ecs_map *mf_ecs_map_load_builtin(struct mf_err *err);
 void mf_ecs_map_destroy(struct mf_ecs_map *m);
 struct mf_jval *mf_ecs_build(const struct mf_ecs_map *m,
                              const struct mf_record *r,

@@ -1358,7 +1358,7 @@ mf_ocsf_build(const struct mf_ocsf_map *m, const struct mf_record *r,
 
 struct loader {
     const char *name;
-    struct mf_normerr *err;
+    struct mf_err *err;
     struct mf_ocsf_map *m;
 };
 
@@ -1371,7 +1371,7 @@ lerr(struct loader *L, const struct mf_jval *at, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(L->err->msg, sizeof L->err->msg, "%s:%u: %s", L->name,
+    mf_err_set(L->err, "%s:%u: %s", L->name,
              at ? (unsigned)at->line : 0u, msg);
     return -1;
 }
@@ -1557,8 +1557,7 @@ load_operations(struct loader *L, const struct mf_jval *ops)
     qsort(m->rules, m->n_rules, sizeof *m->rules, rule_cmp);
     for (size_t i = 1; i < m->n_rules; i++) {
         if (strcasecmp(m->rules[i - 1].op, m->rules[i].op) == 0) {
-            snprintf(L->err->msg, sizeof L->err->msg,
-                     "%s:%u: operation '%s' already mapped at line %u", L->name,
+            mf_err_set(L->err, "%s:%u: operation '%s' already mapped at line %u", L->name,
                      m->rules[i].line > m->rules[i - 1].line ? m->rules[i].line
                                                              : m->rules[i - 1].line,
                      m->rules[i].op,
@@ -1612,21 +1611,21 @@ load_cmdlets(struct loader *L, const struct mf_jval *c)
 
 struct mf_ocsf_map *
 mf_ocsf_map_load(const char *name, const char *text, size_t len,
-                 struct mf_normerr *err)
+                 struct mf_err *err)
 {
     static const char *const top_keys[] = {"version", "categories", "classes",
                                            "operations", "cmdlets", "fallback", NULL};
     static const char *const fb_keys[] = {"class", "activity", NULL};
     struct mf_ocsf_map *m = mf_xcalloc(1, sizeof *m);
     struct loader L = {.name = name ? name : "ocsf.yaml", .err = err, .m = m};
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *root, *fb;
     int ver;
 
     mf_arena_init(&m->arena, 64 * 1024);
     root = mf_yaml_load(&m->arena, L.name, text, len, &yerr);
     if (!root) {
-        snprintf(err->msg, sizeof err->msg, "%s", yerr.msg);
+        mf_err_set(err, "%s", yerr.msg);
         goto fail;
     }
     if (!mf_jis_obj(root)) {
@@ -1656,7 +1655,7 @@ fail:
 }
 
 struct mf_ocsf_map *
-mf_ocsf_map_load_builtin(struct mf_normerr *err)
+mf_ocsf_map_load_builtin(struct mf_err *err)
 {
     return mf_ocsf_map_load("ocsf.yaml (built-in)", mf_builtin_ocsf,
                             mf_builtin_ocsf_len, err);

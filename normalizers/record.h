@@ -89,9 +89,6 @@ const char *mf_record_str(const struct mf_record *r, const char *path);
 /* Parse a ClientIP-like string into ip/port. Returns 0 when an address was
  * found, -1 for null/empty/garbage (ip set to ""). */
 int mf_parse_client_ip(const char *s, char *ip, size_t ipsz, int *port);
-/* "2020-02-07T20:49:49" (optionally with fraction and Z/offset) as UTC
- * epoch ms; 0 / -1. */
-int mf_parse_time(const char *s, int64_t *ms);
 /* RecordType number -> Elastic/Microsoft name, or NULL. */
 const char *mf_record_type_name(int rt);
 /* Content type for a record (Audit.AzureActiveDirectory, Audit.Exchange,

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "err.h"
 #include "event.h"
 #include "record.h"
 
@@ -39,14 +40,12 @@ struct mf_tag_hits {
 
 struct mf_tagdb;
 
-struct mf_tagerr { char msg[256]; };
-
 /* Load from YAML text (name used in messages). NULL with err on any
  * problem. */
 struct mf_tagdb *mf_tagdb_load(const char *name, const char *text, size_t len,
-                               struct mf_tagerr *err);
+                               struct mf_err *err);
 /* The catalogue compiled into the binary. */
-struct mf_tagdb *mf_tagdb_load_builtin(struct mf_tagerr *err);
+struct mf_tagdb *mf_tagdb_load_builtin(struct mf_err *err);
 void mf_tagdb_destroy(struct mf_tagdb *db);
 
 size_t mf_tagdb_count(const struct mf_tagdb *db);

@@ -342,6 +342,7 @@ static int
 configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
           struct secrets *sec, char *err, size_t errsz)
 {
+    const struct mf_kafka_conf *k = c->plugin;
     char num[32], what[256];
     size_t i;
 
@@ -356,13 +357,13 @@ configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
                      errsz) != 0)
             return -1;
     }
-    for (i = 0; i < c->rdkafka.n; i++)
-        if (conf_set(conf, c->name, "rdkafka", c->rdkafka.v[i].key,
-                     c->rdkafka.v[i].value, false, sec, err, errsz) != 0)
+    for (i = 0; i < k->rdkafka.n; i++)
+        if (conf_set(conf, c->name, "rdkafka", k->rdkafka.v[i].key,
+                     k->rdkafka.v[i].value, false, sec, err, errsz) != 0)
             return -1;
     for (int pass = 0; pass < 2; pass++) {
-        const struct mf_kvlist *kl = pass ? &c->rdkafka_secret_env
-                                          : &c->rdkafka_secret_files;
+        const struct mf_kvlist *kl = pass ? &k->rdkafka_secret_env
+                                          : &k->rdkafka_secret_files;
         const char *origin = pass ? "rdkafka_secret_env" : "rdkafka_secret_files";
 
         for (i = 0; i < kl->n; i++) {
@@ -389,22 +390,22 @@ configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
                 return -1;
         }
     }
-    if (!c->brokers || !c->brokers[0]) {
+    if (!k->brokers || !k->brokers[0]) {
         snprintf(err, errsz, "outputs '%s': no brokers", c->name);
         return -1;
     }
-    if (conf_set(conf, c->name, "brokers", "bootstrap.servers", c->brokers,
+    if (conf_set(conf, c->name, "brokers", "bootstrap.servers", k->brokers,
                  false, sec, err, errsz) != 0)
         return -1;
-    if (c->compression < 0 ||
-        (size_t)c->compression >= sizeof(compression_names) /
+    if (k->compression < 0 ||
+        (size_t)k->compression >= sizeof(compression_names) /
                                       sizeof(compression_names[0])) {
         snprintf(err, errsz, "outputs '%s': unknown compression %d", c->name,
-                 c->compression);
+                 k->compression);
         return -1;
     }
     return conf_set(conf, c->name, "compression", "compression.codec",
-                    compression_names[c->compression], false, sec, err, errsz);
+                    compression_names[k->compression], false, sec, err, errsz);
 }
 
 /* A configured producer handle, or NULL with err set. */
@@ -477,26 +478,29 @@ destroy_handle(struct kafka_output *ko, int timeout_ms)
 }
 
 static struct mf_output *
-kafka_open(const struct mf_output_conf *c, char *err, size_t errsz)
+kafka_open(const struct mf_output_conf *c, struct mf_err *err)
 {
+    const struct mf_kafka_conf *k = c->plugin;
     struct kafka_output *ko;
+    char e[512] = "";
 
-    if (!c->topic || !c->topic[0]) {
-        snprintf(err, errsz, "outputs '%s': no topic", c->name ? c->name : "?");
+    if (!k || !k->topic || !k->topic[0]) {
+        mf_err_set(err, "outputs '%s': no topic", c->name ? c->name : "?");
         return NULL;
     }
     ko = mf_xcalloc(1, sizeof(*ko));
     ko->name = mf_xstrdup(c->name ? c->name : "kafka");
-    ko->topic_tmpl = mf_xstrdup(c->topic);
-    ko->key_tmpl = mf_xstrdup(c->key ? c->key : "{id}");
+    ko->topic_tmpl = mf_xstrdup(k->topic);
+    ko->key_tmpl = mf_xstrdup(k->key ? k->key : "{id}");
     ko->flush_timeout_ms = c->flush_timeout_ms > INT32_MAX
                                ? INT32_MAX : (int)c->flush_timeout_ms;
     ko->base.ops = &mf_output_kafka_ops;
     ko->base.conf = c;
     pthread_mutex_init(&ko->mu, NULL);
     pthread_rwlock_init(&ko->rk_lock, NULL);
-    ko->rk = new_handle(ko, c, err, errsz);
+    ko->rk = new_handle(ko, c, e, sizeof(e));
     if (!ko->rk) {
+        mf_err_set(err, "%s", e);
         pthread_mutex_destroy(&ko->mu);
         pthread_rwlock_destroy(&ko->rk_lock);
         free(ko->key_tmpl);
@@ -848,7 +852,9 @@ mf_kafka_conf_get(const struct mf_output *o, const char *prop, char *buf,
 }
 
 const struct mf_output_ops mf_output_kafka_ops = {
-    .type = "kafka",
+    .name = "kafka",
+    .desc = "messages to Apache Kafka topics",
+    .options = &mf_kafka_sec,
     .flags = MF_OUTPUT_CONCURRENT,
     .open = kafka_open,
     .send = kafka_send,

@@ -36,11 +36,74 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "config.h"
+#include "err.h"
 #include "event.h"
+#include "option.h"
 #include "status.h"
 
 struct mf_output;
+
+/* ---- configuration (the common keys: outputs/output.c; each type's own
+ * keys beside its code; the registry: outputs/registry.c) ------------- */
+
+/* Values of `type`: the order of the registry. */
+enum mf_output_type {
+    MF_OUTPUT_FILE = 0,
+    MF_OUTPUT_KAFKA,
+    MF_OUTPUT_SYSLOG,
+    MF_OUTPUT_NTYPES
+};
+
+/* Values of `schema`: the same numbers as enum mf_schema (core/event.h). */
+#define MF_CONF_SCHEMA_OCSF 0
+#define MF_CONF_SCHEMA_ECS  1
+#define MF_CONF_SCHEMA_RAW  2
+
+/* Output filter: every criterion given must match (AND); inside one list
+ * any element matches (OR). Empty list / 0 = no criterion. */
+struct mf_filter_conf {
+    struct mf_strlist areas;         /* tag areas, names as mf_area_name() */
+    struct mf_strlist tags;          /* tag ids */
+    int64_t min_severity;            /* 0 = none; else 1..5 */
+    struct mf_strlist content_types;
+    struct mf_strlist tenants;       /* tenant names or ids */
+    uint32_t line;                   /* line of the filter (or the output) */
+};
+
+/* The keys every output has. Enum fields are ints (the option engine
+ * writes ints). */
+struct mf_output_conf {
+    const char *name;
+    int type;                        /* enum mf_output_type */
+    int schema;                      /* MF_CONF_SCHEMA_* */
+    bool enabled;
+    bool keep_raw;
+    struct mf_filter_conf filter;
+    int64_t max_in_flight;
+    int64_t flush_timeout_ms;        /* bound of every wait on the output:
+                                      * a send waiting for room, a flush,
+                                      * close */
+    uint32_t line;                   /* where the entry starts */
+    const void *plugin;              /* the type's own conf struct
+                                      * (struct mf_kafka_conf, ...) */
+};
+
+struct mf_output_list {
+    const struct mf_output_conf *v;
+    size_t n;
+};
+
+/* The `outputs[]` element table (common keys, kinds from the registry). */
+extern const struct mf_optsec mf_output_sec;
+/* The area names and content types filters accept (NULL-terminated). */
+extern const struct mf_enum mf_output_areas[];
+extern const struct mf_enum mf_content_type_choices[];
+/* Tag ids of filters are checked once the catalogue is loaded (outputs/
+ * know no normalizer): known() says whether an id exists. Adds one error
+ * per unknown tag (file: for messages); returns the number added. */
+size_t mf_output_check_tags(const struct mf_output_list *outs, const char *file,
+                            bool (*known)(const char *id, void *ud), void *ud,
+                            struct mf_err *err);
 
 struct mf_output_stats {
     uint64_t sent;          /* accepted by send() */
@@ -56,11 +119,14 @@ struct mf_output_stats {
                                        once (the output locks what it must) */
 
 struct mf_output_ops {
-    const char *type;       /* "file", "kafka", "syslog" */
+    const char *name;                  /* the `type` value: "file", ... */
+    const char *desc;                  /* one line for the reference */
+    const struct mf_optsec *options;   /* the type's own keys (its conf
+                                          struct: conf->plugin) */
     unsigned flags;
     /* Create the transport from the configuration. NULL with err set. */
-    struct mf_output *(*open)(const struct mf_output_conf *conf, char *err,
-                              size_t errsz);
+    struct mf_output *(*open)(const struct mf_output_conf *conf,
+                              struct mf_err *err);
     enum mf_status (*send)(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch);
     void (*poll)(struct mf_output *o, int timeout_ms);
     int (*flush)(struct mf_output *o, int timeout_ms);
@@ -87,12 +153,14 @@ struct mf_output {
     const struct mf_output_conf *conf;
 };
 
-/* The ops for a configured type, or NULL when not compiled in. */
+/* The registry (outputs/registry.c): the ops of a `type` value, or NULL. */
 const struct mf_output_ops *mf_output_ops_for(int type /* enum mf_output_type */);
+extern const struct mf_enum mf_output_type_choices[];
+extern const struct mf_optsec *const mf_output_kinds[MF_OUTPUT_NTYPES];
 
-/* Open by configuration type. */
-struct mf_output *mf_output_open(const struct mf_output_conf *conf, char *err,
-                                 size_t errsz);
+/* Open by configuration type. NULL with err set. */
+struct mf_output *mf_output_open(const struct mf_output_conf *conf,
+                                 struct mf_err *err);
 
 /* The output's filter accepts this event (tenant: ev->tenant or
  * ev->tenant_id). */

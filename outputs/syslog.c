@@ -169,13 +169,14 @@ ssl_errstr(char *buf, size_t n)
 static int
 tls_setup(struct syslog_out *o, char *err, size_t errsz)
 {
-    const struct mf_output_conf *c = o->conf;
+    const struct mf_output_conf *oc = o->conf;
+    const struct mf_syslog_conf *c = oc->plugin;
     char e[256];
 
     o->ctx = SSL_CTX_new(TLS_client_method());
     if (!o->ctx) {
         ssl_errstr(e, sizeof(e));
-        snprintf(err, errsz, "outputs '%s': TLS: %s", c->name, e);
+        snprintf(err, errsz, "outputs '%s': TLS: %s", oc->name, e);
         return -1;
     }
     SSL_CTX_set_min_proto_version(o->ctx, TLS1_2_VERSION);
@@ -185,7 +186,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
     if (c->ca_file ? SSL_CTX_load_verify_locations(o->ctx, c->ca_file, NULL) != 1
                    : SSL_CTX_set_default_verify_paths(o->ctx) != 1) {
         ssl_errstr(e, sizeof(e));
-        snprintf(err, errsz, "outputs '%s': ca_file %s: %s", c->name,
+        snprintf(err, errsz, "outputs '%s': ca_file %s: %s", oc->name,
                  c->ca_file ? c->ca_file : "(system store)", e);
         return -1;
     }
@@ -196,17 +197,17 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
 
         if (SSL_CTX_use_certificate_chain_file(o->ctx, c->cert_file) != 1) {
             ssl_errstr(e, sizeof(e));
-            snprintf(err, errsz, "outputs '%s': cert_file %s: %s", c->name,
+            snprintf(err, errsz, "outputs '%s': cert_file %s: %s", oc->name,
                      c->cert_file, e);
             return -1;
         }
         if (!c->key_file) {
-            snprintf(err, errsz, "outputs '%s': cert_file needs key_file", c->name);
+            snprintf(err, errsz, "outputs '%s': cert_file needs key_file", oc->name);
             return -1;
         }
         if (mf_config_load_secret(c->key_file, NULL, false, "key_file", &key, e,
                                   sizeof(e)) != 0) {
-            snprintf(err, errsz, "outputs '%s': %s", c->name, e);
+            snprintf(err, errsz, "outputs '%s': %s", oc->name, e);
             return -1;
         }
         bio = BIO_new_mem_buf(key.data, (int)key.len);
@@ -217,7 +218,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
             SSL_CTX_check_private_key(o->ctx) != 1) {
             ssl_errstr(e, sizeof(e));
             EVP_PKEY_free(pk);
-            snprintf(err, errsz, "outputs '%s': key_file %s: %s", c->name,
+            snprintf(err, errsz, "outputs '%s': key_file %s: %s", oc->name,
                      c->key_file, e);
             return -1;
         }
@@ -649,25 +650,27 @@ grow(struct syslog_out *o)
 }
 
 static struct mf_output *
-sl_open(const struct mf_output_conf *c, char *err, size_t errsz)
+sl_open(const struct mf_output_conf *oc, struct mf_err *err)
 {
+    const struct mf_syslog_conf *c = oc->plugin;
     struct syslog_out *o = mf_xcalloc(1, sizeof(*o));
+    char e[512];
 
-    o->conf = c;
+    o->conf = oc;
     o->fd = -1;
     o->transport = c->transport;
     o->framing = c->framing;
     if (split_address(c->address, o->host, sizeof(o->host), o->port,
                       sizeof(o->port)) != 0) {
-        snprintf(err, errsz, "outputs '%s': address '%s': expected host:port or "
-                 "[v6]:port", c->name, c->address ? c->address : "");
+        mf_err_set(err, "outputs '%s': address '%s': expected host:port or "
+                 "[v6]:port", oc->name, c->address ? c->address : "");
         free(o);
         return NULL;
     }
     o->max_size = c->max_message_size > 0 ? (size_t)c->max_message_size : 65536;
     if (o->transport == MF_SYSLOG_UDP && o->max_size > SL_UDP_MAX)
         o->max_size = SL_UDP_MAX;
-    o->max_in_flight = c->max_in_flight > 0 ? (size_t)c->max_in_flight : 10000;
+    o->max_in_flight = oc->max_in_flight > 0 ? (size_t)oc->max_in_flight : 10000;
     o->win_records = o->max_in_flight < SL_WINDOW_RECORDS ? o->max_in_flight
                                                           : SL_WINDOW_RECORDS;
     if (gethostname(o->hostname, sizeof(o->hostname) - 1) != 0 || !o->hostname[0])
@@ -678,7 +681,8 @@ sl_open(const struct mf_output_conf *c, char *err, size_t errsz)
         .hostname = o->hostname, .app_name = c->app_name, .procid = o->procid,
         .version = MF_VERSION, .max_size = o->max_size,
     };
-    if (o->transport == MF_SYSLOG_TLS && tls_setup(o, err, errsz) != 0) {
+    if (o->transport == MF_SYSLOG_TLS && tls_setup(o, e, sizeof(e)) != 0) {
+        mf_err_set(err, "%s", e);
         SSL_CTX_free(o->ctx);
         free(o);
         return NULL;
@@ -839,7 +843,9 @@ sl_close(struct mf_output *base)
 }
 
 const struct mf_output_ops mf_output_syslog_ops = {
-    .type = "syslog",
+    .name = "syslog",
+    .desc = "RFC 5424 / RFC 3164 messages over UDP, TCP or TLS",
+    .options = &mf_syslog_sec,
     .flags = MF_OUTPUT_CONCURRENT,
     .open = sl_open,
     .send = sl_send,

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "json.h"
 
 /* OCSF severity_id -> syslog severity, CEF severity (index 0..6). */
@@ -96,14 +95,7 @@ split_ms(int64_t ms, struct tm *tm, int *msec)
 size_t
 mf_syslog_ts5424(int64_t ms, char *buf, size_t n)
 {
-    struct tm tm;
-    int msec, w;
-
-    split_ms(ms, &tm, &msec);
-    w = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, msec);
-    return w < 0 ? 0 : ((size_t)w < n ? (size_t)w : n - 1);
+    return mf_clock_fmt_iso(ms, MF_UTC_MS | MF_UTC_Z, buf, n);
 }
 
 size_t
@@ -116,74 +108,6 @@ mf_syslog_ts3164(int64_t ms, char *buf, size_t n)
     w = snprintf(buf, n, "%s %2d %02d:%02d:%02d", month_abbr[tm.tm_mon],
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return w < 0 ? 0 : ((size_t)w < n ? (size_t)w : n - 1);
-}
-
-static int
-digits(const char **p, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if ((*p)[i] < '0' || (*p)[i] > '9')
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-int
-mf_syslog_parse_time(const char *s, int64_t *ms)
-{
-    int y, mo, d, h, mi, sec, frac = 0, tzh, tzm;
-    int64_t off = 0, v;
-
-    if (!s)
-        return -1;
-    while (*s == ' ')
-        s++;
-    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' ||
-        digits(&s, 2, &d) || (*s != 'T' && *s != 't' && *s != ' '))
-        return -1;
-    s++;
-    if (digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) || *s++ != ':' ||
-        digits(&s, 2, &sec))
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    if (*s == '.' || *s == ',') {
-        int scale = 100;
-
-        s++;
-        if (*s < '0' || *s > '9')
-            return -1;
-        for (; *s >= '0' && *s <= '9'; s++) {
-            frac += (*s - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (*s == 'Z' || *s == 'z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        int sign = *s++ == '-' ? -1 : 1;
-
-        if (digits(&s, 2, &tzh))
-            return -1;
-        if (*s == ':')
-            s++;
-        if (digits(&s, 2, &tzm))
-            return -1;
-        off = sign * ((int64_t)tzh * 3600 + tzm * 60);
-    }
-    while (*s == ' ')
-        s++;
-    if (*s)
-        return -1;
-    v = mf_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-        (int64_t)h * 3600 + mi * 60 + sec - off;
-    *ms = v * 1000 + frac;
-    return 0;
 }
 
 /* ---- escaping -------------------------------------------------------- */
@@ -373,7 +297,7 @@ get_facts(const struct mf_jval *root, const struct mf_event *ev, int schema,
         v = mf_jget_path(root, ev_paths[schema][EV_TIME]);
         if (v->type == MF_JNUM && mf_jget_int(v, &t) == 0)
             e->time_ms = t;
-        else if (v->type == MF_JSTR && mf_syslog_parse_time(v->u.s, &t) == 0)
+        else if (v->type == MF_JSTR && mf_time_parse(v->u.s, &t) == 0)
             e->time_ms = t;
     }
     e->ocsf_sev = ev->severity > 0 ? ev->severity : 1;

@@ -18,7 +18,7 @@ static struct mf_arena arena;
 static void
 setup(void)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
 
     map = mf_ecs_map_load_builtin(&err);
     ck_assert_msg(map != NULL, "built-in ecs.yaml: %s", err.msg);
@@ -108,7 +108,7 @@ jhas(json_t *root, const char *path, const char *s)
 static void
 expect_load_error(const char *yaml, const char *needle)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     struct mf_ecs_map *m = mf_ecs_map_load("t.yaml", yaml, strlen(yaml), &err);
 
     ck_assert_msg(m == NULL, "loaded although it should fail (%s)", needle);
@@ -118,7 +118,7 @@ expect_load_error(const char *yaml, const char *needle)
 
 START_TEST(ml_minimal_ok)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     const char *y = "version: 1\n";
     struct mf_ecs_map *m = mf_ecs_map_load("t.yaml", y, strlen(y), &err);
 
@@ -226,7 +226,7 @@ END_TEST
 
 START_TEST(ml_bad_yaml)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     const char *y = "version: 1\nfields: [\n";
 
     ck_assert_ptr_null(mf_ecs_map_load("t.yaml", y, strlen(y), &err));
@@ -238,7 +238,7 @@ END_TEST
 
 START_TEST(mlb_loads)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     struct mf_ecs_map *m = mf_ecs_map_load_builtin(&err);
 
     ck_assert_msg(m != NULL, "%s", err.msg);

@@ -225,7 +225,7 @@ static void
 setup(void)
 {
     struct mf_norm_opts opts = {0};
-    struct mf_normerr err = {{0}};
+    struct mf_err err = {0};
     g_norm = mf_normalizer_new(&opts, &err);
     ck_assert_msg(g_norm != NULL, "mf_normalizer_new: %s", err.msg);
 }

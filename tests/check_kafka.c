@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "kafka.h"
 #include "kafka.h"
 #include "log.h"
 #include "output.h"
@@ -103,19 +103,29 @@ cluster_free(struct cluster *c)
     rd_kafka_destroy(c->rk);
 }
 
-/* Output configuration with test defaults. */
+/* The kafka conf of an output conf made by conf_init(). */
+#define KC(oc) ((struct mf_kafka_conf *)(uintptr_t)(oc).plugin)
+
+/* Output configuration with test defaults (its kafka conf from a pool
+ * large enough for the outputs one test opens). */
 static void
 conf_init(struct mf_output_conf *oc, const struct cluster *c, const char *topic)
 {
+    static struct mf_kafka_conf pool[16];
+    static unsigned next;
+    struct mf_kafka_conf *kc = &pool[next++ % 16];
+
     memset(oc, 0, sizeof(*oc));
+    memset(kc, 0, sizeof(*kc));
+    oc->plugin = kc;
     oc->name = "kt";
     oc->type = MF_OUTPUT_KAFKA;
     oc->schema = MF_CONF_SCHEMA_OCSF;
     oc->enabled = true;
-    oc->brokers = c ? c->boot : "127.0.0.1:9";
-    oc->topic = topic;
-    oc->key = "{id}";
-    oc->compression = MF_KAFKA_COMPRESS_LZ4;
+    kc->brokers = c ? c->boot : "127.0.0.1:9";
+    kc->topic = topic;
+    kc->key = "{id}";
+    kc->compression = MF_KAFKA_COMPRESS_LZ4;
     oc->flush_timeout_ms = 10000;
     oc->max_in_flight = 10000;
 }
@@ -123,13 +133,24 @@ conf_init(struct mf_output_conf *oc, const struct cluster *c, const char *topic)
 static struct mf_output *
 open_ok(const struct mf_output_conf *oc)
 {
-    char err[512] = "";
-    struct mf_output *o = mf_output_kafka_ops.open(oc, err, sizeof(err));
+    struct mf_err err;
+    struct mf_output *o = mf_output_kafka_ops.open(oc, &err);
 
-    ck_assert_msg(o != NULL, "open: %s", err);
+    ck_assert_msg(o != NULL, "open: %s", err.msg);
     /* what mf_output_open() does */
     o->ops = &mf_output_kafka_ops;
     o->conf = oc;
+    return o;
+}
+
+/* open() with its error as text (for the message checks). */
+static struct mf_output *
+kopen(const struct mf_output_conf *oc, char *err, size_t n)
+{
+    struct mf_err e;
+    struct mf_output *o = mf_output_kafka_ops.open(oc, &e);
+
+    snprintf(err, n, "%s", o ? "" : e.msg);
     return o;
 }
 
@@ -503,9 +524,9 @@ START_TEST(ko_compression_and_overrides)
         struct mf_output *o;
 
         conf_init(&oc, NULL, "t");
-        oc.compression = c;
-        oc.rdkafka.v = kv;
-        oc.rdkafka.n = 2;
+        KC(oc)->compression = c;
+        KC(oc)->rdkafka.v = kv;
+        KC(oc)->rdkafka.n = 2;
         o = open_ok(&oc);
         expect_conf(o, "compression.codec", names[c]);
         expect_conf(o, "linger.ms", "50");
@@ -524,12 +545,12 @@ START_TEST(ko_refused_property)
     char err[512];
 
     conf_init(&oc, NULL, "t");
-    oc.rdkafka.v = unknown;
-    oc.rdkafka.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = unknown;
+    KC(oc)->rdkafka.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "no.such.property"), "%s", err);
-    oc.rdkafka.v = badval;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = badval;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "acks") &&
                   strstr(err, "banana"), "%s", err);
 }
@@ -546,26 +567,26 @@ START_TEST(ko_refused_secret_redacted)
 
     conf_init(&oc, NULL, "t");
     setenv("MF_TEST_KAFKA_SECRET", "s3cr3t-value", 1);
-    oc.rdkafka_secret_env.v = env;
-    oc.rdkafka_secret_env.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka_secret_env.v = env;
+    KC(oc)->rdkafka_secret_env.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "acks") &&
                   strstr(err, "<redacted>"), "%s", err);
     ck_assert_msg(!strstr(err, "s3cr3t"), "secret echoed: %s", err);
 
     conf_init(&oc, NULL, "t");
-    oc.rdkafka.v = inline_sensitive;
-    oc.rdkafka.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = inline_sensitive;
+    KC(oc)->rdkafka.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "ssl.key.password.bogus"), "%s", err);
     ck_assert_msg(!strstr(err, "hunter2"), "secret echoed: %s", err);
 
     /* missing environment variable: named, start-up error */
     unsetenv("MF_TEST_KAFKA_SECRET");
     conf_init(&oc, NULL, "t");
-    oc.rdkafka_secret_env.v = env;
-    oc.rdkafka_secret_env.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka_secret_env.v = env;
+    KC(oc)->rdkafka_secret_env.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "MF_TEST_KAFKA_SECRET") && strstr(err, "acks"),
                   "%s", err);
 }
@@ -585,8 +606,8 @@ START_TEST(ko_secret_file)
     close(fd);
     chmod(path, 0600);
     conf_init(&oc, NULL, "t");
-    oc.rdkafka_secret_files.v = files;
-    oc.rdkafka_secret_files.n = 1;
+    KC(oc)->rdkafka_secret_files.v = files;
+    KC(oc)->rdkafka_secret_files.n = 1;
     o = open_ok(&oc);
     /* loaded and trimmed (librdkafka returns the value it holds) */
     ck_assert_int_eq(mf_kafka_conf_get(o, "sasl.password", v, sizeof(v)), 0);
@@ -597,7 +618,7 @@ START_TEST(ko_secret_file)
     {
         char err[512];
 
-        ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+        ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
         ck_assert_msg(strstr(err, "sasl.password"), "%s", err);
         ck_assert_msg(!strstr(err, "pw-from-file"), "%s", err);
     }
@@ -613,9 +634,9 @@ START_TEST(ko_inconsistent_config)
     char err[512];
 
     conf_init(&oc, NULL, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "acks"), "%s", err);
 }
 END_TEST
@@ -667,7 +688,7 @@ START_TEST(ks_topic_template)
     rd_kafka_mock_topic_create(c.mc, "m365.contoso.identity_access.3002", 1, 1);
     rd_kafka_mock_topic_create(c.mc, "m365.fab_rikam.none.3002", 1, 1);
     conf_init(&oc, &c, "m365.{tenant}.{area}.{class_uid}");
-    oc.key = "{tenant}/{id}";
+    KC(oc)->key = "{tenant}/{id}";
     o = open_ok(&oc);
     for (int i = 0; i < 200; i++) {
         /* untagged records of "fab rikam" (space: not a topic character) */
@@ -752,8 +773,8 @@ START_TEST(ks_too_large_refused)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     send_range(o, 0, 5, "contoso");
     rec_make(&r, 5, "contoso", 1, 1990);        /* > message.max.bytes */
@@ -795,8 +816,8 @@ START_TEST(ks_queue_full_backpressure)
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
     oc.max_in_flight = 5;              /* queue.buffering.max.messages */
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     for (i = 0; i < 5; i++) {
         rec_make(&r, i, "contoso", 1, 10);
@@ -846,8 +867,8 @@ START_TEST(kf_broker_down_mid_stream)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     send_range(o, 0, n / 2, "contoso");
     /* no flush: some batches are in flight when the broker goes away */
@@ -888,8 +909,8 @@ START_TEST(kf_timeout_then_next_epoch)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     rd_kafka_mock_broker_set_down(c.mc, 1);
     send_range(o, 0, 50, "contoso");
@@ -1000,8 +1021,8 @@ START_TEST(kf_injected_permanent)
         cluster_new(&c, 1);
         rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
         conf_init(&oc, &c, "t");
-        oc.rdkafka.v = kv;
-        oc.rdkafka.n = 1;
+        KC(oc)->rdkafka.v = kv;
+        KC(oc)->rdkafka.n = 1;
         o = open_ok(&oc);
         /* one record alone in the failing request */
         rd_kafka_mock_push_request_errors(c.mc, APIKEY_PRODUCE, 1, errs[e]);
@@ -1108,8 +1129,8 @@ START_TEST(kf_rtt_spike)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 2;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 2;
     o = open_ok(&oc);
     send_range(o, 0, n / 2, "contoso");
     ck_assert_int_eq(mf_output_flush(o, 20000), 0);

@@ -55,7 +55,7 @@ patched(int line, const char *repl)
 }
 
 static struct mf_ocsf_map *
-load_text(const char *text, struct mf_normerr *err)
+load_text(const char *text, struct mf_err *err)
 {
     memset(err, 0, sizeof *err);
     return mf_ocsf_map_load("t.yaml", text, strlen(text), err);
@@ -65,7 +65,7 @@ load_text(const char *text, struct mf_normerr *err)
 static void
 expect_error(const char *text, const char *where, const char *what)
 {
-    struct mf_normerr err;
+    struct mf_err err;
     struct mf_ocsf_map *m = load_text(text, &err);
     ck_assert_msg(m == NULL, "table loaded but should not:\n%s", text);
     ck_assert_msg(strstr(err.msg, where) != NULL, "error '%s' lacks '%s'", err.msg, where);
@@ -76,7 +76,7 @@ expect_error(const char *text, const char *where, const char *what)
 
 START_TEST(load_valid_table)
 {
-    struct mf_normerr err;
+    struct mf_err err;
     struct mf_ocsf_map *m = load_text(k_table, &err);
     ck_assert_msg(m != NULL, "%s", err.msg);
     mf_ocsf_map_destroy(m);
@@ -158,7 +158,7 @@ END_TEST
 
 START_TEST(load_bad_yaml)
 {
-    struct mf_normerr err;
+    struct mf_err err;
     ck_assert_ptr_null(load_text("version: [1\n", &err));
     ck_assert_msg(err.msg[0] != '\0', "no message");
 }
@@ -168,7 +168,7 @@ END_TEST
 
 START_TEST(builtin_loads)
 {
-    struct mf_normerr err = {{0}};
+    struct mf_err err = {0};
     struct mf_ocsf_map *m = mf_ocsf_map_load_builtin(&err);
     ck_assert_msg(m != NULL, "built-in ocsf.yaml: %s", err.msg);
     mf_ocsf_map_destroy(m);
@@ -225,7 +225,7 @@ static struct mf_ocsf_map *g_map;
 static void
 map_setup(void)
 {
-    struct mf_normerr err = {{0}};
+    struct mf_err err = {0};
     g_map = mf_ocsf_map_load_builtin(&err);
     ck_assert_msg(g_map != NULL, "%s", err.msg);
 }

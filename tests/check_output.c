@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file.h"
 #include "normalize.h"
 #include "output.h"
 #include "test_common.h"
@@ -16,7 +17,7 @@ static struct mf_event HOT, COLD;
 static void
 setup(void)
 {
-    struct mf_normerr err;
+    struct mf_err err;
 
     N = mf_normalizer_new(NULL, &err);
     ck_assert_msg(N != NULL, "%s", err.msg);
@@ -144,7 +145,8 @@ START_TEST(mof_file_flush_and_failure)
     struct mf_output_stats st;
     const struct mf_event_form *form;
     struct mf_buf scratch;
-    char err[256];
+    struct mf_err err;
+    struct mf_file_conf fc = {0};
     char *text;
     size_t len;
 
@@ -153,11 +155,12 @@ START_TEST(mof_file_flush_and_failure)
     memset(&oc, 0, sizeof(oc));
     oc.name = "f";
     oc.type = MF_OUTPUT_FILE;
-    oc.path = path;
+    oc.plugin = &fc;
+    fc.path = path;
     oc.flush_timeout_ms = 1000;
     oc.schema = MF_SCHEMA_RAW;
-    o = mf_output_open(&oc, err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
+    o = mf_output_open(&oc, &err);
+    ck_assert_msg(o != NULL, "%s", err.msg);
     mf_buf_init(&scratch, 0);
     norm(PLAIN_LOGIN, &COLD, 1);
     form = mf_event_form(&COLD, MF_SCHEMA_RAW, false);
@@ -177,9 +180,9 @@ START_TEST(mof_file_flush_and_failure)
     unlink(path);
 
     /* a device that is always full: the barrier must fail, never ack */
-    oc.path = "/dev/full";
-    o = mf_output_open(&oc, err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
+    fc.path = "/dev/full";
+    o = mf_output_open(&oc, &err);
+    ck_assert_msg(o != NULL, "%s", err.msg);
     for (int i = 0; i < 3000; i++)
         mf_output_send(o, &COLD, &scratch);
     ck_assert_int_eq(mf_output_flush(o, 1000), -1);
@@ -188,9 +191,9 @@ START_TEST(mof_file_flush_and_failure)
     mf_output_close(o);
 
     /* an output that cannot open is an error with its name */
-    oc.path = "/nonexistent/dir/out.ndjson";
-    ck_assert_ptr_null(mf_output_open(&oc, err, sizeof(err)));
-    ck_assert(strstr(err, "outputs 'f'") != NULL);
+    fc.path = "/nonexistent/dir/out.ndjson";
+    ck_assert_ptr_null(mf_output_open(&oc, &err));
+    ck_assert(strstr(err.msg, "outputs 'f'") != NULL);
     mf_buf_fini(&scratch);
 }
 END_TEST

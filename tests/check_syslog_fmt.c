@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "syslog_fmt.h"
 #include "syslog_fmt.h"
 #include "test_common.h"
 
@@ -191,25 +191,6 @@ START_TEST(ts_formats)
     ck_assert_str_eq(b, "Jul 23 12:32:53");
     mf_syslog_ts3164(1704164645000, b, sizeof(b));   /* 2024-01-02T03:04:05Z */
     ck_assert_str_eq(b, "Jan  2 03:04:05");
-}
-END_TEST
-
-START_TEST(pt_iso_forms)
-{
-    int64_t ms;
-
-    ck_assert_int_eq(mf_syslog_parse_time("2023-07-23T12:32:53", &ms), 0);
-    ck_assert_int_eq(ms, 1690115573000);
-    ck_assert_int_eq(mf_syslog_parse_time("2023-07-23T12:32:53.5Z", &ms), 0);
-    ck_assert_int_eq(ms, 1690115573500);
-    ck_assert_int_eq(mf_syslog_parse_time("2023-07-23T14:32:53.123+02:00", &ms), 0);
-    ck_assert_int_eq(ms, 1690115573123);
-    ck_assert_int_eq(mf_syslog_parse_time("2024-02-29T00:00:00Z", &ms), 0);
-    ck_assert_int_eq(ms, 1709164800000);
-    ck_assert_int_eq(mf_syslog_parse_time("2023-13-01T00:00:00", &ms), -1);
-    ck_assert_int_eq(mf_syslog_parse_time("yesterday", &ms), -1);
-    ck_assert_int_eq(mf_syslog_parse_time("2023-07-23T12:32:53junk", &ms), -1);
-    ck_assert_int_eq(mf_syslog_parse_time(NULL, &ms), -1);
 }
 END_TEST
 
@@ -525,7 +506,6 @@ syslog_fmt_suite(void)
         {"mf_leef_escape_header", {leh_pipe_backslash}},
         {"mf_leef_escape_value", {lev_delim_tab_newline}},
         {"mf_syslog_ts", {ts_formats}},
-        {"mf_syslog_parse_time", {pt_iso_forms}},
         {"mf_syslog_frame", {frm_octet_and_lf}},
         {"mf_syslog_format", {fmt_rfc5424_json, fmt_rfc5424_nil_and_escapes,
                               fmt_rfc3164_json, fmt_cef_fields, fmt_cef_hostile,

@@ -538,7 +538,7 @@ START_TEST(tl_bad_yaml)
 {
     const struct bad_yaml *b = &bad_cases[_i];
     char text[2048];
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db;
 
     snprintf(text, sizeof(text), "%s%s", tag_head, b->tail);
@@ -551,7 +551,7 @@ END_TEST
 
 START_TEST(tl_good_minimal)
 {
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", tag_head, strlen(tag_head), &err);
 
     ck_assert_msg(db != NULL, "%s", err.msg);
@@ -572,7 +572,7 @@ START_TEST(tl_top_level)
         "version: 1\ntags:\n  - [unclosed\n",
         "",
     };
-    struct mf_tagerr err;
+    struct mf_err err;
     size_t i;
 
     for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -681,7 +681,7 @@ START_TEST(tc_lang)
 {
     const struct lang_case *lc = &lang_cases[_i];
     char text[2048];
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db;
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -715,7 +715,7 @@ START_TEST(tc_pinning)
         " match: {any: [{operation: OpB}, {operation: OpD}]}}\n"
         "  - {id: identity.d, title: d, area: identity_access, severity: 4,"
         " match: {any: [{operation: OpB}, {field: Y, exists: true}]}}\n";
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", text, sizeof(text) - 1, &err);
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -750,7 +750,7 @@ START_TEST(tc_exclusions)
         " system_actors: include, match: {operation: Op}}\n"
         "  - {id: identity.any, title: c, area: identity_access, severity: 3,"
         " outcome: any, match: {operation: Op}}\n";
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", text, sizeof(text) - 1, &err);
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -794,7 +794,7 @@ START_TEST(tc_severity)
         {"{\"Operation\":\"M\",\"P\":[{\"R\":[{\"Severity\":\"High\"}]}],\"Force\":\"True\"}", 1},
         {"{\"Operation\":\"M\",\"P\":[{\"R\":[{\"Severity\":\"High\"}]}],\"Boost\":1}", 5},
     };
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", text, sizeof(text) - 1, &err);
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -915,7 +915,7 @@ tags_suite(void)
 int
 main(void)
 {
-    struct mf_tagerr err;
+    struct mf_err err;
     int rc;
     size_t i;
 

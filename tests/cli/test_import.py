@@ -88,6 +88,24 @@ class ImportTest(unittest.TestCase):
         self.assertIn(bad + ":2", err)
         self.assertEqual([e["metadata"]["uid"] for e in self.lines("all.ndjson")], ["1", "3"])
 
+    def test_record_size_same_on_cli_and_in_file(self):
+        # one parser: 16MB is 16,000,000 bytes for --max-record-size and for
+        # max_record_size alike, 16MiB is 16,777,216
+        path = os.path.join(self.d, "big.ndjson")
+        with open(path, "w") as f:
+            f.write(json.dumps({"Id": "big", "Operation": "X", "CreationTime": "2024-01-01T00:00:00",
+                                "Blob": "x" * 16400000}) + "\n")
+            f.write('{"Id":"small","Operation":"Y","CreationTime":"2024-01-01T00:00:00"}\n')
+        for size, want in (("16MB", 1), ("16MiB", 0)):
+            rc_cli, _, err = run(["normalize", "--max-record-size", size, "-o", os.devnull, path])
+            cfg = self.config("  - {name: all, type: file, path: %s, schema: raw}\n" % os.devnull,
+                              "collect:\n  max_record_size: %s\n" % size)
+            rc_file, _, err2 = run(["import", "-c", cfg, path])
+            self.assertEqual((rc_cli, rc_file), (want, want), size + ": " + err + err2)
+            if want:
+                self.assertIn("maximum record size", err)
+                self.assertIn("maximum record size", err2)
+
     def test_unacknowledged_output_fails(self):
         if not os.path.exists("/dev/full"):
             self.skipTest("no /dev/full")

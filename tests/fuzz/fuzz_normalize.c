@@ -29,7 +29,7 @@ static void
 setup(void)
 {
     struct mf_norm_opts o;
-    struct mf_normerr err;
+    struct mf_err err;
 
     memset(&o, 0, sizeof(o));
     norm = mf_normalizer_new(&o, &err);
