@@ -520,7 +520,7 @@ mf_cmd_preflight(int argc, char **argv)
     memset(&p, 0, sizeof(p));
     if (cfg->proxy_auth_file) {
         char e[256];
-        if (mf_config_load_secret(cfg->proxy_auth_file, NULL, true,
+        if (mf_secret_load(cfg->proxy_auth_file, NULL, true,
                                   "proxy_auth_file", &proxy_auth, e,
                                   sizeof(e)) != 0) {
             fprintf(stderr, "m365fwd preflight: %s\n", e);

@@ -963,7 +963,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     if (cfg->proxy_auth_file) {
         char e[256];
 
-        if (mf_config_load_secret(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
+        if (mf_secret_load(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
                                   &c->proxy_auth, e, sizeof(e)) != 0) {
             snprintf(err, errsz, "%s", e);
             goto fail;

@@ -397,7 +397,7 @@ mf_tenant_client_secret(const struct mf_tenant_conf *t, struct mf_secret *out,
         out->len = 0;
         return -1;
     }
-    return mf_config_load_secret(t->client_secret_file, t->client_secret_env,
+    return mf_secret_load(t->client_secret_file, t->client_secret_env,
                                  true, what, out, err, errlen);
 }
 
@@ -414,7 +414,7 @@ mf_tenant_private_key(const struct mf_tenant_conf *t, struct mf_secret *out,
         out->len = 0;
         return -1;
     }
-    return mf_config_load_secret(t->private_key_file, NULL, false, what, out,
+    return mf_secret_load(t->private_key_file, NULL, false, what, out,
                                  err, errlen);
 }
 

@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "secret.h"
 #include "option.h"
 
 enum mf_cloud {

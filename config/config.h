@@ -11,7 +11,7 @@
  * first, all = every one, one per line).
  *
  * Secrets are never in the configuration: it holds the file path or the
- * environment variable name, and mf_config_load_secret() reads the value
+ * environment variable name, and mf_secret_load() reads the value
  * when it is needed. No function of this module writes a secret value into
  * a message, a log line or the generated documentation.
  */
@@ -71,26 +71,5 @@ typedef void (*mf_config_diff_fn)(const struct mf_change *ch, void *ud);
  * number of changes. */
 size_t mf_config_diff(const struct mf_optsec *top, const void *old,
                       const void *new_, mf_config_diff_fn cb, void *ud);
-
-/* ---- secrets ----------------------------------------------------------- */
-
-struct mf_secret {
-    char *data;   /* NUL-terminated; malloc'd; wiped by mf_secret_clear() */
-    size_t len;
-};
-
-#define MF_SECRET_MAX (1024 * 1024)
-
-/* Read a secret from a file (when file != NULL) or an environment variable.
- * File rules: a regular file (symlinks followed), not readable, writable or
- * executable by others (mode & 0007 == 0; group access is allowed), at most
- * MF_SECRET_MAX bytes, not empty. trim: drop trailing whitespace (client
- * secrets; keep false for PEM keys). Env rules: set and not empty.
- * what names the option in messages ("tenants[0].client_secret_file").
- * Returns 0, or -1 with err filled; err never contains the secret. */
-int mf_config_load_secret(const char *file, const char *env, bool trim,
-                          const char *what, struct mf_secret *out, char *err,
-                          size_t errlen);
-void mf_secret_clear(struct mf_secret *s);
 
 #endif

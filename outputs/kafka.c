@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
+#include "secret.h"
 #include "log.h"
 #include "mem.h"
 
@@ -380,7 +380,7 @@ configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
             s = &sec->v[sec->n];
             snprintf(what, sizeof(what), "outputs '%s': %s.%s", c->name,
                      origin, kv->key);
-            if (mf_config_load_secret(pass ? NULL : kv->value,
+            if (mf_secret_load(pass ? NULL : kv->value,
                                       pass ? kv->value : NULL, !pem, what, s,
                                       err, errsz) != 0)
                 return -1;

@@ -10,7 +10,7 @@
  *                      the defaults below, so it may override them
  *   rdkafka_secret_files / rdkafka_secret_env
  *                      properties whose value is read with
- *                      mf_config_load_secret() at open
+ *                      mf_secret_load() at open
  *   flush_timeout      (a common key) bound of close()
  * Defaults (overridable through `rdkafka`): enable.idempotence=true,
  * acks=all, queue.buffering.max.kbytes=32768 (bounded memory),

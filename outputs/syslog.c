@@ -54,7 +54,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "config.h"
+#include "secret.h"
 #include "clock.h"
 #include "log.h"
 #include "mem.h"
@@ -205,7 +205,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
             snprintf(err, errsz, "outputs '%s': cert_file needs key_file", oc->name);
             return -1;
         }
-        if (mf_config_load_secret(c->key_file, NULL, false, "key_file", &key, e,
+        if (mf_secret_load(c->key_file, NULL, false, "key_file", &key, e,
                                   sizeof(e)) != 0) {
             snprintf(err, errsz, "outputs '%s': %s", oc->name, e);
             return -1;

@@ -692,7 +692,7 @@ START_TEST(mcls_file_ok)
 
     mk_tmpdir();
     p = write_file("s1", "abc~def\r\n\n", 0600);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, true, "x", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, true, "x", &s, e,
                                            sizeof(e)), 0);
     ck_assert_str_eq(s.data, "abc~def");
     ck_assert_uint_eq(s.len, 7);
@@ -700,7 +700,7 @@ START_TEST(mcls_file_ok)
     ck_assert_ptr_null(s.data);
     /* group-readable is allowed; PEM keys keep their bytes */
     p = write_file("k1", "-----BEGIN-----\n", 0640);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, false, "x", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, false, "x", &s, e,
                                            sizeof(e)), 0);
     ck_assert_str_eq(s.data, "-----BEGIN-----\n");
     mf_secret_clear(&s);
@@ -716,7 +716,7 @@ START_TEST(mcls_file_refused)
 
     mk_tmpdir();
     p = write_file("open", CANARY "\n", 0644);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, true, "t.secret", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, true, "t.secret", &s, e,
                                            sizeof(e)), -1);
     snprintf(want, sizeof(want), "t.secret: %s: accessible by other users "
              "(mode 0644); run 'chmod o-rwx %s'", p, p);
@@ -725,17 +725,17 @@ START_TEST(mcls_file_refused)
     ck_assert_ptr_null(strstr(e, CANARY));
 
     p = write_file("empty", " \n", 0600);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, true, "t.secret", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, true, "t.secret", &s, e,
                                            sizeof(e)), -1);
     snprintf(want, sizeof(want), "t.secret: %s: empty", p);
     ck_assert_str_eq(e, want);
 
     snprintf(want, sizeof(want), "%s/missing", tmpdir);
-    ck_assert_int_eq(mf_config_load_secret(want, NULL, true, "t.secret", &s,
+    ck_assert_int_eq(mf_secret_load(want, NULL, true, "t.secret", &s,
                                            e, sizeof(e)), -1);
     ck_assert_ptr_nonnull(strstr(e, "cannot open: No such file"));
 
-    ck_assert_int_eq(mf_config_load_secret(tmpdir, NULL, true, "t.secret", &s,
+    ck_assert_int_eq(mf_secret_load(tmpdir, NULL, true, "t.secret", &s,
                                            e, sizeof(e)), -1);
     ck_assert_ptr_nonnull(strstr(e, "not a regular file"));
     rm_tmpdir();
@@ -748,16 +748,16 @@ START_TEST(mcls_env)
     char e[256];
 
     setenv("MF_TEST_SECRET_A", "s3cr3t \n", 1);
-    ck_assert_int_eq(mf_config_load_secret(NULL, "MF_TEST_SECRET_A", true, "x",
+    ck_assert_int_eq(mf_secret_load(NULL, "MF_TEST_SECRET_A", true, "x",
                                            &s, e, sizeof(e)), 0);
     ck_assert_str_eq(s.data, "s3cr3t");
     mf_secret_clear(&s);
     unsetenv("MF_TEST_SECRET_B");
-    ck_assert_int_eq(mf_config_load_secret(NULL, "MF_TEST_SECRET_B", true, "x",
+    ck_assert_int_eq(mf_secret_load(NULL, "MF_TEST_SECRET_B", true, "x",
                                            &s, e, sizeof(e)), -1);
     ck_assert_str_eq(e, "x: environment variable MF_TEST_SECRET_B is not set");
     setenv("MF_TEST_SECRET_B", "", 1);
-    ck_assert_int_eq(mf_config_load_secret(NULL, "MF_TEST_SECRET_B", true, "x",
+    ck_assert_int_eq(mf_secret_load(NULL, "MF_TEST_SECRET_B", true, "x",
                                            &s, e, sizeof(e)), -1);
     ck_assert_str_eq(e, "x: environment variable MF_TEST_SECRET_B is empty");
     unsetenv("MF_TEST_SECRET_A");
@@ -1303,7 +1303,7 @@ config_suite(void)
     tcase_add_test(tc, mcl_vocabularies_match);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("mf_config_load_secret()");
+    tc = tcase_create("mf_secret_load()");
     tcase_add_test(tc, mcls_file_ok);
     tcase_add_test(tc, mcls_file_refused);
     tcase_add_test(tc, mcls_env);
