@@ -1059,7 +1059,8 @@ mutate(const struct mf_option *o, void *base, struct mf_arena *a)
 
         memcpy(&kl, f, sizeof(kl));
         v = mf_arena_calloc(a, (kl.n + 1) * sizeof(*v));
-        memcpy(v, kl.v, kl.n * sizeof(*v));
+        if (kl.n)
+            memcpy(v, kl.v, kl.n * sizeof(*v));
         v[kl.n].key = "changed.key";
         v[kl.n].value = "/tmp/changed";
         kl.v = v;
