@@ -182,6 +182,43 @@ def test_rejects_and_locations():
        err)
 
 
+def test_auto_array_layouts():
+    """--input auto reads every layout of a JSON array as one array and
+    still tells a truncated NDJSON line from a record going on."""
+    recs = [dumps(rec(i)) for i in range(40, 44)]
+    layouts = {
+        "compact": "[" + ",".join(recs) + "]",
+        "comma-leading": "[" + "\n,".join(recs) + "\n]\n",
+        "comma-trailing": "[" + ",\n".join(recs) + "]\n",
+        "crlf-comma-leading": "[" + "\r\n, ".join(recs) + "\r\n]\r\n",
+        "pretty": json.dumps([rec(i) for i in range(40, 44)], indent=2),
+    }
+    want = [rec(i)["Id"] for i in range(40, 44)]
+    for name, text in layouts.items():
+        path = write("layout-%s.json" % name, text)
+        for fmt in ("auto", "json"):
+            rc, out, err = run(["normalize", "--input", fmt, path])
+            eq((rc, err), (0, ""), "%s as %s: exit and errors" % (name, fmt))
+            eq([e["metadata"]["uid"] for e in lines(out)], want,
+               "%s as %s: records" % (name, fmt))
+    # bad input: a cut NDJSON line that ends after ',' and then records;
+    # nothing after it is lost and the cut line is named
+    good = [dumps(rec(i)) for i in range(50, 53)]
+    cut = good[1][:good[1].index(',"Operation"') + 1]
+    text = (good[0] + "\n" + cut + "\n" + good[2] + "\n"
+            + "[" + good[0] + ",\n" + good[1] + "\n" + "[" + good[2] + "]\n")
+    path = write("cut.ndjson", text)
+    rc, out, err = run(["normalize", path])
+    eq(rc, 1, "cut line: exit 1")
+    eq([e["metadata"]["uid"] for e in lines(out)],
+       [rec(50)["Id"], rec(52)["Id"], rec(50)["Id"], rec(51)["Id"], rec(52)["Id"]],
+       "records around the cut line")
+    errs = err.strip().splitlines()
+    eq(len(errs), 2, "two errors: %r" % errs)
+    ok(errs[0].startswith(path + ":2: truncated record"), errs[0])
+    ok(errs[1].startswith(path + ":4: unterminated array"), errs[1])
+
+
 def test_keep_raw():
     r = rec(3, Extra={"a": [1, 2]})
     src = dumps(r)
