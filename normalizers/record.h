@@ -62,7 +62,7 @@ struct mf_record {
     int user_type;               /* -1 when absent */
     enum mf_outcome outcome;     /* see mf_record_init() */
     bool is_system_actor;        /* normalization.md §2e exclusion list */
-    /* Client address from ClientIP, ClientIPAddress, ActorIpAddress (first
+    /* Client address from ClientIPAddress, ClientIP, ActorIpAddress (first
      * usable), with brackets, port and ::ffff: removed. */
     char client_ip[64];          /* "" when none */
     int client_port;             /* 0 when none */
