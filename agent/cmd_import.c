@@ -49,6 +49,7 @@ struct import_run {
     struct mf_nctx nctx;
     struct mf_fanout fo;                   /* the outputs, the record's forms */
     const struct mf_tenant_conf *tenant;   /* --tenant */
+    const struct mf_tenant_conf *last;     /* tenant of the previous record */
     unsigned long long read, delivered, rejected, unacked, pending;
 };
 
@@ -85,22 +86,38 @@ barrier(struct import_run *r)
 static void
 import_record(struct import_run *r, const struct mf_input_rec *rec)
 {
+    /* the tenant's accepted domains: --tenant's, else those of the previous
+     * record's tenant (an export is mostly one tenant), checked below */
+    const struct mf_tenant_conf *guess = r->tenant ? r->tenant : r->last;
     struct mf_norm_in in = {.data = rec->data, .len = rec->len,
-                            .first_line = rec->loc.line};
+                            .first_line = rec->loc.line,
+                            .domains = guess ? guess->domains.v : NULL,
+                            .n_domains = guess ? guess->domains.n : 0};
     const struct mf_norm_result *first;
     const struct mf_tenant_conf *tc = r->tenant;
     const char *tname, *tid;
     char where[300];
+    enum mf_status st;
 
     r->read++;
-    if (mf_fanout_normalize(&r->fo, r->norm, &r->nctx, &in, &first) != MF_OK) {
+    st = mf_fanout_normalize(&r->fo, r->norm, &r->nctx, &in, &first);
+    if (st == MF_OK && !tc && first->tenant_id[0])
+        tc = mf_config_tenant(r->cfg, first->tenant_id);
+    if (st == MF_OK && !r->tenant) {
+        /* another tenant than guessed, with other domains: again with its */
+        if (tc != guess && ((tc && tc->domains.n) || (guess && guess->domains.n))) {
+            in.domains = tc ? tc->domains.v : NULL;
+            in.n_domains = tc ? tc->domains.n : 0;
+            st = mf_fanout_normalize(&r->fo, r->norm, &r->nctx, &in, &first);
+        }
+        r->last = tc;
+    }
+    if (st != MF_OK) {
         fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
                 first->error);
         r->rejected++;
         return;
     }
-    if (!tc && first->tenant_id[0])
-        tc = mf_config_tenant(r->cfg, first->tenant_id);
     tid = tc ? tc->id : first->tenant_id;
     tname = tc ? tc->name : tid;
     for (size_t i = 0; i < r->fo.n; i++) {

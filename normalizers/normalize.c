@@ -245,6 +245,8 @@ mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
     }
     mf_record_init(&rec, &c->arena, root, in->data, in->len, in->content_type,
                    pinfo.repaired_strings ? MF_REPAIR_UTF8 : 0);
+    rec.domains = in->domains;
+    rec.n_domains = in->domains ? in->n_domains : 0;
     mf_tags_eval(n->tags, &rec, &res->tags);
     res->class_uid = mf_ocsf_class_of(n->ocsf, &rec);
     res->repairs = rec.repairs;

@@ -56,6 +56,11 @@ struct mf_norm_in {
     const char *content_type;  /* NULL = derive */
     enum mf_schema schema;
     bool keep_raw;             /* add raw_data / event.original */
+    /* The tenant's accepted e-mail domains (tenants[].domains, normalize
+     * --domains); NULL/0: derived from each record's UserId, mailbox owner
+     * and OrganizationName. Borrowed. */
+    const char *const *domains;
+    size_t n_domains;
 };
 
 /* What happened, for summaries and for outputs (routing, headers). */

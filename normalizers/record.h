@@ -71,6 +71,12 @@ struct mf_record {
     const char *content_type;    /* Audit.Exchange ... (caller-supplied or
                                     derived from Workload/RecordType) */
     unsigned repairs;            /* MF_REPAIR_* */
+    /* The tenant's accepted e-mail domains (struct mf_norm_in; set by the
+     * caller after mf_record_init()): an address under one of them is
+     * inside the organization. n_domains 0: derived from the record
+     * (rules.c, `external`). */
+    const char *const *domains;
+    size_t n_domains;
 };
 
 /* Build the view and the derived facts. raw must be an object. src/src_len

@@ -87,7 +87,7 @@ def test_version_and_help():
     rc, out, _ = run(["help", "normalize"], check_rc=0)
     for opt in ("--schema", "--input", "--keep-raw", "--content-type",
                 "--summary", "--tags-file", "--ocsf-file", "--ecs-file",
-                "--max-record-size"):
+                "--max-record-size", "--domains"):
         ok(opt in out, "normalize help mentions " + opt)
 
 
@@ -97,6 +97,7 @@ def test_usage_errors():
         ["normalize", "--schema", "xml"], ["normalize", "--input", "yaml"],
         ["normalize", "--schema"], ["normalize", "--max-record-size", "lots"],
         ["normalize", "--content-type", "Audit.Nope"], ["help", "bogus"],
+        ["normalize", "--domains", "user@contoso.com"], ["normalize", "--domains", "*.contoso.com"],
         ["version", "extra"],
     ]
     for args in cases:
@@ -217,6 +218,30 @@ def test_auto_array_layouts():
     eq(len(errs), 2, "two errors: %r" % errs)
     ok(errs[0].startswith(path + ":2: truncated record"), errs[0])
     ok(errs[1].startswith(path + ":4: unterminated array"), errs[1])
+
+
+def test_domains():
+    """--domains: the tenant's accepted domains decide inside/outside; by
+    default each record's own domains do (so a partner admin's domain is
+    internal to the record)."""
+    r = rec(60, op="Set-Mailbox", rt=1, Workload="Exchange", ResultStatus="True",
+            UserType=2, UserId="tech@partner.example",
+            OrganizationName="contoso.onmicrosoft.com",
+            Parameters=[{"Name": "Identity", "Value": "ceo@contoso.com"},
+                        {"Name": "ForwardingSmtpAddress",
+                         "Value": "smtp:drop@partner.example"}])
+    path = write("fwd.ndjson", dumps(r) + "\n")
+
+    def sev(args):
+        _, out, _ = run(["normalize", "--schema", "raw"] + args + [path], check_rc=0)
+        (e,) = lines(out)
+        eq(e["m365fwd"]["tags"], ["behavior.mailbox_smtp_forwarding"], "tags")
+        return e["m365fwd"]["severity"]
+    eq(sev([]), 4, "without --domains partner.example is the actor's own domain")
+    eq(sev(["--domains", "contoso.com, contoso.onmicrosoft.com"]), 5,
+       "outside the accepted domains")
+    eq(sev(["--domains", "contoso.com", "--domains", "partner.example"]), 4,
+       "repeated --domains add up")
 
 
 def test_keep_raw():
