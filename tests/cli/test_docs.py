@@ -21,6 +21,10 @@ with open(os.path.join(src, "docs", "configuration.md"), "rb") as f:
               "`ninja -C build config-doc`")
         failed += 1
 
+rc = subprocess.run([sys.executable, os.path.join(src, "tools", "ocsf_doc.py"),
+                     "--check", src]).returncode
+failed += rc != 0
+
 top = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
 cmds = [l.split()[0] for l in top.split("Commands:")[1].splitlines()
         if l.startswith("  ") and l.split()]
@@ -29,5 +33,5 @@ for cmd in cmds:
     if p.returncode != 0 or "Usage: m365fwd " + cmd not in p.stdout:
         print("`m365fwd %s --help` does not print its usage (exit %d)" % (cmd, p.returncode))
         failed += 1
-print("%d passed, %d failed" % (2 + len(cmds) - failed, failed))
+print("%d passed, %d failed" % (3 + len(cmds) - failed, failed))
 sys.exit(1 if failed else 0)
