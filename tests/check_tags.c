@@ -822,9 +822,38 @@ END_TEST
 
 /* ---- mf_rules_text_external() ------------------------------------------ */
 
+struct xcase {
+    const char *rec;
+    const char *text;
+    bool ext;
+};
+
+/* Each case's text judged for its record, with the accepted domains doms
+ * (n_doms 0: none configured). */
+static void
+check_external(const struct xcase *xc, size_t n, const char *const *doms, size_t n_doms)
+{
+    struct mf_arena a;
+
+    mf_arena_init(&a, 4096);
+    for (size_t i = 0; i < n; i++) {
+        struct mf_record r;
+        struct mf_jval *root = mf_json_parse(&a, xc[i].rec, strlen(xc[i].rec),
+                                             NULL, NULL, NULL);
+
+        ck_assert_ptr_nonnull(root);
+        mf_record_init(&r, &a, root, NULL, 0, NULL, 0);
+        r.domains = doms;
+        r.n_domains = n_doms;
+        ck_assert_msg(mf_rules_text_external(&r, xc[i].text, strlen(xc[i].text)) == xc[i].ext,
+                      "%zu: %s vs %s", i, xc[i].rec, xc[i].text);
+    }
+    mf_arena_fini(&a);
+}
+
 START_TEST(tx_domains)
 {
-    static const struct { const char *rec; const char *text; bool ext; } xc[] = {
+    static const struct xcase xc[] = {
         {"{\"UserId\":\"adam@contoso.onmicrosoft.com\"}", "johndoe@gmail.com", true},
         {"{\"UserId\":\"adam@contoso.onmicrosoft.com\"}", "smtp:eve@contoso.onmicrosoft.com", false},
         {"{\"UserId\":\"adam@contoso.onmicrosoft.com\"}", "a@contoso.com", false},
@@ -839,21 +868,8 @@ START_TEST(tx_domains)
         {"{\"UserId\":\"a@contoso.com\"}", "@gmail.com", false},
         {"{\"UserId\":\"a@contoso.com\"}", "x@localhost", false},
     };
-    struct mf_arena a;
-    size_t i;
 
-    mf_arena_init(&a, 4096);
-    for (i = 0; i < sizeof(xc) / sizeof(xc[0]); i++) {
-        struct mf_record r;
-        struct mf_jval *root = mf_json_parse(&a, xc[i].rec, strlen(xc[i].rec),
-                                             NULL, NULL, NULL);
-
-        ck_assert_ptr_nonnull(root);
-        mf_record_init(&r, &a, root, NULL, 0, NULL, 0);
-        ck_assert_msg(mf_rules_text_external(&r, xc[i].text, strlen(xc[i].text)) == xc[i].ext,
-                      "%zu: %s vs %s", i, xc[i].rec, xc[i].text);
-    }
-    mf_arena_fini(&a);
+    check_external(xc, sizeof(xc) / sizeof(xc[0]), NULL, 0);
 }
 END_TEST
 
@@ -864,7 +880,7 @@ START_TEST(tx_accepted_domains)
      * accepted domain is */
     static const char *const doms[] = {"contoso.com", "contoso.onmicrosoft.com",
                                        "fabrikam-subsidiary.example"};
-    static const struct { const char *rec; const char *text; bool ext; } xc[] = {
+    static const struct xcase xc[] = {
         {"{\"UserId\":\"tech@partner.example\"}", "x@partner.example", true},
         {"{\"UserId\":\"tech@partner.example\"}", "x@fabrikam-subsidiary.example", false},
         {"{\"UserId\":\"adam@contoso.com\"}", "x@eu.contoso.com", false},
@@ -872,23 +888,8 @@ START_TEST(tx_accepted_domains)
         {"{\"UserId\":\"S-1-5-21\"}", "x@gmail.com", true},
         {"{\"UserId\":\"S-1-5-21\"}", "smtp:x@CONTOSO.COM", false},
     };
-    struct mf_arena a;
-    size_t i;
 
-    mf_arena_init(&a, 4096);
-    for (i = 0; i < sizeof(xc) / sizeof(xc[0]); i++) {
-        struct mf_record r;
-        struct mf_jval *root = mf_json_parse(&a, xc[i].rec, strlen(xc[i].rec),
-                                             NULL, NULL, NULL);
-
-        ck_assert_ptr_nonnull(root);
-        mf_record_init(&r, &a, root, NULL, 0, NULL, 0);
-        r.domains = doms;
-        r.n_domains = sizeof(doms) / sizeof(doms[0]);
-        ck_assert_msg(mf_rules_text_external(&r, xc[i].text, strlen(xc[i].text)) == xc[i].ext,
-                      "%zu: %s vs %s", i, xc[i].rec, xc[i].text);
-    }
-    mf_arena_fini(&a);
+    check_external(xc, sizeof(xc) / sizeof(xc[0]), doms, sizeof(doms) / sizeof(doms[0]));
 }
 END_TEST
 
