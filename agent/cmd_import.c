@@ -107,13 +107,29 @@ on_signal(int sig)
 
 /* ---- a lane ------------------------------------------------------------- */
 
+/* normalize's question: the accepted domains of the record's tenant. */
+static size_t
+tenant_domains(const char *tenant_id, const char *const **out, void *ud)
+{
+    const struct mf_tenant_conf *t = mf_config_tenant(ud, tenant_id);
+
+    *out = t ? t->domains.v : NULL;
+    return t ? t->domains.n : 0;
+}
+
 static void
 import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
 {
     struct import_run *r = L->r;
     struct mf_input_loc loc = {.name = c->name, .line = rr->line, .index = rr->index};
+    /* the tenant's accepted domains: --tenant's, else those of the tenant
+     * the record names */
     struct mf_norm_in in = {.data = c->data.data + rr->off, .len = rr->len,
-                            .first_line = rr->line};
+                            .first_line = rr->line,
+                            .domains = r->tenant ? r->tenant->domains.v : NULL,
+                            .n_domains = r->tenant ? r->tenant->domains.n : 0,
+                            .domains_for = tenant_domains,
+                            .domains_ud = (void *)r->cfg};
     struct mf_event *ev = &L->fo.ev;
     const struct mf_tenant_conf *tc = r->tenant;
     char where[300];

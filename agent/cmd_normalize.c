@@ -1,6 +1,7 @@
 /* cmd_normalize.c - `m365fwd normalize`: files in, one JSON line per record
  * out (stdout or --output), rejected records on stderr with their location,
  * an optional summary of tags and classes. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -37,6 +38,12 @@ const char mf_cmd_normalize_usage[] =
     "  --content-type TYPE       content type of the records (Audit.Exchange,\n"
     "                            Audit.AzureActiveDirectory, Audit.SharePoint,\n"
     "                            Audit.General, DLP.All); default: derived\n"
+    "  --domains LIST            the tenant's accepted e-mail domains, comma-\n"
+    "                            separated: addresses under them are inside\n"
+    "                            the organization, others outside (risk tags\n"
+    "                            on forwarding, sharing); default: each\n"
+    "                            record's own domains (UserId, mailbox owner,\n"
+    "                            OrganizationName)\n"
     "  --summary                 print counts, risk tags per area and classes\n"
     "                            on standard error\n"
     "  --tags-file F             risk-tag catalogue instead of the built-in\n"
@@ -63,6 +70,7 @@ static const char *const severity_names[] = {
 };
 
 #define MAX_CLASSES 64
+#define MAX_DOMAINS 256
 
 struct norm_stats {
     unsigned long long read;
@@ -94,13 +102,15 @@ struct norm_run {
     bool keep_raw;
     bool summary;
     const char *content_type;
+    const char *domains[MAX_DOMAINS];   /* --domains, in argv */
+    size_t n_domains;
     struct norm_stats st;
     bool write_failed;
 };
 
 enum {
     OPT_SCHEMA = 256, OPT_INPUT, OPT_KEEP_RAW, OPT_CONTENT_TYPE, OPT_SUMMARY,
-    OPT_TAGS_FILE, OPT_OCSF_FILE, OPT_ECS_FILE, OPT_MAX_RECORD,
+    OPT_TAGS_FILE, OPT_OCSF_FILE, OPT_ECS_FILE, OPT_MAX_RECORD, OPT_DOMAINS,
 };
 
 static const struct option longopts[] = {
@@ -108,6 +118,7 @@ static const struct option longopts[] = {
     {"input", required_argument, NULL, OPT_INPUT},
     {"keep-raw", no_argument, NULL, OPT_KEEP_RAW},
     {"content-type", required_argument, NULL, OPT_CONTENT_TYPE},
+    {"domains", required_argument, NULL, OPT_DOMAINS},
     {"summary", no_argument, NULL, OPT_SUMMARY},
     {"tags-file", required_argument, NULL, OPT_TAGS_FILE},
     {"ocsf-file", required_argument, NULL, OPT_OCSF_FILE},
@@ -241,7 +252,8 @@ do_record(struct norm_run *r, const struct mf_input_rec *rec)
 {
     struct mf_norm_in in = {.data = rec->data, .len = rec->len,
                             .first_line = rec->loc.line ? rec->loc.line : 1,
-                            .content_type = r->content_type};
+                            .content_type = r->content_type,
+                            .domains = r->domains, .n_domains = r->n_domains};
     struct mf_event *ev = &r->ev;
     const struct mf_event_form *f = NULL;
 
@@ -316,6 +328,60 @@ parse_content_type(const char *s, const char **out)
     return -1;
 }
 
+/* "contoso.com": labels of letters, digits, '-', '_', at least two. */
+static bool
+domain_ok(const char *s, size_t n)
+{
+    size_t label = 0, labels = 1;
+
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            labels++;
+        } else if (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_') {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0 && labels >= 2;
+}
+
+/* --domains a.com,b.com (may repeat), split in place (argv lives as long
+ * as the command): 0, or -1 naming the bad one in bad. */
+static int
+add_domains(struct norm_run *r, char *list, char *bad, size_t badsz)
+{
+    char *p = list;
+
+    while (*p) {
+        size_t len = strcspn(p, ","), n = len, s = 0;
+        bool last = p[len] == '\0';
+
+        while (s < n && (p[s] == ' ' || p[s] == '\t'))
+            s++;
+        while (n > s && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > s) {
+            if (!domain_ok(p + s, n - s) || r->n_domains >= MAX_DOMAINS) {
+                snprintf(bad, badsz, "%.*s", (int)(n - s), p + s);
+                return -1;
+            }
+            p[n] = '\0';
+            r->domains[r->n_domains++] = p + s;
+        }
+        if (last)
+            break;
+        p += len + 1;
+    }
+    return 0;
+}
+
 int
 mf_cmd_normalize(int argc, char **argv)
 {
@@ -326,6 +392,7 @@ mf_cmd_normalize(int argc, char **argv)
     struct mf_normalizer *n;
     const char *output = NULL;
     int64_t size;
+    char bad[300];
     int c, i, rc;
 
     memset(&r, 0, sizeof(r));
@@ -358,6 +425,11 @@ mf_cmd_normalize(int argc, char **argv)
             if (parse_content_type(optarg, &r.content_type) < 0)
                 return mf_cli_usage_error(self, "unknown content type '%s'",
                                           optarg);
+            break;
+        case OPT_DOMAINS:
+            if (add_domains(&r, optarg, bad, sizeof(bad)) < 0)
+                return mf_cli_usage_error(self, "--domains: '%s' is not a domain "
+                                          "name (e.g. contoso.com)", bad);
             break;
         case OPT_SUMMARY:
             r.summary = true;

@@ -636,6 +636,8 @@ blob_done(struct mf_http_req *r, void *ud)
         /* the delivery stage takes it from here (fd included) */
         b->job = (struct mf_dl_blob){.tenant_id = t->conf->id, .tenant_name = t->conf->name,
                                      .content_type = st->ct, .content_id = b->content_id,
+                                     .domains = t->conf->domains.v,
+                                     .n_domains = t->conf->domains.n,
                                      .created_ms = b->created_ms, .fd = b->fd,
                                      .attempt = b->attempts + 1,
                                      .max_attempts = DROP_ATTEMPTS,

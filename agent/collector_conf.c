@@ -64,6 +64,14 @@ is_guid(const char *s)
 }
 
 static int
+check_domain(const char *s, char *w, size_t n)
+{
+    if (mf_is_domain(s, true))
+        return 0;
+    return mf_opt_why(w, n, "is not a domain name (e.g. contoso.com, no '@' or '*')");
+}
+
+static int
 check_tenant_id(const char *s, char *w, size_t n)
 {
     if (is_guid(s) || mf_is_domain(s, true))
@@ -268,6 +276,17 @@ static const struct mf_option tenant_opts[] = {
      .offset = TEN(content_types), .choices = mf_content_type_choices,
      .flags = MF_OPT_NONEMPTY,
      .desc = "Content types to subscribe to and collect."},
+    {.name = "domains", .type = MF_OPT_STRLIST, .offset = TEN(domains),
+     .check = check_domain,
+     .defdoc = "the domains of each record's `UserId`, mailbox owner and "
+               "`OrganizationName`",
+     .desc = "The tenant's accepted e-mail domains (Exchange accepted "
+             "domains). An address under one of them, subdomains included, "
+             "is inside the organization; any other is outside: risk tags "
+             "raise forwarding and sharing to outside addresses. When "
+             "empty, each record's own domains are used, so a partner "
+             "administrator's domain counts as internal on that partner's "
+             "records."},
     {.name = "publisher_id", .type = MF_OPT_STR, .offset = TEN(publisher_id),
      .check = mf_check_token, .defdoc = "the `id`",
      .desc = "`PublisherIdentifier` sent with every API call; Microsoft "

@@ -43,6 +43,8 @@ struct mf_tenant_conf {
     const char *resource;            /* token audience; default from cloud */
     const char *ca_file;
     struct mf_strlist content_types;
+    struct mf_strlist domains;       /* accepted e-mail domains; empty =
+                                      * derived from each record */
     const char *publisher_id;        /* default: id */
     bool enabled;
     /* derived */

@@ -302,7 +302,9 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
             const char *data, size_t len, struct mf_dl_blob *b, size_t idx, uint64_t *sent)
 {
     struct mf_deliver *d = L->d;
-    struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1};
+    struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1,
+                            .domains = b ? b->domains : NULL,
+                            .n_domains = b ? b->n_domains : 0};
     struct mf_event *ev = &L->fo.ev;
     int rc = 1;
 

@@ -279,6 +279,10 @@ mf_normalize_event(const struct mf_normalizer *n, struct mf_nctx *c,
     }
     mf_record_init(rec, &c->arena, root, in->data, in->len, in->content_type,
                    pinfo.repaired_strings ? MF_REPAIR_UTF8 : 0);
+    rec->domains = in->domains;
+    rec->n_domains = in->domains ? in->n_domains : 0;
+    if (!rec->domains && in->domains_for && rec->tenant)
+        rec->n_domains = in->domains_for(rec->tenant, &rec->domains, in->domains_ud);
     mf_tags_eval(n->tags, rec, &c->hits);
     event_tags(ev, &c->hits);
     ev->class_uid = mf_ocsf_class_of(n->ocsf, rec);

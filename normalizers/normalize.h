@@ -64,6 +64,16 @@ struct mf_norm_in {
     /* mf_normalize() only: the form written */
     enum mf_schema schema;
     bool keep_raw;             /* add raw_data / event.original */
+    /* The tenant's accepted e-mail domains (tenants[].domains, normalize
+     * --domains); NULL/0: derived from each record's UserId, mailbox owner
+     * and OrganizationName. Borrowed. */
+    const char *const *domains;
+    size_t n_domains;
+    /* Without a fixed list: asked for the accepted domains of the record's
+     * tenant once its OrganizationId is known (import, where the tenant
+     * comes from the record). Returns how many, *out borrowed; 0: derive. */
+    size_t (*domains_for)(const char *tenant_id, const char *const **out, void *ud);
+    void *domains_ud;
 };
 
 /* Parse, view and tag one record into ev (reset first): facts, tags,

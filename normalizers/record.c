@@ -32,9 +32,11 @@ static const struct {
 };
 #undef NAME
 
-/* Client address fields, in order of preference. */
+/* Client address fields, in order of preference (normalization.md §1a):
+ * on Exchange mailbox records ClientIPAddress is the client, ClientIP can be
+ * a Microsoft front end. */
 static const char *const client_ip_fields[] = {
-    "ClientIP", "ClientIPAddress", "ActorIpAddress", "ClientIp", NULL,
+    "ClientIPAddress", "ClientIP", "ActorIpAddress", "ClientIp", NULL,
 };
 
 /* System actors excluded from most tags (normalization.md §2e). A trailing

@@ -61,7 +61,7 @@ struct mf_record {
     int user_type;               /* -1 when absent */
     enum mf_outcome outcome;     /* see mf_record_init() */
     bool is_system_actor;        /* normalization.md §2e exclusion list */
-    /* Client address from ClientIP, ClientIPAddress, ActorIpAddress (first
+    /* Client address from ClientIPAddress, ClientIP, ActorIpAddress (first
      * usable), with brackets, port and ::ffff: removed. */
     char client_ip[64];          /* "" when none */
     int client_port;             /* 0 when none */
@@ -70,6 +70,12 @@ struct mf_record {
     const char *content_type;    /* Audit.Exchange ... (caller-supplied or
                                     derived from Workload/RecordType) */
     unsigned repairs;            /* MF_REPAIR_* */
+    /* The tenant's accepted e-mail domains (struct mf_norm_in; set by the
+     * caller after mf_record_init()): an address under one of them is
+     * inside the organization. n_domains 0: derived from the record
+     * (rules.c, `external`). */
+    const char *const *domains;
+    size_t n_domains;
 };
 
 /* Build the view and the derived facts. raw must be an object. src/src_len

@@ -160,6 +160,9 @@ START_TEST(mcl_full_values)
     ck_assert_ptr_nonnull(t);
     ck_assert_str_eq(t->name, "contoso");
     ck_assert_uint_eq(t->content_types.n, 2);
+    ck_assert_uint_eq(t->domains.n, 2);
+    ck_assert_str_eq(t->domains.v[1], "contoso.onmicrosoft.com");
+    ck_assert_uint_eq(mf_config_tenant(c, "fabrikam")->domains.n, 0);
 
     o = mf_config_output(c, "lake");
     ck_assert_ptr_nonnull(o);
@@ -173,7 +176,7 @@ START_TEST(mcl_full_values)
     ck_assert_str_eq(KAFKAC(o)->rdkafka.v[3].value, "50");
     ck_assert_str_eq(KAFKAC(o)->rdkafka.v[4].key, "enable.idempotence");
     ck_assert_str_eq(KAFKAC(o)->rdkafka.v[4].value, "true");
-    ck_assert_uint_eq(KAFKAC(o)->rdkafka.v[4].line, 64);
+    ck_assert_uint_eq(KAFKAC(o)->rdkafka.v[4].line, 65);
     ck_assert_uint_eq(KAFKAC(o)->rdkafka_secret_files.n, 1);
     ck_assert_uint_eq(o->filter.tenants.n, 2);
 
@@ -189,7 +192,7 @@ START_TEST(mcl_full_values)
     ck_assert_uint_eq(o->filter.areas.n, 2);
     ck_assert_uint_eq(o->filter.tags.n, 2);
     ck_assert_str_eq(o->filter.tags.v[1], "monitor.audit_disabled");
-    ck_assert_uint_eq(o->filter.line, 84);
+    ck_assert_uint_eq(o->filter.line, 85);
     ck_assert(!o->enabled);
 
     o = mf_config_output(c, "archive");
@@ -508,6 +511,9 @@ static const struct {
     {T0 O0 "    enabled: false\n",
      "m365fwd.yaml:6: outputs: every output is disabled; records would be "
      "checkpointed without being delivered"},
+    {T0 "    domains: [contoso.com, \"@contoso.com\"]\n" O0,
+     "m365fwd.yaml:5: tenants[0].domains[1]: '@contoso.com' is not a domain "
+     "name (e.g. contoso.com, no '@' or '*')"},
 };
 
 START_TEST(mcl_invalid)

@@ -25,6 +25,10 @@ if alias != gen:
     print("`m365fwd help-config` differs from `m365fwd help config`")
     failed += 1
 
+rc = subprocess.run([sys.executable, os.path.join(src, "tools", "ocsf_doc.py"),
+                     "--check", src]).returncode
+failed += rc != 0
+
 top = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
 cmds = [l.split()[0] for l in top.split("Commands:")[1].splitlines()
         if l.startswith("  ") and l.split()]

@@ -138,6 +138,39 @@ class ImportTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual(len(self.lines("all.ndjson")), 1)
 
+    def test_tenant_accepted_domains(self):
+        """Each record is judged with its own tenant's domains (found by
+        OrganizationId), also when the tenants alternate in one file."""
+        t1, t2 = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", "1c2d3e4f-5061-4283-94a5-b6c7d8e9f0a1"
+        cfg = self.config(
+            "  - {name: all, type: file, path: %s/all.ndjson, schema: raw}\n" % self.d,
+            extra="tenants:\n"
+                  "  - {id: %s, name: contoso, client_id: x, client_secret_env: NOPE,\n"
+                  "     domains: [contoso.com]}\n"
+                  "  - {id: %s, name: partner, client_id: x, client_secret_env: NOPE,\n"
+                  "     domains: [partner.example, contoso.com]}\n" % (t1, t2))
+
+        def rec(i, org):
+            return json.dumps({
+                "Id": "r%d" % i, "CreationTime": "2024-01-01T00:00:0%d" % i,
+                "OrganizationId": org, "RecordType": 1, "Operation": "Set-Mailbox",
+                "Workload": "Exchange", "ResultStatus": "True", "UserType": 2,
+                "UserId": "tech@partner.example",
+                "Parameters": [{"Name": "Identity", "Value": "x"},
+                               {"Name": "ForwardingSmtpAddress",
+                                "Value": "smtp:drop@partner.example"}]})
+        data = "\n".join([rec(1, t1), rec(2, t2), rec(3, t1), rec(4, t1), rec(5, t2)]) + "\n"
+        rc, _, err = run(["import", "-c", cfg], stdin=data.encode())
+        self.assertEqual(rc, 0, err)
+        sev = {r["Id"]: r["m365fwd"]["severity"] for r in self.lines("all.ndjson")}
+        # partner.example is outside contoso's domains, inside the partner's
+        self.assertEqual(sev, {"r1": 5, "r2": 4, "r3": 5, "r4": 5, "r5": 4})
+        # --tenant applies its domains to every record
+        os.unlink(os.path.join(self.d, "all.ndjson"))
+        rc, _, err = run(["import", "-c", cfg, "--tenant", "partner"], stdin=data.encode())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual({r["m365fwd"]["severity"] for r in self.lines("all.ndjson")}, {4})
+
 
 if __name__ == "__main__":
     if len(sys.argv) < 2:
