@@ -30,7 +30,21 @@ def _run(args, cwd):
         raise CertError("openssl %s failed: %s" % (" ".join(args), r.stderr))
 
 
-def _leaf(d, name, subj, san, ca_key, ca_crt, eku):
+def make_ca(d, cn="m365emu test CA"):
+    """Write a self-signed CA, ca.{crt,key}, into d; return (key, crt)."""
+    if not have_openssl():
+        raise CertError("openssl command not found")
+    d = os.path.abspath(d)
+    os.makedirs(d, exist_ok=True)
+    _run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+          "-out", "ca.crt", "-days", "2", "-sha256", "-subj", "/CN=" + cn,
+          "-addext", "basicConstraints=critical,CA:TRUE",
+          "-addext", "keyUsage=critical,keyCertSign,cRLSign"], d)
+    return os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
+
+
+def make_leaf(d, name, subj, san, ca_key, ca_crt, eku):
+    """Write name.{crt,key} signed by the CA into d; return (crt, key)."""
     ext = os.path.join(d, name + ".ext")
     with open(ext, "w") as f:
         f.write("basicConstraints=CA:FALSE\n"
@@ -49,26 +63,18 @@ def _leaf(d, name, subj, san, ca_key, ca_crt, eku):
 def make_certs(d):
     """Write ca.crt, server.{crt,key}, wronghost.{crt,key}, client.{crt,key},
     client2.{crt,key} into d; return their absolute paths."""
-    if not have_openssl():
-        raise CertError("openssl command not found")
     d = os.path.abspath(d)
-    os.makedirs(d, exist_ok=True)
-    _run(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
-          "-out", "ca.crt", "-days", "2", "-sha256",
-          "-subj", "/CN=m365emu test CA",
-          "-addext", "basicConstraints=critical,CA:TRUE",
-          "-addext", "keyUsage=critical,keyCertSign,cRLSign"], d)
-    ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
+    ca_key, ca_crt = make_ca(d)
     out = {"dir": d, "ca": ca_crt}
-    out["server_cert"], out["server_key"] = _leaf(
+    out["server_cert"], out["server_key"] = make_leaf(
         d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost,IP:::1",
         ca_key, ca_crt, "serverAuth")
-    out["wronghost_cert"], out["wronghost_key"] = _leaf(
+    out["wronghost_cert"], out["wronghost_key"] = make_leaf(
         d, "wronghost", "/CN=wrong.example", "DNS:wrong.example",
         ca_key, ca_crt, "serverAuth")
-    out["client_cert"], out["client_key"] = _leaf(
+    out["client_cert"], out["client_key"] = make_leaf(
         d, "client", "/CN=m365fwd test app", None, ca_key, ca_crt, "clientAuth")
-    out["client2_cert"], out["client2_key"] = _leaf(
+    out["client2_cert"], out["client2_key"] = make_leaf(
         d, "client2", "/CN=m365fwd other app", None, ca_key, ca_crt,
         "clientAuth")
     return out
