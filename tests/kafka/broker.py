@@ -552,15 +552,34 @@ class KafkaCluster:
         except OSError:
             return "--- node %d: no log ---" % node_id
 
+    def wait_fenced(self, node_id, deadline=60):
+        """Wait until the live nodes no longer list node_id as a broker (the
+        controller fenced it: killed, stopped, or paused past
+        broker.session.timeout.ms)."""
+        others = [n.id for n in self.nodes if n.id != node_id and n.alive()]
+        p = subprocess.run(self.client_cmd(["metadata", "--absent-id", str(node_id),
+                                            "--timeout", str(deadline)], only=others),
+                           capture_output=True, text=True, timeout=deadline + 30)
+        if p.returncode != 0:
+            raise KafkaError("node %d still listed after %ds: %s"
+                             % (node_id, deadline, p.stderr.strip()[-500:]))
+        return json.loads(p.stdout)
+
     # -- topics and records, through tests/tools/kafka_client
-    def _tool(self, args, props, listener, timeout, stdin=None):
-        cmd = [self.tool] + args + ["-b", self.bootstrap(listener)]
-        merged = self.client_props(listener) if listener != "PLAINTEXT" else {}
+    def client_cmd(self, args, props=None, listener="PLAINTEXT", only=None):
+        """The kafka_client command line for args against listener (with
+        its client_props, then props) - for a test that runs it itself, e.g.
+        a producer kept open with Popen."""
+        cmd = [self.tool] + args + ["-b", self.bootstrap(listener, only)]
+        merged = self.client_props(listener)
         merged.update(props or {})
         for k, v in merged.items():
             cmd += ["-X", "%s=%s" % (k, v)]
-        return subprocess.run(cmd, input=stdin, capture_output=True, text=True,
-                              timeout=timeout)
+        return cmd
+
+    def _tool(self, args, props, listener, timeout, stdin=None):
+        return subprocess.run(self.client_cmd(args, props, listener), input=stdin,
+                              capture_output=True, text=True, timeout=timeout)
 
     def create_topic(self, name, partitions=1, replication=None, configs=None,
                      timeout=60):

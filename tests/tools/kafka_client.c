@@ -5,9 +5,10 @@
  * value is read from a file (a password: kept off the command line).
  *
  *   kafka_client metadata -b BOOT [--brokers N] [--broker-id ID]...
- *                [--timeout SEC] [-X P=V]...
- *       Wait until the cluster lists at least N brokers (default 1) and every
- *       --broker-id, then print one JSON object: {"brokers": [{"id", "host",
+ *                [--absent-id ID]... [--timeout SEC] [-X P=V]...
+ *       Wait until the cluster lists at least N brokers (default 1), every
+ *       --broker-id and no --absent-id (a broker the controller fenced),
+ *       then print one JSON object: {"brokers": [{"id", "host",
  *       "port"}], "controller": id, "topics": {name: partitions}}.
  *       Exit 0, or 1 when the condition is not met before the deadline
  *       (the last error is printed).
@@ -30,19 +31,21 @@
  *       offset). Prints a summary on stderr. Exit 0, 1 when fewer than N
  *       arrived, 2 on a usage error.
  *
- *   kafka_client version
- *       Print librdkafka's version (e.g. 2.0.2).
- *
- *   A failed authentication or TLS handshake ends any command at once with
- *   exit 3 and the reason on stderr.
- *
  *   kafka_client produce -b BOOT -t TOPIC [--txn-id ID --txn-end commit|abort]
  *                [-X P=V]...
  *       Produce one record per standard input line: a JSON object with
  *       "value", optional "key", "headers" and "partition" (what consume
  *       prints). With --txn-id all records are one transaction, committed or
- *       aborted at the end. Exit 0 when every record was acknowledged (or the
- *       abort succeeded), 1 otherwise.
+ *       aborted at the end of the input ("transaction begun" on stderr once
+ *       the producer holds the transactional id). Exit 0 when every record
+ *       was acknowledged (or the abort succeeded), 1 otherwise.
+ *
+ *   kafka_client version
+ *       Print librdkafka's version (e.g. 2.0.2).
+ *
+ *   librdkafka's default isolation.level is read_committed. A failed
+ *   authentication or TLS handshake ends any command at once with exit 3 and
+ *   the reason on stderr.
  */
 #include <jansson.h>
 #include <librdkafka/rdkafka.h>
@@ -72,6 +75,8 @@ struct opts {
     int n_configs;
     int broker_ids[MAX_LIST];
     int n_broker_ids;
+    int absent_ids[MAX_LIST];
+    int n_absent_ids;
     long long count;
     int brokers;
     int partitions;
@@ -113,7 +118,8 @@ usage(void)
 {
     fprintf(stderr,
             "usage: kafka_client metadata -b BOOT [--brokers N] "
-            "[--broker-id ID]... [--timeout SEC] [-X P=V]... [-F P=FILE]...\n"
+            "[--broker-id ID]... [--absent-id ID]... [--timeout SEC] "
+            "[-X P=V]... [-F P=FILE]...\n"
             "       kafka_client create-topic -b BOOT -t NAME [--partitions N] "
             "[--replication R] [-c K=V]... [--timeout SEC] [-X P=V]...\n"
             "       kafka_client consume -b BOOT -t TOPIC... [--count N] "
@@ -233,18 +239,25 @@ remaining_ms(long long deadline)
 /* ---------------------------------------------------------------- metadata */
 
 static int
+listed(const rd_kafka_metadata_t *md, int id)
+{
+    for (int b = 0; b < md->broker_cnt; b++)
+        if (md->brokers[b].id == id)
+            return 1;
+    return 0;
+}
+
+static int
 metadata_ok(const struct opts *o, const rd_kafka_metadata_t *md)
 {
     if (md->broker_cnt < o->brokers)
         return 0;
-    for (int i = 0; i < o->n_broker_ids; i++) {
-        int found = 0;
-
-        for (int b = 0; b < md->broker_cnt && !found; b++)
-            found = md->brokers[b].id == o->broker_ids[i];
-        if (!found)
+    for (int i = 0; i < o->n_broker_ids; i++)
+        if (!listed(md, o->broker_ids[i]))
             return 0;
-    }
+    for (int i = 0; i < o->n_absent_ids; i++)
+        if (listed(md, o->absent_ids[i]))
+            return 0;
     return 1;
 }
 
@@ -725,6 +738,11 @@ cmd_produce(const struct opts *o)
     if (txn)
         ok = txn_ok(rd_kafka_init_transactions(rk, tmo), "init_transactions") &&
              txn_ok(rd_kafka_begin_transaction(rk), "begin_transaction");
+    if (txn && ok) {
+        /* a test may wait for this line before it fences us */
+        fprintf(stderr, "kafka_client: produce: transaction begun\n");
+        fflush(stderr);
+    }
     while (ok && !stop && fgets(line, LINE_MAX_BYTES, stdin)) {
         line[strcspn(line, "\n")] = '\0';
         if (!line[0])
@@ -744,13 +762,12 @@ cmd_produce(const struct opts *o)
     else
         rd_kafka_flush(rk, tmo);
     rd_kafka_poll(rk, 0);
-    fprintf(stderr, "kafka_client: produce: %lld sent, %lld acknowledged, "
-            "%lld failed%s\n", sent, delivered, failed,
-            txn ? (strcmp(o->txn_end, "commit") == 0 ? " (committed)"
-                                                     : " (aborted)")
-                : "");
     if (!txn || strcmp(o->txn_end, "commit") == 0)
         ok = ok && delivered == sent;
+    fprintf(stderr, "kafka_client: produce: %lld sent, %lld acknowledged, "
+            "%lld failed%s\n", sent, delivered, failed,
+            !txn ? "" : !ok ? " (transaction failed)"
+            : strcmp(o->txn_end, "commit") == 0 ? " (committed)" : " (aborted)");
     free(line);
     rd_kafka_destroy(rk);
     if (auth_failed("produce"))
@@ -802,6 +819,10 @@ main(int argc, char **argv)
             if (o.n_broker_ids == MAX_LIST)
                 usage();
             o.broker_ids[o.n_broker_ids++] = atoi(v);
+        } else if (strcmp(a, "--absent-id") == 0) {
+            if (o.n_absent_ids == MAX_LIST)
+                usage();
+            o.absent_ids[o.n_absent_ids++] = atoi(v);
         } else if (strcmp(a, "--brokers") == 0)
             o.brokers = atoi(v);
         else if (strcmp(a, "--count") == 0)
