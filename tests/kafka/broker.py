@@ -141,33 +141,49 @@ def unavailable():
 def classpath(version=VERSION, cache_dir=None):
     """The class path of Kafka `version`: Maven resolves tests/kafka/pom.xml
     with -Dkafka.version (from the local repository ~/.m2, or Maven Central
-    the first time). Cached in cache_dir (default: the build directory) keyed
-    by the pom's hash and the version; a cached path whose jars are gone is
-    resolved again."""
+    the first time). Cached in cache_dir (default $MF_KAFKA_CACHE, else
+    ~/.cache/m365fwd-tests: shared by build directories and clones) keyed by
+    the pom's hash and the version; a cached path whose jars are gone is
+    resolved again. One resolution at a time (a lock file)."""
+    import fcntl
     if cache_dir is None:
-        build = os.environ.get("MF_BUILD_ROOT")
-        cache_dir = os.path.join(build, "tests", "kafka") if build else \
-            os.path.join(tempfile.gettempdir(), "m365fwd-kafka")
+        cache_dir = os.environ.get("MF_KAFKA_CACHE") or os.path.join(
+            os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
+            "m365fwd-tests")
     os.makedirs(cache_dir, exist_ok=True)
     with open(POM, "rb") as f:
         key = hashlib.sha256(f.read()).hexdigest()[:16]
-    out = os.path.join(cache_dir, "classpath-%s-%s.txt" % (version, key))
-    if os.path.exists(out):
-        with open(out) as f:
-            cp = f.read().strip()
-        if cp and all(os.path.exists(j) for j in cp.split(os.pathsep)):
+    out = os.path.join(cache_dir, "kafka-classpath-%s-%s.txt" % (version, key))
+
+    def cached():
+        try:
+            with open(out) as f:
+                cp = f.read().strip()
+        except OSError:
+            return None
+        return cp if cp and all(os.path.exists(j) for j in cp.split(os.pathsep)) else None
+
+    cp = cached()
+    if cp:
+        return cp
+    with open(os.path.join(cache_dir, "kafka-classpath.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        cp = cached()       # another test may have resolved it meanwhile
+        if cp:
             return cp
-    tmp = out + ".%d.tmp" % os.getpid()
-    p = subprocess.run(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", POM,
-                        "-Dkafka.version=" + version,
-                        "dependency:build-classpath", "-Dmdep.outputFile=" + tmp],
-                       capture_output=True, text=True, timeout=900)
-    if p.returncode != 0 or not os.path.exists(tmp):
-        raise KafkaError("Maven could not resolve Kafka %s (%s): exit %d\n%s%s" % (
-            version, POM, p.returncode, p.stdout[-3000:], p.stderr[-2000:]))
-    os.replace(tmp, out)
-    with open(out) as f:
-        return f.read().strip()
+        tmp = out + ".%d.tmp" % os.getpid()
+        p = subprocess.run(["mvn", "-B", "-q", "-Dstyle.color=never", "-f", POM,
+                            "-Dkafka.version=" + version,
+                            "dependency:build-classpath", "-Dmdep.outputFile=" + tmp],
+                           capture_output=True, text=True, timeout=900)
+        if p.returncode != 0 or not os.path.exists(tmp):
+            raise KafkaError("Maven could not resolve Kafka %s (%s): exit %d\n%s%s" % (
+                version, POM, p.returncode, p.stdout[-3000:], p.stderr[-2000:]))
+        os.replace(tmp, out)
+    cp = cached()
+    if not cp:
+        raise KafkaError("Maven wrote no usable class path for Kafka %s (%s)" % (version, out))
+    return cp
 
 
 # ----------------------------------------------------------------- processes
