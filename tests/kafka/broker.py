@@ -138,6 +138,19 @@ def unavailable():
     return None
 
 
+def exit_unless_runnable():
+    """For a test script's main: exit 77 (skip) with the reason when Kafka
+    cannot run here, 1 when kafka_client is not built."""
+    why = unavailable()
+    if why:
+        print("SKIP: Apache Kafka cannot run here: %s" % why)
+        sys.exit(77)
+    if not os.access(tool_path(), os.X_OK):
+        print("kafka_client not found at %s (set MF_BUILD_ROOT)" % tool_path(),
+              file=sys.stderr)
+        sys.exit(1)
+
+
 def classpath(version=VERSION, cache_dir=None):
     """The class path of Kafka `version`: Maven resolves tests/kafka/pom.xml
     with -Dkafka.version (from the local repository ~/.m2, or Maven Central

@@ -23,20 +23,11 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "syslog"))
 import broker  # noqa: E402
+from test_syslog import wait_for  # noqa: E402
 
 IDEMPOTENT = {"enable.idempotence": "true"}
-
-
-def wait_for(pred, what, deadline=60):
-    end = time.monotonic() + deadline
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() > end:
-            raise AssertionError("timed out after %ds waiting for %s" % (deadline, what))
-        time.sleep(0.05)   # polling interval; the condition is what we wait on
 
 
 def records(prefix, n):
@@ -106,7 +97,7 @@ class Harness(unittest.TestCase):
                 if p1.poll() is not None:
                     raise AssertionError("first producer exited: %s" % read(err_path))
                 return "transaction begun" in read(err_path)
-            wait_for(begun, "the first producer's transaction")
+            wait_for(begun, "the first producer's transaction", deadline=60)
             for r in records("z", 5):
                 p1.stdin.write(json.dumps(r) + "\n")
             p1.stdin.flush()
@@ -194,12 +185,5 @@ class Harness(unittest.TestCase):
 if __name__ == "__main__":
     if len(sys.argv) > 1 and os.path.isfile(sys.argv[1]):
         sys.argv.pop(1)     # the m365fwd binary meson passes: not needed here
-    why = broker.unavailable()
-    if why:
-        print("SKIP: Apache Kafka cannot run here: %s" % why)
-        sys.exit(77)
-    if not os.access(broker.tool_path(), os.X_OK):
-        print("kafka_client not found at %s (set MF_BUILD_ROOT)" % broker.tool_path(),
-              file=sys.stderr)
-        sys.exit(1)
+    broker.exit_unless_runnable()
     unittest.main(verbosity=2)

@@ -215,12 +215,5 @@ if __name__ == "__main__":
         print("usage: test_kafka_output.py M365FWD_BINARY", file=sys.stderr)
         sys.exit(2)
     BIN = os.path.abspath(sys.argv.pop(1))
-    why = broker.unavailable()
-    if why:
-        print("SKIP: Apache Kafka cannot run here: %s" % why)
-        sys.exit(77)
-    if not os.access(broker.tool_path(), os.X_OK):
-        print("kafka_client not found at %s (set MF_BUILD_ROOT)" % broker.tool_path(),
-              file=sys.stderr)
-        sys.exit(1)
+    broker.exit_unless_runnable()
     unittest.main(verbosity=2)

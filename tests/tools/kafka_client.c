@@ -56,10 +56,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool_util.h"
+
 #define MAX_LIST 64
 #define LINE_MAX_BYTES (4 * 1024 * 1024)
 
-static volatile sig_atomic_t stop;
 static char auth_error[512];    /* a failed authentication or TLS handshake */
 
 struct opts {
@@ -87,22 +88,6 @@ struct opts {
     const char *txn_id;
     const char *txn_end;
 };
-
-static void
-on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 die(const char *fmt, const char *a, const char *b)
@@ -785,6 +770,14 @@ add(const char **list, int *n, const char *v)
     list[(*n)++] = v;
 }
 
+static void
+add_id(int *list, int *n, const char *v)
+{
+    if (*n == MAX_LIST)
+        usage();
+    list[(*n)++] = atoi(v);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -816,13 +809,9 @@ main(int argc, char **argv)
         else if (strcmp(a, "-c") == 0)
             add(o.configs, &o.n_configs, v);
         else if (strcmp(a, "--broker-id") == 0) {
-            if (o.n_broker_ids == MAX_LIST)
-                usage();
-            o.broker_ids[o.n_broker_ids++] = atoi(v);
+            add_id(o.broker_ids, &o.n_broker_ids, v);
         } else if (strcmp(a, "--absent-id") == 0) {
-            if (o.n_absent_ids == MAX_LIST)
-                usage();
-            o.absent_ids[o.n_absent_ids++] = atoi(v);
+            add_id(o.absent_ids, &o.n_absent_ids, v);
         } else if (strcmp(a, "--brokers") == 0)
             o.brokers = atoi(v);
         else if (strcmp(a, "--count") == 0)
