@@ -59,6 +59,7 @@ SCRAM_COMPAT_VERSION = "3.9.2"
 LISTENERS = ("PLAINTEXT", "SASL_SSL", "SSL", "CONTROLLER")
 SCRAM = "SCRAM-SHA-512"
 DEFAULT_USERS = {"m365fwd": "kafka-test-secret-1", "reader": "kafka-test-secret-2"}
+DIR_PREFIX = "m365fwd-kafka-"
 START_DEADLINE = 120     # s for a node to serve after its JVM starts
 STOP_DEADLINE = 30       # s for a node to stop after SIGTERM before SIGKILL
 
@@ -233,6 +234,20 @@ def _on_signal(signum, frame):
 atexit.register(_cleanup_all)
 
 
+def _sweep_orphans():
+    """Remove the temp directories of clusters whose test process died by
+    SIGKILL (their JVMs died with it: PR_SET_PDEATHSIG), not kept ones."""
+    import glob
+    for d in glob.glob(os.path.join(tempfile.gettempdir(), DIR_PREFIX + "*")):
+        try:
+            with open(os.path.join(d, "owner.pid")) as f:
+                os.kill(int(f.read()), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            pass        # no owner file (kept), or not ours to judge
+
+
 def free_ports(n):
     socks, ports = [], []
     try:
@@ -287,7 +302,12 @@ class KafkaCluster:
         self.heap = heap
         self.keep = os.environ.get("MF_KAFKA_KEEP") == "1" if keep is None else keep
         self._own_dir = workdir is None
-        self.dir = os.path.abspath(workdir or tempfile.mkdtemp(prefix="m365fwd-kafka-"))
+        if self._own_dir:
+            _sweep_orphans()
+        self.dir = os.path.abspath(workdir or tempfile.mkdtemp(prefix=DIR_PREFIX))
+        if self._own_dir and not self.keep:
+            with open(os.path.join(self.dir, "owner.pid"), "w") as f:
+                f.write(str(os.getpid()))
         self.nodes = []
         self.certs = None
         self.cp = None
@@ -407,7 +427,10 @@ class KafkaCluster:
         _live.add(self)
         for s in (signal.SIGTERM, signal.SIGINT):
             if signal.getsignal(s) in (signal.SIG_DFL, signal.default_int_handler):
-                signal.signal(s, _on_signal)
+                try:
+                    signal.signal(s, _on_signal)
+                except ValueError:
+                    pass    # not the main thread: PR_SET_PDEATHSIG still holds
         t0 = time.monotonic()
         self.timings = {}
         self.cp = classpath(self.version)
