@@ -13,8 +13,8 @@ certificates, broker failures. See tests/kafka/README.md.
         kc.consume("out", props={"isolation.level": "read_committed"}, eof=True)
 
 Each node is a combined controller+broker JVM (`kafka.Kafka`), class path
-resolved by Maven from tests/kafka/pom.xml (once; cached under the build
-directory, jars in ~/.m2). Listeners on 127.0.0.1, ports picked free:
+resolved by Maven from tests/kafka/pom.xml (once; jars in ~/.m2, the class
+path cached in ~/.cache/m365fwd-tests). Listeners on 127.0.0.1, ports picked free:
   PLAINTEXT  no authentication (also the inter-broker listener)
   SASL_SSL   SCRAM-SHA-512 over TLS; users made at format time
   SSL        TLS with a required client certificate (the test CA's)
@@ -28,10 +28,12 @@ Every JVM runs in its own session with PR_SET_PDEATHSIG: stop() (also called
 on exit, on SIGTERM/SIGINT, and by the context manager) ends them all, and
 they die with the Python process that started them even if it is killed.
 
-Run by hand: broker.py [--brokers N] [--dir DIR] prints the bootstrap
-addresses and client properties as JSON, then serves until Ctrl-C.
+Run by hand: broker.py [--brokers N] [--version V] [--dir DIR]
+[--topic NAME[:PARTITIONS[:compact]]]... prints the bootstrap addresses and
+client properties as JSON, then serves until Ctrl-C.
 """
 import atexit
+import base64
 import ctypes
 import hashlib
 import json
@@ -44,7 +46,6 @@ import sys
 import tempfile
 import time
 import uuid
-import base64
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
@@ -328,14 +329,16 @@ class KafkaCluster:
     # -- set-up
     def _make_certs(self):
         import mkcerts
-        self.certs = mkcerts.make_certs(os.path.join(self.dir, "certs"))
+        # P-256 keys: TLS only, and RSA key generation is seconds on a busy
+        # machine
+        self.certs = mkcerts.make_certs(os.path.join(self.dir, "certs"), key="ec")
         # a client certificate from a CA the brokers do not trust
         other = os.path.join(self.dir, "certs-untrusted")
-        ca_key, self.certs["untrusted_ca"] = mkcerts.make_ca(other, "untrusted CA")
+        ca_key, self.certs["untrusted_ca"] = mkcerts.make_ca(other, "untrusted CA", key="ec")
         (self.certs["untrusted_client_cert"],
          self.certs["untrusted_client_key"]) = mkcerts.make_leaf(
             other, "client", "/CN=m365fwd test app", None, ca_key,
-            self.certs["untrusted_ca"], "clientAuth")
+            self.certs["untrusted_ca"], "clientAuth", key="ec")
         # the brokers' PEM key store: private key (PKCS#8) and certificate
         pem = os.path.join(self.certs["dir"], "server-keystore.pem")
         with open(pem, "w") as out:

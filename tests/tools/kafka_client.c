@@ -192,7 +192,6 @@ base_conf(const struct opts *o)
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
     rd_kafka_conf_set_error_cb(conf, error_cb);
-
     set_prop(conf, "bootstrap.servers", o->boot);
     set_prop(conf, "log_level", "3");
     for (int i = 0; i < o->n_props; i++)
