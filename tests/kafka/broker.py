@@ -165,7 +165,11 @@ def classpath(version=VERSION, cache_dir=None):
         cache_dir = os.environ.get("MF_KAFKA_CACHE") or os.path.join(
             os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"),
             "m365fwd-tests")
-    os.makedirs(cache_dir, exist_ok=True)
+    try:
+        os.makedirs(cache_dir, exist_ok=True)
+    except OSError:     # a read-only home: the cache lives as long as /tmp
+        cache_dir = os.path.join(tempfile.gettempdir(), "m365fwd-tests")
+        os.makedirs(cache_dir, exist_ok=True)
     with open(POM, "rb") as f:
         key = hashlib.sha256(f.read()).hexdigest()[:16]
     out = os.path.join(cache_dir, "kafka-classpath-%s-%s.txt" % (version, key))
