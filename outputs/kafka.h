@@ -48,11 +48,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "buf.h"
 #include "output.h"
 
 enum mf_kafka_compression {
+    MF_KAFKA_COMPRESS_UNSET = -1,    /* leave librdkafka's compression.codec */
     MF_KAFKA_COMPRESS_NONE = 0,
     MF_KAFKA_COMPRESS_GZIP,
     MF_KAFKA_COMPRESS_SNAPPY,
@@ -103,5 +105,57 @@ int mf_kafka_conf_get(const struct mf_output *o, const char *prop, char *buf,
 /* The rd_kafka_t of an open kafka output (tests: fault injection). It
  * changes when the producer is re-created after a fatal error. */
 void *mf_kafka_handle(struct mf_output *o);
+
+/* ---- transactions (cluster mode, agent/cluster.c) ----------------------
+ *
+ * One transactional producer per agent carries, in each transaction, the
+ * records of the Kafka outputs attached to it and the agent's own state
+ * records, then the consumer group's offsets (KIP-447: a member the group
+ * no longer knows cannot commit) and the commit. An attached output keeps
+ * its topic and key templates, headers, epochs and counters; only the
+ * handle is shared. Every record sent while a transaction is open belongs
+ * to it: the caller makes sure no record of a blob straddles two
+ * transactions (agent/deliver.c: the commit barrier).
+ *
+ * After an abort, or a fatal error (the producer is then re-created with
+ * the same transactional.id, which fences the old epoch), a new
+ * transaction is open again; records sent through an attached output
+ * while the producer cannot take them are refused (MF_FATAL) and the
+ * output's next flush fails. */
+
+#define MF_KAFKA_PEERS_MAX 32        /* outputs sharing one producer (+1) */
+
+struct mf_kafka_txn;
+
+/* c: a kafka output configuration (plugin: struct mf_kafka_conf with
+ * brokers and the rdkafka maps; topic unused; compression
+ * MF_KAFKA_COMPRESS_UNSET leaves it to `rdkafka`). Runs init_transactions
+ * (bounded by timeout_ms, also the bound of each later transactional call)
+ * and begins the first transaction. NULL with err set. */
+struct mf_kafka_txn *mf_kafka_txn_new(const char *name, const struct mf_output_conf *c,
+                                      const char *txn_id, int timeout_ms,
+                                      struct mf_err *err);
+/* Send the records of an open Kafka output through t (its own producer is
+ * closed: call it before anything is sent). 0 / -1 with err. */
+int mf_kafka_txn_attach(struct mf_kafka_txn *t, struct mf_output *o, struct mf_err *err);
+/* True when the output sends through a shared (transactional) producer. */
+bool mf_kafka_is_shared(const struct mf_output *o);
+/* One record of the owner's (value NULL: a tombstone) in the open
+ * transaction. 0 / -1 with why. */
+int mf_kafka_txn_produce(struct mf_kafka_txn *t, const char *topic, int32_t partition,
+                         const void *key, size_t klen, const void *value, size_t vlen,
+                         char *why, size_t whysz);
+/* Wait for the owner's records, send the group's offsets (cgmd: an
+ * rd_kafka_consumer_group_metadata_t of the group's consumer; offset 0 on
+ * each of parts[] of topic; none when n is 0), commit, begin the next.
+ * 0 committed; -1 aborted (why says why; a new transaction is open). */
+int mf_kafka_txn_commit(struct mf_kafka_txn *t, const void *cgmd, const char *topic,
+                        const int32_t *parts, size_t n, char *why, size_t whysz);
+/* Abort the open transaction and begin the next. */
+void mf_kafka_txn_abort(struct mf_kafka_txn *t);
+/* Something was produced in the open transaction. */
+bool mf_kafka_txn_dirty(struct mf_kafka_txn *t);
+/* Abort what is open, close (after the attached outputs are closed). */
+void mf_kafka_txn_destroy(struct mf_kafka_txn *t);
 
 #endif
