@@ -74,6 +74,7 @@ top_check(const struct mf_optctx *c, void *base, const struct mf_jval *root,
     (void)path;
     mf_tenants_check(c, &cfg->tenants, mf_jobj_get(root, "tenants"));
     filter_tenants(c, cfg, mf_jobj_get(root, "outputs"));
+    mf_cluster_check_outputs(c, cfg, mf_jobj_get(root, "outputs"));
     if (cfg->proxy_auth_file && !cfg->proxy)
         mf_err_add(c->err, c->file,
                       mf_opt_key_line(root, "proxy_auth_file"),
@@ -136,6 +137,10 @@ static const struct mf_option top_opts[] = {
     {.name = "outputs", .type = MF_OPT_LIST, .offset = TOP(outputs),
      .sub = &mf_output_sec, .flags = MF_OPT_REQUIRED | MF_OPT_NONEMPTY,
      .desc = "Destinations of the events; at least one."},
+    {.name = "cluster", .type = MF_OPT_SECTION, .offset = TOP(cluster),
+     .sub = &mf_cluster_sec,
+     .desc = "Cluster mode: agents share the tenants (absent: one agent collects "
+             "every tenant)."},
     {.name = NULL},
 };
 

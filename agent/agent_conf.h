@@ -25,6 +25,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "cluster.h"
 #include "collector_conf.h"
 #include "config.h"
 #include "metrics.h"
@@ -45,6 +46,7 @@ struct mf_config {
     struct mf_norm_opts normalizer;
     struct mf_tenant_list tenants;
     struct mf_output_list outputs;
+    struct mf_cluster_conf cluster;  /* brokers NULL: no cluster mode */
     /* private */
     struct mf_arena arena;
 };

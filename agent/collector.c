@@ -17,6 +17,7 @@
 
 #include "auth.h"
 #include "clock.h"
+#include "cluster.h"
 #include "deliver.h"
 #include "http.h"
 #include "input.h"
@@ -69,6 +70,9 @@ struct blob {
     int64_t retry_at_ms;
     int fd;
     bool retried_401;
+    bool orphan;                 /* its tenant was given up while the
+                                    delivery stage had it: freed when it
+                                    comes back */
     struct mf_http_req *req;     /* while a download is in flight */
     struct mf_dl_blob job;       /* while the delivery stage has it */
 };
@@ -119,6 +123,8 @@ struct tenant {
     bool skew_warned;
     int64_t skew_ms;
     bool stopped;
+    bool active;                 /* collected by this agent (cluster mode:
+                                    its shard is ours) */
 };
 
 struct mf_collector {
@@ -131,6 +137,8 @@ struct mf_collector {
     size_t n_tenants;
     struct mf_fanout fo;         /* the outputs */
     struct mf_deliver *dl;       /* normalizes, sends and commits blobs */
+    struct mf_cluster *cl;       /* cluster mode, else NULL */
+    size_t n_orphans;            /* blobs of given-up tenants in delivery */
     struct mf_metrics *m;        /* may be NULL: every call is then a no-op */
     char spool_dir[1024];
     struct mf_secret proxy_auth;     /* "user:password" when proxy_auth_file */
@@ -237,6 +245,19 @@ check_skew(struct tenant *t, const struct mf_http_req *r)
 /* Delivery                                                               */
 /* ---------------------------------------------------------------------- */
 
+/* Move a stream's checkpoint (the local state; in cluster mode also the
+ * state topic, with the next commit). <0 on a state error. */
+static int
+set_checkpoint(struct stream *st, int64_t ms)
+{
+    struct mf_collector *c = st->t->c;
+    int rc = mf_state_checkpoint(c->state, st->t->conf->id, st->ct, ms);
+
+    if (c->cl && rc >= 0)
+        mf_cluster_checkpoint(c->cl, st->t->conf->id, st->ct, ms);
+    return rc;
+}
+
 /* A range that can no longer be fetched: recorded, and announced through
  * the outputs as a record of its own, never skipped silently. */
 static int
@@ -259,6 +280,13 @@ blob_delivered(struct mf_dl_blob *j, void *ud)
     if (b->fd >= 0) {
         close(b->fd);
         b->fd = -1;
+    }
+    if (b->orphan) {
+        b->st->t->c->n_orphans--;
+        free(b->content_id);
+        free(b->uri);
+        free(b);
+        return;
     }
     if (j->rc == 0) {
         b->state = B_DONE;
@@ -506,6 +534,11 @@ free_blobs(struct stream *st)
     for (size_t i = 0; i < st->n_blobs; i++) {
         struct blob *b = st->blobs[i];
 
+        if (b->state == B_DELIVERING) {
+            b->orphan = true;   /* the delivery stage still has it */
+            st->t->c->n_orphans++;
+            continue;
+        }
         if (b->fd >= 0)
             close(b->fd);
         free_req(b->req);
@@ -545,7 +578,7 @@ list_done(struct mf_http_req *r, void *ud)
 
             if (emit_gap(st, st->win_start, floor_ms,
                          "older than the API's 7-day retention (AF20055)") == 0) {
-                mf_state_checkpoint(c->state, t->conf->id, st->ct, floor_ms);
+                set_checkpoint(st, floor_ms);
                 st->checkpoint_ms = floor_ms > st->checkpoint_ms ? floor_ms
                                                                    : st->checkpoint_ms;
             }
@@ -706,7 +739,7 @@ open_window(struct stream *st, int64_t now)
             st->wake_ms = now + backoff_ms(c, st->fails++);
             return;
         }
-        mf_state_checkpoint(c->state, st->t->conf->id, st->ct, floor_ms);
+        set_checkpoint(st, floor_ms);
         st->checkpoint_ms = floor_ms;
     }
     start = st->checkpoint_ms - c->cfg->collect.overlap_ms;
@@ -726,7 +759,7 @@ close_window(struct stream *st, int64_t now)
     struct mf_collector *c = st->t->c;
     int64_t target = c->opts.once ? c->run_start_ms : now - 1000;
 
-    if (mf_state_checkpoint(c->state, st->t->conf->id, st->ct, st->win_end) < 0)
+    if (set_checkpoint(st, st->win_end) < 0)
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
     if (st->win_end > st->checkpoint_ms)
         st->checkpoint_ms = st->win_end;
@@ -886,7 +919,7 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
     const char *tok;
     int64_t w = 0;
 
-    if (t->stopped || c->stop)
+    if (t->stopped || c->stop || !t->active)
         return;
     if (mf_http_running(c->http) >= GLOBAL_MAX_XFERS)
         return;     /* mf_http_run() returns as soon as one finishes */
@@ -930,6 +963,133 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
 }
 
 /* ---------------------------------------------------------------------- */
+/* Cluster mode: tenants come and go with their shards                    */
+/* ---------------------------------------------------------------------- */
+
+/* A request of t's in flight, dropped. */
+static void
+cancel_req(struct tenant *t, struct mf_http_req **rp)
+{
+    if (!*rp)
+        return;
+    mf_http_cancel(t->c->http, *rp);
+    free_req(*rp);
+    *rp = NULL;
+    t->in_flight--;
+}
+
+/* Start collecting t: its shard is ours and its state in the cache. */
+static void
+tenant_activate(struct tenant *t, int64_t now)
+{
+    struct mf_collector *c = t->c;
+
+    for (size_t k = 0; k < t->n_streams; k++) {
+        struct stream *st = &t->streams[k];
+        struct mf_stream_state ss;
+
+        if (mf_state_stream_get(c->state, t->conf->id, st->ct,
+                                now - c->cfg->collect.initial_lookback_ms, &ss) != 0)
+            mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
+        else
+            st->checkpoint_ms = ss.checkpoint_ms;
+        st->phase = P_SUBSCRIBE;
+        st->wake_ms = 0;
+        st->fails = 0;
+        st->need_start = false;
+        st->retried_401 = false;
+        st->caught_up = false;
+        st->window_open = false;
+        st->error[0] = '\0';
+    }
+    t->subs_listed = false;
+    t->stopped = false;
+    t->pause_until_ms = 0;
+    t->throttles = 0;
+    t->active = true;
+}
+
+/* Stop collecting t at once: requests in flight are dropped, so are the
+ * blobs not in delivery (the next owner lists them again from the
+ * checkpoint); blobs in delivery finish there. */
+static void
+tenant_deactivate(struct tenant *t)
+{
+    for (size_t k = 0; k < t->n_streams; k++) {
+        struct stream *st = &t->streams[k];
+
+        cancel_req(t, &st->req);
+        st->req_busy = false;
+        for (size_t i = 0; i < st->n_blobs; i++) {
+            struct blob *b = st->blobs[i];
+
+            if (b->req) {
+                cancel_req(t, &b->req);
+                b->state = B_PENDING;
+            }
+        }
+        free_blobs(st);
+        free(st->next_url);
+        st->next_url = NULL;
+        st->window_open = false;
+        st->phase = P_SUBSCRIBE;
+    }
+    cancel_req(t, &t->subs_req);
+    t->active = false;
+}
+
+static uint32_t
+tenant_shard(const struct tenant *t)
+{
+    return mf_cluster_shard(t->conf->id, (uint32_t)t->c->cfg->cluster.shards);
+}
+
+static void
+cl_assigned(void *ud, const bool *shards)
+{
+    struct mf_collector *c = ud;
+    int64_t now = mf_clock_wall_ms();
+    size_t n = 0, all = 0;
+
+    for (size_t i = 0; i < c->n_tenants; i++) {
+        struct tenant *t = &c->tenants[i];
+
+        if (!t->active && shards[tenant_shard(t)]) {
+            tenant_activate(t, now);
+            n++;
+        }
+        all += t->active;
+    }
+    mf_log(MF_LOG_INFO, "cluster: collecting %zu more tenant(s), %zu in all", n, all);
+}
+
+static void
+cl_revoking(void *ud, const bool *shards, bool lost, int64_t deadline_ms)
+{
+    struct mf_collector *c = ud;
+    size_t n = 0;
+
+    for (size_t i = 0; i < c->n_tenants; i++) {
+        struct tenant *t = &c->tenants[i];
+
+        if (t->active && shards[tenant_shard(t)]) {
+            tenant_deactivate(t);
+            n++;
+        }
+    }
+    /* their blobs in delivery: committed while the shards are still ours
+     * (when lost, their transaction aborts and they come back failed) */
+    while (c->n_orphans && mf_clock_wall_ms() < deadline_ms) {
+        int64_t until = mf_clock_wall_ms() + 100;
+
+        mf_deliver_commit_soon(c->dl);
+        mf_deliver_drain(c->dl, until < deadline_ms ? until : deadline_ms);
+    }
+    mf_log(c->n_orphans ? MF_LOG_WARN : MF_LOG_INFO, "cluster: stopped %zu tenant(s)%s; "
+           "%zu blob(s) still in delivery", n, lost ? " (lost)" : "", c->n_orphans);
+}
+
+/* ---------------------------------------------------------------------- */
 /* Life cycle                                                             */
 /* ---------------------------------------------------------------------- */
 
@@ -960,7 +1120,12 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
         goto fail;
     }
+    if (mf_cluster_enabled(&cfg->cluster) &&
+        !(c->cl = mf_cluster_new(cfg, c->state, c->m, err, errsz)))
+        goto fail;
     if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
+        goto fail;
+    if (c->cl && mf_cluster_attach(c->cl, &c->fo, err, errsz) != 0)
         goto fail;
     if (cfg->proxy_auth_file) {
         char e[256];
@@ -975,6 +1140,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     {
         struct mf_deliver_opts dop = {.cfg = cfg, .norm = norm, .fo = &c->fo, .m = c->m,
                                       .state = c->state,
+                                      .txn = c->cl ? mf_cluster_txn(c->cl) : NULL,
                                       .lanes = (int)cfg->collect.delivery_threads,
                                       .done = blob_delivered, .wake = wake_collector,
                                       .ud = c->http};
@@ -998,6 +1164,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         t = &c->tenants[nt++];
         t->c = c;
         t->conf = tc;
+        t->active = !c->cl;     /* cluster mode: when its shard is ours */
         t->auth = mf_auth_new(tc, &ao);
         snprintf(t->api_prefix, sizeof(t->api_prefix), "%s", tc->api_endpoint);
         snprintf(t->feed_root, sizeof(t->feed_root), "%s/api/v1.0/%s/activity/feed",
@@ -1032,6 +1199,13 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
                  c->opts.only_tenant ? c->opts.only_tenant : "");
         goto fail;
     }
+    if (c->cl) {
+        struct mf_cluster_hooks h = {.assigned = cl_assigned, .revoking = cl_revoking,
+                                     .ud = c};
+
+        if (mf_cluster_start(c->cl, c->dl, &h, err, errsz) != 0)
+            goto fail;
+    }
     return c;
 fail:
     mf_collector_destroy(c);
@@ -1047,8 +1221,10 @@ mf_collector_stop(struct mf_collector *c)
 static bool
 all_caught_up(const struct mf_collector *c)
 {
+    if (c->cl && !mf_cluster_assigned_once(c->cl))
+        return false;
     for (size_t i = 0; i < c->n_tenants; i++)
-        for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
+        for (size_t k = 0; c->tenants[i].active && k < c->tenants[i].n_streams; k++) {
             const struct stream *st = &c->tenants[i].streams[k];
 
             if (st->phase != P_STOPPED && !st->caught_up)
@@ -1072,6 +1248,8 @@ mf_collector_run(struct mf_collector *c)
         int timeout;
 
         mf_metrics_heartbeat(c->m);
+        if (c->cl)
+            mf_cluster_poll(c->cl);
         mf_deliver_reap(c->dl);
         if (now >= c->next_lag_ms) {
             for (size_t i = 0; i < c->n_tenants; i++) {
@@ -1148,6 +1326,8 @@ mf_collector_run(struct mf_collector *c)
         }
     if (mf_deliver_pending(c->dl) != 0 || mf_deliver_flush(c->dl) != 0)
         rc = 1;
+    /* the shards go to the other agents now, not after a session timeout */
+    mf_cluster_leave(c->cl);
     return rc;
 }
 
@@ -1174,6 +1354,7 @@ mf_collector_destroy(struct mf_collector *c)
     }
     free(c->tenants);
     mf_fanout_close(&c->fo);
+    mf_cluster_destroy(c->cl);      /* after the outputs sending through it */
     if (c->state)
         mf_state_close(c->state);
     mf_secret_clear(&c->proxy_auth);

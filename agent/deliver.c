@@ -79,6 +79,11 @@ struct mf_deliver {
     pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
     pthread_mutex_t gen_mu;      /* fail_gen */
     uint64_t fail_gen;           /* failed flushes so far */
+
+    /* cluster mode (o.txn): the commit barrier, under mu */
+    size_t sending;              /* lanes in the middle of a blob */
+    bool force_commit;           /* commit even without blobs */
+    bool poisoned;               /* a blob failed after sending records */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -395,11 +400,15 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
     return rc;
 }
 
+static int commit_now(struct mf_deliver *d);
+
 /* The gap record through every output, flushed, and the gap in the state
- * (on L's connection). */
+ * (on L's connection). In cluster mode the record goes into the open
+ * transaction and is committed: at once from the collector's thread; by
+ * the next commit when the committing lane itself emits it (in_commit). */
 static int
 emit_gap(struct lane *L, const char *tenant_id, const char *tenant_name, const char *ct,
-         int64_t start_ms, int64_t end_ms, const char *reason)
+         int64_t start_ms, int64_t end_ms, const char *reason, bool in_commit)
 {
     struct mf_deliver *d = L->d;
     char s0[32], s1[32], now_s[32], rec[2048], idbuf[256];
@@ -429,9 +438,34 @@ emit_gap(struct lane *L, const char *tenant_id, const char *tenant_name, const c
            "tenant=%s content_type=%s collection gap %s .. %s: %s (emitted as a "
            "monitor.collection_gap event)", tenant_name, ct, s0, s1, reason);
     sent = mf_xcalloc(d->o.fo->n ? d->o.fo->n : 1, sizeof(*sent));
-    rc = send_record(L, tenant_id, tenant_name, ct, rec, (size_t)n, NULL, 0, sent);
-    if (flush_outputs(d) != 0)
-        rc = -1;
+    if (!d->o.txn) {
+        rc = send_record(L, tenant_id, tenant_name, ct, rec, (size_t)n, NULL, 0, sent);
+        if (flush_outputs(d) != 0)
+            rc = -1;
+    } else if (in_commit) {
+        rc = send_record(L, tenant_id, tenant_name, ct, rec, (size_t)n, NULL, 0, sent);
+        pthread_mutex_lock(&d->mu);
+        d->force_commit = true;
+        if (rc < 0)
+            d->poisoned = true;
+        pthread_mutex_unlock(&d->mu);
+    } else {
+        /* like a lane with a blob: not while a commit runs */
+        pthread_mutex_lock(&d->mu);
+        while (d->committing)
+            pthread_cond_wait(&d->cv, &d->mu);
+        d->sending++;
+        pthread_mutex_unlock(&d->mu);
+        rc = send_record(L, tenant_id, tenant_name, ct, rec, (size_t)n, NULL, 0, sent);
+        pthread_mutex_lock(&d->mu);
+        if (--d->sending == 0)
+            pthread_cond_broadcast(&d->cv);
+        if (rc < 0)
+            d->poisoned = true;
+        pthread_mutex_unlock(&d->mu);
+        if (commit_now(d) != 0)
+            rc = -1;
+    }
     if (rc >= 0)
         count_delivered(d, tenant_name, ct, sent);
     free(sent);
@@ -574,7 +608,7 @@ blob_committed(struct lane *L, struct mf_dl_blob *b)
                  "attempts; the blob is kept in %s", b->n_bad, b->content_id,
                  b->max_attempts, path[0] ? path : "(could not be saved)");
         emit_gap(L, b->tenant_id, b->tenant_name, b->content_type, b->created_ms,
-                 b->created_ms, reason);
+                 b->created_ms, reason, true);
         mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %zu records could not "
                "be read (logged above)", b->tenant_name, b->content_type, b->content_id,
                b->n_bad);
@@ -595,9 +629,34 @@ blob_committed(struct lane *L, struct mf_dl_blob *b)
            b->tenant_name, b->content_type, b->content_id, b->n_ids);
 }
 
+/* Cluster mode: the blobs' state and records commit in one transaction
+ * of the strategy's (the barrier holds: nothing else is being sent). A
+ * failed one makes every blob of it come again. 0 / -1. */
+static int
+txn_commit(struct lane *L, struct mf_dl_blob *list, int frc)
+{
+    struct mf_deliver *d = L->d;
+    bool poisoned;
+    int rc;
+
+    pthread_mutex_lock(&d->mu);
+    poisoned = d->poisoned;
+    d->poisoned = false;
+    pthread_mutex_unlock(&d->mu);
+    rc = d->o.txn->commit(d->o.txn->ud, list, frc == 0 && !poisoned);
+    if (rc != 0 || frc != 0) {
+        pthread_mutex_lock(&d->gen_mu);
+        d->fail_gen++;
+        pthread_mutex_unlock(&d->gen_mu);
+        rc = -1;
+    }
+    return rc;
+}
+
 /* One flush for every blob of list, then one transaction recording those
- * whose records were all acknowledged by it. */
-static void
+ * whose records were all acknowledged by it (in cluster mode, after the
+ * strategy committed them). 0 when the flush (and commit) succeeded. */
+static int
 group_commit(struct lane *L, struct mf_dl_blob *list)
 {
     struct mf_deliver *d = L->d;
@@ -606,6 +665,8 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     int frc, ok;
 
     frc = flush_outputs(d);
+    if (d->o.txn)
+        frc = txn_commit(L, list, frc);
     gen = gen_now(d);
     ok = frc == 0 && mf_state_txn_begin(L->state) == 0;
     for (struct mf_dl_blob *b = list; b; b = b->next) {
@@ -651,6 +712,7 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);
+    return frc;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -683,6 +745,58 @@ commit_due(const struct mf_deliver *d)
     return d->n_sent >= COMMIT_MAX;
 }
 
+/* Any record of b reached an output. */
+static bool
+blob_sent_any(const struct mf_deliver *d, const struct mf_dl_blob *b)
+{
+    for (size_t i = 0; b->out_sent && i < d->o.fo->n; i++)
+        if (b->out_sent[i])
+            return true;
+    return false;
+}
+
+/* Under d->mu: a lane may start a blob now. In cluster mode none starts
+ * while a commit runs or waits to run (the barrier). */
+static bool
+may_start_blob(const struct mf_deliver *d)
+{
+    if (!d->todo || (commit_due(d) && !d->committing))
+        return false;
+    return !d->o.txn || !(d->committing || d->force_commit);
+}
+
+/* Under d->mu (released meanwhile): commit what was sent, on L. In cluster
+ * mode, first wait until no lane is in the middle of a blob. Returns the
+ * group commit's result (0 also when there was nothing to commit). */
+static int
+run_commit(struct lane *L)
+{
+    struct mf_deliver *d = L->d;
+    struct mf_dl_blob *list, *next;
+    int rc;
+
+    d->committing = true;
+    while (d->o.txn && d->sending)
+        pthread_cond_wait(&d->cv, &d->mu);
+    list = d->sent;
+    d->sent = NULL;
+    d->n_sent = 0;
+    d->force_commit = false;
+    pthread_mutex_unlock(&d->mu);
+    rc = list || d->o.txn ? group_commit(L, list) : 0;
+    pthread_mutex_lock(&d->mu);
+    d->committing = false;
+    for (struct mf_dl_blob *b = list; b; b = next) {
+        next = b->next;
+        post_done(d, b);
+    }
+    pthread_cond_broadcast(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+    wake(d);
+    pthread_mutex_lock(&d->mu);
+    return rc;
+}
+
 static void *
 lane_main(void *arg)
 {
@@ -691,17 +805,24 @@ lane_main(void *arg)
 
     pthread_mutex_lock(&d->mu);
     while (!d->quit) {
-        if (d->todo && !(commit_due(d) && !d->committing)) {
+        if (may_start_blob(d)) {
             struct mf_dl_blob *b = d->todo;
             int rc;
 
             d->todo = b->next;
             if (!d->todo)
                 d->todo_tail = &d->todo;
+            d->sending++;
             pthread_mutex_unlock(&d->mu);
             rc = send_blob(L, b);
             pthread_mutex_lock(&d->mu);
+            if (--d->sending == 0)
+                pthread_cond_broadcast(&d->cv);
             if (rc != 0) {
+                /* its records that went out are in the open transaction:
+                 * that one must not commit */
+                if (d->o.txn && blob_sent_any(d, b))
+                    d->poisoned = true;
                 b->rc = -1;
                 rid_release(d, b);
                 post_done(d, b);
@@ -715,24 +836,8 @@ lane_main(void *arg)
             }
             continue;
         }
-        if (d->sent && !d->committing) {
-            struct mf_dl_blob *list = d->sent, *next;
-
-            d->sent = NULL;
-            d->n_sent = 0;
-            d->committing = true;
-            pthread_mutex_unlock(&d->mu);
-            group_commit(L, list);
-            pthread_mutex_lock(&d->mu);
-            d->committing = false;
-            for (struct mf_dl_blob *b = list; b; b = next) {
-                next = b->next;
-                post_done(d, b);
-            }
-            pthread_cond_broadcast(&d->cv);
-            pthread_mutex_unlock(&d->mu);
-            wake(d);
-            pthread_mutex_lock(&d->mu);
+        if ((d->sent || (d->o.txn && d->force_commit)) && !d->committing) {
+            run_commit(L);
             continue;
         }
         pthread_cond_wait(&d->cv, &d->mu);
@@ -915,13 +1020,56 @@ mf_deliver_gap(struct mf_deliver *d, const char *tenant_id, const char *tenant_n
                const char *reason)
 {
     return emit_gap(&d->self, tenant_id, tenant_name, content_type, start_ms, end_ms,
-                    reason);
+                    reason, false);
+}
+
+/* A commit on the collector's thread (its own connection), in turn with
+ * the lanes'. */
+static int
+commit_now(struct mf_deliver *d)
+{
+    int rc;
+
+    pthread_mutex_lock(&d->mu);
+    while (d->committing)
+        pthread_cond_wait(&d->cv, &d->mu);
+    rc = run_commit(&d->self);
+    pthread_mutex_unlock(&d->mu);
+    return rc;
 }
 
 int
 mf_deliver_flush(struct mf_deliver *d)
 {
-    return flush_outputs(d);
+    return d->o.txn ? commit_now(d) : flush_outputs(d);
+}
+
+int
+mf_deliver_commit(struct mf_deliver *d)
+{
+    return d->o.txn ? commit_now(d) : flush_outputs(d);
+}
+
+void
+mf_deliver_commit_soon(struct mf_deliver *d)
+{
+    pthread_mutex_lock(&d->mu);
+    d->force_commit = true;
+    pthread_cond_signal(&d->cv);
+    pthread_mutex_unlock(&d->mu);
+}
+
+void
+mf_deliver_seen_add(struct mf_deliver *d, const uint64_t *h1, size_t n)
+{
+    if (!d->dedupe)
+        return;
+    pthread_mutex_lock(&d->mu);
+    for (size_t i = 0; i < n; i++)
+        mf_bloom_add(&d->seen, h1[i]);
+    if (mf_bloom_full(&d->seen) && seen_load(d, d->o.state) != 0)
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(d->o.state));
+    pthread_mutex_unlock(&d->mu);
 }
 
 void

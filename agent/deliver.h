@@ -69,6 +69,24 @@ struct mf_dl_blob {
 typedef void (*mf_dl_done_fn)(struct mf_dl_blob *b, void *ud);
 typedef void (*mf_dl_wake_fn)(void *ud);
 
+/* Cluster mode (agent/cluster.c): the group commit is a Kafka transaction.
+ * With a strategy, records of a blob never straddle two transactions: while
+ * a commit runs no lane starts a blob, and the commit first waits for the
+ * lanes in the middle of one (a barrier). After flushing the outputs, the
+ * group commit calls commit() with the blobs completely sent since the
+ * last commit (list may be NULL when only other state waits); it writes
+ * their state and commits it with their records. When it aborts, every
+ * blob of the list is fetched again. A blob that failed after some of its
+ * records went out poisons the open transaction: the next commit gets
+ * outputs_ok false and must abort. The local state (SQLite) is written
+ * after a successful commit only: a cache of the transaction's outcome. */
+struct mf_dl_txn {
+    /* 0 committed, -1 aborted. Runs on a lane (or on the thread of
+     * mf_deliver_commit), while no record is being sent. */
+    int (*commit)(void *ud, struct mf_dl_blob *list, bool outputs_ok);
+    void *ud;
+};
+
 struct mf_deliver_opts {
     const struct mf_config *cfg;
     const struct mf_normalizer *norm;
@@ -76,6 +94,7 @@ struct mf_deliver_opts {
                                     mf_deliver_destroy() */
     struct mf_metrics *m;        /* may be NULL */
     struct mf_state *state;      /* the caller's connection (gap events) */
+    const struct mf_dl_txn *txn; /* cluster mode, else NULL */
     int lanes;                   /* 0 = one per online CPU, at most 8 */
     mf_dl_done_fn done;
     mf_dl_wake_fn wake;
@@ -103,8 +122,19 @@ int mf_deliver_gap(struct mf_deliver *d, const char *tenant_id, const char *tena
                    const char *content_type, int64_t start_ms, int64_t end_ms,
                    const char *reason);
 
-/* Flush every output: 0 when all of it was acknowledged. */
+/* Flush every output: 0 when all of it was acknowledged. With a commit
+ * strategy: mf_deliver_commit(). */
 int mf_deliver_flush(struct mf_deliver *d);
+
+/* Cluster mode. Commit now, on the caller's thread: every blob completely
+ * sent and whatever state waits (after lanes in the middle of a blob
+ * finished it). 0 committed (or nothing to do), -1 aborted. */
+int mf_deliver_commit(struct mf_deliver *d);
+/* Ask the lanes for a commit soon, even without blobs (pending state). */
+void mf_deliver_commit_soon(struct mf_deliver *d);
+/* Record Id keys (mf_state_id_hash, first halves) delivered by another
+ * agent, now in the state: into the filter of remembered Ids. */
+void mf_deliver_seen_add(struct mf_deliver *d, const uint64_t *h1, size_t n);
 
 /* Stop the lanes (blobs not committed yet are dropped: fetched again on
  * the next run) and free. */

@@ -600,6 +600,21 @@ mf_metrics_register(struct mf_metrics *m, enum mf_metric_type type,
     return id;
 }
 
+int
+mf_metrics_family(struct mf_metrics *m, const char *name)
+{
+    int id = -1;
+
+    if (!m)
+        return -1;
+    lock(m);
+    for (size_t i = 0; i < m->nfam && id < 0; i++)
+        if (strcmp(m->fam[i].name, name) == 0)
+            id = (int)i;
+    unlock(m);
+    return id;
+}
+
 void
 mf_metrics_add(struct mf_metrics *m, int id, const char *const *values,
                double v)

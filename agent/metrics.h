@@ -89,6 +89,10 @@ int mf_metrics_register(struct mf_metrics *m, enum mf_metric_type type,
                         const char *const *labels, size_t n,
                         char *err, size_t errsz);
 
+/* The id of the family called name, or -1 (a second run of the collector
+ * after a reload finds the families it registered). */
+int mf_metrics_family(struct mf_metrics *m, const char *name);
+
 /* values: one per label name of the family (NULL counts as ""). add: a
  * counter only grows (v < 0 or NaN is ignored); a gauge moves by v. set:
  * gauges only (ignored on a counter). An unknown id is ignored. */

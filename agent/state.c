@@ -36,6 +36,7 @@ enum {
     Q_INFLIGHT_INS,
     Q_INFLIGHT_DEL,
     Q_PRUNE_INFLIGHT,
+    Q_CHECKPOINT_SET,
     Q_COUNT
 };
 
@@ -93,6 +94,8 @@ static const char *const sql_text[Q_COUNT] = {
         "DELETE FROM fl.inflight WHERE tenant = ?1 AND content_type = ?2"
         " AND content_id = ?3",
     [Q_PRUNE_INFLIGHT] = "DELETE FROM fl.inflight WHERE started_ms < ?1",
+    [Q_CHECKPOINT_SET] =
+        "UPDATE streams SET checkpoint_ms = ?3 WHERE tenant = ?1 AND content_type = ?2",
 };
 
 /* Record Ids remembered for dedupe: a 128-bit hash of (tenant, Id) as two
@@ -726,4 +729,41 @@ mf_state_foreach_id(struct mf_state *st, mf_state_id_fn fn, void *ud)
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail(st, "list ids");
     return n;
+}
+
+int
+mf_state_checkpoint_set(struct mf_state *st, const char *tenant, const char *ct, int64_t ms)
+{
+    struct mf_stream_state ss;
+    sqlite3_stmt *s;
+
+    if (mf_state_stream_get(st, tenant, ct, ms, &ss) != 0)
+        return -1;
+    s = stmt(st, Q_CHECKPOINT_SET, tenant, ct);
+    sqlite3_bind_int64(s, 3, ms);
+    return run(st, s, "set checkpoint");
+}
+
+int
+mf_state_remember_blob(struct mf_state *st, const char *tenant, const char *ct,
+                       const char *content_id, int64_t content_created_ms,
+                       int64_t delivered_ms, const uint64_t *keys, size_t n_keys)
+{
+    sqlite3_stmt *s = stmt(st, Q_BLOB_INS, tenant, ct);
+
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, content_created_ms);
+    sqlite3_bind_int64(s, 5, (sqlite3_int64)n_keys);
+    sqlite3_bind_int64(s, 6, delivered_ms);
+    if (run(st, s, "remember blob") != 0)
+        return -1;
+    for (size_t i = 0; i < n_keys; i++) {
+        s = stmt(st, Q_ID_INS, NULL, NULL);
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)keys[2 * i]);
+        sqlite3_bind_int64(s, 2, (sqlite3_int64)keys[2 * i + 1]);
+        sqlite3_bind_int64(s, 3, delivered_ms);
+        if (run(st, s, "remember id") != 0)
+            return -1;
+    }
+    return 0;
 }

@@ -112,6 +112,17 @@ typedef int (*mf_state_id_fn)(const uint64_t h[2], void *ud);
  * The number visited, or -1. */
 int mf_state_foreach_id(struct mf_state *st, mf_state_id_fn fn, void *ud);
 
+/* Cluster mode: the cache takes what the state topic says. The stream's
+ * checkpoint becomes ms (even backwards; the row is created when missing). */
+int mf_state_checkpoint_set(struct mf_state *st, const char *tenant, const char *ct,
+                            int64_t ms);
+/* A blob delivered (by any agent) and its record Id keys (keys[2 i],
+ * keys[2 i + 1]: mf_state_id_hash of each), without touching the stream's
+ * counters. Inside a caller's transaction when one is open. */
+int mf_state_remember_blob(struct mf_state *st, const char *tenant, const char *ct,
+                           const char *content_id, int64_t content_created_ms,
+                           int64_t delivered_ms, const uint64_t *keys, size_t n_keys);
+
 const char *mf_state_errmsg(struct mf_state *st);
 
 #endif

@@ -363,6 +363,9 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
                             : level <= 4 ? MF_LOG_WARN
                             : level <= 6 ? MF_LOG_INFO : MF_LOG_DEBUG;
 
+    /* the cluster's properties go to its producer and its consumers alike */
+    if (strstr(buf, " property and will be ignored by this "))
+        lvl = MF_LOG_DEBUG;
     mf_log(lvl, "output=%s rdkafka %s: %s", ko ? ko->name : "?", fac, buf);
 }
 
@@ -411,29 +414,14 @@ conf_set(rd_kafka_conf_t *conf, const char *label, const char *origin,
     return -1;
 }
 
-/* The producer's configuration: defaults, max_in_flight, the `rdkafka`
- * properties, the secret ones, brokers and compression; a transactional
- * producer (txn_id) also gets its transactional.id. label names the owner
- * in errors ("outputs 'k'", "cluster"). */
+/* The `rdkafka` properties, then the secret ones (read now). */
 static int
-configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c, const char *label,
-          const char *txn_id, struct secrets *sec, char *err, size_t errsz)
+user_props(rd_kafka_conf_t *conf, const struct mf_kafka_conf *k, const char *label,
+           struct secrets *sec, char *err, size_t errsz)
 {
-    const struct mf_kafka_conf *k = c->plugin;
-    char num[32], what[256];
+    char what[256];
     size_t i;
 
-    for (i = 0; kafka_defaults[i].prop; i++)
-        if (conf_set(conf, label, "default", kafka_defaults[i].prop,
-                     kafka_defaults[i].value, false, sec, err, errsz) != 0)
-            return -1;
-    if (c->max_in_flight > 0) {
-        snprintf(num, sizeof(num), "%" PRId64, c->max_in_flight);
-        if (conf_set(conf, label, "max_in_flight",
-                     "queue.buffering.max.messages", num, false, sec, err,
-                     errsz) != 0)
-            return -1;
-    }
     for (i = 0; i < k->rdkafka.n; i++)
         if (conf_set(conf, label, "rdkafka", k->rdkafka.v[i].key,
                      k->rdkafka.v[i].value, false, sec, err, errsz) != 0)
@@ -466,6 +454,34 @@ configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c, const char *lab
                 return -1;
         }
     }
+    return 0;
+}
+
+/* The producer's configuration: defaults, max_in_flight, the `rdkafka`
+ * properties, the secret ones, brokers and compression; a transactional
+ * producer (txn_id) also gets its transactional.id. label names the owner
+ * in errors ("outputs 'k'", "cluster"). */
+static int
+configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c, const char *label,
+          const char *txn_id, struct secrets *sec, char *err, size_t errsz)
+{
+    const struct mf_kafka_conf *k = c->plugin;
+    char num[32];
+    size_t i;
+
+    for (i = 0; kafka_defaults[i].prop; i++)
+        if (conf_set(conf, label, "default", kafka_defaults[i].prop,
+                     kafka_defaults[i].value, false, sec, err, errsz) != 0)
+            return -1;
+    if (c->max_in_flight > 0) {
+        snprintf(num, sizeof(num), "%" PRId64, c->max_in_flight);
+        if (conf_set(conf, label, "max_in_flight",
+                     "queue.buffering.max.messages", num, false, sec, err,
+                     errsz) != 0)
+            return -1;
+    }
+    if (user_props(conf, k, label, sec, err, errsz) != 0)
+        return -1;
     if (!k->brokers || !k->brokers[0]) {
         snprintf(err, errsz, "%s: no brokers", label);
         return -1;
@@ -1352,4 +1368,23 @@ mf_kafka_txn_destroy(struct mf_kafka_txn *t)
     ko_fini(ko);
     free(t->txn_id);
     free(t);
+}
+
+void *
+mf_kafka_rdconf_new(const char *label, const struct mf_kafka_conf *k, char *err,
+                    size_t errsz)
+{
+    struct secrets sec = {.n = 0};
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    int rc = user_props(conf, k, label, &sec, err, errsz);
+
+    if (rc == 0)
+        rc = conf_set(conf, label, "brokers", "bootstrap.servers", k->brokers, false, &sec,
+                      err, errsz);
+    secrets_clear(&sec);
+    if (rc != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    return conf;
 }

@@ -74,6 +74,28 @@ struct mf_kafka_conf {
 };
 
 extern const struct mf_optsec mf_kafka_sec;
+
+/* Shared with the other sections that configure librdkafka (the `cluster`
+ * section of cluster mode). */
+/* `host:port[,host:port]` (an option checker). */
+int mf_kafka_check_brokers(const char *s, char *why, size_t n);
+/* A librdkafka property that a dedicated key sets instead. */
+struct mf_kafka_owned {
+    const char *prop;
+    const char *key;
+};
+/* The checks of rdkafka / rdkafka_secret_files / rdkafka_secret_env at path:
+ * no secret written inline, no property owned by a key (owned: ends with
+ * {NULL}), a property in one place only, valid variable names. */
+void mf_kafka_check_props(const struct mf_optctx *c, const char *path,
+                          const struct mf_kvlist *rdkafka, const struct mf_kvlist *files,
+                          const struct mf_kvlist *env, const struct mf_kafka_owned *owned);
+/* The same set of host:port (order, spaces and case aside). */
+bool mf_kafka_same_brokers(const char *a, const char *b);
+/* Every property of a is in b with the same value; else *differs (may be
+ * NULL) names one that is not. */
+bool mf_kafka_kv_within(const struct mf_kvlist *a, const struct mf_kvlist *b,
+                        const char **differs);
 /* The placeholders of topics and keys, as a reference section. */
 void mf_kafka_doc_placeholders(struct mf_buf *b);
 
@@ -151,6 +173,11 @@ int mf_kafka_txn_produce(struct mf_kafka_txn *t, const char *topic, int32_t part
  * 0 committed; -1 aborted (why says why; a new transaction is open). */
 int mf_kafka_txn_commit(struct mf_kafka_txn *t, const void *cgmd, const char *topic,
                         const int32_t *parts, size_t n, char *why, size_t whysz);
+/* An rd_kafka_conf_t (as void *) with the `rdkafka` properties, the secret
+ * ones (read now) and bootstrap.servers, for the other clients of cluster
+ * mode; errors name label and never show a secret value. NULL with err. */
+void *mf_kafka_rdconf_new(const char *label, const struct mf_kafka_conf *k, char *err,
+                          size_t errsz);
 /* Abort the open transaction and begin the next. */
 void mf_kafka_txn_abort(struct mf_kafka_txn *t);
 /* Something was produced in the open transaction. */

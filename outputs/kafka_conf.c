@@ -28,8 +28,8 @@ static const struct {
 
 #define N_PLACEHOLDERS (sizeof(placeholders) / sizeof(placeholders[0]))
 
-static int
-check_brokers(const char *s, char *w, size_t n)
+int
+mf_kafka_check_brokers(const char *s, char *w, size_t n)
 {
     char one[300];
     const char *p = s;
@@ -62,7 +62,6 @@ check_brokers(const char *s, char *w, size_t n)
     }
 }
 
-/* Kafka topic literal characters and placeholders. */
 /* Kafka topic literal characters and placeholders. */
 static int
 check_template(const char *s, char *w, size_t n, bool topic)
@@ -144,11 +143,8 @@ rdkafka_sensitive(const char *k)
     return strstr(k, "password") || strstr(k, "secret");
 }
 
-/* Properties owned by dedicated keys. */
-static const struct {
-    const char *prop;
-    const char *key;
-} rdkafka_owned[] = {
+/* Properties owned by dedicated keys of a Kafka output. */
+static const struct mf_kafka_owned rdkafka_owned[] = {
     {"bootstrap.servers", "brokers"},
     {"metadata.broker.list", "brokers"},
     {"compression.type", "compression"},
@@ -167,40 +163,37 @@ kv_has(const struct mf_kvlist *kl, const char *key)
     return false;
 }
 
-/* Cross-checks of the rdkafka keys (the kind's check hook). */
-static void
-kafka_check(const struct mf_optctx *c, void *base, const struct mf_jval *node,
-            const char *path)
+void
+mf_kafka_check_props(const struct mf_optctx *c, const char *path,
+                     const struct mf_kvlist *rdkafka, const struct mf_kvlist *files,
+                     const struct mf_kvlist *env, const struct mf_kafka_owned *owned)
 {
-    const struct mf_kafka_conf *o = base;
     const char *file = c->file;
     size_t k, m;
     char w[160];
 
-    (void)node;
-    for (k = 0; k < o->rdkafka.n; k++) {
-        const struct mf_kv *kv = &o->rdkafka.v[k];
+    for (k = 0; k < rdkafka->n; k++) {
+        const struct mf_kv *kv = &rdkafka->v[k];
 
         if (rdkafka_sensitive(kv->key))
             mf_err_add(c->err, file, kv->line,
                           "%s.rdkafka.%s: secrets are never written "
                           "in the configuration: use rdkafka_secret_files or "
                           "rdkafka_secret_env", path, kv->key);
-        for (m = 0; rdkafka_owned[m].prop; m++)
-            if (strcmp(kv->key, rdkafka_owned[m].prop) == 0)
+        for (m = 0; owned[m].prop; m++)
+            if (strcmp(kv->key, owned[m].prop) == 0)
                 mf_err_add(c->err, file, kv->line,
                               "%s.rdkafka.%s: set by '%s'; remove "
-                              "it here", path, kv->key, rdkafka_owned[m].key);
-        if (kv_has(&o->rdkafka_secret_files, kv->key) ||
-            kv_has(&o->rdkafka_secret_env, kv->key))
+                              "it here", path, kv->key, owned[m].key);
+        if (kv_has(files, kv->key) || kv_has(env, kv->key))
             mf_err_add(c->err, file, kv->line,
                           "%s.rdkafka.%s: also set as a secret", path,
                           kv->key);
     }
-    for (k = 0; k < o->rdkafka_secret_files.n; k++) {
-        const struct mf_kv *kv = &o->rdkafka_secret_files.v[k];
+    for (k = 0; k < files->n; k++) {
+        const struct mf_kv *kv = &files->v[k];
 
-        if (kv_has(&o->rdkafka_secret_env, kv->key))
+        if (kv_has(env, kv->key))
             mf_err_add(c->err, file, kv->line,
                           "%s.rdkafka_secret_files.%s: also in "
                           "rdkafka_secret_env; keep one", path, kv->key);
@@ -209,14 +202,89 @@ kafka_check(const struct mf_optctx *c, void *base, const struct mf_jval *node,
                           "%s.rdkafka_secret_files.%s: empty path",
                           path, kv->key);
     }
-    for (k = 0; k < o->rdkafka_secret_env.n; k++) {
-        const struct mf_kv *kv = &o->rdkafka_secret_env.v[k];
+    for (k = 0; k < env->n; k++) {
+        const struct mf_kv *kv = &env->v[k];
 
         if (mf_check_env_name(kv->value, w, sizeof(w)) != 0)
             mf_err_add(c->err, file, kv->line,
                           "%s.rdkafka_secret_env.%s: '%s' %s", path,
                           kv->key, kv->value, w);
     }
+}
+
+/* Cross-checks of the rdkafka keys (the kind's check hook). */
+static void
+kafka_check(const struct mf_optctx *c, void *base, const struct mf_jval *node,
+            const char *path)
+{
+    const struct mf_kafka_conf *o = base;
+
+    (void)node;
+    mf_kafka_check_props(c, path, &o->rdkafka, &o->rdkafka_secret_files,
+                         &o->rdkafka_secret_env, rdkafka_owned);
+}
+
+/* One host:port of a broker list, trimmed; the next entry, or NULL. */
+static const char *
+broker_next(const char *p, char *one, size_t n)
+{
+    const char *comma = strchr(p, ',');
+    size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+    while (len && *p == ' ') {
+        p++;
+        len--;
+    }
+    while (len && p[len - 1] == ' ')
+        len--;
+    snprintf(one, n, "%.*s", (int)len, p);
+    for (char *q = one; *q; q++)
+        *q = (char)tolower((unsigned char)*q);
+    return comma ? comma + 1 : NULL;
+}
+
+/* Every entry of a is in b. */
+static bool
+brokers_in(const char *a, const char *b)
+{
+    char x[300], y[300];
+
+    for (const char *p = a; p;) {
+        bool found = false;
+
+        p = broker_next(p, x, sizeof(x));
+        for (const char *q = b; q && !found;) {
+            q = broker_next(q, y, sizeof(y));
+            found = strcmp(x, y) == 0;
+        }
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+bool
+mf_kafka_same_brokers(const char *a, const char *b)
+{
+    return a && b && brokers_in(a, b) && brokers_in(b, a);
+}
+
+bool
+mf_kafka_kv_within(const struct mf_kvlist *a, const struct mf_kvlist *b, const char **differs)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        size_t j;
+
+        for (j = 0; j < b->n; j++)
+            if (!strcmp(a->v[i].key, b->v[j].key))
+                break;
+        if (j == b->n || strcmp(a->v[i].value, b->v[j].value)) {
+            if (differs)
+                *differs = a->v[i].key;
+            return false;
+        }
+    }
+    return true;
 }
 
 static const struct mf_enum compression_choices[] = {
@@ -231,7 +299,7 @@ static const struct mf_enum compression_choices[] = {
 #define KAF(f) offsetof(struct mf_kafka_conf, f)
 static const struct mf_option kafka_opts[] = {
     {.name = "brokers", .type = MF_OPT_STR, .offset = KAF(brokers),
-     .flags = MF_OPT_REQUIRED, .check = check_brokers,
+     .flags = MF_OPT_REQUIRED, .check = mf_kafka_check_brokers,
      .desc = "Bootstrap brokers, `host:port[,host:port]`."},
     {.name = "topic", .type = MF_OPT_STR, .offset = KAF(topic),
      .flags = MF_OPT_REQUIRED, .check = check_topic,
