@@ -90,6 +90,7 @@ struct mf_cluster {
     bool status_dirty;
 
     /* collector thread only */
+    bool suspect;                /* membership unknown after a stall */
     int64_t last_poll_mono;
     int64_t last_commit_mono;
     int64_t next_load_mono;
@@ -888,7 +889,7 @@ give_up(struct mf_cluster *cl, const bool *shards, bool lost)
 
     pthread_mutex_lock(&cl->mu);
     for (uint32_t s = 0; s < cl->shards; s++)
-        if (shards[s]) {
+        if (shards[s] && cl->owned[s]) {
             n++;
             if (lost) {
                 cl->owned[s] = cl->ready[s] = false;
@@ -957,7 +958,8 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                 cl->owned[s] = true;
         pthread_mutex_unlock(&cl->mu);
         count_rebalance(cl, "assign");
-        mf_log(MF_LOG_INFO, "cluster: %d shard(s) assigned", parts ? parts->cnt : 0);
+        if (parts && parts->cnt)
+            mf_log(MF_LOG_INFO, "cluster: %d shard(s) assigned", parts->cnt);
         take_over(cl, t0);
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         bool lost = rd_kafka_assignment_lost(rk);
@@ -999,6 +1001,7 @@ check_membership(struct mf_cluster *cl)
     pthread_mutex_unlock(&cl->mu);
     if (l->cnt == 0) {
         rd_kafka_topic_partition_list_destroy(l);
+        cl->suspect = false;
         return;
     }
     q = rd_kafka_queue_new(cl->consumer);
@@ -1012,11 +1015,22 @@ check_membership(struct mf_cluster *cl)
     }
     rd_kafka_queue_destroy(q);
     rd_kafka_topic_partition_list_destroy(l);
-    if (e != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID && e != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION &&
-        e != RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID) {
-        mf_log(MF_LOG_DEBUG, "cluster: membership after a stall: %s", rd_kafka_err2name(e));
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS) {
+        /* still a member (a rebalance revokes before anything moves) */
+        cl->suspect = false;
         return;
     }
+    if (e != RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID && e != RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION &&
+        e != RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID &&
+        e != RD_KAFKA_RESP_ERR__ASSIGNMENT_LOST) {
+        /* no answer: no request goes out until one comes */
+        if (!cl->suspect)
+            mf_log(MF_LOG_WARN, "cluster: after a stall, membership unknown (%s): "
+                   "collection waits for the group's answer", rd_kafka_err2name(e));
+        cl->suspect = true;
+        return;
+    }
+    cl->suspect = false;
     mf_log(MF_LOG_WARN, "cluster: this agent stood still and the group dropped it (%s): its "
            "shards are another agent's now", rd_kafka_err2name(e));
     all = mf_xcalloc(cl->shards, sizeof(*all));
@@ -1164,9 +1178,17 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
     pthread_mutex_unlock(&cl->mu);
     result = rc == 0 ? "committed" : "aborted";
     mf_metrics_add(cl->m, cl->m_txn, &result, 1);
-    if (rc != 0)
+    if (rc != 0) {
         mf_log(MF_LOG_WARN, "cluster: transaction aborted: %s; its blobs are collected "
                "again", why);
+    } else {
+        size_t nb = 0;
+
+        for (struct mf_dl_blob *b = list; b; b = b->next)
+            nb++;
+        mf_log(MF_LOG_DEBUG, "cluster: transaction committed: %zu blob(s), %zu "
+               "checkpoint(s)", nb, n_cps);
+    }
     for (size_t i = 0; i < n_cps; i++) {
         for (size_t j = 0; j < cps[i].n_dead; j++)
             free(cps[i].dead[j]);
@@ -1223,7 +1245,8 @@ mf_cluster_new(const struct mf_config *cfg, struct mf_state *state, struct mf_me
             goto fail;
     }
     {
-        const char *const defaults[] = {"allow.auto.create.topics", "false", NULL};
+        const char *const defaults[] = {"allow.auto.create.topics", "false",
+                                        "fetch.wait.max.ms", "100", NULL};
         const char *const forced[] = {
             "group.id", reader_group, "client.id", cl->agent_id,
             "enable.auto.commit", "false", "enable.auto.offset.store", "false",
@@ -1325,7 +1348,7 @@ mf_cluster_poll(struct mf_cluster *cl)
 
     if (cl->left)
         return;
-    if (now - cl->last_poll_mono > STALL_MS)
+    if (now - cl->last_poll_mono > STALL_MS || cl->suspect)
         check_membership(cl);
     /* rebalances run their callback from here */
     for (int i = 0; i < 16 && (msg = rd_kafka_consumer_poll(cl->consumer, 0)); i++)
@@ -1350,7 +1373,7 @@ mf_cluster_poll(struct mf_cluster *cl)
 bool
 mf_cluster_owns(const struct mf_cluster *cl, const char *tenant_id)
 {
-    return cl->ready[mf_cluster_shard(tenant_id, cl->shards)];
+    return !cl->suspect && cl->ready[mf_cluster_shard(tenant_id, cl->shards)];
 }
 
 bool
@@ -1418,4 +1441,127 @@ mf_cluster_destroy(struct mf_cluster *cl)
     free(cl->pkv);
     pthread_mutex_destroy(&cl->mu);
     free(cl);
+}
+
+/* ---------------------------------------------------------------------- */
+/* preflight                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* cleanup.policy of topic ("" when it cannot be read). */
+static void
+topic_policy(rd_kafka_t *rk, const char *topic, int timeout_ms, char *out, size_t n)
+{
+    rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC,
+                                                                 topic);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_event_t *ev;
+
+    out[0] = '\0';
+    rd_kafka_DescribeConfigs(rk, &cr, 1, NULL, q);
+    ev = rd_kafka_queue_poll(q, timeout_ms);
+    if (ev && !rd_kafka_event_error(ev)) {
+        size_t nr = 0, nc = 0;
+        const rd_kafka_ConfigResource_t **rs = rd_kafka_DescribeConfigs_result_resources(
+            rd_kafka_event_DescribeConfigs_result(ev), &nr);
+        const rd_kafka_ConfigEntry_t **ce = nr == 1 ? rd_kafka_ConfigResource_configs(rs[0],
+                                                                                    &nc)
+                                                    : NULL;
+
+        for (size_t i = 0; i < nc; i++)
+            if (!strcmp(rd_kafka_ConfigEntry_name(ce[i]), "cleanup.policy"))
+                snprintf(out, n, "%s", rd_kafka_ConfigEntry_value(ce[i])
+                                           ? rd_kafka_ConfigEntry_value(ce[i]) : "");
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_queue_destroy(q);
+    rd_kafka_ConfigResource_destroy(cr);
+}
+
+int
+mf_cluster_preflight(const struct mf_config *cfg, mf_cluster_report_fn report, void *ud)
+{
+    const struct mf_cluster_conf *cc = &cfg->cluster;
+    struct mf_cluster cl = {.cfg = cfg, .cc = cc, .shards = (uint32_t)cc->shards};
+    const char *const defaults[] = {"allow.auto.create.topics", "false", NULL};
+    const char *const forced[] = {"group.id", cc->group, NULL};
+    const struct rd_kafka_metadata *md = NULL;
+    char err[1024], topics[2][256];
+    int fails = 0;
+    rd_kafka_t *rk;
+
+    mf_cluster_agent_id(cfg, cl.agent_id, sizeof(cl.agent_id));
+    snprintf(topics[0], sizeof(topics[0]), "%s.assign", cc->topic_prefix);
+    snprintf(topics[1], sizeof(topics[1]), "%s.state", cc->topic_prefix);
+    if (!(rk = new_consumer(&cl, defaults, forced, false, err, sizeof(err)))) {
+        report(ud, 2, "configuration", "%s", err);
+        return 1;
+    }
+    if (rd_kafka_metadata(rk, 0, NULL, &md, 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        report(ud, 2, "brokers", "no answer from %s within 15 s. Fix: check the addresses, "
+               "the network and cluster.rdkafka (security.protocol, certificates, SASL)",
+               cc->brokers);
+        rd_kafka_destroy(rk);
+        return 1;
+    }
+    report(ud, 0, "brokers", "%s: %d broker(s); agent %s joins group %s", cc->brokers,
+           md->broker_cnt, cl.agent_id, cc->group);
+    rd_kafka_metadata_destroy(md);
+    for (int i = 0; i < 2; i++) {
+        int n = topic_partitions(rk, topics[i], 15000);
+        char policy[128];
+
+        if (n == 0) {
+            report(ud, 1, "topics", "%s is missing: `m365fwd run` creates it (it needs the "
+                   "right to create topics); to create it yourself: kafka-topics.sh "
+                   "--bootstrap-server %s --create --topic %s --partitions %u%s%s",
+                   topics[i], cc->brokers, topics[i], cl.shards,
+                   cc->replication ? " --replication-factor N" : "",
+                   i == 1 ? " --config cleanup.policy=compact" : "");
+            continue;
+        }
+        if (n < 0) {
+            report(ud, 2, "topics", "%s: no answer", topics[i]);
+            fails++;
+            continue;
+        }
+        if (n != (int)cl.shards) {
+            report(ud, 2, "topics", "%s has %d partitions, cluster.shards is %u. Fix: set "
+                   "shards to %d, or (with every agent stopped) recreate the topics with %u",
+                   topics[i], n, cl.shards, n, cl.shards);
+            fails++;
+            continue;
+        }
+        if (i == 1) {
+            topic_policy(rk, topics[i], 15000, policy, sizeof(policy));
+            if (!strstr(policy, "compact")) {
+                report(ud, 2, "topics", "%s is not compacted (cleanup.policy %s): the state "
+                       "would be deleted by retention. Fix: kafka-configs.sh "
+                       "--bootstrap-server %s --alter --entity-type topics --entity-name %s "
+                       "--add-config cleanup.policy=compact", topics[i],
+                       policy[0] ? policy : "unknown", cc->brokers, topics[i]);
+                fails++;
+                continue;
+            }
+        }
+        report(ud, 0, "topics", "%s: %d partitions%s", topics[i], n,
+               i == 1 ? ", compacted" : "");
+    }
+    rd_kafka_destroy(rk);
+    for (size_t i = 0; i < cfg->outputs.n; i++) {
+        const struct mf_output_conf *oc = &cfg->outputs.v[i];
+
+        if (!oc->enabled)
+            continue;
+        if (mf_cluster_on_cluster(cc, oc))
+            report(ud, 0, "outputs", "%s: exactly once (a Kafka output on the cluster: its "
+                   "records commit in the cluster's transactions; read it with "
+                   "isolation.level=read_committed)", oc->name);
+        else
+            report(ud, 1, "outputs", "%s: at-least-once (%s): a takeover, an aborted "
+                   "transaction or a restart can write records again", oc->name,
+                   oc->type == MF_OUTPUT_KAFKA ? "a Kafka output on other brokers"
+                                               : "not a Kafka output");
+    }
+    return fails ? 1 : 0;
 }

@@ -138,4 +138,12 @@ void mf_cluster_leave(struct mf_cluster *cl);
 /* After the outputs attached to it are closed. */
 void mf_cluster_destroy(struct mf_cluster *cl);
 
+/* `preflight`: the brokers answer, the topics (or what to create), and the
+ * guarantee of each output. report(ud, verdict 0 OK / 1 WARN / 2 FAIL,
+ * check, text). Returns 1 when a check failed. */
+typedef void (*mf_cluster_report_fn)(void *ud, int verdict, const char *check,
+                                     const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int mf_cluster_preflight(const struct mf_config *cfg, mf_cluster_report_fn report, void *ud);
+
 #endif

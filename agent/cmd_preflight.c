@@ -35,6 +35,12 @@ const char mf_cmd_preflight_usage[] =
     "FAIL) saying what is wrong and how to fix it. Nothing is changed: a\n"
     "missing subscription is reported, `m365fwd run` starts it.\n"
     "\n"
+    "With a `cluster` section it first checks the cluster: the brokers\n"
+    "answer, the topics <prefix>.assign and <prefix>.state have one\n"
+    "partition per shard (the state compacted), or the command to create\n"
+    "them; and it says which outputs are exactly once (Kafka outputs on the\n"
+    "cluster's brokers) and which stay at-least-once (WARN).\n"
+    "\n"
     "Options:\n"
     "  -c, --config FILE   configuration file (required)\n"
     "  -t, --tenant NAME   check only this tenant (name or id)\n"
@@ -195,6 +201,27 @@ note_date(struct pf *p, const struct mf_http_req *r, int64_t local_ms)
         p->skew_ms = local_ms - r->date_ms;
         p->have_date = true;
     }
+}
+
+/* A line of the cluster's checks (mf_cluster_preflight). */
+static void
+cluster_line(void *ud, int v, const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+cluster_line(void *ud, int v, const char *check, const char *fmt, ...)
+{
+    struct pf *p = ud;
+    va_list ap;
+
+    printf("%-4s cluster: %s: ", vname[v], check);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+    fflush(stdout);
+    if (v == V_WARN)
+        p->warns++;
 }
 
 /* Explain a failed request; returns the verdict printed. */
@@ -484,7 +511,7 @@ mf_cmd_preflight(int argc, char **argv)
     struct mf_config *cfg;
     struct pf p;
     size_t i;
-    int c, failed_tenants = 0;
+    int c, failed_tenants = 0, cluster_failed = 0;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "+c:t:h", longopts, NULL)) != -1) {
@@ -531,6 +558,8 @@ mf_cmd_preflight(int argc, char **argv)
     }
     mf_log_set_level(MF_LOG_ERROR);   /* the lines below say it all */
     p.cfg = cfg;
+    if (mf_cluster_enabled(&cfg->cluster))
+        cluster_failed = mf_cluster_preflight(cfg, cluster_line, &p);
     p.http = mf_http_new();
     for (i = 0; i < cfg->tenants.n; i++) {
         const struct mf_tenant_conf *t = &cfg->tenants.v[i];
@@ -548,7 +577,7 @@ mf_cmd_preflight(int argc, char **argv)
     mf_http_destroy(p.http);
     mf_secret_clear(&proxy_auth);
     mf_config_destroy(cfg);
-    printf("preflight: %d tenant(s) failing, %d warning(s)\n", failed_tenants,
-           p.warns);
-    return failed_tenants ? MF_EXIT_REJECTED : MF_EXIT_OK;
+    printf("preflight: %d tenant(s) failing, %s%d warning(s)\n", failed_tenants,
+           cluster_failed ? "the cluster failing, " : "", p.warns);
+    return failed_tenants || cluster_failed ? MF_EXIT_REJECTED : MF_EXIT_OK;
 }

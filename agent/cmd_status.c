@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "agent_conf.h"
+#include "json.h"
 #include "state.h"
 
 const char mf_cmd_status_usage[] =
@@ -18,7 +19,10 @@ const char mf_cmd_status_usage[] =
     "Show, for each tenant and content type: the time range collected, the\n"
     "last poll and last successful poll, blobs and records delivered,\n"
     "duplicates dropped, gaps that could not be collected, and the last\n"
-    "error. Reads the state in state_dir; does not contact the API.\n"
+    "error. In cluster mode also the agent's shards, tenants, rebalances,\n"
+    "last takeover time and transactions (as the running agent last wrote\n"
+    "them). Reads the state in state_dir; contacts neither the API nor\n"
+    "Kafka.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   configuration\n"
@@ -139,6 +143,72 @@ status_row(const struct mf_stream_state *s, void *ud)
     return 0;
 }
 
+/* Cluster mode: what the running agent last wrote (state_dir/cluster.json:
+ * shards owned, rebalances, takeover time, transactions); status does not
+ * contact Kafka. */
+static void
+cluster_status(const struct mf_config *cfg, bool json)
+{
+    char path[1200], text[16384], when[32], took[32];
+    struct mf_arena a;
+    struct mf_jval *v;
+    size_t n = 0;
+    int64_t upd = 0, last = 0, shards = 0, tenants = 0, reb = 0, ok = 0, ab = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/cluster.json", cfg->state_dir);
+    if ((f = fopen(path, "r")) != NULL) {
+        n = fread(text, 1, sizeof(text) - 1, f);
+        fclose(f);
+    }
+    text[n] = '\0';
+    mf_arena_init(&a, 4096);
+    v = n ? mf_json_parse(&a, text, n, NULL, NULL, NULL) : NULL;
+    if (json) {
+        printf(",\"cluster\":");
+        if (mf_jis_obj(v)) {
+            struct mf_buf b;
+
+            mf_buf_init(&b, 0);
+            mf_json_write(&b, v);
+            fwrite(b.data, 1, b.len, stdout);
+            mf_buf_fini(&b);
+        } else {
+            printf("null");
+        }
+    } else if (!mf_jis_obj(v)) {
+        printf("CLUSTER group %s: this agent has not joined yet (no %s)\n",
+               cfg->cluster.group, path);
+    } else {
+        const struct mf_jval *own = mf_jobj_get(v, "shards_owned");
+
+        mf_jget_int(mf_jobj_get(v, "updated_ms"), &upd);
+        mf_jget_int(mf_jobj_get(v, "last_rebalance_ms"), &last);
+        mf_jget_int(mf_jobj_get(v, "n_shards_owned"), &shards);
+        mf_jget_int(mf_jobj_get(v, "tenants_owned"), &tenants);
+        mf_jget_int(mf_jobj_get(v, "rebalances"), &reb);
+        mf_jget_int(mf_jobj_get(v, "transactions_committed"), &ok);
+        mf_jget_int(mf_jobj_get(v, "transactions_aborted"), &ab);
+        iso(last, when, sizeof(when));
+        iso(upd, took, sizeof(took));
+        printf("CLUSTER group %s, agent %s (updated %s): %" PRId64 " of %" PRId64
+               " shards, %" PRId64 " tenants\n", cfg->cluster.group,
+               mf_jstrv(mf_jobj_get(v, "agent_id")) ? mf_jstrv(mf_jobj_get(v, "agent_id"))
+                                                     : "?", took, shards,
+               cfg->cluster.shards, tenants);
+        printf("    shards:");
+        for (size_t i = 0; mf_jis_arr(own) && i < own->len; i++)
+            printf("%s%s", i ? "," : " ", mf_jscalar_text(own->u.items[i], NULL));
+        printf("%s\n", mf_jis_arr(own) && own->len ? "" : " none");
+        printf("    rebalances %" PRId64 " (last %s), last takeover %s s, transactions %"
+               PRId64 " committed, %" PRId64 " aborted\n", reb, when,
+               mf_jscalar_text(mf_jobj_get(v, "last_takeover_seconds"), NULL)
+                   ? mf_jscalar_text(mf_jobj_get(v, "last_takeover_seconds"), NULL) : "?",
+               ok, ab);
+    }
+    mf_arena_fini(&a);
+}
+
 int
 mf_cmd_status(int argc, char **argv)
 {
@@ -193,10 +263,17 @@ mf_cmd_status(int argc, char **argv)
         printf("%-20s %-27s %-45s\n", "TENANT", "CONTENT TYPE", "COLLECTED (UTC)");
     }
     mf_state_foreach_stream(x.st, status_row, &x);
-    if (x.json)
-        printf("\n]}\n");
-    else if (!x.rows)
-        printf("(nothing collected yet)\n");
+    if (x.json) {
+        printf("\n]");
+        if (mf_cluster_enabled(&cfg->cluster))
+            cluster_status(cfg, true);
+        printf("}\n");
+    } else {
+        if (!x.rows)
+            printf("(nothing collected yet)\n");
+        if (mf_cluster_enabled(&cfg->cluster))
+            cluster_status(cfg, false);
+    }
     mf_state_close(x.st);
     mf_config_destroy(cfg);
     return MF_EXIT_OK;

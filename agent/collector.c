@@ -26,6 +26,7 @@
 #include "fanout.h"
 #include "output.h"
 #include "mem.h"
+#include "mf_config.h"
 #include "state.h"
 
 #define DAY_MS            (24LL * 3600 * 1000)
@@ -139,6 +140,8 @@ struct mf_collector {
     struct mf_deliver *dl;       /* normalizes, sends and commits blobs */
     struct mf_cluster *cl;       /* cluster mode, else NULL */
     size_t n_orphans;            /* blobs of given-up tenants in delivery */
+    char user_agent[300];        /* cluster mode: names the agent */
+    size_t turn;                 /* loop turns: the first tenant stepped */
     struct mf_metrics *m;        /* may be NULL: every call is then a no-op */
     char spool_dir[1024];
     struct mf_secret proxy_auth;     /* "user:password" when proxy_auth_file */
@@ -362,6 +365,7 @@ new_req(struct tenant *t, const char *method, mf_http_done_fn done, void *ud)
     r->proxy = t->c->cfg->proxy;
     r->proxy_userpwd = t->c->proxy_auth.data;
     r->timeout_ms = t->c->cfg->collect.request_timeout_ms;
+    r->user_agent = t->c->user_agent[0] ? t->c->user_agent : NULL;
     r->done = creq_done;
     r->ud = q;
     return r;
@@ -919,7 +923,8 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
     const char *tok;
     int64_t w = 0;
 
-    if (t->stopped || c->stop || !t->active)
+    if (t->stopped || c->stop || !t->active ||
+        (c->cl && !mf_cluster_owns(c->cl, t->conf->id)))
         return;
     if (mf_http_running(c->http) >= GLOBAL_MAX_XFERS)
         return;     /* mf_http_run() returns as soon as one finishes */
@@ -1063,30 +1068,69 @@ cl_assigned(void *ud, const bool *shards)
     mf_log(MF_LOG_INFO, "cluster: collecting %zu more tenant(s), %zu in all", n, all);
 }
 
+/* Blobs of t still downloading or in delivery. */
+static size_t
+tenant_busy(const struct tenant *t)
+{
+    size_t n = 0;
+
+    for (size_t k = 0; k < t->n_streams; k++)
+        for (size_t i = 0; i < t->streams[k].n_blobs; i++)
+            n += t->streams[k].blobs[i]->state == B_ACTIVE ||
+                 t->streams[k].blobs[i]->state == B_DELIVERING;
+    return n;
+}
+
 static void
 cl_revoking(void *ud, const bool *shards, bool lost, int64_t deadline_ms)
 {
     struct mf_collector *c = ud;
-    size_t n = 0;
+    bool *going = mf_xcalloc(c->n_tenants ? c->n_tenants : 1, sizeof(*going));
+    size_t n = 0, busy;
 
+    /* no new request for them; listings in flight are dropped */
     for (size_t i = 0; i < c->n_tenants; i++) {
         struct tenant *t = &c->tenants[i];
 
-        if (t->active && shards[tenant_shard(t)]) {
-            tenant_deactivate(t);
-            n++;
+        if (!t->active || !shards[tenant_shard(t)])
+            continue;
+        going[i] = true;
+        n++;
+        t->active = false;
+        for (size_t k = 0; k < t->n_streams; k++) {
+            cancel_req(t, &t->streams[k].req);
+            t->streams[k].req_busy = false;
         }
+        cancel_req(t, &t->subs_req);
+        if (lost)
+            tenant_deactivate(t);
     }
-    /* their blobs in delivery: committed while the shards are still ours
-     * (when lost, their transaction aborts and they come back failed) */
-    while (c->n_orphans && mf_clock_wall_ms() < deadline_ms) {
-        int64_t until = mf_clock_wall_ms() + 100;
+    /* downloads in flight finish and are delivered, deliveries committed,
+     * while the shards are still ours - so the next owner does not fetch
+     * them again (when lost, another agent owns them already: drop all) */
+    for (;;) {
+        int64_t now = mf_clock_wall_ms(), until = now + 50;
 
+        busy = 0;
+        for (size_t i = 0; i < c->n_tenants; i++)
+            if (going[i])
+                busy += lost ? 0 : tenant_busy(&c->tenants[i]);
+        if ((!busy && !c->n_orphans) || now >= deadline_ms)
+            break;
+        if (busy) {
+            mf_http_run(c->http, 50);
+            mf_deliver_reap(c->dl);
+        }
         mf_deliver_commit_soon(c->dl);
         mf_deliver_drain(c->dl, until < deadline_ms ? until : deadline_ms);
     }
-    mf_log(c->n_orphans ? MF_LOG_WARN : MF_LOG_INFO, "cluster: stopped %zu tenant(s)%s; "
-           "%zu blob(s) still in delivery", n, lost ? " (lost)" : "", c->n_orphans);
+    for (size_t i = 0; i < c->n_tenants; i++)
+        if (going[i] && !lost)
+            tenant_deactivate(&c->tenants[i]);
+    mf_log(busy || c->n_orphans ? MF_LOG_WARN : MF_LOG_INFO, "cluster: stopped %zu "
+           "tenant(s)%s; %zu blob(s) still in delivery", n, lost ? " (lost)" : "",
+           c->n_orphans);
+    free(going);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1120,9 +1164,15 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
         goto fail;
     }
-    if (mf_cluster_enabled(&cfg->cluster) &&
-        !(c->cl = mf_cluster_new(cfg, c->state, c->m, err, errsz)))
-        goto fail;
+    if (mf_cluster_enabled(&cfg->cluster)) {
+        char id[128];
+
+        if (!(c->cl = mf_cluster_new(cfg, c->state, c->m, err, errsz)))
+            goto fail;
+        mf_cluster_agent_id(cfg, id, sizeof(id));
+        snprintf(c->user_agent, sizeof(c->user_agent), "m365fwd/%s (agent %s)",
+                 MF_VERSION, id);
+    }
     if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
         goto fail;
     if (c->cl && mf_cluster_attach(c->cl, &c->fo, err, errsz) != 0)
@@ -1275,8 +1325,12 @@ mf_collector_run(struct mf_collector *c)
                 mf_log(MF_LOG_WARN, "%s", mf_state_errmsg(c->state));
             c->next_prune_ms = now + 3600 * 1000;
         }
+        /* from a different tenant each turn: when transfers are scarce
+         * (GLOBAL_MAX_XFERS), no tenant waits behind the others for long
+         * (tenants just taken over in cluster mode among them) */
         for (size_t i = 0; i < c->n_tenants; i++)
-            tenant_step(&c->tenants[i], now, &wake);
+            tenant_step(&c->tenants[(i + c->turn) % c->n_tenants], now, &wake);
+        c->turn++;
         if (c->opts.tick && c->opts.tick(c->opts.tick_ud)) {
             c->stop = 1;
             break;

@@ -482,7 +482,8 @@ mf_http_submit(struct mf_http *h, struct mf_http_req *req)
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "m365fwd/" MF_VERSION);
+    curl_easy_setopt(e, CURLOPT_USERAGENT,
+                     req->user_agent ? req->user_agent : "m365fwd/" MF_VERSION);
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -45,6 +45,7 @@ struct mf_http_req {
     long connect_timeout_ms;     /* 0 = 15 s */
     long stall_seconds;          /* abort when below 1 byte/s this long; 0 = 60 */
     size_t max_body;             /* memory body ceiling; 0 = 16 MiB */
+    const char *user_agent;      /* NULL: "m365fwd/VERSION"; not copied */
     int body_fd;                 /* >= 0: write the body there instead of
                                     memory (not closed); -1 (default via
                                     mf_http_req_init) = memory */

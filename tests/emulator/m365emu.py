@@ -543,6 +543,7 @@ class Emulator:
     def __init__(self, scenario, base_dir=".", seed=None):
         check_scenario(scenario)
         self.lock = threading.RLock()
+        self.request_log = None      # main(): --request-log
         self.sc = scenario
         self.base_dir = base_dir
         self.seed = seed if seed is not None else scenario.get("seed", 1)
@@ -1288,6 +1289,7 @@ class ApiHandler(EmuHandlerBase):
         path = url.path
         route, status = "unknown", 0
         tenant_id, ct = None, None
+        t0 = time.time()
         try:
             # Always consume the request body first, so that an early error
             # leaves a clean keep-alive stream.
@@ -1365,6 +1367,17 @@ class ApiHandler(EmuHandlerBase):
                 emu.stats["%s %s %s" % (method, route, status)] += 1
                 if tenant_id:
                     emu.stats["tenant %s %s %s" % (tenant_id, route, status)] += 1
+                if emu.request_log:
+                    # who asked what, from receipt to the end of the answer:
+                    # two agents working on one tenant at once show as
+                    # overlapping intervals (tests/kafka/test_cluster.py)
+                    emu.request_log.write(json.dumps({
+                        "t0": round(t0, 4), "t1": round(time.time(), 4),
+                        "tenant": tenant_id, "route": route, "status": status,
+                        "contentType": ct,
+                        "contentId": path.rsplit("/", 1)[-1] if route == "blob" else None,
+                        "agent": self.headers.get("User-Agent", "")}) + "\n")
+                    emu.request_log.flush()
 
     @staticmethod
     def route_name(rest):
@@ -2171,6 +2184,9 @@ def main(argv=None):
     ap.add_argument("--pregenerate", action="store_true",
                     help="serialize every blob body at start-up")
     ap.add_argument("--ready-file", help="write the ready JSON line here too")
+    ap.add_argument("--request-log", help="append one JSON line per token and "
+                    "API request: t0 (received), t1 (answered), tenant, route, "
+                    "status, contentType, agent (the User-Agent)")
     ap.add_argument("--verbose", "-v", action="store_true")
     args = ap.parse_args(argv)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
@@ -2180,6 +2196,8 @@ def main(argv=None):
     base = os.path.dirname(os.path.abspath(args.scenario)) if args.scenario \
         else os.getcwd()
     emu = Emulator(sc, base, args.seed)
+    if args.request_log:
+        emu.request_log = open(args.request_log, "a", buffering=1)
     pregen = sc.get("pregenerate", "background")
     if args.pregenerate or pregen is True or pregen == "startup":
         emu.pregenerate()
