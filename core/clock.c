@@ -38,20 +38,28 @@ mf_days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-size_t
-mf_clock_fmt_iso(int64_t ms, unsigned flags, char *buf, size_t n)
+void
+mf_clock_tm(int64_t ms, struct tm *tm, int *msec)
 {
     int64_t s = ms / 1000;
-    int msec = (int)(ms % 1000), w;
-    struct tm tm;
     time_t t;
 
-    if (msec < 0) {
-        msec += 1000;
+    *msec = (int)(ms % 1000);
+    if (*msec < 0) {
+        *msec += 1000;
         s--;
     }
     t = (time_t)s;
-    gmtime_r(&t, &tm);
+    gmtime_r(&t, tm);
+}
+
+size_t
+mf_clock_fmt_iso(int64_t ms, unsigned flags, char *buf, size_t n)
+{
+    int msec, w;
+    struct tm tm;
+
+    mf_clock_tm(ms, &tm, &msec);
     w = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (w >= 0 && (size_t)w < n && (flags & MF_UTC_MS))
