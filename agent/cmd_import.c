@@ -20,6 +20,7 @@
 #include "normalize.h"
 #include "fanout.h"
 #include "output.h"
+#include "report_feed.h"
 
 #define IMPORT_BATCH 5000    /* records between acknowledgement barriers */
 
@@ -49,6 +50,7 @@ struct import_run {
     struct mf_nctx nctx;
     struct mf_fanout fo;                   /* the outputs, the record's forms */
     const struct mf_tenant_conf *tenant;   /* --tenant */
+    struct mf_report_feed *report;         /* state_dir/report.db, or NULL */
     unsigned long long read, delivered, rejected, unacked, pending;
 };
 
@@ -72,9 +74,12 @@ barrier(struct import_run *r)
     for (size_t i = 0; i < r->fo.n; i++)
         if (mf_output_flush(r->fo.outs[i], (int)r->fo.outs[i]->conf->flush_timeout_ms) != 0)
             ok = false;
+    /* the records since the last barrier are the rollup's batch r */
     if (ok) {
         r->delivered += r->pending;
+        mf_report_feed_commit(r->report, (const void *const[]){r}, 1);
     } else {
+        mf_report_feed_discard(r->report, r);
         r->unacked += r->pending;
         mf_log(MF_LOG_ERROR, "an output did not acknowledge %llu records (see above); "
                "import them again once it is fixed (duplicates possible)", r->pending);
@@ -114,6 +119,7 @@ import_record(struct import_run *r, const struct mf_input_rec *rec)
                    o->conf->name, mf_input_loc_str(&rec->loc, where, sizeof(where)),
                    o->conf->flush_timeout_ms);
     }
+    mf_report_feed_record(r->report, r, &r->nctx, first, tname);
     if (++r->pending >= IMPORT_BATCH)
         barrier(r);
 }
@@ -221,6 +227,7 @@ mf_cmd_import(int argc, char **argv)
         goto out;
     }
     mf_nctx_init(&r.nctx);
+    r.report = mf_report_feed_open(cfg, norm);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -239,6 +246,7 @@ mf_cmd_import(int argc, char **argv)
             "%llu not acknowledged\n", r.read, r.delivered, r.rejected, r.unacked);
     if (r.rejected || r.unacked || files_failed || import_stop)
         rc = MF_EXIT_REJECTED;
+    mf_report_feed_close(r.report);
     mf_nctx_fini(&r.nctx);
 out:
     mf_fanout_close(&r.fo);

@@ -129,6 +129,7 @@ mf_nctx_init(struct mf_nctx *c)
 {
     mf_arena_init(&c->arena, 256 * 1024);
     mf_buf_init(&c->scratch, 0);
+    memset(&c->rec, 0, sizeof(c->rec));
 }
 
 void
@@ -218,16 +219,14 @@ unwrap_export(struct mf_arena *a, struct mf_jval *root)
 }
 
 enum mf_status
-mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
-             const struct mf_norm_in *in, struct mf_buf *out,
-             struct mf_norm_result *res)
+mf_normalize_record(const struct mf_normalizer *n, struct mf_nctx *c,
+                    const struct mf_norm_in *in, struct mf_norm_result *res)
 {
     struct mf_jparse_opts popts = {.first_line = in->first_line ? in->first_line : 1};
     struct mf_jparse_info pinfo;
     struct mf_jerror perr;
-    struct mf_jval *root, *ev;
-    struct mf_record rec;
-    size_t out_mark = out->len;
+    struct mf_jval *root;
+    struct mf_record *rec = &c->rec;
 
     memset(res, 0, sizeof(*res));
     mf_arena_reset(&c->arena);
@@ -243,26 +242,39 @@ mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
                  "a record must be a JSON object, got %s", jtype_name(root));
         return MF_DROP;
     }
-    mf_record_init(&rec, &c->arena, root, in->data, in->len, in->content_type,
+    mf_record_init(rec, &c->arena, root, in->data, in->len, in->content_type,
                    pinfo.repaired_strings ? MF_REPAIR_UTF8 : 0);
-    mf_tags_eval(n->tags, &rec, &res->tags);
-    res->class_uid = mf_ocsf_class_of(n->ocsf, &rec);
-    res->repairs = rec.repairs;
-    if (rec.id && strlen(rec.id) < sizeof(res->id))
-        memcpy(res->id, rec.id, strlen(rec.id) + 1);
-    if (rec.tenant && strlen(rec.tenant) < sizeof(res->tenant_id))
-        memcpy(res->tenant_id, rec.tenant, strlen(rec.tenant) + 1);
-    res->content_type = rec.content_type;
+    mf_tags_eval(n->tags, rec, &res->tags);
+    res->class_uid = mf_ocsf_class_of(n->ocsf, rec);
+    res->repairs = rec->repairs;
+    if (rec->id && strlen(rec->id) < sizeof(res->id))
+        memcpy(res->id, rec->id, strlen(rec->id) + 1);
+    if (rec->tenant && strlen(rec->tenant) < sizeof(res->tenant_id))
+        memcpy(res->tenant_id, rec->tenant, strlen(rec->tenant) + 1);
+    res->content_type = rec->content_type;
+    return MF_OK;
+}
 
+enum mf_status
+mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
+             const struct mf_norm_in *in, struct mf_buf *out,
+             struct mf_norm_result *res)
+{
+    struct mf_jval *ev;
+    struct mf_record *rec = &c->rec;
+    size_t out_mark = out->len;
+
+    if (mf_normalize_record(n, c, in, res) != MF_OK)
+        return MF_DROP;
     switch (in->schema) {
     case MF_SCHEMA_OCSF:
-        ev = mf_ocsf_build(n->ocsf, &rec, &res->tags, in->keep_raw);
+        ev = mf_ocsf_build(n->ocsf, rec, &res->tags, in->keep_raw);
         break;
     case MF_SCHEMA_ECS:
-        ev = mf_ecs_build(n->ecs, &rec, &res->tags, in->keep_raw);
+        ev = mf_ecs_build(n->ecs, rec, &res->tags, in->keep_raw);
         break;
     default:
-        ev = build_raw(&rec, &res->tags);
+        ev = build_raw(rec, &res->tags);
         break;
     }
     if (!ev) {

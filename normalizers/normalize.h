@@ -45,6 +45,9 @@ const char *mf_normalizer_class_name(const struct mf_normalizer *n, int class_ui
 struct mf_nctx {
     struct mf_arena arena;
     struct mf_buf scratch;
+    struct mf_record rec;      /* the record of the last mf_normalize*()
+                                  that got as far as reading it (its facts
+                                  for the report); valid until the next call */
 };
 void mf_nctx_init(struct mf_nctx *c);
 void mf_nctx_fini(struct mf_nctx *c);
@@ -76,6 +79,13 @@ struct mf_norm_result {
 enum mf_status mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
                             const struct mf_norm_in *in, struct mf_buf *out,
                             struct mf_norm_result *res);
+
+/* Read and tag one record without building an event: res as mf_normalize()
+ * fills it, the record in c->rec. For consumers that need the facts and
+ * the tags, not a schema (`report`). Resets c->arena on entry. */
+enum mf_status mf_normalize_record(const struct mf_normalizer *n, struct mf_nctx *c,
+                                   const struct mf_norm_in *in,
+                                   struct mf_norm_result *res);
 
 /* ---- schema builders (ocsf.c, ecs.c, raw in normalize.c) -------------- */
 

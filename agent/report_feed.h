@@ -1,0 +1,52 @@
+/* report_feed.h - the agent's side of the review: record facts for the
+ * report library, and the rollup that `run` and `import` keep.
+ *
+ * mf_report_rec_fill() is the ONE place that turns what the normalizer
+ * produced (struct mf_record and struct mf_norm_result today) into the
+ * report's struct mf_report_rec; when the normalizer hands out an event,
+ * only this function changes.
+ */
+#ifndef MF_REPORT_FEED_H
+#define MF_REPORT_FEED_H
+
+#include "normalize.h"
+#include "report.h"
+
+struct mf_config;
+struct mf_dl_blob;
+
+/* Fill out from rec and res (both must outlive out's use). tenant: the
+ * name to show (NULL: the record's OrganizationId); class_name may be
+ * NULL. */
+void mf_report_rec_fill(struct mf_report_rec *out, const struct mf_record *rec,
+                        const struct mf_norm_result *res, const char *tenant,
+                        const char *class_name);
+
+/* The tag catalogue as the report library sees it; free with
+ * mf_report_catalog_free(). */
+void mf_report_catalog_init(struct mf_report_catalog *cat, const struct mf_tagdb *db);
+void mf_report_catalog_free(struct mf_report_catalog *cat);
+
+/* ---- the rollup as `run` and `import` feed it ------------------------------- */
+
+struct mf_report_feed;
+
+/* Open state_dir/report.db for writing. NULL when it cannot be opened
+ * (logged as an error: delivery goes on without it). */
+struct mf_report_feed *mf_report_feed_open(const struct mf_config *cfg,
+                                           const struct mf_normalizer *norm);
+/* A delivered record (c->rec and res from the normalizer call that made
+ * it), counted in batch; see mf_rollup_add(). f may be NULL. */
+void mf_report_feed_record(struct mf_report_feed *f, const void *batch,
+                           const struct mf_nctx *c, const struct mf_norm_result *res,
+                           const char *tenant_name);
+/* After the delivery commit: the batches delivered go to report.db. */
+int mf_report_feed_commit(struct mf_report_feed *f, const void *const *batches, size_t n);
+void mf_report_feed_discard(struct mf_report_feed *f, const void *batch);
+/* `run`: after a group commit, the blobs of list (rc 0 committed, else to
+ * be fetched again). */
+void mf_report_feed_blobs(struct mf_report_feed *f, const struct mf_dl_blob *list);
+/* Commit what waits in the NULL batch, then close. */
+void mf_report_feed_close(struct mf_report_feed *f);
+
+#endif
