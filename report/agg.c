@@ -49,6 +49,30 @@ mf_agg_hash(const char *s)
     return h;
 }
 
+static void
+str_free(struct mf_agg *a, char *p)
+{
+    if (p) {
+        a->mem -= strlen(p) + 1;
+        free(p);
+    }
+}
+
+static void
+event_strs_free(struct mf_agg *a, struct agg_event *e)
+{
+    str_free(a, e->tenant);
+    str_free(a, e->actor);
+    str_free(a, e->operation);
+    str_free(a, e->object);
+    str_free(a, e->client_ip);
+    str_free(a, e->user_agent);
+    str_free(a, e->record_id);
+    str_free(a, e->workload);
+    str_free(a, e->content_type);
+    str_free(a, e->tags);
+}
+
 static char *
 dup_cap(struct mf_agg *a, const char *s, size_t max)
 {
@@ -65,7 +89,7 @@ dup_cap(struct mf_agg *a, const char *s, size_t max)
         char *p = mf_xmalloc(n + 4);
         memcpy(p, s, n);
         memcpy(p + n, "\xE2\x80\xA6", 4);    /* U+2026 */
-        a->mem += n + 4;
+        a->mem += n + 4;   /* = strlen(p) + 1 */
         return p;
     }
     a->mem += n + 1;
@@ -352,7 +376,7 @@ mf_agg_top_add(struct mf_agg *a, struct agg_top *t, const char *key, uint64_t n,
                 (t->e[i].risk == t->e[m].risk && t->e[i].n < t->e[m].n))
                 m = i;
         e = &t->e[m];
-        free(e->key);
+        str_free(a, e->key);
         e->h = h;
         e->key = dup_cap(a, key, EV_MAX_LONG);
     }
@@ -402,16 +426,7 @@ mf_agg_events_offer(struct mf_agg *a, struct agg_events *l, size_t cap,
         if (mf_agg_event_cmp(ev, &l->e[w]) >= 0)
             return;
         slot = &l->e[w];
-        free(slot->tenant);
-        free(slot->actor);
-        free(slot->operation);
-        free(slot->object);
-        free(slot->client_ip);
-        free(slot->user_agent);
-        free(slot->record_id);
-        free(slot->workload);
-        free(slot->content_type);
-        free(slot->tags);
+        event_strs_free(a, slot);
     }
     slot->time_ms = ev->time_ms;
     slot->sev = ev->sev;
@@ -459,7 +474,7 @@ mf_agg_burst_add(struct mf_agg *a, struct agg_burst *b, const char *key, uint64_
             if (b->e[i].n < b->e[m].n)
                 m = i;
         e = &b->e[m];
-        free(e->key);
+        str_free(a, e->key);
         e->h = h;
         e->key = dup_cap(a, key, EV_MAX_TEXT);
         e->nd = 0;   /* distinct values belonged to the key that left */
@@ -558,6 +573,7 @@ mf_agg_add(struct mf_agg *a, const struct mf_report_rec *r)
     struct agg_event ev;
     char tags[1024];
     int ct, area_sev[MF_RAREA_COUNT] = {0};
+    bool is_gap;
     int64_t day;
     size_t evcap = a->lim.events_per_area, excap = a->lim.examples_per_key;
 
@@ -566,10 +582,15 @@ mf_agg_add(struct mf_agg *a, const struct mf_report_rec *r)
         return;
     day = r->time_ms >= 0 ? r->time_ms / 86400000 : (r->time_ms - 86399999) / 86400000;
     d = mf_agg_day(a, t, day);
+    is_gap = r->gap_start_ms || r->gap_end_ms;
     ct = mf_agg_ct_index(r->content_type);
-    d->ct_records[ct]++;
-    if (r->n_tags)
-        d->ct_tagged[ct]++;
+    if (!is_gap) {
+        /* the collector's gap record is not an audit record: it counts
+         * under coverage (and its tag), not as activity */
+        d->ct_records[ct]++;
+        if (r->n_tags)
+            d->ct_tagged[ct]++;
+    }
     for (int f = 0; f < MF_FACT_COUNT; f++)
         if (r->facts & (1u << f))
             d->facts[f]++;
@@ -620,7 +641,7 @@ mf_agg_add(struct mf_agg *a, const struct mf_report_rec *r)
         mf_agg_burst_add(a, &d->bursts[i], key, 1, &dh, dh ? 1 : 0);
         mf_agg_events_offer(a, &d->ex_aggs[i], excap, &ev);
     }
-    if (r->gap_start_ms || r->gap_end_ms)
+    if (is_gap)
         mf_agg_add_gap(a, r->tenant_id, r->gap_content_type ? r->gap_content_type
                                                             : r->content_type,
                        r->gap_start_ms, r->gap_end_ms, r->gap_reason);

@@ -632,7 +632,7 @@ load_aggregates(struct ld *l, const struct mf_jval *list)
             return;
         }
         snprintf(what, sizeof(what), "aggregates[%zu]", i);
-        if (!keys_ok(l, o, keys, what) || !(id = get_str(l, o, "id", true, what)))
+        if (!(id = get_str(l, o, "id", true, what)))
             return;
         if (!valid_id(id)) {
             fail(l, mf_jobj_get(o, "id"), "%s: id '%s' must be lower_snake_case", what, id);
@@ -644,6 +644,8 @@ load_aggregates(struct ld *l, const struct mf_jval *list)
                 return;
             }
         snprintf(what, sizeof(what), "aggregate %s", id);
+        if (!keys_ok(l, o, keys, what))
+            return;
         g->id = adup(l->t, id);
         g->title = text_field(l, o, "title", true, words + 4, false, what);
         g->text = text_field(l, o, "text", true, words, false, what);
@@ -728,7 +730,7 @@ load_checks(struct ld *l, const struct mf_jval *list)
             return;
         }
         snprintf(what, sizeof(what), "checks[%zu]", i);
-        if (!keys_ok(l, o, keys, what) || !(id = get_str(l, o, "id", true, what)))
+        if (!(id = get_str(l, o, "id", true, what)))
             return;
         if (!valid_id(id)) {
             fail(l, mf_jobj_get(o, "id"), "%s: id '%s' must be lower_snake_case", what, id);
@@ -740,6 +742,8 @@ load_checks(struct ld *l, const struct mf_jval *list)
                 return;
             }
         snprintf(what, sizeof(what), "check %s", id);
+        if (!keys_ok(l, o, keys, what))
+            return;
         c->id = adup(l->t, id);
         c->title = text_field(l, o, "title", true, words + 1, false, what);
         c->area = get_area(l, o, what);
