@@ -481,7 +481,11 @@ cmp_inst(const void *x, const void *y)
         return a->e->n > b->e->n ? -1 : 1;
     if (a->day != b->day)
         return a->day > b->day ? -1 : 1;
-    return strcmp(a->e->key, b->e->key);
+    if (a->agg != b->agg)
+        return a->agg - b->agg;
+    if (strcmp(a->e->key, b->e->key))
+        return strcmp(a->e->key, b->e->key);
+    return strcmp(a->tenant->id, b->tenant->id);
 }
 
 static struct mf_jval *
@@ -544,6 +548,7 @@ struct tagrow {
     int idx;
     uint64_t count;
     int max_sev;
+    const char *id;
 };
 
 static int
@@ -555,7 +560,7 @@ cmp_tagrow(const void *x, const void *y)
         return a->max_sev > b->max_sev ? -1 : 1;
     if (a->count != b->count)
         return a->count > b->count ? -1 : 1;
-    return a->idx - b->idx;
+    return strcmp(a->id, b->id);
 }
 
 static struct mf_jval *
@@ -566,7 +571,7 @@ tags_json(struct bld *b, const struct sums *s, int area)
     size_t n = 0;
 
     for (size_t i = 0; i < b->agg->n_tag_ids; i++) {
-        struct tagrow r = {(int)i, 0, 0};
+        struct tagrow r = {(int)i, 0, 0, b->agg->tag_ids[i]};
 
         if (b->agg->tag_area[i] != area)
             continue;
