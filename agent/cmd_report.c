@@ -282,6 +282,7 @@ mf_cmd_report(int argc, char **argv)
     struct mf_rollup *rollup = NULL;
     struct mf_arena arena;
     struct mf_buf out;
+    struct mf_jval *doc;
     const char *rollup_path[1];
     int first, rc = MF_EXIT_USAGE;
     int64_t today = mf_clock_wall_ms() / 86400000;
@@ -357,18 +358,25 @@ mf_cmd_report(int argc, char **argv)
     ro.generator = "m365fwd " MF_VERSION;
     mf_arena_init(&arena, 256 * 1024);
     mf_buf_init(&out, 0);
-    if (mf_report_render(&out, mf_review_build(&arena, r.agg, tables, &cat, &ro),
-                         (enum mf_report_format)a.format) != 0 ||
+    doc = mf_review_build(&arena, r.agg, tables, &cat, &ro);
+    if (mf_report_render(&out, doc, (enum mf_report_format)a.format) != 0 ||
         write_out(a.output, &out) != 0) {
         rc = MF_EXIT_REJECTED;
     } else if (a.output && strcmp(a.output, "-") != 0) {
         char f0[16], f1[16];
+        int64_t n = 0;
 
         mf_report_fmt_day(a.from, f0, sizeof(f0));
         mf_report_fmt_day(a.to, f1, sizeof(f1));
-        fprintf(stderr, "m365fwd report: %s to %s, %llu records read, %llu rejected; wrote "
-                "%s (%zu bytes)\n", f0, f1, (unsigned long long)r.read,
-                (unsigned long long)r.rejected, a.output, out.len);
+        mf_jget_int(mf_jget_path(doc, "summary.records"), &n);
+        if (rollup)
+            fprintf(stderr, "m365fwd report: %s to %s, %lld records from %s; ", f0, f1,
+                    (long long)n, mf_rollup_path(rollup));
+        else
+            fprintf(stderr, "m365fwd report: %s to %s, %llu records read, %llu rejected, "
+                    "%lld in the period; ", f0, f1, (unsigned long long)r.read,
+                    (unsigned long long)r.rejected, (long long)n);
+        fprintf(stderr, "wrote %s (%zu bytes)\n", a.output, out.len);
     }
     mf_buf_fini(&out);
     mf_arena_fini(&arena);

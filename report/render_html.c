@@ -26,7 +26,10 @@ static const char css[] =
     "table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:13px}"
     "th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;"
     "vertical-align:top;overflow-wrap:anywhere}"
-    "th{background:var(--bg2)}td.n,th.n{text-align:right;white-space:nowrap}"
+    "th{background:var(--bg2);white-space:nowrap}td.n,th.n{text-align:right;white-space:nowrap}"
+    "td.t{white-space:nowrap;font-variant-numeric:tabular-nums}"
+    "table.events,table.examples{font-size:12px}"
+    ".headline{font-size:15px;margin:8px 0}"
     ".pill{display:inline-block;border-radius:10px;padding:0 8px;color:#fff;"
     "font-size:12px;white-space:nowrap}"
     ".lv-none{background:var(--none)}.lv-low{background:var(--low)}"
@@ -119,6 +122,16 @@ level_color(int64_t score)
 {
     return score == 0 ? "#8c959f" : score < 30 ? "#2da44e" : score < 60 ? "#bf8700"
            : score < 80 ? "#d1242f" : "#8b0000";
+}
+
+/* "Identity and access" for "identity_access" (the name itself when
+ * unknown). */
+static const char *
+area_title(const char *name)
+{
+    int a = mf_report_area_parse(name);
+
+    return a >= 0 ? mf_report_area_title(a) : name;
 }
 
 /* ---- charts (inline SVG) -------------------------------------------------- */
@@ -251,8 +264,9 @@ events_table(struct mf_buf *b, const struct mf_jval *o, const char *key, const c
             html_text(b, mf_rj_str(ev[i], "user_agent"));
         }
         mf_buf_appends(b, "\">");
-        cell(b, mf_rj_str(ev[i], "time"));
-        mf_buf_appends(b, "<td>");
+        mf_buf_appends(b, "<td class=\"t\">");
+        html_text(b, mf_rj_str(ev[i], "time"));
+        mf_buf_appends(b, "</td><td>");
         sev_pill(b, mf_rj_int(ev[i], "severity"));
         mf_buf_appends(b, "</td>");
         cell(b, mf_rj_str(ev[i], "tenant"));
@@ -385,8 +399,28 @@ summary_html(struct mf_buf *b, const struct mf_jval *doc)
     struct mf_jval *const *areas = mf_rj_arr(mf_rj_obj(doc, "exposure"), "areas", &na);
     char path[200];
 
-    mf_buf_appends(b, "<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">"
-                      "<div class=\"card\">Records");
+    mf_buf_appends(b, "<section id=\"summary\"><h2>Summary</h2><p class=\"headline\">");
+    if (mf_rj_str(sum, "most_exposed_area")) {
+        mf_buf_appends(b, "Most exposed: <b>");
+        html_text(b, area_title(mf_rj_str(sum, "most_exposed_area")));
+        mf_buf_printf(b, "</b> (score %lld). ", (long long)mf_rj_int(sum, "highest_score"));
+    } else {
+        mf_buf_appends(b, "No risk tag in the period. ");
+    }
+    {
+        size_t nc, shown = 0;
+        struct mf_jval *const *c = mf_rj_arr(doc, "checks", &nc);
+
+        for (size_t i = 0; i < nc && shown < 3; i++) {
+            if (strcmp(mf_rj_str(c[i], "status") ? mf_rj_str(c[i], "status") : "", "finding"))
+                continue;
+            mf_buf_appends(b, shown ? "; " : "First findings: ");
+            html_text(b, mf_rj_str(c[i], "title"));
+            shown++;
+        }
+        mf_buf_appends(b, shown ? "." : "No check found a protection unused.");
+    }
+    mf_buf_appends(b, "</p><div class=\"cards\"><div class=\"card\">Records");
     num(b, "b", "summary.records", mf_rj_int(sum, "records"));
     mf_buf_appends(b, "</div><div class=\"card\">With risk tags");
     num(b, "b", "summary.tagged", mf_rj_int(sum, "tagged"));
@@ -446,7 +480,7 @@ checks_html(struct mf_buf *b, const struct mf_jval *doc)
         html_text(b, id);
         mf_buf_appends(b, "\">");
         cell(b, mf_rj_str(c[i], "title"));
-        cell(b, mf_rj_str(c[i], "area"));
+        cell(b, area_title(mf_rj_str(c[i], "area")));
         snprintf(cls, sizeof(cls), "st-%s", mf_rj_str(c[i], "status"));
         mf_buf_appends(b, "<td>");
         pill(b, cls, mf_rj_str(c[i], "status"));
@@ -499,7 +533,7 @@ plan_html(struct mf_buf *b, const struct mf_jval *doc)
 
             mf_buf_printf(b, "<tr><td class=\"n\">%lld</td>", (long long)mf_rj_int(a[k], "priority"));
             cell(b, mf_rj_str(a[k], "action"));
-            cell(b, mf_rj_str(a[k], "area"));
+            cell(b, area_title(mf_rj_str(a[k], "area")));
             cell(b, mf_rj_str(a[k], "owner"));
             cell(b, mf_rj_str(a[k], "effort"));
             mf_buf_appends(b, "<td><b>");

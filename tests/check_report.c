@@ -701,8 +701,8 @@ START_TEST(rv_scores_checks_plan_coverage)
                      "Set-AdminAuditLogConfig");
     ck_assert_str_eq(jstr(doc, "checks[id=legacy_auth].status"), "finding");
     ck_assert_str_eq(jstr(doc, "checks[id=legacy_auth].text"),
-                     "3 of 3 sign-ins used legacy protocols or ROPC (password-only flows that "
-                     "cannot enforce MFA or device rules).");
+                     "Sign-ins over legacy protocols or ROPC (password-only flows that cannot "
+                     "enforce MFA or device rules): 3 of 3.");
     ck_assert_str_eq(jstr(doc, "checks[id=signin_without_mfa].status"), "no_evidence");
     ck_assert_str_eq(jstr(doc, "checks[id=collection_gaps].status"), "finding");
     ck_assert_str_eq(jstr(doc, "checks[id=unmanaged_devices].status"), "no_evidence");
