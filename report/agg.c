@@ -22,8 +22,7 @@ const char *const mf_agg_ct_names[AGG_N_CT] = {
 
 const uint64_t mf_agg_weight[6] = {0, 0, 1, 4, 16, 64};
 
-/* longest text kept of each event field */
-#define EV_MAX_SHORT 128
+/* longest text kept of a key (actor, object, aggregate key) */
 #define EV_MAX_TEXT  256
 #define EV_MAX_LONG  512
 
@@ -59,41 +58,93 @@ str_free(struct mf_agg *a, char *p)
 }
 
 static void
-event_strs_free(struct mf_agg *a, struct agg_event *e)
+event_free(struct mf_agg *a, struct agg_event *e)
 {
-    str_free(a, e->tenant);
-    str_free(a, e->actor);
-    str_free(a, e->operation);
-    str_free(a, e->object);
-    str_free(a, e->client_ip);
-    str_free(a, e->user_agent);
-    str_free(a, e->record_id);
-    str_free(a, e->workload);
-    str_free(a, e->content_type);
-    str_free(a, e->tags);
+    if (a)
+        a->mem -= e->blk_len;
+    free(e->blk);
+    e->blk = NULL;
+    e->blk_len = 0;
 }
 
-static char *
-dup_cap(struct mf_agg *a, const char *s, size_t max)
+/* Length kept of s (at most max bytes, cut on a character boundary);
+ * *cut when it was cut (an ellipsis follows). */
+static size_t
+cap_len(const char *s, size_t max, bool *cut)
 {
     size_t n;
 
+    *cut = false;
     if (!s || !*s)
-        return NULL;
+        return 0;
     n = strnlen(s, max + 1);
     if (n > max) {
-        /* cut on a character boundary and mark it */
         n = max;
         while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
             n--;
-        char *p = mf_xmalloc(n + 4);
-        memcpy(p, s, n);
-        memcpy(p + n, "\xE2\x80\xA6", 4);    /* U+2026 */
-        a->mem += n + 4;   /* = strlen(p) + 1 */
-        return p;
+        *cut = true;
     }
-    a->mem += n + 1;
-    return mf_xstrndup(s, n);
+    return n;
+}
+
+/* The texts of ev copied into one block for dst. */
+static void
+event_copy(struct mf_agg *a, struct agg_event *dst, const struct agg_event *ev)
+{
+    const char *src[10] = {ev->tenant, ev->actor, ev->operation, ev->object, ev->client_ip,
+                           ev->user_agent, ev->record_id, ev->workload, ev->content_type,
+                           ev->tags};
+    static const size_t max[10] = {128, 256, 128, 512, 64, 256, 128, 64, 64, 1024};
+    char **out[10] = {&dst->tenant, &dst->actor, &dst->operation, &dst->object,
+                      &dst->client_ip, &dst->user_agent, &dst->record_id, &dst->workload,
+                      &dst->content_type, &dst->tags};
+    size_t len[10], total = 0;
+    bool cut[10];
+    char *p;
+
+    for (int i = 0; i < 10; i++) {
+        len[i] = cap_len(src[i], max[i], &cut[i]);
+        if (len[i])
+            total += len[i] + 1 + (cut[i] ? 3 : 0);
+    }
+    dst->time_ms = ev->time_ms;
+    dst->sev = ev->sev;
+    dst->blk = p = total ? mf_xmalloc(total) : NULL;
+    dst->blk_len = total;
+    a->mem += total;
+    for (int i = 0; i < 10; i++) {
+        if (!len[i]) {
+            *out[i] = NULL;
+            continue;
+        }
+        *out[i] = p;
+        memcpy(p, src[i], len[i]);
+        p += len[i];
+        if (cut[i]) {
+            memcpy(p, "\xE2\x80\xA6", 3);    /* U+2026 */
+            p += 3;
+        }
+        *p++ = '\0';
+    }
+}
+
+/* A copy of s cut to max bytes (and marked with an ellipsis when cut). */
+static char *
+dup_cap(struct mf_agg *a, const char *s, size_t max)
+{
+    bool cut;
+    size_t n = cap_len(s, max, &cut);
+    char *p;
+
+    if (!n)
+        return NULL;
+    p = mf_xmalloc(n + (cut ? 4 : 1));
+    memcpy(p, s, n);
+    if (cut)
+        memcpy(p + n, "\xE2\x80\xA6", 3);    /* U+2026 */
+    p[n + (cut ? 3 : 0)] = '\0';
+    a->mem += n + (cut ? 4 : 1);
+    return p;
 }
 
 struct mf_agg *
@@ -105,13 +156,13 @@ mf_agg_new(const struct mf_report_tables *t, const struct mf_agg_limits *lim)
     if (lim)
         a->lim = *lim;
     if (!a->lim.top_per_area)
-        a->lim.top_per_area = 32;
+        a->lim.top_per_area = 16;
     if (!a->lim.events_per_area)
-        a->lim.events_per_area = 8;
+        a->lim.events_per_area = 6;
     if (!a->lim.examples_per_key)
-        a->lim.examples_per_key = 3;
+        a->lim.examples_per_key = 2;
     if (!a->lim.keys_per_aggregate)
-        a->lim.keys_per_aggregate = 64;
+        a->lim.keys_per_aggregate = 32;
     a->mem = sizeof(*a);
     return a;
 }
@@ -119,20 +170,8 @@ mf_agg_new(const struct mf_report_tables *t, const struct mf_agg_limits *lim)
 static void
 events_free(struct agg_events *l)
 {
-    for (size_t i = 0; i < l->n; i++) {
-        struct agg_event *e = &l->e[i];
-
-        free(e->tenant);
-        free(e->actor);
-        free(e->operation);
-        free(e->object);
-        free(e->client_ip);
-        free(e->user_agent);
-        free(e->record_id);
-        free(e->workload);
-        free(e->content_type);
-        free(e->tags);
-    }
+    for (size_t i = 0; i < l->n; i++)
+        event_free(NULL, &l->e[i]);
     free(l->e);
 }
 
@@ -426,20 +465,9 @@ mf_agg_events_offer(struct mf_agg *a, struct agg_events *l, size_t cap,
         if (mf_agg_event_cmp(ev, &l->e[w]) >= 0)
             return;
         slot = &l->e[w];
-        event_strs_free(a, slot);
+        event_free(a, slot);
     }
-    slot->time_ms = ev->time_ms;
-    slot->sev = ev->sev;
-    slot->tenant = dup_cap(a, ev->tenant, EV_MAX_SHORT);
-    slot->actor = dup_cap(a, ev->actor, EV_MAX_TEXT);
-    slot->operation = dup_cap(a, ev->operation, EV_MAX_SHORT);
-    slot->object = dup_cap(a, ev->object, EV_MAX_LONG);
-    slot->client_ip = dup_cap(a, ev->client_ip, 64);
-    slot->user_agent = dup_cap(a, ev->user_agent, EV_MAX_TEXT);
-    slot->record_id = dup_cap(a, ev->record_id, EV_MAX_SHORT);
-    slot->workload = dup_cap(a, ev->workload, 64);
-    slot->content_type = dup_cap(a, ev->content_type, 64);
-    slot->tags = dup_cap(a, ev->tags, 1024);
+    event_copy(a, slot, ev);
 }
 
 void

@@ -110,6 +110,8 @@ struct agg_event {
     char *tenant, *actor, *operation, *object, *client_ip, *user_agent, *record_id,
          *workload, *content_type;
     char *tags;               /* "id:sev id:sev ..." */
+    char *blk;                /* kept events: one allocation for the texts */
+    size_t blk_len;
 };
 
 struct agg_events {

@@ -172,10 +172,10 @@ struct mf_agg;
 
 /* Bounds of one (tenant, day): see docs/report.md "Rollup footprint". */
 struct mf_agg_limits {
-    size_t top_per_area;      /* actors and objects kept per area; 0 = 32 */
-    size_t events_per_area;   /* notable events per area; 0 = 8 */
-    size_t examples_per_key;  /* check examples per evidence key; 0 = 3 */
-    size_t keys_per_aggregate;/* keys tracked per aggregate finding; 0 = 64 */
+    size_t top_per_area;      /* actors and objects kept per area; 0 = 16 */
+    size_t events_per_area;   /* notable events per area; 0 = 6 */
+    size_t examples_per_key;  /* check examples per evidence key; 0 = 2 */
+    size_t keys_per_aggregate;/* keys tracked per aggregate finding; 0 = 32 */
 };
 
 struct mf_agg *mf_agg_new(const struct mf_report_tables *t, const struct mf_agg_limits *lim);

@@ -289,8 +289,8 @@ write_events(struct wr *w, int64_t tid, int64_t day, const char *slot,
         const struct agg_event *e = &l->e[i];
 
         mf_buf_reset(&b);
+        /* the tenant's name is the tenant row's */
         mf_buf_printf(&b, "{\"t\":%lld,\"s\":%d", (long long)e->time_ms, e->sev);
-        json_field(&b, "tenant", e->tenant);
         json_field(&b, "actor", e->actor);
         json_field(&b, "op", e->operation);
         json_field(&b, "obj", e->object);
@@ -638,7 +638,8 @@ col_text(sqlite3_stmt *st, int i)
 }
 
 static void
-rd_event(struct rd *d, struct agg_day *day, const char *slot, const char *body)
+rd_event(struct rd *d, const struct agg_tenant *t, struct agg_day *day, const char *slot,
+         const char *body)
 {
     struct mf_arena ar;
     struct mf_jval *v;
@@ -678,7 +679,7 @@ rd_event(struct rd *d, struct agg_day *day, const char *slot, const char *body)
             ev.time_ms = n;
         if (mf_jget_int(mf_jobj_get(v, "s"), &n) == 0)
             ev.sev = (int)n;
-        ev.tenant = (char *)mf_jstrv(mf_jobj_get(v, "tenant"));
+        ev.tenant = t->name;
         ev.actor = (char *)mf_jstrv(mf_jobj_get(v, "actor"));
         ev.operation = (char *)mf_jstrv(mf_jobj_get(v, "op"));
         ev.object = (char *)mf_jstrv(mf_jobj_get(v, "obj"));
@@ -780,7 +781,7 @@ rd_all(struct rd *d)
         return -1;
     while (sqlite3_step(st) == SQLITE_ROW)
         if ((t = rd_tenant(d, sqlite3_column_int64(st, 0))))
-            rd_event(d, mf_agg_day(a, t, sqlite3_column_int64(st, 1)), col_text(st, 2),
+            rd_event(d, t, mf_agg_day(a, t, sqlite3_column_int64(st, 1)), col_text(st, 2),
                      col_text(st, 3));
     sqlite3_finalize(st);
     if (rd_query(d, "SELECT tid, ct, start_ms, end_ms, reason FROM gap WHERE "

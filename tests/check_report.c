@@ -617,8 +617,8 @@ START_TEST(ru_bounded_by_keys_and_retention)
         else
             ck_assert_int_eq(st.rows, rows1);   /* 1000 more records, no more rows */
     }
-    ck_assert_int_eq(count_rows("SELECT count(*) FROM top WHERE kind = 0"), 32);
-    ck_assert_int_eq(count_rows("SELECT count(*) FROM event"), 8);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM top WHERE kind = 0"), 16);
+    ck_assert_int_eq(count_rows("SELECT count(*) FROM event"), 6);
     ck_assert_int_eq(count_rows("SELECT n1 + n2 + n3 + n4 + n5 FROM tag"), 1500);
     /* a day beyond the retention goes at the next prune */
     {
