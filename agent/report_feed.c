@@ -252,8 +252,11 @@ mf_report_feed_open(const struct mf_config *cfg, const struct mf_normalizer *nor
     f->norm = norm;
     mf_report_catalog_init(&f->cat, mf_normalizer_tags(norm));
     f->tables = mf_report_tables_load(NULL, NULL, 0, NULL, NULL, 0, &f->cat, &err);
-    if (f->tables)
-        f->rollup = mf_rollup_open(cfg->state_dir, f->tables, NULL, &err);
+    if (f->tables) {
+        struct mf_rollup_opts o = {.flush_interval_ms = MF_ROLLUP_DEFAULT_FLUSH_MS};
+
+        f->rollup = mf_rollup_open(cfg->state_dir, f->tables, &o, &err);
+    }
     if (!f->rollup) {
         mf_log(MF_LOG_ERROR, "report rollup disabled: %s (delivery goes on; `report -c` "
                "will not see these records)", err.msg);

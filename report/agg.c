@@ -187,8 +187,10 @@ day_free(const struct mf_agg *a, struct agg_day *d)
     for (int ar = 0; ar < MF_RAREA_COUNT; ar++)
         events_free(&d->events[ar]);
     for (size_t i = 0; d->bursts && i < a->t->n_aggs; i++) {
-        for (size_t j = 0; j < d->bursts[i].n; j++)
+        for (size_t j = 0; j < d->bursts[i].n; j++) {
             free(d->bursts[i].e[j].key);
+            free(d->bursts[i].e[j].dh);
+        }
         free(d->bursts[i].e);
     }
     free(d->bursts);
@@ -472,7 +474,7 @@ mf_agg_events_offer(struct mf_agg *a, struct agg_events *l, size_t cap,
 
 void
 mf_agg_burst_add(struct mf_agg *a, struct agg_burst *b, const char *key, uint64_t n,
-                 const uint64_t *dh, unsigned nd)
+                 const uint32_t *dh, unsigned nd)
 {
     uint64_t h = mf_agg_hash(key);
     struct agg_burst_ent *e = NULL;
@@ -508,6 +510,10 @@ mf_agg_burst_add(struct mf_agg *a, struct agg_burst *b, const char *key, uint64_
         e->nd = 0;   /* distinct values belonged to the key that left */
     }
     e->n += n;
+    if (nd && !e->dh) {
+        e->dh = mf_xmalloc(AGG_DISTINCT_MAX * sizeof(*e->dh));
+        a->mem += AGG_DISTINCT_MAX * sizeof(*e->dh);
+    }
     for (unsigned i = 0; i < nd && e->nd < AGG_DISTINCT_MAX; i++) {
         unsigned j;
 
@@ -657,7 +663,7 @@ mf_agg_add(struct mf_agg *a, const struct mf_report_rec *r)
     for (size_t i = 0; i < a->t->n_aggs; i++) {
         const struct rt_aggdef *g = &a->t->aggs[i];
         const char *key, *dv;
-        uint64_t dh;
+        uint32_t dh;
 
         if (!(r->facts & (1u << g->fact)))
             continue;
@@ -665,7 +671,7 @@ mf_agg_add(struct mf_agg *a, const struct mf_report_rec *r)
         if (!key || !*key)
             continue;
         dv = g->distinct >= 0 ? by_value(r, g->distinct) : NULL;
-        dh = dv && *dv ? mf_agg_hash(dv) : 0;
+        dh = dv && *dv ? (uint32_t)(mf_agg_hash(dv) | 1) : 0;
         mf_agg_burst_add(a, &d->bursts[i], key, 1, &dh, dh ? 1 : 0);
         mf_agg_events_offer(a, &d->ex_aggs[i], excap, &ev);
     }
@@ -684,9 +690,9 @@ merge_events(struct mf_agg *a, struct agg_events *dst, const struct agg_events *
         mf_agg_events_offer(a, dst, cap, &src->e[i]);
 }
 
-static void
-merge_day(struct mf_agg *a, const struct mf_agg *sa, struct agg_day *d,
-          const struct agg_day *s)
+void
+mf_agg_merge_day(struct mf_agg *a, const struct mf_agg *sa, struct agg_day *d,
+                 const struct agg_day *s)
 {
     for (int c = 0; c < AGG_N_CT; c++) {
         d->ct_records[c] += s->ct_records[c];
@@ -739,7 +745,7 @@ mf_agg_merge(struct mf_agg *dst, const struct mf_agg *src)
         if (!dt)
             continue;
         for (size_t j = 0; j < st->n_days; j++)
-            merge_day(dst, src, mf_agg_day(dst, dt, st->days[j]->day), st->days[j]);
+            mf_agg_merge_day(dst, src, mf_agg_day(dst, dt, st->days[j]->day), st->days[j]);
     }
     for (size_t i = 0; i < src->n_gaps; i++) {
         const struct agg_gap *g = &src->gaps[i];

@@ -124,7 +124,7 @@ struct agg_burst_ent {
     char *key;
     uint64_t n;
     unsigned nd;              /* distinct values kept (<= AGG_DISTINCT_MAX) */
-    uint64_t dh[AGG_DISTINCT_MAX];
+    uint32_t *dh;             /* their hashes; NULL until the first one */
 };
 
 struct agg_burst {
@@ -200,7 +200,10 @@ void mf_agg_top_add(struct mf_agg *a, struct agg_top *t, const char *key, uint64
 void mf_agg_events_offer(struct mf_agg *a, struct agg_events *l, size_t cap,
                          const struct agg_event *ev);
 void mf_agg_burst_add(struct mf_agg *a, struct agg_burst *b, const char *key, uint64_t n,
-                      const uint64_t *dh, unsigned nd);
+                      const uint32_t *dh, unsigned nd);
+/* Add day s of aggregate sa to day d of a. */
+void mf_agg_merge_day(struct mf_agg *a, const struct mf_agg *sa, struct agg_day *d,
+                      const struct agg_day *s);
 void mf_agg_add_gap(struct mf_agg *a, const char *tenant, const char *ct, int64_t start_ms,
                     int64_t end_ms, const char *reason);
 int mf_agg_event_cmp(const struct agg_event *x, const struct agg_event *y);

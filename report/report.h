@@ -198,9 +198,14 @@ struct mf_rollup;
 
 #define MF_ROLLUP_DEFAULT_RETENTION_DAYS 400
 
+#define MF_ROLLUP_DEFAULT_FLUSH_MS 5000
+
 struct mf_rollup_opts {
     int retention_days;       /* 0 = MF_ROLLUP_DEFAULT_RETENTION_DAYS */
     bool read_only;           /* `report -c`: never writes */
+    int64_t flush_interval_ms;/* delivered counts are written at the first
+                                 commit this long after the last write
+                                 (0: at every commit), and at close */
 };
 
 /* Open (creating) dir/report.db. NULL with err set. */
@@ -213,11 +218,15 @@ void mf_rollup_close(struct mf_rollup *r);
  * commit"). Thread-safe. Nothing reaches the file before a commit names
  * the batch. */
 void mf_rollup_add(struct mf_rollup *r, const void *batch, const struct mf_report_rec *rec);
-/* The batches whose records were delivered: written in one transaction
- * with the NULL batch's records. Call it after the delivery commit. 0, or
- * -1 with the error logged (the counts of those batches are lost: the
- * rollup undercounts, it never counts a record twice). Thread-safe. */
+/* The batches whose records were delivered (with the NULL batch's): call
+ * it after the delivery commit. They are written in one transaction, with
+ * what else was committed since the last write, once flush_interval_ms
+ * passed since it (and at close). 0, or -1 with the error logged (the
+ * counts of that write are lost: the rollup undercounts, it never counts a
+ * record twice). Thread-safe. */
 int mf_rollup_commit(struct mf_rollup *r, const void *const *batches, size_t n);
+/* Write what was committed now. 0 / -1. */
+int mf_rollup_flush(struct mf_rollup *r);
 /* A batch that was not delivered (it will come again): forget it. */
 void mf_rollup_discard(struct mf_rollup *r, const void *batch);
 /* Load days [day_from, day_to] of the tenants matching tenant (a name or

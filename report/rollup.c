@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "clock.h"
 #include "log.h"
@@ -45,6 +46,11 @@ struct mf_rollup {
     pthread_mutex_t commit_mu;   /* one commit at a time */
     struct batch *batches;
     size_t n_batches, cap_batches;
+    struct mf_agg *pending;      /* delivered, not written yet (commit_mu) */
+    int64_t last_flush_ms;       /* monotonic */
+    pthread_cond_t cv;           /* the flusher thread: stop (commit_mu) */
+    pthread_t flusher;
+    bool has_flusher, stop;
     int64_t pruned_day;          /* retention applied up to this day */
 };
 
@@ -62,13 +68,15 @@ static const char schema_sql[] =
     "  key TEXT, n INTEGER, risk INTEGER, max_sev INTEGER,"
     "  PRIMARY KEY(tid, day, kind, area, key)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS burst(tid INTEGER, day INTEGER, agg TEXT, key TEXT,"
-    "  n INTEGER, hashes BLOB, PRIMARY KEY(tid, day, agg, key)) WITHOUT ROWID;"
+    "  n INTEGER, hashes BLOB, PRIMARY KEY(tid, day, agg, key)) WITHOUT ROWID;"   /* 32-bit */
     "CREATE TABLE IF NOT EXISTS event(tid INTEGER, day INTEGER, slot TEXT, rid TEXT,"
     "  time_ms INTEGER, sev INTEGER, body TEXT, UNIQUE(tid, day, slot, rid, time_ms));"
     "CREATE TABLE IF NOT EXISTS gap(tid INTEGER, ct TEXT, start_ms INTEGER, end_ms INTEGER,"
     "  reason TEXT, PRIMARY KEY(tid, ct, start_ms)) WITHOUT ROWID;";
 
 static const char *const day_tables[] = {"ct", "tag", "fact", "top", "burst", "event"};
+
+static void *flusher_main(void *arg);
 
 static void
 set_err(struct mf_report_err *err, const char *fmt, const char *a, const char *b)
@@ -95,8 +103,20 @@ mf_rollup_open(const char *dir, const struct mf_report_tables *t,
         r->o.retention_days = MF_ROLLUP_DEFAULT_RETENTION_DAYS;
     r->lim = (struct mf_agg_limits){0};
     r->pruned_day = -1;
+    if (r->o.flush_interval_ms < 0)
+        r->o.flush_interval_ms = 0;
+    r->pending = mf_agg_new(t, &r->lim);
+    r->last_flush_ms = mf_clock_mono_ms();
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->commit_mu, NULL);
+    {
+        pthread_condattr_t ca;
+
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&r->cv, &ca);
+        pthread_condattr_destroy(&ca);
+    }
     if (r->o.read_only) {
         struct stat sb;
 
@@ -146,6 +166,13 @@ mf_rollup_open(const char *dir, const struct mf_report_tables *t,
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", ROLLUP_SCHEMA);
         sqlite3_exec(r->db, sql, NULL, NULL, NULL);
         mf_rollup_prune(r, mf_clock_wall_ms());
+        if (r->o.flush_interval_ms > 0) {
+            if (pthread_create(&r->flusher, NULL, flusher_main, r) != 0) {
+                set_err(err, "%s: %s", r->path, "cannot start the rollup's writer thread");
+                goto fail;
+            }
+            r->has_flusher = true;
+        }
     } else if (v == 0) {
         set_err(err, "%s: %s", r->path, "not a rollup (empty schema)");
         goto fail;
@@ -167,6 +194,16 @@ mf_rollup_close(struct mf_rollup *r)
 {
     if (!r)
         return;
+    if (r->has_flusher) {
+        pthread_mutex_lock(&r->commit_mu);
+        r->stop = true;
+        pthread_cond_signal(&r->cv);
+        pthread_mutex_unlock(&r->commit_mu);
+        pthread_join(r->flusher, NULL);
+    }
+    if (r->db)
+        mf_rollup_flush(r);
+    mf_agg_destroy(r->pending);
     for (size_t i = 0; i < r->n_batches; i++)
         mf_agg_destroy(r->batches[i].agg);
     free(r->batches);
@@ -174,6 +211,7 @@ mf_rollup_close(struct mf_rollup *r)
         sqlite3_close(r->db);
     pthread_mutex_destroy(&r->mu);
     pthread_mutex_destroy(&r->commit_mu);
+    pthread_cond_destroy(&r->cv);
     free(r->path);
     free(r);
 }
@@ -233,10 +271,15 @@ mf_rollup_discard(struct mf_rollup *r, const void *batch)
 
 /* ---- writing -------------------------------------------------------------- */
 
+/* A flush replaces each (tenant, day) it touches: the day as stored is
+ * loaded, what was delivered since is merged into it in memory (the same
+ * bounded lists as everywhere), the day's rows are deleted and the merged
+ * day is written. */
+
 struct wr {
     struct mf_rollup *r;
-    sqlite3_stmt *tenant, *tid, *ct, *tag, *fact, *top, *top_cut, *burst_get, *burst_put,
-                 *burst_cut, *event, *event_cut, *gap;
+    sqlite3_stmt *tenant, *tid, *ct, *tag, *fact, *top, *burst, *event, *gap;
+    sqlite3_stmt *del[sizeof(day_tables) / sizeof(day_tables[0])];
     int rc;
 };
 
@@ -277,85 +320,34 @@ json_field(struct mf_buf *b, const char *k, const char *v)
 }
 
 static void
-write_events(struct wr *w, int64_t tid, int64_t day, const char *slot,
-             const struct agg_events *l, size_t cap)
+write_events(struct wr *w, struct mf_buf *b, int64_t tid, int64_t day, const char *slot,
+             const struct agg_events *l)
 {
-    struct mf_buf b;
-
-    if (!l->n)
-        return;
-    mf_buf_init(&b, 0);
     for (size_t i = 0; i < l->n; i++) {
         const struct agg_event *e = &l->e[i];
 
-        mf_buf_reset(&b);
         /* the tenant's name is the tenant row's */
-        mf_buf_printf(&b, "{\"t\":%lld,\"s\":%d", (long long)e->time_ms, e->sev);
-        json_field(&b, "actor", e->actor);
-        json_field(&b, "op", e->operation);
-        json_field(&b, "obj", e->object);
-        json_field(&b, "ip", e->client_ip);
-        json_field(&b, "ua", e->user_agent);
-        json_field(&b, "id", e->record_id);
-        json_field(&b, "wl", e->workload);
-        json_field(&b, "ct", e->content_type);
-        json_field(&b, "tags", e->tags);
-        mf_buf_appendc(&b, '}');
+        mf_buf_reset(b);
+        mf_buf_printf(b, "{\"t\":%lld,\"s\":%d", (long long)e->time_ms, e->sev);
+        json_field(b, "actor", e->actor);
+        json_field(b, "op", e->operation);
+        json_field(b, "obj", e->object);
+        json_field(b, "ip", e->client_ip);
+        json_field(b, "ua", e->user_agent);
+        json_field(b, "id", e->record_id);
+        json_field(b, "wl", e->workload);
+        json_field(b, "ct", e->content_type);
+        json_field(b, "tags", e->tags);
+        mf_buf_appendc(b, '}');
         sqlite3_bind_int64(w->event, 1, tid);
         sqlite3_bind_int64(w->event, 2, day);
         bind_text(w->event, 3, slot);
         bind_text(w->event, 4, e->record_id);
         sqlite3_bind_int64(w->event, 5, e->time_ms);
         sqlite3_bind_int(w->event, 6, e->sev);
-        sqlite3_bind_text(w->event, 7, b.data, (int)b.len, SQLITE_TRANSIENT);
+        sqlite3_bind_text(w->event, 7, b->data, (int)b->len, SQLITE_TRANSIENT);
         step(w, w->event);
     }
-    mf_buf_fini(&b);
-    sqlite3_bind_int64(w->event_cut, 1, tid);
-    sqlite3_bind_int64(w->event_cut, 2, day);
-    bind_text(w->event_cut, 3, slot);
-    sqlite3_bind_int64(w->event_cut, 4, (int64_t)cap);
-    step(w, w->event_cut);
-}
-
-static void
-write_burst(struct wr *w, int64_t tid, int64_t day, const char *agg,
-            const struct agg_burst_ent *e)
-{
-    uint64_t dh[AGG_DISTINCT_MAX];
-    unsigned nd = 0;
-    int64_t n = 0;
-
-    sqlite3_bind_int64(w->burst_get, 1, tid);
-    sqlite3_bind_int64(w->burst_get, 2, day);
-    bind_text(w->burst_get, 3, agg);
-    bind_text(w->burst_get, 4, e->key);
-    if (sqlite3_step(w->burst_get) == SQLITE_ROW) {
-        int bytes = sqlite3_column_bytes(w->burst_get, 1);
-
-        n = sqlite3_column_int64(w->burst_get, 0);
-        nd = (unsigned)bytes / 8;
-        if (nd > AGG_DISTINCT_MAX)
-            nd = AGG_DISTINCT_MAX;
-        if (nd)
-            memcpy(dh, sqlite3_column_blob(w->burst_get, 1), nd * 8);
-    }
-    sqlite3_reset(w->burst_get);
-    for (unsigned i = 0; i < e->nd && nd < AGG_DISTINCT_MAX; i++) {
-        unsigned j;
-
-        for (j = 0; j < nd && dh[j] != e->dh[i]; j++)
-            ;
-        if (j == nd)
-            dh[nd++] = e->dh[i];
-    }
-    sqlite3_bind_int64(w->burst_put, 1, tid);
-    sqlite3_bind_int64(w->burst_put, 2, day);
-    bind_text(w->burst_put, 3, agg);
-    bind_text(w->burst_put, 4, e->key);
-    sqlite3_bind_int64(w->burst_put, 5, n + (int64_t)e->n);
-    sqlite3_bind_blob(w->burst_put, 6, dh, (int)(nd * 8), SQLITE_TRANSIENT);
-    step(w, w->burst_put);
 }
 
 static void
@@ -363,7 +355,9 @@ write_day(struct wr *w, const struct mf_agg *a, int64_t tid, const struct agg_da
 {
     const struct mf_report_tables *t = a->t;
     char slot[200];
+    struct mf_buf b;
 
+    mf_buf_init(&b, 0);
     for (int c = 0; c < AGG_N_CT; c++) {
         if (!d->ct_records[c])
             continue;
@@ -388,61 +382,56 @@ write_day(struct wr *w, const struct mf_agg *a, int64_t tid, const struct agg_da
         step(w, w->tag);
     }
     for (int f = 0; f < MF_FACT_COUNT; f++) {
-        if (!d->facts[f])
-            continue;
-        sqlite3_bind_int64(w->fact, 1, tid);
-        sqlite3_bind_int64(w->fact, 2, d->day);
-        bind_text(w->fact, 3, mf_report_fact_name(f));
-        sqlite3_bind_int64(w->fact, 4, (int64_t)d->facts[f]);
-        step(w, w->fact);
+        if (d->facts[f]) {
+            sqlite3_bind_int64(w->fact, 1, tid);
+            sqlite3_bind_int64(w->fact, 2, d->day);
+            bind_text(w->fact, 3, mf_report_fact_name(f));
+            sqlite3_bind_int64(w->fact, 4, (int64_t)d->facts[f]);
+            step(w, w->fact);
+        }
         snprintf(slot, sizeof(slot), "f:%s", mf_report_fact_name(f));
-        write_events(w, tid, d->day, slot, &d->ex_facts[f], a->lim.examples_per_key);
+        write_events(w, &b, tid, d->day, slot, &d->ex_facts[f]);
     }
     for (int k = 0; k < 2; k++)
-        for (int ar = 0; ar < MF_RAREA_COUNT; ar++) {
-            const struct agg_top *tp = &d->tops[k][ar];
+        for (int ar = 0; ar < MF_RAREA_COUNT; ar++)
+            for (size_t i = 0; i < d->tops[k][ar].n; i++) {
+                const struct agg_top_ent *e = &d->tops[k][ar].e[i];
 
-            if (!tp->n)
-                continue;
-            for (size_t i = 0; i < tp->n; i++) {
                 sqlite3_bind_int64(w->top, 1, tid);
                 sqlite3_bind_int64(w->top, 2, d->day);
                 sqlite3_bind_int(w->top, 3, k);
                 sqlite3_bind_int(w->top, 4, ar);
-                bind_text(w->top, 5, tp->e[i].key);
-                sqlite3_bind_int64(w->top, 6, (int64_t)tp->e[i].n);
-                sqlite3_bind_int64(w->top, 7, (int64_t)tp->e[i].risk);
-                sqlite3_bind_int(w->top, 8, tp->e[i].max_sev);
+                bind_text(w->top, 5, e->key);
+                sqlite3_bind_int64(w->top, 6, (int64_t)e->n);
+                sqlite3_bind_int64(w->top, 7, (int64_t)e->risk);
+                sqlite3_bind_int(w->top, 8, e->max_sev);
                 step(w, w->top);
             }
-            sqlite3_bind_int64(w->top_cut, 1, tid);
-            sqlite3_bind_int64(w->top_cut, 2, d->day);
-            sqlite3_bind_int(w->top_cut, 3, k);
-            sqlite3_bind_int(w->top_cut, 4, ar);
-            sqlite3_bind_int64(w->top_cut, 5, (int64_t)a->lim.top_per_area);
-            step(w, w->top_cut);
-        }
     for (int ar = 0; ar < MF_RAREA_COUNT; ar++) {
         snprintf(slot, sizeof(slot), "a:%s", mf_report_area_name(ar));
-        write_events(w, tid, d->day, slot, &d->events[ar], a->lim.events_per_area);
+        write_events(w, &b, tid, d->day, slot, &d->events[ar]);
     }
     for (size_t g = 0; g < t->n_aggs; g++) {
-        for (size_t i = 0; i < d->bursts[g].n; i++)
-            write_burst(w, tid, d->day, t->aggs[g].id, &d->bursts[g].e[i]);
-        if (d->bursts[g].n) {
-            sqlite3_bind_int64(w->burst_cut, 1, tid);
-            sqlite3_bind_int64(w->burst_cut, 2, d->day);
-            bind_text(w->burst_cut, 3, t->aggs[g].id);
-            sqlite3_bind_int64(w->burst_cut, 4, (int64_t)a->lim.keys_per_aggregate);
-            step(w, w->burst_cut);
+        for (size_t i = 0; i < d->bursts[g].n; i++) {
+            const struct agg_burst_ent *e = &d->bursts[g].e[i];
+
+            sqlite3_bind_int64(w->burst, 1, tid);
+            sqlite3_bind_int64(w->burst, 2, d->day);
+            bind_text(w->burst, 3, t->aggs[g].id);
+            bind_text(w->burst, 4, e->key);
+            sqlite3_bind_int64(w->burst, 5, (int64_t)e->n);
+            sqlite3_bind_blob(w->burst, 6, e->dh, (int)(e->nd * sizeof(*e->dh)),
+                              SQLITE_TRANSIENT);
+            step(w, w->burst);
         }
         snprintf(slot, sizeof(slot), "g:%s", t->aggs[g].id);
-        write_events(w, tid, d->day, slot, &d->ex_aggs[g], a->lim.examples_per_key);
+        write_events(w, &b, tid, d->day, slot, &d->ex_aggs[g]);
     }
     for (size_t i = 0; i < t->n_ex_tags; i++) {
         snprintf(slot, sizeof(slot), "t:%s", t->ex_tags[i]);
-        write_events(w, tid, d->day, slot, &d->ex_tags[i], a->lim.examples_per_key);
+        write_events(w, &b, tid, d->day, slot, &d->ex_tags[i]);
     }
+    mf_buf_fini(&b);
 }
 
 static int64_t
@@ -465,12 +454,41 @@ tenant_tid(struct wr *w, const char *id, const char *name)
 static void
 wr_fini(struct wr *w)
 {
-    sqlite3_stmt *all[] = {w->tenant, w->tid, w->ct, w->tag, w->fact, w->top, w->top_cut,
-                           w->burst_get, w->burst_put, w->burst_cut, w->event,
-                           w->event_cut, w->gap};
+    sqlite3_stmt *all[] = {w->tenant, w->tid, w->ct, w->tag, w->fact, w->top, w->burst,
+                           w->event, w->gap};
 
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         sqlite3_finalize(all[i]);
+    for (size_t i = 0; i < sizeof(w->del) / sizeof(w->del[0]); i++)
+        sqlite3_finalize(w->del[i]);
+}
+
+static int load_days(struct mf_rollup *r, int64_t tid, struct agg_tenant *t, int64_t from,
+                     int64_t to, struct mf_agg *a);
+
+/* Replace (tid, day) with its stored rows merged with pending's day. */
+static void
+replace_day(struct wr *w, int64_t tid, const struct agg_tenant *pt, const struct mf_agg *pa,
+            const struct agg_day *pd)
+{
+    struct mf_agg *m = mf_agg_new(w->r->t, &w->r->lim);
+    struct agg_tenant *mt = mf_agg_tenant(m, pt->id, pt->name);
+
+    if (load_days(w->r, tid, mt, pd->day, pd->day, m) != 0) {
+        mf_log(MF_LOG_ERROR, "%s: %s", w->r->path, sqlite3_errmsg(w->r->db));
+        w->rc = -1;
+    } else {
+        struct agg_day *md = mf_agg_day(m, mt, pd->day);
+
+        mf_agg_merge_day(m, pa, md, pd);
+        for (size_t i = 0; i < sizeof(w->del) / sizeof(w->del[0]); i++) {
+            sqlite3_bind_int64(w->del[i], 1, tid);
+            sqlite3_bind_int64(w->del[i], 2, pd->day);
+            step(w, w->del[i]);
+        }
+        write_day(w, m, tid, md);
+    }
+    mf_agg_destroy(m);
 }
 
 static int
@@ -481,31 +499,21 @@ write_agg(struct mf_rollup *r, const struct mf_agg *a)
     prep(&w, &w.tenant, "INSERT INTO tenant(tenant_id, name) VALUES(?1, ?2) "
          "ON CONFLICT(tenant_id) DO UPDATE SET name = excluded.name");
     prep(&w, &w.tid, "SELECT tid FROM tenant WHERE tenant_id = ?1");
-    prep(&w, &w.ct, "INSERT INTO ct VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET "
-         "records = records + excluded.records, tagged = tagged + excluded.tagged");
-    prep(&w, &w.tag, "INSERT INTO tag VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
-         "ON CONFLICT DO UPDATE SET n1 = n1 + excluded.n1, n2 = n2 + excluded.n2, "
-         "n3 = n3 + excluded.n3, n4 = n4 + excluded.n4, n5 = n5 + excluded.n5");
-    prep(&w, &w.fact, "INSERT INTO fact VALUES(?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET "
-         "n = n + excluded.n");
-    prep(&w, &w.top, "INSERT INTO top VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT "
-         "DO UPDATE SET n = n + excluded.n, risk = risk + excluded.risk, "
-         "max_sev = max(max_sev, excluded.max_sev)");
-    prep(&w, &w.top_cut, "DELETE FROM top WHERE tid = ?1 AND day = ?2 AND kind = ?3 AND "
-         "area = ?4 AND key NOT IN (SELECT key FROM top WHERE tid = ?1 AND day = ?2 AND "
-         "kind = ?3 AND area = ?4 ORDER BY risk DESC, n DESC, key LIMIT ?5)");
-    prep(&w, &w.burst_get, "SELECT n, hashes FROM burst WHERE tid = ?1 AND day = ?2 AND "
-         "agg = ?3 AND key = ?4");
-    prep(&w, &w.burst_put, "INSERT OR REPLACE INTO burst VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
-    prep(&w, &w.burst_cut, "DELETE FROM burst WHERE tid = ?1 AND day = ?2 AND agg = ?3 AND "
-         "key NOT IN (SELECT key FROM burst WHERE tid = ?1 AND day = ?2 AND agg = ?3 "
-         "ORDER BY n DESC, key LIMIT ?4)");
+    prep(&w, &w.ct, "INSERT INTO ct VALUES(?1, ?2, ?3, ?4, ?5)");
+    prep(&w, &w.tag, "INSERT INTO tag VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    prep(&w, &w.fact, "INSERT INTO fact VALUES(?1, ?2, ?3, ?4)");
+    prep(&w, &w.top, "INSERT INTO top VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    prep(&w, &w.burst, "INSERT INTO burst VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
     prep(&w, &w.event, "INSERT OR IGNORE INTO event VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
-    prep(&w, &w.event_cut, "DELETE FROM event WHERE tid = ?1 AND day = ?2 AND slot = ?3 AND "
-         "rowid NOT IN (SELECT rowid FROM event WHERE tid = ?1 AND day = ?2 AND slot = ?3 "
-         "ORDER BY sev DESC, time_ms DESC, rid LIMIT ?4)");
     prep(&w, &w.gap, "INSERT INTO gap VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT DO UPDATE SET "
          "end_ms = max(end_ms, excluded.end_ms)");
+    for (size_t i = 0; i < sizeof(w.del) / sizeof(w.del[0]); i++) {
+        char sql[96];
+
+        snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE tid = ?1 AND day = ?2",
+                 day_tables[i]);
+        prep(&w, &w.del[i], sql);
+    }
     if (w.rc != 0) {
         mf_log(MF_LOG_ERROR, "%s: %s", r->path, sqlite3_errmsg(r->db));
         wr_fini(&w);
@@ -516,7 +524,7 @@ write_agg(struct mf_rollup *r, const struct mf_agg *a)
         int64_t tid = tenant_tid(&w, t->id, t->name);
 
         for (size_t j = 0; w.rc == 0 && j < t->n_days; j++)
-            write_day(&w, a, tid, t->days[j]);
+            replace_day(&w, tid, t, a, t->days[j]);
     }
     for (size_t i = 0; w.rc == 0 && i < a->n_gaps; i++) {
         const struct agg_gap *g = &a->gaps[i];
@@ -533,48 +541,101 @@ write_agg(struct mf_rollup *r, const struct mf_agg *a)
     return w.rc;
 }
 
+/* Write what is pending (under commit_mu). */
+static int
+flush_pending(struct mf_rollup *r)
+{
+    int rc = 0;
+
+    if (mf_agg_empty(r->pending))
+        return 0;
+    if (mf_clock_wall_ms() / 86400000 != r->pruned_day)
+        mf_rollup_prune(r, mf_clock_wall_ms());
+    if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        mf_log(MF_LOG_ERROR, "%s: %s", r->path, sqlite3_errmsg(r->db));
+        rc = -1;
+    } else {
+        rc = write_agg(r, r->pending);
+        if (sqlite3_exec(r->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) !=
+            SQLITE_OK) {
+            mf_log(MF_LOG_ERROR, "%s: %s", r->path, sqlite3_errmsg(r->db));
+            sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
+            rc = -1;
+        }
+    }
+    if (rc != 0)
+        mf_log(MF_LOG_ERROR, "%s: the report rollup missed the counts of delivered "
+               "records (the review will undercount them)", r->path);
+    mf_agg_destroy(r->pending);
+    r->pending = mf_agg_new(r->t, &r->lim);
+    r->last_flush_ms = mf_clock_mono_ms();
+    return rc;
+}
+
 int
 mf_rollup_commit(struct mf_rollup *r, const void *const *batches, size_t n)
 {
-    struct mf_agg *all, *one;
     int rc = 0;
 
     if (!r || r->o.read_only)
         return 0;
-    all = mf_agg_new(r->t, &r->lim);
-    pthread_mutex_lock(&r->mu);
+    pthread_mutex_lock(&r->commit_mu);
     for (size_t i = 0; i <= n; i++) {
+        struct mf_agg *one;
+
+        pthread_mutex_lock(&r->mu);
         one = batch_take(r, i < n ? batches[i] : NULL);
+        pthread_mutex_unlock(&r->mu);
         if (one) {
-            mf_agg_merge(all, one);
+            mf_agg_merge(r->pending, one);
             mf_agg_destroy(one);
         }
     }
-    pthread_mutex_unlock(&r->mu);
-    pthread_mutex_lock(&r->commit_mu);
-    if (!mf_agg_empty(all)) {
-        int64_t today = mf_clock_wall_ms() / 86400000;
+    if (mf_clock_mono_ms() - r->last_flush_ms >= r->o.flush_interval_ms)
+        rc = flush_pending(r);
+    pthread_mutex_unlock(&r->commit_mu);
+    return rc;
+}
 
-        if (today != r->pruned_day)
-            mf_rollup_prune(r, mf_clock_wall_ms());
-        if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-            mf_log(MF_LOG_ERROR, "%s: %s", r->path, sqlite3_errmsg(r->db));
-            rc = -1;
-        } else {
-            rc = write_agg(r, all);
-            if (sqlite3_exec(r->db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL) !=
-                SQLITE_OK) {
-                mf_log(MF_LOG_ERROR, "%s: %s", r->path, sqlite3_errmsg(r->db));
-                sqlite3_exec(r->db, "ROLLBACK", NULL, NULL, NULL);
-                rc = -1;
-            }
+/* With a flush interval: what waits is written at the latest one interval
+ * after the last write, even when no commit comes to do it. */
+static void *
+flusher_main(void *arg)
+{
+    struct mf_rollup *r = arg;
+    struct timespec ts;
+
+    pthread_mutex_lock(&r->commit_mu);
+    while (!r->stop) {
+        int64_t due = r->last_flush_ms + r->o.flush_interval_ms - mf_clock_mono_ms();
+
+        if (due <= 0) {
+            flush_pending(r);
+            continue;
         }
-        if (rc != 0)
-            mf_log(MF_LOG_ERROR, "%s: the report rollup missed the counts of delivered "
-                   "records (the review will undercount them)", r->path);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += due / 1000;
+        ts.tv_nsec += (due % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&r->cv, &r->commit_mu, &ts);
     }
     pthread_mutex_unlock(&r->commit_mu);
-    mf_agg_destroy(all);
+    return NULL;
+}
+
+int
+mf_rollup_flush(struct mf_rollup *r)
+{
+    int rc;
+
+    if (!r || r->o.read_only)
+        return 0;
+    pthread_mutex_lock(&r->commit_mu);
+    rc = flush_pending(r);
+    pthread_mutex_unlock(&r->commit_mu);
     return rc;
 }
 
@@ -611,6 +672,7 @@ struct rd {
     int64_t from, to;
     struct agg_tenant **tenants;   /* by tid (sparse), NULL = not selected */
     int64_t n_tids;
+    int64_t only_tid;              /* >= 0: that tenant only, and no gaps */
 };
 
 static struct agg_tenant *
@@ -619,13 +681,19 @@ rd_tenant(struct rd *d, int64_t tid)
     return tid >= 0 && tid < d->n_tids ? d->tenants[tid] : NULL;
 }
 
+/* sql ends with its WHERE clause on ?1 ?2 (days). */
 static int
 rd_query(struct rd *d, const char *sql, sqlite3_stmt **st)
 {
-    if (sqlite3_prepare_v2(d->r->db, sql, -1, st, NULL) != SQLITE_OK)
+    char q[400];
+
+    snprintf(q, sizeof(q), "%s%s", sql, d->only_tid >= 0 ? " AND tid = ?3" : "");
+    if (sqlite3_prepare_v2(d->r->db, q, -1, st, NULL) != SQLITE_OK)
         return -1;
     sqlite3_bind_int64(*st, 1, d->from);
     sqlite3_bind_int64(*st, 2, d->to);
+    if (d->only_tid >= 0)
+        sqlite3_bind_int64(*st, 3, d->only_tid);
     return 0;
 }
 
@@ -762,15 +830,15 @@ rd_all(struct rd *d)
         if (!(t = rd_tenant(d, sqlite3_column_int64(st, 0))))
             continue;
         for (size_t i = 0; i < a->t->n_aggs; i++) {
-            uint64_t dh[AGG_DISTINCT_MAX];
-            unsigned nd = (unsigned)sqlite3_column_bytes(st, 5) / 8;
+            uint32_t dh[AGG_DISTINCT_MAX];
+            unsigned nd = (unsigned)sqlite3_column_bytes(st, 5) / 4;
 
             if (strcmp(a->t->aggs[i].id, g) != 0)
                 continue;
             if (nd > AGG_DISTINCT_MAX)
                 nd = AGG_DISTINCT_MAX;
             if (nd)
-                memcpy(dh, sqlite3_column_blob(st, 5), nd * 8);
+                memcpy(dh, sqlite3_column_blob(st, 5), nd * 4);
             mf_agg_burst_add(a, &mf_agg_day(a, t, sqlite3_column_int64(st, 1))->bursts[i],
                              col_text(st, 3), (uint64_t)sqlite3_column_int64(st, 4), dh, nd);
         }
@@ -784,6 +852,8 @@ rd_all(struct rd *d)
             rd_event(d, t, mf_agg_day(a, t, sqlite3_column_int64(st, 1)), col_text(st, 2),
                      col_text(st, 3));
     sqlite3_finalize(st);
+    if (d->only_tid >= 0)
+        return 0;
     if (rd_query(d, "SELECT tid, ct, start_ms, end_ms, reason FROM gap WHERE "
                  "end_ms >= ?1 * 86400000 AND start_ms < (?2 + 1) * 86400000", &st) != 0)
         return -1;
@@ -795,11 +865,26 @@ rd_all(struct rd *d)
     return 0;
 }
 
+static int
+load_days(struct mf_rollup *r, int64_t tid, struct agg_tenant *t, int64_t from, int64_t to,
+          struct mf_agg *a)
+{
+    struct rd d = {.r = r, .a = a, .from = from, .to = to, .only_tid = tid};
+    int rc;
+
+    d.n_tids = tid + 1;
+    d.tenants = mf_xcalloc((size_t)d.n_tids, sizeof(*d.tenants));
+    d.tenants[tid] = t;
+    rc = rd_all(&d);
+    free(d.tenants);
+    return rc;
+}
+
 int
 mf_rollup_load(struct mf_rollup *r, const char *tenant, int64_t day_from, int64_t day_to,
                struct mf_agg *a, struct mf_report_err *err)
 {
-    struct rd d = {.r = r, .a = a, .from = day_from, .to = day_to};
+    struct rd d = {.r = r, .a = a, .from = day_from, .to = day_to, .only_tid = -1};
     sqlite3_stmt *st;
     int rc = 0;
 

@@ -638,6 +638,44 @@ START_TEST(ru_bounded_by_keys_and_retention)
 }
 END_TEST
 
+/* With a flush interval, delivered counts reach the file within it even
+ * when no other commit comes, and at close. */
+START_TEST(ru_write_behind)
+{
+    struct mf_report_tables *t = builtin_tables();
+    struct mf_report_err err;
+    struct mf_rollup_opts o = {.flush_interval_ms = 300};
+    struct mf_rollup *r = mf_rollup_open(dir, t, &o, &err);
+    struct mf_rollup_stats st;
+    struct mf_report_rec x = rec(mf_clock_wall_ms(), "a@x", "UserLoggedIn",
+                                 "Audit.AzureActiveDirectory");
+    int64_t deadline;
+
+    ck_assert_msg(r != NULL, "%s", err.msg);
+    mf_rollup_add(r, NULL, &x);
+    ck_assert_int_eq(mf_rollup_commit(r, NULL, 0), 0);
+    ck_assert_int_eq(mf_rollup_stats(r, &st), 0);
+    /* the next one waits for the writer thread */
+    x.time_ms -= DAY(1);
+    mf_rollup_add(r, NULL, &x);
+    ck_assert_int_eq(mf_rollup_commit(r, NULL, 0), 0);
+    deadline = mf_clock_mono_ms() + 10000;
+    do {
+        ck_assert_int_eq(mf_rollup_stats(r, &st), 0);
+    } while (count_rows("SELECT count(DISTINCT day) FROM ct") < 2 &&
+             mf_clock_mono_ms() < deadline);
+    ck_assert_int_eq(count_rows("SELECT count(DISTINCT day) FROM ct"), 2);
+    /* close writes what waits */
+    x.time_ms -= DAY(1);
+    mf_rollup_add(r, NULL, &x);
+    ck_assert_int_eq(mf_rollup_commit(r, NULL, 0), 0);
+    mf_rollup_close(r);
+    ck_assert_int_eq(count_rows("SELECT count(DISTINCT day) FROM ct"), 3);
+    ck_assert_int_eq(count_rows("SELECT sum(records) FROM ct"), 3);
+    mf_report_tables_destroy(t);
+}
+END_TEST
+
 START_TEST(ru_open_errors)
 {
     struct mf_report_tables *t = builtin_tables();
@@ -916,6 +954,7 @@ report_suite(void)
     tcase_add_checked_fixture(tr, setup, teardown);
     tcase_add_test(tr, ru_round_trip_commit_discard);
     tcase_add_test(tr, ru_bounded_by_keys_and_retention);
+    tcase_add_test(tr, ru_write_behind);
     tcase_add_test(tr, ru_open_errors);
     tcase_add_test(tv, rv_scores_checks_plan_coverage);
     tcase_add_test(tv, rv_record_values_are_escaped);
