@@ -298,14 +298,12 @@ mf_agg_tenant(struct mf_agg *a, const char *id, const char *name)
     return t;
 }
 
-struct agg_day *
-mf_agg_day(struct mf_agg *a, struct agg_tenant *t, int64_t day)
+/* Index of the first day of t not before day. */
+static size_t
+day_index(const struct agg_tenant *t, int64_t day)
 {
     size_t lo = 0, hi = t->n_days;
-    struct agg_day *d;
 
-    if (t->last && t->last->day == day)
-        return t->last;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
 
@@ -314,6 +312,26 @@ mf_agg_day(struct mf_agg *a, struct agg_tenant *t, int64_t day)
         else
             hi = mid;
     }
+    return lo;
+}
+
+const struct agg_day *
+mf_agg_find_day(const struct agg_tenant *t, int64_t day)
+{
+    size_t i = day_index(t, day);
+
+    return i < t->n_days && t->days[i]->day == day ? t->days[i] : NULL;
+}
+
+struct agg_day *
+mf_agg_day(struct mf_agg *a, struct agg_tenant *t, int64_t day)
+{
+    size_t lo;
+    struct agg_day *d;
+
+    if (t->last && t->last->day == day)
+        return t->last;
+    lo = day_index(t, day);
     if (lo < t->n_days && t->days[lo]->day == day)
         return t->last = t->days[lo];
     if (t->n_days == t->cap_days) {

@@ -187,6 +187,8 @@ uint64_t mf_agg_hash(const char *s);
  * only when AGG_MAX_TENANTS are taken. */
 struct agg_tenant *mf_agg_tenant(struct mf_agg *a, const char *id, const char *name);
 struct agg_day *mf_agg_day(struct mf_agg *a, struct agg_tenant *t, int64_t day);
+/* The day of t, or NULL (not created). */
+const struct agg_day *mf_agg_find_day(const struct agg_tenant *t, int64_t day);
 /* Index of a tag id (interned), or -1 when the table of ids is full. */
 int mf_agg_tag(struct mf_agg *a, const char *id, int area);
 /* Add n hits of severity sev of tag idx to a day. */

@@ -893,24 +893,13 @@ coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
         bool seen[AGG_N_CT] = {false};
 
         for (size_t i = 0; i < b->agg->n_tenants; i++) {
-            const struct agg_tenant *t = &b->agg->tenants[i];
-            size_t lo = 0, hi = t->n_days;
+            const struct agg_day *d = mf_agg_find_day(&b->agg->tenants[i], day);
 
-            if (!b->sel[i])
-                continue;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-
-                if (t->days[mid]->day < day)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            if (lo >= t->n_days || t->days[lo]->day != day)
+            if (!b->sel[i] || !d)
                 continue;
             for (int c = 0; c < AGG_N_CT; c++) {
-                n += t->days[lo]->ct_records[c];
-                seen[c] |= t->days[lo]->ct_records[c] != 0;
+                n += d->ct_records[c];
+                seen[c] |= d->ct_records[c] != 0;
             }
         }
         for (int c = 0; c < AGG_N_CT; c++)

@@ -547,8 +547,10 @@ flush_pending(struct mf_rollup *r)
 {
     int rc = 0;
 
-    if (mf_agg_empty(r->pending))
+    if (mf_agg_empty(r->pending)) {
+        r->last_flush_ms = mf_clock_mono_ms();   /* nothing waits: next check later */
         return 0;
+    }
     if (mf_clock_wall_ms() / 86400000 != r->pruned_day)
         mf_rollup_prune(r, mf_clock_wall_ms());
     if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
