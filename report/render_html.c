@@ -10,6 +10,7 @@
  */
 #include "render_int.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,7 +26,8 @@ static const char css[] =
     ".meta,.muted{color:var(--muted)}"
     "table{border-collapse:collapse;width:100%;margin:6px 0 12px;font-size:13px}"
     "th,td{border:1px solid var(--line);padding:4px 6px;text-align:left;"
-    "vertical-align:top;overflow-wrap:anywhere}"
+    "vertical-align:top;overflow-wrap:break-word}"
+    "td.o{overflow-wrap:anywhere;min-width:12em}"
     "th{background:var(--bg2);white-space:nowrap}td.n,th.n{text-align:right;white-space:nowrap}"
     "td.t{white-space:nowrap;font-variant-numeric:tabular-nums}"
     "table.events,table.examples{font-size:12px}"
@@ -240,8 +242,10 @@ svg_days(struct mf_buf *b, const struct mf_jval *cov)
 
 /* ---- sections -------------------------------------------------------------- */
 
+/* multi: several tenants in the review (then events show theirs) */
 static void
-events_table(struct mf_buf *b, const struct mf_jval *o, const char *key, const char *cls)
+events_table(struct mf_buf *b, const struct mf_jval *o, const char *key, const char *cls,
+             bool multi)
 {
     size_t n;
     struct mf_jval *const *ev = mf_rj_arr(o, key, &n);
@@ -250,9 +254,9 @@ events_table(struct mf_buf *b, const struct mf_jval *o, const char *key, const c
         mf_buf_appends(b, "<p class=\"muted\">None.</p>");
         return;
     }
-    mf_buf_printf(b, "<table class=\"%s\"><tr><th>Time (UTC)</th><th>Severity</th>"
-                  "<th>Tenant</th><th>Actor</th><th>Operation</th><th>Object</th>"
-                  "<th>Client IP</th><th>Tags</th></tr>", cls);
+    mf_buf_printf(b, "<table class=\"%s\"><tr><th>Time (UTC)</th><th>Severity</th>%s"
+                  "<th>Actor</th><th>Operation</th><th>Object</th>"
+                  "<th>Client IP</th><th>Tags</th></tr>", cls, multi ? "<th>Tenant</th>" : "");
     for (size_t i = 0; i < n; i++) {
         size_t nt;
         struct mf_jval *const *tags = mf_rj_arr(ev[i], "tags", &nt);
@@ -269,10 +273,13 @@ events_table(struct mf_buf *b, const struct mf_jval *o, const char *key, const c
         mf_buf_appends(b, "</td><td>");
         sev_pill(b, mf_rj_int(ev[i], "severity"));
         mf_buf_appends(b, "</td>");
-        cell(b, mf_rj_str(ev[i], "tenant"));
+        if (multi)
+            cell(b, mf_rj_str(ev[i], "tenant"));
         cell(b, mf_rj_str(ev[i], "actor"));
         cell(b, mf_rj_str(ev[i], "operation"));
-        cell(b, mf_rj_str(ev[i], "object"));
+        mf_buf_appends(b, "<td class=\"o\">");
+        html_text(b, mf_rj_str(ev[i], "object") ? mf_rj_str(ev[i], "object") : "-");
+        mf_buf_appends(b, "</td>");
         cell(b, mf_rj_str(ev[i], "client_ip"));
         mf_buf_appends(b, "<td>");
         for (size_t k = 0; k < nt; k++) {
@@ -310,7 +317,7 @@ top_table(struct mf_buf *b, const struct mf_jval *area, const char *key, const c
 }
 
 static void
-area_html(struct mf_buf *b, const struct mf_jval *ar)
+area_html(struct mf_buf *b, const struct mf_jval *ar, bool multi)
 {
     const char *name = mf_rj_str(ar, "area");
     char path[200];
@@ -364,7 +371,7 @@ area_html(struct mf_buf *b, const struct mf_jval *ar)
     top_table(b, ar, "actors", "actors");
     top_table(b, ar, "objects", "objects");
     mf_buf_appends(b, "<h4>Highest-severity events</h4>");
-    events_table(b, ar, "events", "events");
+    events_table(b, ar, "events", "events", multi);
     x = mf_rj_arr(ar, "findings", &n);
     mf_buf_appends(b, "<h4>Aggregate findings (");
     snprintf(path, sizeof(path), "exposure.areas.%s.findings_total", name);
@@ -460,11 +467,21 @@ summary_html(struct mf_buf *b, const struct mf_jval *doc)
     mf_buf_appends(b, "</table></section>");
 }
 
+static bool
+multi_tenant(const struct mf_jval *doc)
+{
+    size_t n;
+
+    mf_rj_arr(doc, "tenants", &n);
+    return n > 1;
+}
+
 static void
 checks_html(struct mf_buf *b, const struct mf_jval *doc)
 {
     size_t n;
     struct mf_jval *const *c = mf_rj_arr(doc, "checks", &n);
+    bool multi = multi_tenant(doc);
     char path[200];
 
     mf_buf_appends(b, "<section id=\"checks\"><h2>2. Which protections do we own but not use "
@@ -500,7 +517,7 @@ checks_html(struct mf_buf *b, const struct mf_jval *doc)
         mf_buf_appends(b, "<h4>Examples: ");
         html_text(b, mf_rj_str(c[i], "title"));
         mf_buf_appends(b, "</h4>");
-        events_table(b, c[i], "examples", "examples");
+        events_table(b, c[i], "examples", "examples", multi);
     }
     mf_buf_appends(b, "</section>");
 }
@@ -700,7 +717,7 @@ mf_render_html(struct mf_buf *b, const struct mf_jval *doc)
     mf_buf_appends(b, ".</p>");
     x = mf_rj_arr(ex, "areas", &n);
     for (size_t i = 0; i < n; i++)
-        area_html(b, x[i]);
+        area_html(b, x[i], multi_tenant(doc));
     mf_buf_appends(b, "</section>");
     checks_html(b, doc);
     plan_html(b, doc);
