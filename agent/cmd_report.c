@@ -11,7 +11,7 @@
 
 #include "cli.h"
 #include "clock.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "input.h"
 #include "mem.h"
 #include "normalize.h"
@@ -73,6 +73,7 @@ struct rep {
     const struct mf_normalizer *norm;
     const struct mf_config *cfg;
     struct mf_nctx nctx;
+    struct mf_event ev;
     struct mf_agg *agg;
     struct mf_input_opts io;
     bool range_fixed;            /* --from/--to: records outside are skipped */
@@ -85,28 +86,31 @@ rep_record(struct rep *r, const struct mf_input_rec *rec)
 {
     struct mf_norm_in in = {.data = rec->data, .len = rec->len,
                             .first_line = rec->loc.line ? rec->loc.line : 1};
-    struct mf_norm_result res;
+    struct mf_event *ev = &r->ev;
     struct mf_report_rec rr;
     const struct mf_tenant_conf *tc = NULL;
     char where[300];
     int64_t day;
 
     r->read++;
-    if (mf_normalize_record(r->norm, &r->nctx, &in, &res) != MF_OK) {
+    if (mf_normalize_event(r->norm, &r->nctx, &in, ev) != MF_OK) {
         fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
-                res.error);
+                ev->error);
         r->rejected++;
         return;
     }
-    day = r->nctx.rec.time_ms / 86400000;
+    day = ev->time_ms / 86400000;
     if (r->range_fixed && (day < r->from || day > r->to)) {
         r->outside++;
         return;
     }
-    if (r->cfg && res.tenant_id[0])
-        tc = mf_config_tenant(r->cfg, res.tenant_id);
-    mf_report_rec_fill(&rr, &r->nctx.rec, &res, tc ? tc->name : NULL,
-                       mf_normalizer_class_name(r->norm, res.class_uid));
+    /* the tenant's configured name when there is one */
+    if (r->cfg && ev->tenant_id[0] && (tc = mf_config_tenant(r->cfg, ev->tenant_id))) {
+        ev->tenant_id = tc->id;
+        ev->tenant = tc->name;
+    }
+    mf_report_rec_fill(&rr, ev, &r->nctx.rec, mf_normalizer_class_name(r->norm,
+                                                                        ev->class_uid));
     mf_agg_add(r->agg, &rr);
 }
 
@@ -276,8 +280,8 @@ mf_cmd_report(int argc, char **argv)
     struct mf_report_catalog cat = {0};
     struct mf_report_tables *tables = NULL;
     struct mf_report_err rerr;
-    struct mf_normalizer *norm;
-    struct mf_normerr nerr;
+    struct mf_normalizer *norm = NULL;
+    struct mf_err nerr;
     struct mf_config *cfg = NULL;
     struct mf_rollup *rollup = NULL;
     struct mf_arena arena;
@@ -289,7 +293,11 @@ mf_cmd_report(int argc, char **argv)
 
     if ((first = parse_args(self, argc, argv, &a, &r.io, &rc)) < 0)
         return rc;
-    if (!(norm = mf_normalizer_new(NULL, &nerr))) {
+    /* the configuration's normalizer (its `normalizer:` tables), else the
+     * built-in one */
+    if (a.config && !(cfg = mf_cli_load_config(a.config, 0, &norm)))
+        return MF_EXIT_USAGE;
+    if (!norm && !(norm = mf_normalizer_new(NULL, &nerr))) {
         fprintf(stderr, "m365fwd report: %s\n", nerr.msg);
         return MF_EXIT_USAGE;
     }
@@ -298,8 +306,6 @@ mf_cmd_report(int argc, char **argv)
         fprintf(stderr, "m365fwd report: %s\n", rerr.msg);
         goto out;
     }
-    if (a.config && !(cfg = mf_cli_load_config(a.config, 0, norm)))
-        goto out;
     r.norm = norm;
     r.cfg = cfg;
     r.agg = mf_agg_new(tables, NULL);
@@ -328,10 +334,12 @@ mf_cmd_report(int argc, char **argv)
         r.from = a.from;
         r.to = a.to;
         mf_nctx_init(&r.nctx);
+        mf_event_init(&r.ev, 0);
         if (first >= argc)
             rep_file(&r, "-");
         for (int i = first; i < argc; i++)
             rep_file(&r, argv[i]);
+        mf_event_fini(&r.ev);
         mf_nctx_fini(&r.nctx);
         if (!a.has_from) {
             int64_t last = mf_agg_last_day(r.agg);

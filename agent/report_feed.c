@@ -7,7 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "config.h"
+#include "agent_conf.h"
+#include "clock.h"
 #include "deliver.h"
 #include "log.h"
 #include "mem.h"
@@ -24,10 +25,10 @@ op_is(const char *op, const char *const *names)
 }
 
 static bool
-has_tag(const struct mf_norm_result *res, const char *id)
+has_tag(const struct mf_event *ev, const char *id)
 {
-    for (size_t i = 0; i < res->tags.n; i++)
-        if (strcmp(res->tags.hit[i].tag->id, id) == 0)
+    for (size_t i = 0; i < ev->n_tags; i++)
+        if (strcmp(ev->tags[i].id, id) == 0)
             return true;
     return false;
 }
@@ -60,7 +61,7 @@ device_flag(const struct mf_record *rec, const char *path)
 }
 
 static void
-signin_facts(const struct mf_record *rec, const struct mf_norm_result *res, uint32_t *f)
+signin_facts(const struct mf_record *rec, const struct mf_event *ev, uint32_t *f)
 {
     const char *err = mf_record_str(rec, "ErrorNumber"), *req;
     bool failed = strcasecmp(rec->operation, "UserLoginFailed") == 0 ||
@@ -85,7 +86,7 @@ signin_facts(const struct mf_record *rec, const struct mf_norm_result *res, uint
         *f |= 1u << MF_FACT_SIGNIN_MULTI_FACTOR;
     if (!strcmp(err, "500121"))
         *f |= 1u << MF_FACT_MFA_DENIED;
-    if (has_tag(res, "identity.legacy_or_ropc_auth"))
+    if (has_tag(ev, "identity.legacy_or_ropc_auth"))
         *f |= 1u << MF_FACT_SIGNIN_LEGACY;
     if ((v = device_flag(rec, "DeviceProperties.IsCompliantAndManaged")) >= 0)
         managed = v;
@@ -100,7 +101,7 @@ signin_facts(const struct mf_record *rec, const struct mf_norm_result *res, uint
 }
 
 static uint32_t
-record_facts(const struct mf_record *rec, const struct mf_norm_result *res)
+record_facts(const struct mf_record *rec, const struct mf_event *ev)
 {
     static const char *const signins[] = {"UserLoggedIn", "UserLoginFailed", NULL};
     static const char *const downloads[] = {"FileDownloaded", "FileSyncDownloadedFull",
@@ -115,12 +116,12 @@ record_facts(const struct mf_record *rec, const struct mf_norm_result *res)
     uint32_t f = 0;
 
     if (op_is(op, signins))
-        signin_facts(rec, res, &f);
+        signin_facts(rec, ev, &f);
     if (strcasecmp(op, "MailboxLogin") == 0 && (cis = mf_record_str(rec, "ClientInfoString")))
         for (size_t i = 0; legacy_mail[i]; i++)
             if (strcasestr(cis, legacy_mail[i]))
                 f |= 1u << MF_FACT_SIGNIN_LEGACY;
-    if (has_tag(res, "identity.privileged_role_assigned")) {
+    if (has_tag(ev, "identity.privileged_role_assigned")) {
         f |= 1u << MF_FACT_ROLE_ASSIGNED;
         if (strcasestr(op, "eligible") || strcasestr(op, "PIM") ||
             (rec->user_id && strcasestr(rec->user_id, "MS-PIM")) ||
@@ -139,17 +140,20 @@ record_facts(const struct mf_record *rec, const struct mf_norm_result *res)
         f |= 1u << MF_FACT_FILE_DOWNLOAD;
     if (op_is(op, deletes))
         f |= 1u << MF_FACT_FILE_DELETED;
-    if (strcasecmp(op, "AlertUpdated") == 0 || has_tag(res, "monitor.alert_updated"))
+    if (strcasecmp(op, "AlertUpdated") == 0 || has_tag(ev, "monitor.alert_updated"))
         f |= 1u << MF_FACT_ALERT_FOLLOWUP;
     return f;
 }
 
+/* ObjectId, else what names the object in other record shapes. */
 static const char *
-record_object(const struct mf_record *rec)
+record_object(const struct mf_event *ev, const struct mf_record *rec)
 {
-    static const char *const paths[] = {"ObjectId", "SourceFileName", "MailboxOwnerUPN",
+    static const char *const paths[] = {"SourceFileName", "MailboxOwnerUPN",
                                         "Parameters.Identity", "Item.Subject", NULL};
 
+    if (ev->object && *ev->object)
+        return ev->object;
     for (size_t i = 0; paths[i]; i++) {
         const char *s = mf_record_str(rec, paths[i]);
 
@@ -159,50 +163,56 @@ record_object(const struct mf_record *rec)
     return NULL;
 }
 
+static const char *
+nonempty(const char *s)
+{
+    return s && *s ? s : NULL;
+}
+
 void
-mf_report_rec_fill(struct mf_report_rec *out, const struct mf_record *rec,
-                   const struct mf_norm_result *res, const char *tenant,
-                   const char *class_name)
+mf_report_rec_fill(struct mf_report_rec *out, const struct mf_event *ev,
+                   const struct mf_record *rec, const char *class_name)
 {
     memset(out, 0, sizeof(*out));
-    out->time_ms = rec->time_ms;
-    out->tenant_id = res->tenant_id[0] ? res->tenant_id : NULL;
-    out->tenant = tenant ? tenant : out->tenant_id;
-    out->content_type = rec->content_type;
-    out->workload = rec->workload;
-    out->operation = rec->operation;
-    out->actor = rec->user_id;
-    out->object = record_object(rec);
-    out->client_ip = rec->client_ip[0] ? rec->client_ip : NULL;
-    out->user_agent = rec->user_agent;
-    out->record_id = rec->id;
-    out->outcome = rec->outcome == MF_OUTCOME_SUCCESS ? MF_ROUTCOME_SUCCESS
-                   : rec->outcome == MF_OUTCOME_FAILURE ? MF_ROUTCOME_FAILURE
+    out->time_ms = ev->time_ms;
+    out->tenant_id = nonempty(ev->tenant_id);
+    out->tenant = nonempty(ev->tenant) ? ev->tenant : out->tenant_id;
+    out->content_type = ev->content_type;
+    out->workload = ev->workload;
+    out->operation = ev->operation;
+    out->actor = ev->user;
+    out->object = record_object(ev, rec);
+    out->client_ip = nonempty(ev->client_ip);
+    out->user_agent = ev->user_agent;
+    out->record_id = nonempty(ev->id);
+    out->outcome = ev->outcome == MF_OUTCOME_SUCCESS ? MF_ROUTCOME_SUCCESS
+                   : ev->outcome == MF_OUTCOME_FAILURE ? MF_ROUTCOME_FAILURE
                    : MF_ROUTCOME_UNKNOWN;
-    out->class_uid = res->class_uid;
+    out->class_uid = ev->class_uid;
     out->class_name = class_name;
-    for (size_t i = 0; i < res->tags.n && i < MF_REPORT_MAX_TAGS; i++) {
-        const struct mf_tag *t = res->tags.hit[i].tag;
+    for (size_t i = 0; i < ev->n_tags && i < MF_REPORT_MAX_TAGS; i++) {
+        const struct mf_event_tag *t = &ev->tags[i];
 
         out->tags[out->n_tags].id = t->id;
         out->tags[out->n_tags].area = mf_report_area_parse(mf_area_name(t->area));
-        out->tags[out->n_tags].severity = res->tags.hit[i].severity;
+        out->tags[out->n_tags].severity = t->severity;
         out->n_tags++;
+        if (out->tags[i].severity > out->severity)
+            out->severity = out->tags[i].severity;
         if (strcmp(t->id, "monitor.collection_gap") == 0) {
             int64_t ms;
 
             out->gap_content_type = mf_record_str(rec, "ContentType");
             out->gap_reason = mf_record_str(rec, "Reason");
-            if (mf_parse_time(mf_record_str(rec, "GapStart"), &ms) == 0)
+            if (mf_time_parse(mf_record_str(rec, "GapStart"), &ms) == 0)
                 out->gap_start_ms = ms;
-            if (mf_parse_time(mf_record_str(rec, "GapEnd"), &ms) == 0)
+            if (mf_time_parse(mf_record_str(rec, "GapEnd"), &ms) == 0)
                 out->gap_end_ms = ms;
             if (!out->gap_start_ms && !out->gap_end_ms)
-                out->gap_start_ms = out->gap_end_ms = rec->time_ms;
+                out->gap_start_ms = out->gap_end_ms = ev->time_ms;
         }
     }
-    out->severity = res->tags.max_severity;
-    out->facts = record_facts(rec, res);
+    out->facts = record_facts(rec, ev);
 }
 
 /* ---- the catalogue ------------------------------------------------------------ */
@@ -268,13 +278,13 @@ mf_report_feed_open(const struct mf_config *cfg, const struct mf_normalizer *nor
 
 void
 mf_report_feed_record(struct mf_report_feed *f, const void *batch, const struct mf_nctx *c,
-                      const struct mf_norm_result *res, const char *tenant_name)
+                      const struct mf_event *ev)
 {
     struct mf_report_rec r;
 
     if (!f)
         return;
-    mf_report_rec_fill(&r, &c->rec, res, tenant_name, NULL);
+    mf_report_rec_fill(&r, ev, &c->rec, NULL);
     mf_rollup_add(f->rollup, batch, &r);
 }
 

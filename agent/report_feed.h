@@ -2,9 +2,9 @@
  * report library, and the rollup that `run` and `import` keep.
  *
  * mf_report_rec_fill() is the ONE place that turns what the normalizer
- * produced (struct mf_record and struct mf_norm_result today) into the
- * report's struct mf_report_rec; when the normalizer hands out an event,
- * only this function changes.
+ * produced (the struct mf_event, and the record view it was made from for
+ * the few facts the event does not carry) into the report's struct
+ * mf_report_rec.
  */
 #ifndef MF_REPORT_FEED_H
 #define MF_REPORT_FEED_H
@@ -15,12 +15,11 @@
 struct mf_config;
 struct mf_dl_blob;
 
-/* Fill out from rec and res (both must outlive out's use). tenant: the
- * name to show (NULL: the record's OrganizationId); class_name may be
- * NULL. */
-void mf_report_rec_fill(struct mf_report_rec *out, const struct mf_record *rec,
-                        const struct mf_norm_result *res, const char *tenant,
-                        const char *class_name);
+/* Fill out from ev and the record view it was made from (c->rec of the
+ * same mf_normalize_event() call; both must outlive out's use). The
+ * tenant shown is ev->tenant, else its id. class_name may be NULL. */
+void mf_report_rec_fill(struct mf_report_rec *out, const struct mf_event *ev,
+                        const struct mf_record *rec, const char *class_name);
 
 /* The tag catalogue as the report library sees it; free with
  * mf_report_catalog_free(). */
@@ -35,11 +34,10 @@ struct mf_report_feed;
  * (logged as an error: delivery goes on without it). */
 struct mf_report_feed *mf_report_feed_open(const struct mf_config *cfg,
                                            const struct mf_normalizer *norm);
-/* A delivered record (c->rec and res from the normalizer call that made
- * it), counted in batch; see mf_rollup_add(). f may be NULL. */
+/* A delivered record (ev, and c the context the normalizer made it in),
+ * counted in batch; see mf_rollup_add(). f may be NULL. */
 void mf_report_feed_record(struct mf_report_feed *f, const void *batch,
-                           const struct mf_nctx *c, const struct mf_norm_result *res,
-                           const char *tenant_name);
+                           const struct mf_nctx *c, const struct mf_event *ev);
 /* After the delivery commit: the batches delivered go to report.db. */
 int mf_report_feed_commit(struct mf_report_feed *f, const void *const *batches, size_t n);
 void mf_report_feed_discard(struct mf_report_feed *f, const void *batch);

@@ -29,7 +29,7 @@
 #include "buf.h"
 #include "json.h"
 
-/* ---- areas (the same names as the tag catalogue's) ------------------- */
+/* ---- areas (core's enum mf_area, event.h, in the same order) ---------- */
 
 enum mf_report_area {
     MF_RAREA_IDENTITY = 0,     /* identity_access */

@@ -70,8 +70,7 @@ time_str(struct bld *b, int64_t ms)
 {
     char buf[40];
 
-    mf_clock_fmt_utc(ms, buf, sizeof(buf) - 1);
-    strcat(buf, "Z");
+    mf_clock_fmt_iso(ms, MF_UTC_Z, buf, sizeof(buf));
     return mf_arena_strdup(b->a, buf);
 }
 
@@ -80,16 +79,16 @@ time_str(struct bld *b, int64_t ms)
 int
 mf_report_parse_day(const char *s, int64_t *day)
 {
-    unsigned y, m, d;
-    char tail;
-    static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t ms;
+    char back[16];
 
-    if (!s || sscanf(s, "%4u-%2u-%2u%c", &y, &m, &d, &tail) != 3 || strlen(s) != 10 ||
-        y < 1970 || m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
+    /* a date alone, written in full, that exists (it reads back the same) */
+    if (!s || strlen(s) != 10 || mf_time_parse(s, &ms) != 0 || ms < 0)
         return -1;
-    if (m == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+    mf_report_fmt_day(ms / 86400000, back, sizeof(back));
+    if (strcmp(back, s) != 0)
         return -1;
-    *day = mf_days_from_civil(y, m, d);
+    *day = ms / 86400000;
     return 0;
 }
 

@@ -14,23 +14,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "mem.h"
 #include "report_builtin.h"
 #include "yaml_tree.h"
 
-static const char *const area_names[MF_RAREA_COUNT] = {
-    "identity_access", "data_protection", "collaboration_sharing", "device_posture",
-    "monitoring_response",
-};
 static const char *const area_titles[MF_RAREA_COUNT] = {
     "Identity and access", "Data protection", "Collaboration and sharing",
     "Device posture", "Monitoring and response",
 };
 
+/* The areas are core's (event.h), in the same order. */
+_Static_assert((int)MF_RAREA_COUNT == (int)MF_AREA_COUNT &&
+               (int)MF_RAREA_MONITOR == (int)MF_AREA_MONITORING_RESPONSE,
+               "report areas follow core's enum mf_area");
 const char *
 mf_report_area_name(int area)
 {
-    return area >= 0 && area < MF_RAREA_COUNT ? area_names[area] : "unknown";
+    return mf_area_name((enum mf_area)area);
 }
 
 const char *
@@ -42,10 +43,9 @@ mf_report_area_title(int area)
 int
 mf_report_area_parse(const char *s)
 {
-    for (int i = 0; s && i < MF_RAREA_COUNT; i++)
-        if (strcmp(s, area_names[i]) == 0)
-            return i;
-    return -1;
+    enum mf_area a;
+
+    return s && mf_area_parse(s, &a) == 0 ? (int)a : -1;
 }
 
 static const char *const fact_names[MF_FACT_COUNT] = {
@@ -839,7 +839,7 @@ static const struct mf_jval *
 load_doc(struct ld *l, struct mf_arena *a, const char *text, size_t len,
          const char *const *keys, const char *what)
 {
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     const struct mf_jval *root, *ver;
     int64_t v;
 

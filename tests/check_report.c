@@ -166,7 +166,7 @@ jstr(const struct mf_jval *doc, const char *path)
 
 START_TEST(rt_builtin_against_real_catalogue)
 {
-    struct mf_normerr nerr;
+    struct mf_err nerr;
     struct mf_normalizer *n = mf_normalizer_new(NULL, &nerr);
     struct mf_report_catalog real;
     struct mf_report_err err;
@@ -898,26 +898,28 @@ START_TEST(ad_facts_from_normalizer)
          "\"RecordType\":40,\"UserId\":\"SecurityComplianceAlerts\"}",
          1u << MF_FACT_ALERT_FOLLOWUP, NULL},
     };
-    struct mf_normerr nerr;
+    struct mf_err nerr;
     struct mf_normalizer *n = mf_normalizer_new(NULL, &nerr);
     struct mf_nctx c;
+    struct mf_event ev;
 
     ck_assert_ptr_nonnull(n);
     mf_nctx_init(&c);
+    mf_event_init(&ev, 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct mf_norm_in in = {.data = cases[i].json, .len = strlen(cases[i].json)};
-        struct mf_norm_result res;
         struct mf_report_rec r;
 
-        ck_assert_int_eq(mf_normalize_record(n, &c, &in, &res), MF_OK);
-        mf_report_rec_fill(&r, &c.rec, &res, "contoso", NULL);
+        ck_assert_int_eq(mf_normalize_event(n, &c, &in, &ev), MF_OK);
+        ev.tenant = "contoso";
+        mf_report_rec_fill(&r, &ev, &c.rec, NULL);
         ck_assert_msg(r.facts == cases[i].facts, "case %zu: facts %#x, want %#x", i, r.facts,
                       cases[i].facts);
         ck_assert_str_eq(r.tenant, "contoso");
         ck_assert_int_eq(r.time_ms, DAY(D0) + 36000000);
         if (cases[i].object)
             ck_assert_str_eq(r.object, cases[i].object);
-        ck_assert_int_eq((int)r.n_tags, (int)res.tags.n);
+        ck_assert_int_eq((int)r.n_tags, (int)ev.n_tags);
     }
     /* the gap record of the collector carries its range */
     {
@@ -928,16 +930,16 @@ START_TEST(ad_facts_from_normalizer)
                         "\"GapStart\":\"2026-02-01T00:00:00\",\"GapEnd\":\"2026-02-02T00:00:00\","
                         "\"Reason\":\"too old\"}";
         struct mf_norm_in in = {.data = g, .len = strlen(g)};
-        struct mf_norm_result res;
         struct mf_report_rec r;
 
-        ck_assert_int_eq(mf_normalize_record(n, &c, &in, &res), MF_OK);
-        mf_report_rec_fill(&r, &c.rec, &res, NULL, NULL);
+        ck_assert_int_eq(mf_normalize_event(n, &c, &in, &ev), MF_OK);
+        mf_report_rec_fill(&r, &ev, &c.rec, NULL);
         ck_assert_str_eq(r.tenant, "t");
         ck_assert_str_eq(r.gap_content_type, "Audit.Exchange");
         ck_assert_str_eq(r.gap_reason, "too old");
         ck_assert_int_eq(r.gap_end_ms - r.gap_start_ms, DAY(1));
     }
+    mf_event_fini(&ev);
     mf_nctx_fini(&c);
     mf_normalizer_destroy(n);
 }
