@@ -100,6 +100,9 @@ signin_facts(const struct mf_record *rec, const struct mf_event *ev, uint32_t *f
         *f |= 1u << MF_FACT_SIGNIN_UNMANAGED;
 }
 
+/* The facts of one record (the fact table of docs/report.md). Most
+ * records are none of these operations: they are told apart by the
+ * operation's first letter before any comparison. */
 static uint32_t
 record_facts(const struct mf_record *rec, const struct mf_event *ev)
 {
@@ -115,33 +118,52 @@ record_facts(const struct mf_record *rec, const struct mf_event *ev)
     const char *cis;
     uint32_t f = 0;
 
-    if (op_is(op, signins))
-        signin_facts(rec, ev, &f);
-    if (strcasecmp(op, "MailboxLogin") == 0 && (cis = mf_record_str(rec, "ClientInfoString")))
-        for (size_t i = 0; legacy_mail[i]; i++)
-            if (strcasestr(cis, legacy_mail[i]))
-                f |= 1u << MF_FACT_SIGNIN_LEGACY;
-    if (has_tag(ev, "identity.privileged_role_assigned")) {
-        f |= 1u << MF_FACT_ROLE_ASSIGNED;
-        if (strcasestr(op, "eligible") || strcasestr(op, "PIM") ||
-            (rec->user_id && strcasestr(rec->user_id, "MS-PIM")) ||
-            ids_contain(rec, "Actor", "MS-PIM"))
-            f |= 1u << MF_FACT_ROLE_ASSIGNED_PIM;
+    switch (op[0] | 0x20) {   /* ASCII lower case */
+    case 'u':
+        if (op_is(op, signins))
+            signin_facts(rec, ev, &f);
+        break;
+    case 'm':
+        if (strcasecmp(op, "MailboxLogin") == 0 &&
+            (cis = mf_record_str(rec, "ClientInfoString")))
+            for (size_t i = 0; legacy_mail[i]; i++)
+                if (strcasestr(cis, legacy_mail[i]))
+                    f |= 1u << MF_FACT_SIGNIN_LEGACY;
+        break;
+    case 'd':
+        if (strcasecmp(op, "Delete user.") == 0 &&
+            (ids_contain(rec, "ObjectId", "#EXT#") || ids_contain(rec, "Target", "#EXT#")))
+            f |= 1u << MF_FACT_GUEST_REMOVED;
+        break;
+    case 'f':
+        if (op_is(op, downloads))
+            f |= 1u << MF_FACT_FILE_DOWNLOAD;
+        else if (op_is(op, deletes))
+            f |= 1u << MF_FACT_FILE_DELETED;
+        break;
+    case 'a':
+        if (strcasecmp(op, "AlertUpdated") == 0)
+            f |= 1u << MF_FACT_ALERT_FOLLOWUP;
+        break;
+    default:
+        break;
     }
-    if (strcasecmp(op, "Delete user.") == 0 &&
-        (ids_contain(rec, "ObjectId", "#EXT#") || ids_contain(rec, "Target", "#EXT#")))
-        f |= 1u << MF_FACT_GUEST_REMOVED;
-    if (strcasestr(op, "access review") || strcasestr(op, "accessreview") ||
-        (rec->workload && strcasecmp(rec->workload, "AccessReviews") == 0))
-        f |= 1u << MF_FACT_ACCESS_REVIEW;
     if (strcasestr(op, "SensitivityLabel") && !strcasestr(op, "Removed"))
         f |= 1u << MF_FACT_LABEL_APPLIED;
-    if (op_is(op, downloads))
-        f |= 1u << MF_FACT_FILE_DOWNLOAD;
-    if (op_is(op, deletes))
-        f |= 1u << MF_FACT_FILE_DELETED;
-    if (strcasecmp(op, "AlertUpdated") == 0 || has_tag(ev, "monitor.alert_updated"))
-        f |= 1u << MF_FACT_ALERT_FOLLOWUP;
+    if ((strcasestr(op, "review") && strcasestr(op, "access")) ||
+        (rec->workload && strcasecmp(rec->workload, "AccessReviews") == 0))
+        f |= 1u << MF_FACT_ACCESS_REVIEW;
+    if (ev->n_tags) {
+        if (has_tag(ev, "identity.privileged_role_assigned")) {
+            f |= 1u << MF_FACT_ROLE_ASSIGNED;
+            if (strcasestr(op, "eligible") || strcasestr(op, "PIM") ||
+                (rec->user_id && strcasestr(rec->user_id, "MS-PIM")) ||
+                ids_contain(rec, "Actor", "MS-PIM"))
+                f |= 1u << MF_FACT_ROLE_ASSIGNED_PIM;
+        }
+        if (has_tag(ev, "monitor.alert_updated"))
+            f |= 1u << MF_FACT_ALERT_FOLLOWUP;
+    }
     return f;
 }
 

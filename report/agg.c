@@ -87,10 +87,30 @@ cap_len(const char *s, size_t max, bool *cut)
     return n;
 }
 
+/* "id:sev id:sev ..." of r's tags into buf. */
+static void
+tags_text(const struct mf_report_rec *r, char *tags, size_t tsz)
+{
+    size_t off = 0;
+
+    tags[0] = '\0';
+    for (size_t i = 0; i < r->n_tags && r->tags[i].id; i++) {
+        int n = snprintf(tags + off, tsz - off, "%s%s:%d", off ? " " : "", r->tags[i].id,
+                         r->tags[i].severity);
+
+        if (n < 0 || (size_t)n >= tsz - off) {
+            tags[off] = '\0';
+            break;
+        }
+        off += (size_t)n;
+    }
+}
+
 /* The texts of ev copied into one block for dst. */
 static void
 event_copy(struct mf_agg *a, struct agg_event *dst, const struct agg_event *ev)
 {
+    char tags[1024];
     const char *src[10] = {ev->tenant, ev->actor, ev->operation, ev->object, ev->client_ip,
                            ev->user_agent, ev->record_id, ev->workload, ev->content_type,
                            ev->tags};
@@ -102,6 +122,11 @@ event_copy(struct mf_agg *a, struct agg_event *dst, const struct agg_event *ev)
     bool cut[10];
     char *p;
 
+    if (!ev->tags && ev->src) {
+        tags_text(ev->src, tags, sizeof(tags));
+        src[9] = tags;
+    }
+
     for (int i = 0; i < 10; i++) {
         len[i] = cap_len(src[i], max[i], &cut[i]);
         if (len[i])
@@ -109,6 +134,7 @@ event_copy(struct mf_agg *a, struct agg_event *dst, const struct agg_event *ev)
     }
     dst->time_ms = ev->time_ms;
     dst->sev = ev->sev;
+    dst->src = NULL;
     dst->blk = p = total ? mf_xmalloc(total) : NULL;
     dst->blk_len = total;
     a->mem += total;
@@ -464,9 +490,9 @@ mf_agg_events_offer(struct mf_agg *a, struct agg_events *l, size_t cap,
     if (cap == 0)
         return;
     for (size_t i = 0; ev->record_id && i < l->n; i++)
-        if (l->e[i].record_id && strcmp(l->e[i].record_id, ev->record_id) == 0 &&
-            l->e[i].time_ms == ev->time_ms)
-            return;   /* the same record again (merge of overlapping data) */
+        if (l->e[i].time_ms == ev->time_ms && l->e[i].record_id &&
+            strcmp(l->e[i].record_id, ev->record_id) == 0)
+            return;   /* the same record again (an export that repeats it) */
     if (l->n < cap) {
         if (l->n == l->cap) {
             l->cap = l->cap ? l->cap * 2 : 2;
@@ -586,22 +612,11 @@ by_value(const struct mf_report_rec *r, int by)
     }
 }
 
+/* The event of r as offered to the lists (its tags are written only if a
+ * list keeps it). */
 static void
-fill_event(const struct mf_report_rec *r, struct agg_event *ev, char *tags, size_t tsz)
+fill_event(const struct mf_report_rec *r, struct agg_event *ev)
 {
-    size_t off = 0;
-
-    tags[0] = '\0';
-    for (size_t i = 0; i < r->n_tags && r->tags[i].id; i++) {
-        int n = snprintf(tags + off, tsz - off, "%s%s:%d", off ? " " : "", r->tags[i].id,
-                         r->tags[i].severity);
-
-        if (n < 0 || (size_t)n >= tsz - off) {
-            tags[off] = '\0';
-            break;
-        }
-        off += (size_t)n;
-    }
     memset(ev, 0, sizeof(*ev));
     ev->time_ms = r->time_ms;
     ev->sev = r->severity;
@@ -614,7 +629,7 @@ fill_event(const struct mf_report_rec *r, struct agg_event *ev, char *tags, size
     ev->record_id = (char *)r->record_id;
     ev->workload = (char *)r->workload;
     ev->content_type = (char *)r->content_type;
-    ev->tags = tags;
+    ev->src = r;
 }
 
 void
@@ -623,7 +638,6 @@ mf_agg_add(struct mf_agg *a, const struct mf_report_rec *r)
     struct agg_tenant *t;
     struct agg_day *d;
     struct agg_event ev;
-    char tags[1024];
     int ct, area_sev[MF_RAREA_COUNT] = {0};
     bool is_gap;
     int64_t day;
@@ -646,7 +660,7 @@ mf_agg_add(struct mf_agg *a, const struct mf_report_rec *r)
     for (int f = 0; f < MF_FACT_COUNT; f++)
         if (r->facts & (1u << f))
             d->facts[f]++;
-    fill_event(r, &ev, tags, sizeof(tags));
+    fill_event(r, &ev);
     for (size_t i = 0; i < r->n_tags; i++) {
         const struct mf_report_tag *tg = &r->tags[i];
         int idx;

@@ -112,6 +112,8 @@ struct agg_event {
     char *tags;               /* "id:sev id:sev ..." */
     char *blk;                /* kept events: one allocation for the texts */
     size_t blk_len;
+    const struct mf_report_rec *src;   /* offered events: tags made from it
+                                          when kept (tags NULL) */
 };
 
 struct agg_events {

@@ -214,8 +214,10 @@ struct mf_rollup *mf_rollup_open(const char *dir, const struct mf_report_tables 
 void mf_rollup_close(struct mf_rollup *r);
 
 /* Count one delivered record in batch (any pointer that names a unit of
- * delivery: a blob, an import barrier; NULL = "commit with the next
- * commit"). Thread-safe. Nothing reaches the file before a commit names
+ * delivery: a blob, an import chunk; NULL = "commit with the next
+ * commit"). Thread-safe, provided one thread at a time adds to a given
+ * batch (as a blob or a chunk is one lane's): a batch's records are
+ * counted without a lock. Nothing reaches the file before a commit names
  * the batch. */
 void mf_rollup_add(struct mf_rollup *r, const void *batch, const struct mf_report_rec *rec);
 /* The batches whose records were delivered (with the NULL batch's): call

@@ -238,11 +238,20 @@ batch_find(struct mf_rollup *r, const void *key, bool create)
 void
 mf_rollup_add(struct mf_rollup *r, const void *batch, const struct mf_report_rec *rec)
 {
+    struct mf_agg *a;
+
     if (!r || r->o.read_only)
         return;
     pthread_mutex_lock(&r->mu);
-    mf_agg_add(batch_find(r, batch, true)->agg, rec);
+    a = batch_find(r, batch, true)->agg;
+    if (!batch) {   /* shared by every thread */
+        mf_agg_add(a, rec);
+        pthread_mutex_unlock(&r->mu);
+        return;
+    }
     pthread_mutex_unlock(&r->mu);
+    /* a batch is one thread's at a time: counted without the lock */
+    mf_agg_add(a, rec);
 }
 
 /* Take batch key out of the list (under r->mu); its aggregate or NULL. */
