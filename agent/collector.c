@@ -960,6 +960,9 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     }
     if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
         goto fail;
+    for (size_t i = 0; i < cfg->outputs.n; i++)
+        if (cfg->outputs.v[i].enabled && cfg->outputs.v[i].name)
+            mf_metrics_status_add(c->m, MF_METRICS_OUTPUT, cfg->outputs.v[i].name);
     if (cfg->proxy_auth_file) {
         char e[256];
 

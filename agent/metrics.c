@@ -947,10 +947,10 @@ status_find(struct status_list *l, const char *name)
     return NULL;
 }
 
-void
-mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
-                      const char *name, bool ok, const char *reason,
-                      int64_t valid_ms)
+/* Set an entry; with only_new, leave an existing one as it is. */
+static void
+status_put(struct mf_metrics *m, enum mf_metrics_kind kind, const char *name,
+           bool ok, const char *reason, int64_t valid_ms, bool only_new)
 {
     struct status_list *l;
     struct status *e;
@@ -963,6 +963,10 @@ mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
     l = &m->st[kind];
     if ((e = status_find(l, nm)) != NULL) {
         free(nm);
+        if (only_new) {
+            unlock(m);
+            return;
+        }
         free(e->reason);
     } else {
         if (l->n == l->cap) {
@@ -977,6 +981,21 @@ mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
     e->set_ms = now_ms(m);
     e->valid_ms = valid_ms > 0 ? valid_ms : 0;
     unlock(m);
+}
+
+void
+mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
+                      const char *name, bool ok, const char *reason,
+                      int64_t valid_ms)
+{
+    status_put(m, kind, name, ok, reason, valid_ms, false);
+}
+
+void
+mf_metrics_status_add(struct mf_metrics *m, enum mf_metrics_kind kind,
+                      const char *name)
+{
+    status_put(m, kind, name, true, NULL, 0, true);
 }
 
 void

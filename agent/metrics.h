@@ -158,6 +158,10 @@ void mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
                            int64_t valid_ms);
 void mf_metrics_status_remove(struct mf_metrics *m, enum mf_metrics_kind kind,
                               const char *name);
+/* Register an entry (ok, no expiry) when it does not exist yet, so /readyz
+ * lists every configured output from the start, not from its first flush. */
+void mf_metrics_status_add(struct mf_metrics *m, enum mf_metrics_kind kind,
+                           const char *name);
 /* Draining (SIGTERM): /readyz answers 503 "draining". */
 void mf_metrics_set_draining(struct mf_metrics *m, bool draining);
 /* /readyz: 200 when not draining, at least one tenant is registered and
