@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "mf_config.h"
 #include "normalize.h"
+#include "state.h"
 
 const char mf_cmd_run_usage[] =
     "Usage: m365fwd run -c FILE [--once] [--tenant NAME] [--timeout SECONDS]\n"
@@ -33,12 +34,14 @@ const char mf_cmd_run_usage[] =
     "  --timeout SECONDS   --once gives up after this long (default 900)\n"
     "  -h, --help          show this help\n"
     "\n"
-    "Exit status: 0 done, 1 something could not be delivered or a stream\n"
-    "stopped with an error (see `m365fwd status`), 2 usage or configuration\n"
-    "error.\n";
+    "Exit status: 0 done, 1 something could not be delivered or collected\n"
+    "(a stream stopped with an error, records quarantined, a blob over\n"
+    "collect.max_blob_size, the state_dir in use by another agent - its PID\n"
+    "is named; see `m365fwd status`), 2 usage or configuration error.\n";
 
 static struct mf_collector *running;
 static volatile sig_atomic_t reload_requested;
+static volatile sig_atomic_t stop_requested;   /* also before a collector runs */
 
 static void
 on_signal(int sig)
@@ -47,6 +50,7 @@ on_signal(int sig)
         reload_requested = 1;
         return;
     }
+    stop_requested = 1;
     if (running)
         mf_collector_stop(running);
 }
@@ -162,6 +166,7 @@ mf_cmd_run(int argc, char **argv)
     struct mf_collector *c;
     struct sigaction sa;
     struct reload rl = {0};
+    struct mf_state_lock *lock;
     char err[512];
     int ch, rc;
 
@@ -211,6 +216,14 @@ mf_cmd_run(int argc, char **argv)
         return MF_EXIT_USAGE;
     }
     apply_log_settings(cfg);
+    /* one agent per state_dir, for the whole run (reloads included) */
+    lock = mf_state_lock(cfg->state_dir, err, sizeof(err));
+    if (!lock) {
+        fprintf(stderr, "m365fwd: %s\n", err);
+        mf_config_destroy(cfg);
+        mf_normalizer_destroy(norm);
+        return MF_EXIT_REJECTED;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -226,6 +239,7 @@ mf_cmd_run(int argc, char **argv)
             mf_metrics_destroy(opts.metrics);
             mf_config_destroy(cfg);
             mf_normalizer_destroy(norm);
+            mf_state_unlock(lock);
             return MF_EXIT_USAGE;
         }
         mf_log(MF_LOG_INFO, "metrics and health on http://%s (/metrics /healthz /readyz)",
@@ -263,6 +277,8 @@ mf_cmd_run(int argc, char **argv)
             prev = NULL;
         }
         running = c;
+        if (stop_requested)         /* SIGTERM while starting up */
+            mf_collector_stop(c);
         rc = mf_collector_run(c);
         running = NULL;
         mf_collector_destroy(c);
@@ -279,6 +295,7 @@ mf_cmd_run(int argc, char **argv)
     mf_metrics_destroy(opts.metrics);
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);
+    mf_state_unlock(lock);
     mf_log(MF_LOG_INFO, "exiting with status %d", rc);
     return rc;
 }
