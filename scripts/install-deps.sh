@@ -15,6 +15,7 @@ PACKAGES=(
     clang-14 libclang-rt-14-dev
     jq time
     rsyslog rsyslog-gnutls
+    faketime stress-ng
 )
 
 check_only=0

@@ -23,14 +23,14 @@ def have_openssl():
     return shutil.which("openssl") is not None
 
 
-def _run(args, cwd):
-    r = subprocess.run(["openssl"] + args, cwd=cwd, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True)
+def _run(args, cwd, prefix=()):
+    r = subprocess.run(list(prefix) + ["openssl"] + args, cwd=cwd,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if r.returncode != 0:
         raise CertError("openssl %s failed: %s" % (" ".join(args), r.stderr))
 
 
-def _leaf(d, name, subj, san, ca_key, ca_crt, eku):
+def _leaf(d, name, subj, san, ca_key, ca_crt, eku, prefix=()):
     ext = os.path.join(d, name + ".ext")
     with open(ext, "w") as f:
         f.write("basicConstraints=CA:FALSE\n"
@@ -39,16 +39,18 @@ def _leaf(d, name, subj, san, ca_key, ca_crt, eku):
         if san:
             f.write("subjectAltName=%s\n" % san)
     _run(["req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
-          "-out", name + ".csr", "-subj", subj], d)
+          "-out", name + ".csr", "-subj", subj], d, prefix)
     _run(["x509", "-req", "-in", name + ".csr", "-CA", ca_crt, "-CAkey", ca_key,
           "-CAcreateserial", "-days", "2", "-sha256", "-extfile", ext,
-          "-out", name + ".crt"], d)
+          "-out", name + ".crt"], d, prefix)
     return os.path.join(d, name + ".crt"), os.path.join(d, name + ".key")
 
 
-def make_certs(d):
+def make_certs(d, prefix=()):
     """Write ca.crt, server.{crt,key}, wronghost.{crt,key}, client.{crt,key},
-    client2.{crt,key} into d; return their absolute paths."""
+    client2.{crt,key} into d; return their absolute paths. prefix: a command
+    openssl runs under, e.g. ["faketime", "-f", "-1d"] for certificates
+    valid from yesterday (for a client whose clock is hours behind)."""
     if not have_openssl():
         raise CertError("openssl command not found")
     d = os.path.abspath(d)
@@ -57,20 +59,21 @@ def make_certs(d):
           "-out", "ca.crt", "-days", "2", "-sha256",
           "-subj", "/CN=m365emu test CA",
           "-addext", "basicConstraints=critical,CA:TRUE",
-          "-addext", "keyUsage=critical,keyCertSign,cRLSign"], d)
+          "-addext", "keyUsage=critical,keyCertSign,cRLSign"], d, prefix)
     ca_key, ca_crt = os.path.join(d, "ca.key"), os.path.join(d, "ca.crt")
     out = {"dir": d, "ca": ca_crt}
     out["server_cert"], out["server_key"] = _leaf(
         d, "server", "/CN=localhost", "IP:127.0.0.1,DNS:localhost,IP:::1",
-        ca_key, ca_crt, "serverAuth")
+        ca_key, ca_crt, "serverAuth", prefix)
     out["wronghost_cert"], out["wronghost_key"] = _leaf(
         d, "wronghost", "/CN=wrong.example", "DNS:wrong.example",
-        ca_key, ca_crt, "serverAuth")
+        ca_key, ca_crt, "serverAuth", prefix)
     out["client_cert"], out["client_key"] = _leaf(
-        d, "client", "/CN=m365fwd test app", None, ca_key, ca_crt, "clientAuth")
+        d, "client", "/CN=m365fwd test app", None, ca_key, ca_crt, "clientAuth",
+        prefix)
     out["client2_cert"], out["client2_key"] = _leaf(
         d, "client2", "/CN=m365fwd other app", None, ca_key, ca_crt,
-        "clientAuth")
+        "clientAuth", prefix)
     return out
 
 
