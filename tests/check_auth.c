@@ -323,6 +323,22 @@ token_fault(const char *json)
     ck_assert_int_eq(mf_emu_ctl(&emu, "POST", "/_control/faults", body, NULL), 200);
 }
 
+/* A fresh mf_auth whose first token request met a token_error fault of
+ * this kind (no token). */
+static struct mf_auth *
+after_token_error(const struct mf_tenant_conf *t, struct mf_http *h, const char *kind)
+{
+    struct mf_auth *a = mf_auth_new(t, NULL);
+    char f[256];
+
+    snprintf(f, sizeof(f), "{\"match\": {\"route\": \"token\"}, \"action\": "
+             "\"token_error\", \"kind\": \"%s\", \"count\": 1}", kind);
+    token_fault(f);
+    ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+    ck_assert_ptr_nonnull(strstr(mf_auth_last_error(a), "AADSTS"));
+    return a;
+}
+
 /* Entra ID incidents are transient (issue 11 defect 1), whatever the body
  * says: 5xx, temporarily_unavailable / server_error, throttling. */
 START_TEST(ag_transient_token_errors_retry)
@@ -331,18 +347,12 @@ START_TEST(ag_transient_token_errors_retry)
                                         "throttled"};
     struct mf_tenant_conf t = tenant(TID, CID, secret_file);
     struct mf_http *h = mf_http_new();
-    char f[256];
+    struct mf_auth *a;
 
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        struct mf_auth *a = mf_auth_new(&t, NULL);
-
-        snprintf(f, sizeof(f), "{\"match\": {\"route\": \"token\"}, \"action\": "
-                 "\"token_error\", \"kind\": \"%s\", \"count\": 1}", kinds[i]);
-        token_fault(f);
-        ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+        a = after_token_error(&t, h, kinds[i]);
         ck_assert_msg(mf_auth_last_status(a) == MF_RETRY, "%s: %s", kinds[i],
                       mf_auth_last_error(a));
-        ck_assert_ptr_nonnull(strstr(mf_auth_last_error(a), "AADSTS"));
         /* the next attempt gets a token */
         ck_assert_ptr_nonnull(mf_auth_get(a, h, now_ms()));
         mf_auth_destroy(a);
@@ -350,13 +360,10 @@ START_TEST(ag_transient_token_errors_retry)
     /* a bare 503 without a body too */
     token_fault("{\"match\": {\"route\": \"token\"}, \"action\": \"status\","
                 " \"status\": 503, \"body\": \"\", \"count\": 1}");
-    {
-        struct mf_auth *a = mf_auth_new(&t, NULL);
-
-        ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
-        ck_assert_int_eq(mf_auth_last_status(a), MF_RETRY);
-        mf_auth_destroy(a);
-    }
+    a = mf_auth_new(&t, NULL);
+    ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+    ck_assert_int_eq(mf_auth_last_status(a), MF_RETRY);
+    mf_auth_destroy(a);
     mf_http_destroy(h);
 }
 END_TEST
@@ -369,15 +376,10 @@ START_TEST(ag_config_token_errors)
                                         "no_consent"};
     struct mf_tenant_conf t = tenant(TID, CID, secret_file);
     struct mf_http *h = mf_http_new();
-    char f[256];
 
     for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-        struct mf_auth *a = mf_auth_new(&t, NULL);
+        struct mf_auth *a = after_token_error(&t, h, kinds[i]);
 
-        snprintf(f, sizeof(f), "{\"match\": {\"route\": \"token\"}, \"action\": "
-                 "\"token_error\", \"kind\": \"%s\", \"count\": 1}", kinds[i]);
-        token_fault(f);
-        ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
         ck_assert_msg(mf_auth_last_status(a) == MF_FATAL, "%s", kinds[i]);
         ck_assert_ptr_nonnull(strstr(mf_auth_last_error(a), "configuration error"));
         mf_auth_destroy(a);

@@ -72,8 +72,9 @@ DLP_TYPES = [
 
 
 # token_error fault kinds: (HTTP status, error, AADSTS code, description).
-# The first two are Entra ID incidents (transient); the others look like
-# configuration errors, for a test that switches them off again.
+# temporarily_unavailable, server_error and throttled are Entra ID
+# incidents (transient); the others look like configuration errors, for a
+# test that switches them off again.
 TOKEN_ERRORS = {
     "temporarily_unavailable": (503, "temporarily_unavailable", 90033,
                                 "A transient error has occurred. Please try "

@@ -182,10 +182,12 @@ class Ctx:
 
 # ---- accounting ------------------------------------------------------------
 
-def tally(name, emu, agent, tenant=h.T1, ct=None, reported_blobs=(), note=""):
+def tally(name, emu, agent, tenant=h.T1, ct=None, reported_blobs=(), note="",
+          verdict="healed"):
     """Row for a collection scenario: sent = records of every blob visible
     on the emulator; received = unique Ids delivered; lost = sent - received
-    - the records of blobs reported in a gap event (by contentId)."""
+    - the records of blobs reported in a gap event (by contentId). The
+    verdict given ("healed", "reported") holds only when nothing was lost."""
     blobs = emu.content(tenant, ct)
     now = emu.now()
     sent, by_blob = set(), {}
@@ -206,7 +208,7 @@ def tally(name, emu, agent, tenant=h.T1, ct=None, reported_blobs=(), note=""):
     expect(not extra, "%d records delivered that were never served", len(extra))
     row = Row(name, sent=len(sent), received=len(got & sent), lost=len(lost),
               duplicates=len(ids) - len(got), note=note,
-              verdict="healed" if not lost else "FAIL")
+              verdict=verdict if not lost else "FAIL")
     row.lost_ids = sorted(lost)
     row.gaps = out.gaps
     return row

@@ -5,7 +5,7 @@ proxy, faketime, a small file system...) and prints one table row:
 scenario, sent, received, lost, duplicates, verdict. The whole table is
 printed at the end (it is the table of docs/reliability.md).
 
-Usage: run_faults.py M365FWD [-k SUBSTRING]... [--list] [--keep]
+Usage: run_faults.py M365FWD [-k SUBSTRING]... [--list|--markdown] [--keep]
 Exit 0 when every scenario healed or reported, 1 when one failed, 77 when
 none could run here (no openssl for the emulator's certificates).
 
@@ -47,11 +47,19 @@ def main(argv):
             keep = True
         elif a == "--list":
             listing = True
+        elif a == "--markdown":
+            listing = "markdown"
         else:
             sys.stderr.write("run_faults.py: unknown argument %r\n" % a)
             return 2
     scenarios = [s for s in load_scenarios()
                  if not picks or any(p in s["name"] for p in picks)]
+    if listing == "markdown":
+        # the scenario table of docs/reliability.md
+        for s in scenarios:
+            print("| `%s` | %s | %s |" % (s["name"], s["defect"],
+                                         " ".join(s["doc"].split())))
+        return 0
     if listing:
         for s in scenarios:
             print("%-28s %s" % (s["name"], s["defect"]))

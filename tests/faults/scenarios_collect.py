@@ -65,7 +65,7 @@ def unfault(emu, fid):
 # ---------------------------------------------------------------------------
 # baseline
 
-@scenario("baseline", "reliability.md §6 row 1")
+@scenario("baseline", "plan §6 row 1")
 def baseline(ctx):
     """No fault: every record once."""
     e = one_tenant(ctx, blobs=6, records=20)
@@ -77,7 +77,7 @@ def baseline(ctx):
     return row
 
 
-@scenario("api-faults-mixed", "reliability.md §6 row 13")
+@scenario("api-faults-mixed", "plan §6 row 13")
 def api_faults(ctx):
     """500 AF50000, 503, resets before and in the middle of a body, an
     expired token (401), AF429 (403) on the way: all retried, all healed."""
@@ -98,7 +98,7 @@ def api_faults(ctx):
     return tally("api-faults-mixed", e, a, note="6 kinds of API faults")
 
 
-@scenario("kill-9-mid-delivery", "reliability.md §6 row 9")
+@scenario("kill-9-mid-delivery", "plan §6 row 9")
 def kill9(ctx):
     """kill -9 while blobs are being delivered, then a restart: nothing
     lost, duplicates bounded by the blobs in flight (status: redelivered)."""
@@ -122,7 +122,7 @@ def kill9(ctx):
 # ---------------------------------------------------------------------------
 # defect 1: the token endpoint
 
-@scenario("token-5xx-transient", "defect 1")
+@scenario("token-5xx-transient", "issue 11 defect 1")
 def token_transient(ctx):
     """503/500 and AADSTS bodies with temporarily_unavailable/server_error
     from the token endpoint: retried with backoff, the run completes."""
@@ -142,7 +142,7 @@ def token_transient(ctx):
     return row
 
 
-@scenario("token-config-error-fixed", "defect 1")
+@scenario("token-config-error-fixed", "issue 11 defect 1")
 def token_config_fixed(ctx):
     """A wrong client secret: reported as a configuration error (log,
     status), retried at the slow cadence; the secret file is fixed while the
@@ -168,13 +168,11 @@ def token_config_fixed(ctx):
     expect(a.alive(), "the service stopped")
     rc = a.terminate()
     expect(rc == 0, "SIGTERM exit %d", rc)
-    row = tally("token-config-error-fixed", e, a)
-    row.verdict = "healed" if row.lost == 0 else "FAIL"
-    row.note = "wrong secret reported, fixed in the file, recovered"
-    return row
+    return tally("token-config-error-fixed", e, a,
+                 note="wrong secret reported, fixed in the file, recovered")
 
 
-@scenario("token-incident-config-like", "defect 1")
+@scenario("token-incident-config-like", "issue 11 defect 1")
 def token_incident(ctx):
     """Entra ID answers 'no consent' (AADSTS65001) for a while (an incident
     or a consent granted later): reported, retried slowly, recovers when
@@ -195,7 +193,7 @@ def token_incident(ctx):
     return row
 
 
-@scenario("token-stall-timeout", "defect 1")
+@scenario("token-stall-timeout", "issue 11 defect 1")
 def token_stall(ctx):
     """A token endpoint that accepts the connection and never answers: the
     request is given up after request_timeout (2 s), not a fixed minute."""
@@ -243,12 +241,12 @@ def skewed_run(ctx, name, offset, auth):
     return row
 
 
-@scenario("clock-ahead-2h", "defect 4", needs=("faketime",))
+@scenario("clock-ahead-2h", "issue 11 defect 4", needs=("faketime",))
 def clock_ahead(ctx):
     return skewed_run(ctx, "clock-ahead-2h", "+2h", "certificate")
 
 
-@scenario("clock-behind-2h", "defect 4", needs=("faketime",))
+@scenario("clock-behind-2h", "issue 11 defect 4", needs=("faketime",))
 def clock_behind(ctx):
     return skewed_run(ctx, "clock-behind-2h", "-2h", "secret")
 
@@ -256,7 +254,7 @@ def clock_behind(ctx):
 # ---------------------------------------------------------------------------
 # defect 5: one agent per state_dir
 
-@scenario("two-agents-one-state-dir", "defect 5")
+@scenario("two-agents-one-state-dir", "issue 11 defect 5")
 def two_agents(ctx):
     """A second agent on the state_dir of a running one exits non-zero,
     naming the directory and the first one's PID; nothing is delivered
@@ -273,17 +271,16 @@ def two_agents(ctx):
     expect(a.state_dir in log and str(a.proc.pid) in log,
            "the refusal does not name the directory and PID %d: %s", a.proc.pid, log[-400:])
     a.terminate()
-    row = tally("two-agents-one-state-dir", e, a)
+    row = tally("two-agents-one-state-dir", e, a, verdict="reported",
+                note="second agent refused: exit %d" % rc)
     expect(row.duplicates == 0, "%d duplicates", row.duplicates)
-    row.verdict = "reported"
-    row.note = "second agent refused: exit %d" % rc
     return row
 
 
 # ---------------------------------------------------------------------------
 # defect 8: unbounded inputs
 
-@scenario("gzip-bomb-blob", "defect 8")
+@scenario("gzip-bomb-blob", "issue 11 defect 8")
 def gzip_bomb(ctx):
     """A blob that inflates to 32 MiB with collect.max_blob_size 1MiB: a gap
     naming its contentId, the other blobs delivered, --once exits 1, the
@@ -302,13 +299,11 @@ def gzip_bomb(ctx):
     once(a, rc=1)
     out = a.read_output()
     expect(gap_names(out.gaps, victim), "no gap event names %s", victim)
-    row = tally("gzip-bomb-blob", e, a, reported_blobs=[victim])
-    row.verdict = "reported" if row.lost == 0 else "FAIL"
-    row.note = "1 blob over max_blob_size reported as a gap; %s" % where
-    return row
+    return tally("gzip-bomb-blob", e, a, reported_blobs=[victim], verdict="reported",
+                 note="1 blob over max_blob_size reported as a gap; %s" % where)
 
 
-@scenario("retry-after-one-day", "defect 8")
+@scenario("retry-after-one-day", "issue 11 defect 8")
 def retry_after(ctx):
     """429 with Retry-After: 86400: honoured up to collect.max_retry_after
     (3 s here), so collection goes on the same minute."""
@@ -323,7 +318,7 @@ def retry_after(ctx):
     return row
 
 
-@scenario("nextpage-loop", "defect 8")
+@scenario("nextpage-loop", "issue 11 defect 8")
 def nextpage_loop(ctx):
     """A NextPageUri that points to the page just listed, for as long as the
     fault is on: detected and reported, retried with backoff (no request
@@ -349,7 +344,7 @@ def nextpage_loop(ctx):
     return row
 
 
-@scenario("nextpage-long", "defect 8")
+@scenario("nextpage-long", "issue 11 defect 8")
 def nextpage_long(ctx):
     """NextPageUris of 6000 bytes are followed; one of 20000 bytes (beyond
     what a request carries) is reported and never taken for the last page."""
@@ -373,7 +368,7 @@ def nextpage_long(ctx):
     return row
 
 
-@scenario("slow-blob-progressing", "defect 8")
+@scenario("slow-blob-progressing", "issue 11 defect 8")
 def slow_blob(ctx):
     """Every blob trickles out over several times request_timeout (2 s) but
     keeps progressing: no abort, each blob fetched once."""
@@ -389,7 +384,7 @@ def slow_blob(ctx):
     return row
 
 
-@scenario("stalled-blob", "defect 8")
+@scenario("stalled-blob", "issue 11 defect 8")
 def stalled_blob(ctx):
     """A blob whose body stops half-way: abandoned after request_timeout (2 s)
     of no progress, fetched again; a blob dripped out forever is cut by
@@ -413,7 +408,7 @@ def stalled_blob(ctx):
 # ---------------------------------------------------------------------------
 # defect 9: smaller ones
 
-@scenario("blob-404-then-ok", "defect 9")
+@scenario("blob-404-then-ok", "issue 11 defect 9")
 def blob_404(ctx):
     """A listed blob answers 404 (AF20050) twice before it can be fetched:
     retried, delivered, no gap."""
@@ -429,7 +424,7 @@ def blob_404(ctx):
     return row
 
 
-@scenario("blob-404-for-good", "defect 9")
+@scenario("blob-404-for-good", "issue 11 defect 9")
 def blob_404_for_good(ctx):
     """A blob that keeps answering 404: retried across at least a poll
     interval, then a gap naming it; the rest is delivered."""
@@ -440,14 +435,13 @@ def blob_404_for_good(ctx):
     once(a)
     n404 = e.requests_matching("blob 404")
     expect(n404 >= 5, "only %d attempts before the gap", n404)
-    row = tally("blob-404-for-good", e, a, reported_blobs=[victim])
+    row = tally("blob-404-for-good", e, a, reported_blobs=[victim], verdict="reported",
+                note="%d attempts, then a gap naming the blob" % n404)
     expect(gap_names(row.gaps, victim), "no gap names %s", victim)
-    row.verdict = "reported" if row.lost == 0 else "FAIL"
-    row.note = "%d attempts, then a gap naming the blob" % n404
     return row
 
 
-@scenario("quarantine-exit-status", "defect 9")
+@scenario("quarantine-exit-status", "issue 11 defect 9")
 def quarantine(ctx):
     """A blob that stays unreadable: its readable records delivered, the
     blob kept in state_dir/quarantine, a gap event, --once exits 1; the
@@ -462,7 +456,9 @@ def quarantine(ctx):
     qdir = os.path.join(a.state_dir, "quarantine")
     files = os.listdir(qdir) if os.path.isdir(qdir) else []
     expect(len(files) == 1, "quarantine holds %s", files)
-    row = tally("quarantine-exit-status", e, a, reported_blobs=[victim])
+    row = tally("quarantine-exit-status", e, a, reported_blobs=[victim], verdict="reported",
+                note="1 blob quarantined (9 of 10 records readable), exit 1; import "
+                "replays 9")
     expect(gap_names(row.gaps, victim), "no gap event names %s", victim)
     # the documented replay: import sends the readable records again and
     # names the unreadable one (exit 1)
@@ -474,12 +470,10 @@ def quarantine(ctx):
     expect(r.returncode == 1 and replayed == 9,
            "import of the quarantined blob: exit %d, %d records: %s", r.returncode,
            replayed, r.stderr[-300:])
-    row.verdict = "reported" if row.lost == 0 else "FAIL"
-    row.note = "1 blob quarantined (9 of 10 records readable), exit 1; import replays 9"
     return row
 
 
-@scenario("inflight-db-damaged", "defect 9")
+@scenario("inflight-db-damaged", "issue 11 defect 9")
 def inflight_damaged(ctx):
     """inflight.db overwritten with garbage: reported under its own name,
     set aside, collection goes on; status shows it."""
@@ -501,7 +495,7 @@ def inflight_damaged(ctx):
     return tally("inflight-db-damaged", e, a, note="set aside, started empty")
 
 
-@scenario("state-reset", "defect 9")
+@scenario("state-reset", "issue 11 defect 9")
 def state_reset(ctx):
     """A state.db deleted between two runs: the reset is logged and shown
     by status (records of the lookback come again: counted duplicates)."""
@@ -518,13 +512,11 @@ def state_reset(ctx):
     st = a.status()
     expect((st.get("state") or {}).get("reset_at"), "status does not show the reset: %s",
            json.dumps(st)[:400])
-    row = tally("state-reset", e, a)
-    row.verdict = "reported" if row.lost == 0 else "FAIL"
-    row.note = "reset logged and in status; lookback delivered again"
-    return row
+    return tally("state-reset", e, a, verdict="reported",
+                 note="reset logged and in status; lookback delivered again")
 
 
-@scenario("metrics-idle-connections", "defect 9")
+@scenario("metrics-idle-connections", "issue 11 defect 9")
 def metrics_idle(ctx):
     """40 idle connections to the metrics listener: /healthz still answers;
     a listener beyond loopback is warned about."""
@@ -560,7 +552,7 @@ def metrics_idle(ctx):
     return row
 
 
-@scenario("url-credentials-hidden", "defect 9")
+@scenario("url-credentials-hidden", "issue 11 defect 9")
 def url_credentials(ctx):
     """Credentials in a URL (configuration, proxy environment) never appear
     in an error or a log line."""
@@ -590,7 +582,7 @@ def url_credentials(ctx):
     return row
 
 
-@scenario("not-dumpable", "defect 9")
+@scenario("not-dumpable", "issue 11 defect 9")
 def not_dumpable(ctx):
     """The running agent is not dumpable (no token in a core file): its
     /proc entries belong to root even when it runs as another user."""
