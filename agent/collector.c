@@ -1154,6 +1154,25 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
 /* Life cycle                                                             */
 /* ---------------------------------------------------------------------- */
 
+/* An event of the state recorded in meta (when_key = its time in ms,
+ * why_key = what happened): logged once by a run, also when another
+ * command (status) opened the state first. */
+static void
+log_state_event(const struct mf_collector *c, const char *when_key, const char *why_key,
+                const char *what)
+{
+    char when[32], why[256], key[64], done[32];
+
+    if (mf_state_meta_get(c->state, when_key, when, sizeof(when)) != 1 ||
+        mf_state_meta_get(c->state, why_key, why, sizeof(why)) != 1)
+        return;
+    snprintf(key, sizeof(key), "%s_logged", when_key);
+    if (mf_state_meta_get(c->state, key, done, sizeof(done)) == 1 && !strcmp(done, when))
+        return;
+    mf_log(MF_LOG_WARN, "state_dir %s: %s: %s", c->cfg->state_dir, what, why);
+    mf_state_meta_set(c->state, key, when);
+}
+
 /* A new, reset or repaired state is never silent (also in `status`). */
 static void
 log_origin(const struct mf_collector *c)
@@ -1162,17 +1181,15 @@ log_origin(const struct mf_collector *c)
 
     if (mf_state_origin(c->state, &o) != 0)
         return;
-    if (o.reset)
-        mf_log(MF_LOG_WARN, "state_dir %s: the state was reset: %s (records of the "
-               "lookback may be delivered again)", c->cfg->state_dir, o.reset_reason);
-    else if (o.created_now)
+    if (o.created_now && !o.reset)
         mf_log(MF_LOG_INFO, "state_dir %s: new state: each content type starts %" PRId64
                " s back (collect.initial_lookback)", c->cfg->state_dir,
                c->cfg->collect.initial_lookback_ms / 1000);
-    if (o.inflight_note[0])
-        mf_log(MF_LOG_WARN, "state_dir %s: %s (the marks only count possible duplicates of "
-               "interrupted blobs; no record is lost)", c->cfg->state_dir,
-               o.inflight_note);
+    log_state_event(c, "reset_ms", "reset_reason", "the state was reset (records of the "
+                    "lookback may be delivered again)");
+    log_state_event(c, "inflight_reset_ms", "inflight_reset_reason", "in-flight marks "
+                    "lost (they only count possible duplicates of interrupted blobs; no "
+                    "record is lost)");
 }
 
 struct mf_collector *
