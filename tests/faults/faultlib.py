@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -99,7 +98,6 @@ class Ctx:
         self.agents = []
         self.proxies = []
         self.mounts = []
-        self.procs = []
 
     # ---- pieces ----------------------------------------------------------
     def emu(self, scenario_dict, **kw):
@@ -116,11 +114,6 @@ class Ctx:
     def proxy(self, upstream_port, **kw):
         p = StallProxy(("127.0.0.1", upstream_port), **kw).start()
         self.proxies.append(p)
-        return p
-
-    def popen(self, args, **kw):
-        p = subprocess.Popen(args, **kw)
-        self.procs.append(p)
         return p
 
     @staticmethod
@@ -159,10 +152,6 @@ class Ctx:
     def cleanup(self):
         for a in self.agents:
             a.stop_if_running()
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
         for p in self.proxies:
             p.stop()
         for e in self.emus:
@@ -253,7 +242,3 @@ def format_row(r):
     return "%-28s sent %-6d received %-6d lost %-4d dup %-4d %s (%.1fs)%s" % (
         r.name, r.sent, r.received, r.lost, r.duplicates, r.verdict, r.seconds,
         ("\n      " + r.note) if r.note else "")
-
-
-def now():
-    return time.monotonic()

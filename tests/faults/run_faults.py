@@ -15,7 +15,6 @@ Scenarios live in tests/faults/scenarios_*.py (see faultlib.py).
 import glob
 import importlib
 import os
-import subprocess
 import sys
 import time
 import traceback

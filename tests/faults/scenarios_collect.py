@@ -8,9 +8,7 @@ refused records, SIGTERM with a stuck output) goes in scenarios_outputs.py.
 
 import json
 import os
-import signal
 import socket
-import sqlite3
 import subprocess
 import time
 import urllib.request
