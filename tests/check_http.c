@@ -413,7 +413,8 @@ END_TEST
 /* A blob to a file, with a ceiling on the decompressed size; the fault
  * (or none) is set first. */
 static void
-blob_to_fd(struct mf_http *h, struct mf_http_req *r, int fd, size_t max_body)
+blob_to_fd(struct mf_http *h, struct mf_http_req *r, int fd, size_t max_body,
+           long stall_seconds)
 {
     char uri[1024];
 
@@ -422,6 +423,7 @@ blob_to_fd(struct mf_http *h, struct mf_http_req *r, int fd, size_t max_body)
     snprintf(r->url, sizeof(r->url), "%s?PublisherIdentifier=%s", uri, TID);
     r->body_fd = fd;
     r->max_body = max_body;
+    r->stall_seconds = stall_seconds;
     ck_assert_int_eq(mf_http_perform(h, r), 0);
 }
 
@@ -438,7 +440,7 @@ assert_capped(const char *fault_json, size_t cap)
     unlink(path);
     if (fault_json)
         fault(fault_json);
-    blob_to_fd(h, &r, fd, cap);
+    blob_to_fd(h, &r, fd, cap, 0);
     ck_assert(r.body_truncated);
     ck_assert_int_le(lseek(fd, 0, SEEK_END), (off_t)cap);
     ck_assert_int_eq(mf_http_classify(&r, why, sizeof(why)), MF_DROP);
@@ -482,6 +484,7 @@ START_TEST(hp_long_next_page)
     snprintf(r.url, sizeof(r.url), "%s&PublisherIdentifier=%s", r.next_page_uri, TID);
     ck_assert_int_eq(mf_http_perform(h, &r), 0);
     ck_assert_int_eq(r.status, 200);
+    mf_http_req_fini(&r);
     /* beyond what a request can carry: flagged, never "no next page" */
     snprintf(f, sizeof(f), "{\"match\": {\"route\": \"content\"}, \"action\": "
              "\"nextpage_long\", \"length\": %d, \"count\": 1}", MF_HTTP_URL_MAX + 100);
@@ -507,9 +510,7 @@ START_TEST(hp_slow_progress_is_no_stall)
     /* a body that keeps coming for longer than the no-progress limit */
     fault("{\"match\": {\"route\": \"blob\"}, \"action\": \"drip\","
           " \"chunk\": 400, \"interval\": \"300ms\", \"count\": 1}");
-    req_api(&r, TID, "x");
-    r.stall_seconds = 1;
-    blob_to_fd(h, &r, fd, 0);
+    blob_to_fd(h, &r, fd, 0, 1);
     ck_assert_msg(r.curl_code == 0, "%s", r.error);
     ck_assert_int_eq(r.status, 200);
     ck_assert_uint_gt(r.body_bytes, 2000);
