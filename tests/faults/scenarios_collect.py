@@ -186,9 +186,7 @@ def token_incident(ctx):
     ids = e.visible_ids(h.T1, CT)
     wait_for(lambda: set(a.read_output().ids()) >= ids, 60, "collection after the incident")
     a.terminate()
-    row = tally("token-incident-config-like", e, a)
-    row.note = "AADSTS65001 until switched off"
-    return row
+    return tally("token-incident-config-like", e, a, note="AADSTS65001 until switched off")
 
 
 @scenario("token-stall-timeout", "issue 11 defect 1")
@@ -202,9 +200,7 @@ def token_stall(ctx):
     once(a, timeout=120)
     took = time.monotonic() - t0
     expect(took < 30, "--once took %.0fs with request_timeout 2s", took)
-    row = tally("token-stall-timeout", e, a)
-    row.note = "done in %.0fs" % took
-    return row
+    return tally("token-stall-timeout", e, a, note="done in %.0fs" % took)
 
 
 # ---------------------------------------------------------------------------
@@ -311,9 +307,7 @@ def retry_after(ctx):
     t0 = time.monotonic()
     once(a, timeout=90, args=["--timeout", "60"])
     expect(b"max_retry_after" in a.all_logs(), "the cut Retry-After is not logged")
-    row = tally("retry-after-one-day", e, a)
-    row.note = "done in %.0fs" % (time.monotonic() - t0)
-    return row
+    return tally("retry-after-one-day", e, a, note="done in %.0fs" % (time.monotonic() - t0))
 
 
 @scenario("nextpage-loop", "issue 11 defect 8")
@@ -337,9 +331,7 @@ def nextpage_loop(ctx):
     ids = e.visible_ids(h.T1, CT)
     wait_for(lambda: set(a.read_output().ids()) >= ids, 60, "collection after the loop")
     a.terminate()
-    row = tally("nextpage-loop", e, a)
-    row.note = "%d listings in 4 s of loop" % (n1 - n0)
-    return row
+    return tally("nextpage-loop", e, a, note="%d listings in 4 s of loop" % (n1 - n0))
 
 
 @scenario("nextpage-long", "issue 11 defect 8")
@@ -361,9 +353,7 @@ def nextpage_long(ctx):
     expect(b"NextPageUri of" in a.all_logs(), "the too-long NextPageUri is not reported")
     unfault(e, fid)
     once(a)
-    row = tally("nextpage-long", e, a)
-    row.note = "6000-byte pages followed; a 20000-byte one reported"
-    return row
+    return tally("nextpage-long", e, a, note="6000-byte pages followed; a 20000-byte one reported")
 
 
 @scenario("slow-blob-progressing", "issue 11 defect 8")
@@ -545,9 +535,7 @@ def metrics_idle(ctx):
     ids = e.visible_ids(h.T1, CT)
     wait_for(lambda: set(a.read_output().ids()) >= ids, 60, "delivery")
     a.terminate()
-    row = tally("metrics-idle-connections", e, a)
-    row.note = "/healthz in %.2fs with 40 idle connections" % took
-    return row
+    return tally("metrics-idle-connections", e, a, note="/healthz in %.2fs with 40 idle connections" % took)
 
 
 @scenario("url-credentials-hidden", "issue 11 defect 9")
@@ -575,9 +563,7 @@ def url_credentials(ctx):
     expect(b"ProxyPw-3z" not in logs, "the proxy password is in the log")
     a.env = None
     once(a)
-    row = tally("url-credentials-hidden", e, a)
-    row.note = "no password in errors or logs"
-    return row
+    return tally("url-credentials-hidden", e, a, note="no password in errors or logs")
 
 
 @scenario("not-dumpable", "issue 11 defect 9")
