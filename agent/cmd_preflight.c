@@ -17,7 +17,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "cli.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -479,7 +479,7 @@ mf_cmd_preflight(int argc, char **argv)
     };
     const struct mf_cmd *self = mf_cli_find("preflight");
     const char *file = NULL, *only = NULL;
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_secret proxy_auth = {0};
     struct mf_config *cfg;
     struct pf p;
@@ -501,7 +501,7 @@ mf_cmd_preflight(int argc, char **argv)
     if (!file)
         return mf_cli_usage_error(self, "-c FILE is required");
 
-    mf_cfgerr_reset(&err);
+    mf_err_reset(&err);
     cfg = mf_config_load_file(file, MF_CONFIG_REQUIRE_TENANTS |
                               MF_CONFIG_CHECK_FILES, &err);
     if (!cfg) {
@@ -520,7 +520,7 @@ mf_cmd_preflight(int argc, char **argv)
     memset(&p, 0, sizeof(p));
     if (cfg->proxy_auth_file) {
         char e[256];
-        if (mf_config_load_secret(cfg->proxy_auth_file, NULL, true,
+        if (mf_secret_load(cfg->proxy_auth_file, NULL, true,
                                   "proxy_auth_file", &proxy_auth, e,
                                   sizeof(e)) != 0) {
             fprintf(stderr, "m365fwd preflight: %s\n", e);

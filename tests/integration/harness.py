@@ -76,7 +76,7 @@ class Certs:
             if not have_openssl():
                 raise SkipSuite("openssl command not found")
             cls._dir = tempfile.mkdtemp(prefix="m365fwd-integ-certs-")
-            cls._certs = mkcerts.make_certs(cls._dir, cls.prefix)
+            cls._certs = mkcerts.make_certs(cls._dir, prefix=cls.prefix)
         return cls._certs
 
     @classmethod
