@@ -289,7 +289,7 @@ exec_locked(sqlite3 *db, const char *sql, char **emsg)
  * marks only count duplicates of interrupted blobs, they never decide
  * what is delivered, so collection goes on with an empty one. */
 static int
-attach_inflight(struct mf_state *st, const char *dir, struct mf_state_err *err)
+attach_inflight(struct mf_state *st, const char *dir, struct mf_err *err)
 {
     char *sql = sqlite3_mprintf("ATTACH DATABASE '%q/inflight.db' AS fl", dir);
     char *emsg = NULL;
@@ -314,8 +314,8 @@ attach_inflight(struct mf_state *st, const char *dir, struct mf_state_err *err)
             snprintf(to, sizeof(to), "%s/inflight.db.damaged-%lld%s", dir,
                      (long long)(now / 1000), suffix[i]);
             if (rename(from, to) != 0 && errno != ENOENT) {
-                snprintf(err->msg, sizeof(err->msg), "%.100s/inflight.db is damaged (%s) "
-                         "and cannot be set aside: %s", dir, why, strerror(errno));
+                mf_err_set(err, "%.100s/inflight.db is damaged (%s) and cannot be set "
+                           "aside: %s", dir, why, strerror(errno));
                 return -1;
             }
         }
@@ -330,8 +330,8 @@ attach_inflight(struct mf_state *st, const char *dir, struct mf_state_err *err)
         if (rc == SQLITE_OK)
             return 0;
     }
-    snprintf(err->msg, sizeof(err->msg), "%.150s/inflight.db (in-flight marks): cannot "
-             "open: %.80s", dir, emsg ? emsg : sqlite3_errstr(rc));
+    mf_err_set(err, "%.150s/inflight.db (in-flight marks): cannot open: %.80s", dir,
+               emsg ? emsg : sqlite3_errstr(rc));
     sqlite3_free(emsg);
     return -1;
 }
@@ -385,14 +385,14 @@ mf_state_open(const char *dir, struct mf_err *err)
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                         SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         mf_err_set(err, "%.180s: cannot open: %s", path,
-                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+                   st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
     rc = exec_locked(st->db, schema_sql, &emsg);
     if (rc != SQLITE_OK) {
         mf_err_set(err, "%.180s: cannot create the schema: %.60s", path,
-                 emsg ? emsg : "?");
+                   emsg ? emsg : "?");
         sqlite3_free(emsg);
         goto fail;
     }
@@ -406,7 +406,7 @@ mf_state_open(const char *dir, struct mf_err *err)
         pthread_mutex_unlock(&wmu);
         if (rc != 0) {
             mf_err_set(err, "%.180s: cannot upgrade the state: %.60s",
-                     path, sqlite3_errmsg(st->db));
+                       path, sqlite3_errmsg(st->db));
             goto fail;
         }
     }
