@@ -337,12 +337,34 @@ static const struct mf_option collect_opts[] = {
              "allows about 2000 per publisher."},
     {.name = "request_timeout", .type = MF_OPT_DURATION, .def = "60s",
      .offset = COL(request_timeout_ms), .min = MS_S, .max = 10 * MS_M,
-     .desc = "Time limit of one HTTP request without progress."},
+     .desc = "An HTTP request (token, listing or blob) that makes no progress "
+             "for this long - no connection, no answer, no byte of the body "
+             "- is abandoned and retried. A slow transfer that progresses "
+             "goes on, up to `transfer_timeout`."},
+    {.name = "transfer_timeout", .type = MF_OPT_DURATION, .def = "30m",
+     .offset = COL(transfer_timeout_ms), .min = MS_S, .max = 24 * MS_H,
+     .desc = "Ceiling of one whole HTTP transfer, however it progresses (a "
+             "body dripped out a byte at a time ends here and is retried)."},
+    {.name = "max_blob_size", .type = MF_OPT_SIZE, .def = "1GiB",
+     .offset = COL(max_blob_size), .min = 64 * KIB, .max = 64 * GIB,
+     .desc = "Largest content blob accepted, counted after decompression (a "
+             "gzip bomb stops here, not when the state disk is full). A "
+             "larger blob is not delivered: it is reported as a collection "
+             "gap naming its contentId, `run --once` exits 1, and the rest "
+             "goes on."},
+    {.name = "max_retry_after", .type = MF_OPT_DURATION, .def = "15m",
+     .offset = COL(max_retry_after_ms), .min = MS_S, .max = 24 * MS_H,
+     .desc = "Longest `Retry-After` honoured; a longer one from the server "
+             "(or a proxy) is cut to this, so one answer cannot stop "
+             "collection for days."},
     {.name = "max_backoff", .type = MF_OPT_DURATION, .def = "5m",
      .offset = COL(max_backoff_ms), .min = MS_S, .max = MS_H,
      .desc = "Ceiling of the exponential backoff (with jitter) between "
              "retries; a `Retry-After` from the server is honoured even when "
-             "longer."},
+             "longer (up to `max_retry_after`). Configuration errors of a "
+             "tenant (bad secret, unknown app or tenant, no consent) are "
+             "retried at this cadence, so a fixed secret or a recovered "
+             "Entra ID needs no restart."},
     {.name = "delivery_threads", .type = MF_OPT_INT, .def = "0",
      .offset = COL(delivery_threads), .min = 0, .max = 64,
      .desc = "Threads that normalize downloaded blobs and send their records "

@@ -20,6 +20,7 @@ PACKAGES=(
     rsyslog rsyslog-gnutls
     openjdk-17-jre-headless maven
     chromium nodejs
+    faketime stress-ng
 )
 
 # The report's browser test drives Debian's chromium with playwright-core
