@@ -1,5 +1,6 @@
 #include "clock.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -145,6 +146,15 @@ time_of_day(const char **p, int *h, int *mi, int *sec, int *frac, int64_t *off)
     return zone(p, off);
 }
 
+static int
+days_in_month(int y, int m)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : mdays[m - 1];
+}
+
 int
 mf_time_parse(const char *s, int64_t *ms)
 {
@@ -167,7 +177,8 @@ mf_time_parse(const char *s, int64_t *ms)
     }
     while (*p == ' ')
         p++;
-    if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
+    if (*p || M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 ||
+        mi > 59 || sec > 60)
         return -1;
     days = mf_days_from_civil(Y, (unsigned)M, (unsigned)D);
     *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000 + frac;

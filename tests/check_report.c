@@ -952,6 +952,10 @@ report_suite(void)
     TCase *tt = tcase_create("mf_report_tables_load()");
     TCase *ta = tcase_create("mf_agg_*()");
     TCase *tr = tcase_create("mf_rollup_*()");
+
+    /* the write-behind test waits for the writer thread (bounded by its
+     * own deadlines): not Check's default 4 s on a busy machine */
+    tcase_set_timeout(tr, 60);
     TCase *tv = tcase_create("mf_review_build()");
     TCase *td = tcase_create("mf_report_rec_fill()");
 
