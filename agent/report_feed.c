@@ -12,6 +12,31 @@
 #include "deliver.h"
 #include "log.h"
 #include "mem.h"
+#include "units.h"
+
+/* ---- the `report:` section ------------------------------------------------- */
+
+#define REP(f) offsetof(struct mf_report_conf, f)
+static const struct mf_option report_opts[] = {
+    {.name = "rollup", .type = MF_OPT_BOOL, .def = "true", .offset = REP(rollup),
+     .desc = "Count every delivered record for `m365fwd report -c` in "
+             "`state_dir/report.db` (per tenant, day, area, tag, actor and "
+             "object; sized by distinct keys, not records). `false` saves "
+             "that work; `report` then reads exports only."},
+    {.name = "retention", .type = MF_OPT_DURATION, .def = "400d",
+     .offset = REP(retention_ms), .min = MF_MS_D, .max = 3660 * MF_MS_D,
+     .desc = "Days kept in the rollup; older days are deleted (at most once "
+             "a day)."},
+    {.name = NULL},
+};
+
+const struct mf_optsec mf_report_sec = {
+    .name = "report",
+    .desc = "The rollup `run` and `import` keep for the security and "
+            "governance review (`m365fwd report -c`, docs/report.md).",
+    .opts = report_opts,
+    .size = sizeof(struct mf_report_conf),
+};
 
 /* ---- the adapter ------------------------------------------------------------- */
 
@@ -277,15 +302,21 @@ struct mf_report_feed {
 struct mf_report_feed *
 mf_report_feed_open(const struct mf_config *cfg, const struct mf_normalizer *norm)
 {
-    struct mf_report_feed *f = mf_xcalloc(1, sizeof(*f));
+    struct mf_report_feed *f;
     struct mf_report_err err;
 
+    if (!cfg->report.rollup)
+        return NULL;
+    f = mf_xcalloc(1, sizeof(*f));
     f->cfg = cfg;
     f->norm = norm;
     mf_report_catalog_init(&f->cat, mf_normalizer_tags(norm));
     f->tables = mf_report_tables_load(NULL, NULL, 0, NULL, NULL, 0, &f->cat, &err);
     if (f->tables) {
-        struct mf_rollup_opts o = {.flush_interval_ms = MF_ROLLUP_DEFAULT_FLUSH_MS};
+        struct mf_rollup_opts o = {
+            .flush_interval_ms = MF_ROLLUP_DEFAULT_FLUSH_MS,
+            .retention_days = (int)(cfg->report.retention_ms / MF_MS_D),
+        };
 
         f->rollup = mf_rollup_open(cfg->state_dir, f->tables, &o, &err);
     }

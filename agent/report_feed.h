@@ -10,6 +10,7 @@
 #define MF_REPORT_FEED_H
 
 #include "normalize.h"
+#include "option.h"
 #include "report.h"
 
 struct mf_config;
@@ -28,10 +29,18 @@ void mf_report_catalog_free(struct mf_report_catalog *cat);
 
 /* ---- the rollup as `run` and `import` feed it ------------------------------- */
 
+/* The `report:` section. */
+struct mf_report_conf {
+    bool rollup;                /* keep state_dir/report.db while delivering */
+    int64_t retention_ms;       /* days kept in it */
+};
+extern const struct mf_optsec mf_report_sec;
+
 struct mf_report_feed;
 
-/* Open state_dir/report.db for writing. NULL when it cannot be opened
- * (logged as an error: delivery goes on without it). */
+/* Open state_dir/report.db for writing. NULL when `report.rollup` is off,
+ * or when it cannot be opened (logged as an error: delivery goes on
+ * without it). */
 struct mf_report_feed *mf_report_feed_open(const struct mf_config *cfg,
                                            const struct mf_normalizer *norm);
 /* A delivered record (ev, and c the context the normalizer made it in),

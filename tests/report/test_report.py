@@ -263,6 +263,17 @@ class ReportTest(unittest.TestCase):
         doc = self.json_report("-c", cfg, "--days", "3")
         self.assertEqual(doc["period"]["days"], 3)
 
+    def test_rollup_off(self):
+        """report.rollup: false - import delivers, keeps no report.db, and
+        report -c says there is no rollup."""
+        cfg = self.config("report: {rollup: false, retention: 30d}\n")
+        p = rc.run(BIN, "import", "-c", cfg, *self.inputs)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.d, "state", "report.db")))
+        code, _, err = self.report("-c", cfg, "--format", "json")
+        self.assertEqual(code, 1)
+        self.assertIn("no rollup", err)
+
     def test_rollup_tenant_names_from_config(self):
         cfg = self.config("tenants:\n  - {id: \"%s\", name: contoso, client_id: x, "
                           "client_secret_env: NOPE}\n" % rc.TENANT)
