@@ -24,6 +24,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
@@ -31,6 +32,8 @@
 #define DEFAULT_RESOURCE "https://manage.office.com"
 #define ASSERTION_LIFETIME_S 600
 #define REFRESH_MARGIN_MS (5 * 60 * 1000)
+#define SKEW_USE_MS (60 * 1000)     /* below this the local clock dates
+                                       assertions as it is */
 
 struct mf_auth {
     const struct mf_tenant_conf *t;
@@ -54,6 +57,7 @@ struct mf_auth {
 
     char err[512];
     enum mf_status st;
+    int64_t skew_ms;        /* local clock - token host clock */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -416,6 +420,12 @@ mf_auth_last_status(const struct mf_auth *a)
     return a->st;
 }
 
+void
+mf_auth_set_skew(struct mf_auth *a, int64_t skew_ms)
+{
+    a->skew_ms = skew_ms;
+}
+
 const char *
 mf_auth_roles(const struct mf_auth *a)
 {
@@ -488,6 +498,71 @@ read_claims(struct mf_auth *a)
     mf_buf_fini(&roles);
 }
 
+/* Token endpoint verdicts (m365-api.md §1.8; issue 11 defect 1): what is
+ * transient is retried with backoff like any API error, the rest is a
+ * configuration error (retried at a slow cadence by the caller). First
+ * matching row wins; status 0 = any, NULL = any. */
+struct token_row {
+    long status_lo, status_hi;
+    const char *error;          /* the body's "error" */
+    const char *code;           /* "AADSTS<n>" */
+    enum mf_status verdict;
+    const char *why;
+};
+
+static const struct token_row token_verdicts[] = {
+    {0, 0, "temporarily_unavailable", NULL, MF_RETRY, "Entra ID temporarily unavailable"},
+    {0, 0, "server_error", NULL, MF_RETRY, "Entra ID server error"},
+    {0, 0, NULL, "AADSTS90033", MF_RETRY, "Entra ID transient error"},
+    {0, 0, NULL, "AADSTS90055", MF_RETRY, "token endpoint throttled"},
+    /* the assertion was dated by a local clock far off: the next one is
+     * dated on the token host's clock (its Date header) */
+    {0, 0, NULL, "AADSTS700024", MF_RETRY, "client assertion outside its validity "
+     "(clock skew)"},
+    {500, 599, NULL, NULL, MF_RETRY, "token endpoint server error"},
+    {408, 408, NULL, NULL, MF_RETRY, "token endpoint timeout"},
+    {429, 429, NULL, NULL, MF_RETRY, "token endpoint throttled"},
+    {400, 499, NULL, NULL, MF_FATAL, "configuration error"},
+    {0, 0, NULL, NULL, MF_RETRY, "unexpected answer from the token endpoint"},
+};
+
+static const struct token_row *
+token_verdict(const struct mf_http_req *req, const char *error)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(token_verdicts) / sizeof(token_verdicts[0]); i++) {
+        const struct token_row *r = &token_verdicts[i];
+
+        if (r->status_lo && (req->status < r->status_lo || req->status > r->status_hi))
+            continue;
+        if (r->error && strcmp(r->error, error) != 0)
+            continue;
+        if (r->code && strcmp(r->code, req->af_code) != 0)
+            continue;
+        return r;
+    }
+    return &token_verdicts[i - 1];
+}
+
+/* The "error" member of a token endpoint error body ("" when none). */
+static void
+oauth_error(const struct mf_http_req *req, char *out, size_t n)
+{
+    struct mf_arena ar;
+    const char *e;
+
+    out[0] = '\0';
+    if (!req->resp.data || req->resp.len == 0)
+        return;
+    mf_arena_init(&ar, 0);
+    e = mf_jstrv(mf_jobj_get(mf_json_parse(&ar, req->resp.data, req->resp.len, NULL,
+                                           NULL, NULL), "error"));
+    if (e)
+        snprintf(out, n, "%s", e);
+    mf_arena_fini(&ar);
+}
+
 static void
 auth_done(struct mf_http_req *req, void *ud)
 {
@@ -501,6 +576,8 @@ auth_done(struct mf_http_req *req, void *ud)
     req->body = NULL;
     req->body_len = 0;
     req->basic_pass = NULL;
+    if (req->date_ms > 0)
+        a->skew_ms = mf_clock_wall_ms() - req->date_ms;
 
     st = mf_http_classify(req, why, sizeof(why));
     if (st == MF_OK) {
@@ -533,19 +610,22 @@ auth_done(struct mf_http_req *req, void *ud)
             OPENSSL_cleanse((void *)tok->u.s, tok->len);
         }
         mf_arena_fini(&ar);
+    } else if (req->status == 0 || req->curl_code != 0) {
+        set_err(a, MF_RETRY, "tenant %s: token request failed: %s (retrying)",
+                a->t->name, req->error);
     } else {
-        if (st == MF_DROP)
-            st = MF_FATAL;
-        if (req->status == 0 || req->curl_code != 0)
-            set_err(a, MF_RETRY, "tenant %s: token request failed: %s",
-                    a->t->name, req->error);
-        else if (req->af_code[0])
-            set_err(a, st, "tenant %s: token request refused (HTTP %ld): "
-                    "%s: %s", a->t->name, req->status, req->af_code,
-                    req->af_message);
+        char error[64];
+        const struct token_row *v;
+
+        oauth_error(req, error, sizeof(error));
+        v = token_verdict(req, error);
+        if (req->af_code[0])
+            set_err(a, v->verdict, "tenant %s: token request refused, %s (HTTP %ld%s%s): "
+                    "%s: %s", a->t->name, v->why, req->status, error[0] ? " " : "",
+                    error, req->af_code, req->af_message);
         else
-            set_err(a, st, "tenant %s: token request refused: %s",
-                    a->t->name, why);
+            set_err(a, v->verdict, "tenant %s: token request refused, %s: %s",
+                    a->t->name, v->why, why);
     }
     if (req->resp.data)
         OPENSSL_cleanse(req->resp.data, req->resp.cap);
@@ -578,7 +658,9 @@ mf_auth_refresh(struct mf_auth *a, struct mf_http *h, int64_t now_ms)
     if (t->auth == MF_AUTH_CERTIFICATE) {
         struct mf_buf jwt;
         mf_buf_init(&jwt, 0);
-        if (make_assertion(a, now_ms, &jwt) != 0) {
+        bool off = a->skew_ms > SKEW_USE_MS || a->skew_ms < -SKEW_USE_MS;
+
+        if (make_assertion(a, off ? now_ms - a->skew_ms : now_ms, &jwt) != 0) {
             mf_buf_fini(&jwt);
             body_wipe(&a->body);
             return -1;
@@ -608,7 +690,11 @@ mf_auth_refresh(struct mf_auth *a, struct mf_http *h, int64_t now_ms)
     a->req.ca_file = t->ca_file;
     a->req.proxy = a->opts.proxy;
     a->req.proxy_userpwd = a->opts.proxy_userpwd;
-    a->req.timeout_ms = 60000;
+    a->req.timeout_ms = a->opts.transfer_timeout_ms > 0 ? (long)a->opts.transfer_timeout_ms
+                                                        : 120000;
+    a->req.connect_timeout_ms = a->opts.request_timeout_ms > 0
+                                ? (long)a->opts.request_timeout_ms : 60000;
+    a->req.stall_seconds = (long)((a->req.connect_timeout_ms + 999) / 1000);
     a->req.max_body = 1 << 20;
     a->req.done = auth_done;
     a->req.ud = a;

@@ -20,6 +20,7 @@
 #include "mem.h"
 #include "normalize.h"
 #include "fanout.h"
+#include "report_feed.h"
 
 #define IMPORT_BATCH  5000          /* records between acknowledgement barriers */
 #define CHUNK_RECORDS 256           /* records a lane takes at once */
@@ -84,6 +85,7 @@ struct import_run {
     const struct mf_normalizer *norm;
     struct mf_fanout fo;                   /* the outputs (lanes share them) */
     const struct mf_tenant_conf *tenant;   /* --tenant */
+    struct mf_report_feed *report;         /* state_dir/report.db, or NULL */
     struct lane *lanes;
     int n_lanes;
     pthread_mutex_t mu;
@@ -160,6 +162,9 @@ import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
             }
             c->normalized++;
             c->refused += refused;
+            /* counted with its chunk, kept when the chunk is acknowledged */
+            if (!refused)
+                mf_report_feed_record(r->report, c, &L->nctx, ev);
             return;
         }
     }
@@ -260,6 +265,29 @@ submit(struct import_run *r)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The report rollup's batches are the chunks: kept when acknowledged. */
+static void
+report_settle(struct import_run *r, struct chunk *list, bool ok)
+{
+    const void **keys;
+    size_t n = 0;
+
+    if (!r->report)
+        return;
+    for (struct chunk *c = list; c; c = c->next)
+        n++;
+    keys = mf_xcalloc(n + 1, sizeof(*keys));
+    n = 0;
+    for (struct chunk *c = list; c; c = c->next) {
+        if (ok)
+            keys[n++] = c;
+        else
+            mf_report_feed_discard(r->report, c);
+    }
+    mf_report_feed_commit(r->report, keys, n);
+    free(keys);
+}
+
 /* The acknowledgement barrier: every chunk the lanes completed before it is
  * delivered once every output acknowledged everything sent so far. */
 static void
@@ -284,6 +312,7 @@ barrier(struct import_run *r)
         r->rejected += c->rejected;
     }
     r->unacked += refused;
+    report_settle(r, list, ok);
     if (ok) {
         r->delivered += n;
     } else {
@@ -506,6 +535,7 @@ mf_cmd_import(int argc, char **argv)
         rc = MF_EXIT_USAGE;
         goto out;
     }
+    r.report = mf_report_feed_open(cfg, norm);
     if (mf_fanout_open(&r.fo, cfg, err, sizeof(err)) != 0 ||
         lanes_start(&r, threads ? threads : default_lanes(cfg), err, sizeof(err)) != 0) {
         fprintf(stderr, "m365fwd: %s\n", err);
@@ -533,6 +563,7 @@ mf_cmd_import(int argc, char **argv)
         rc = MF_EXIT_REJECTED;
 out:
     lanes_stop(&r);
+    mf_report_feed_close(r.report);
     mf_fanout_close(&r.fo);
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);

@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "normalize.h"
 #include "output.h"
+#include "report_feed.h"
 #include "state.h"
 
 #define MAX_LANES    8      /* with lanes = 0 (one per CPU) */
@@ -76,6 +77,7 @@ struct mf_deliver {
                                     new, and need no SQLite lookup */
     uint64_t commits;            /* group commits ended so far */
 
+    struct mf_report_feed *report;   /* state_dir/report.db (report_feed.h) */
     pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
     pthread_mutex_t gen_mu;      /* fail_gen */
     uint64_t fail_gen;           /* failed flushes so far */
@@ -397,6 +399,8 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         /* MF_DROP: the output counted and logged it; its flush fails */
         sent[i]++;
     }
+    if (rc == 1)   /* counted with its blob, kept when the blob commits */
+        mf_report_feed_record(d->report, b, &L->nctx, ev);
     return rc;
 }
 
@@ -709,6 +713,7 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     if (d->dedupe && mf_bloom_full(&d->seen) && seen_load(d, L->state) != 0)
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
     pthread_mutex_unlock(&d->mu);
+    mf_report_feed_blobs(d->report, list);
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);
@@ -824,6 +829,7 @@ lane_main(void *arg)
                 if (d->o.txn && blob_sent_any(d, b))
                     d->poisoned = true;
                 b->rc = -1;
+                mf_report_feed_discard(d->report, b);
                 rid_release(d, b);
                 post_done(d, b);
                 pthread_mutex_unlock(&d->mu);
@@ -902,6 +908,7 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     pthread_condattr_t ca;
 
     d->o = *o;
+    d->report = mf_report_feed_open(o->cfg, o->norm);
     d->n_lanes = o->lanes > 0 ? o->lanes : online_cpus();
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->gen_mu, NULL);
@@ -1088,6 +1095,7 @@ mf_deliver_destroy(struct mf_deliver *d)
             pthread_join(d->lanes[i].th, NULL);
         lane_fini(&d->lanes[i]);
     }
+    mf_report_feed_close(d->report);
     /* what was not committed is fetched again on the next run */
     for (b = d->todo; b; b = next) {
         next = b->next;

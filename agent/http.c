@@ -85,10 +85,19 @@ mf_http_req_init(struct mf_http_req *req)
     req->retry_after_s = -1;
 }
 
+static void
+next_page_clear(struct mf_http_req *req)
+{
+    free(req->next_page_uri);
+    req->next_page_uri = NULL;
+    req->next_page_too_long = false;
+}
+
 void
 mf_http_req_fini(struct mf_http_req *req)
 {
     mf_buf_fini(&req->resp);
+    next_page_clear(req);
 }
 
 struct mf_http *
@@ -269,7 +278,7 @@ header_cb(char *data, size_t size, size_t nmemb, void *ud)
 
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         /* a new response (after 100 Continue or a proxy CONNECT) */
-        req->next_page_uri[0] = '\0';
+        next_page_clear(req);
         req->retry_after_s = -1;
         req->date_ms = 0;
         return n;
@@ -296,10 +305,11 @@ header_cb(char *data, size_t size, size_t nmemb, void *ud)
             vlen = (size_t)(lf - v);
     }
     if (nlen == 11 && strncasecmp(data, "NextPageUri", 11) == 0) {
-        if (vlen < sizeof(req->next_page_uri)) {
-            memcpy(req->next_page_uri, v, vlen);
-            req->next_page_uri[vlen] = '\0';
-        }
+        next_page_clear(req);
+        if (vlen < MF_HTTP_URL_MAX)
+            req->next_page_uri = mf_xstrndup(v, vlen);
+        else
+            req->next_page_too_long = true;
     } else if (nlen == 11 && strncasecmp(data, "Retry-After", 11) == 0) {
         if (vlen < sizeof(tmp)) {
             memcpy(tmp, v, vlen);
@@ -328,6 +338,10 @@ write_cb(char *data, size_t size, size_t nmemb, void *ud)
 
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
     if (req->body_fd >= 0 && status < 400) {
+        if (req->max_body && req->body_bytes + n > req->max_body) {
+            req->body_truncated = true;
+            return 0;
+        }
         while (off < n) {
             ssize_t w = write(req->body_fd, data + off, n - off);
             if (w < 0) {
@@ -414,15 +428,31 @@ sslctx_cb(CURL *curl, void *sslctx, void *ud)
 
 /* ---- submit / run ------------------------------------------------------- */
 
-static void
-url_for_msg(const char *url, char *out, size_t outsz)
+void
+mf_http_url_redact(const char *url, char *out, size_t outsz)
 {
-    size_t n = strcspn(url, "?#");
+    const char *sep = strstr(url, "://"), *host = url, *end, *at;
+    size_t k = 0, n;
 
-    if (n >= outsz)
-        n = outsz - 1;
-    memcpy(out, url, n);
-    out[n] = '\0';
+    if (outsz == 0)
+        return;
+    if (sep && (size_t)(sep - url) < strcspn(url, "/?#@"))
+        host = sep + 3;
+    end = host + strcspn(host, "/?#");
+    at = memchr(host, '@', (size_t)(end - host));
+    if (at) {
+        /* scheme:// kept, user:password@ dropped */
+        k = (size_t)(host - url) < outsz ? (size_t)(host - url) : outsz - 1;
+        memcpy(out, url, k);
+        host = at + 1;
+    } else {
+        host = url;
+    }
+    n = strcspn(host, "?#");
+    if (k + n >= outsz)
+        n = outsz - k - 1;
+    memcpy(out + k, host, n);
+    out[k + n] = '\0';
 }
 
 static void
@@ -430,7 +460,7 @@ set_error(struct mf_http_req *req, const char *what)
 {
     char u[200];
 
-    url_for_msg(req->url, u, sizeof(u));
+    mf_http_url_redact(req->url, u, sizeof(u));
     snprintf(req->error, sizeof(req->error), "%s %s: %s",
              req->method ? req->method : "GET", u, what);
 }
@@ -448,7 +478,7 @@ mf_http_submit(struct mf_http *h, struct mf_http_req *req)
     req->error[0] = '\0';
     req->body_bytes = 0;
     req->body_truncated = false;
-    req->next_page_uri[0] = '\0';
+    next_page_clear(req);
     req->retry_after_s = -1;
     req->date_ms = 0;
     req->af_code[0] = '\0';
@@ -515,6 +545,8 @@ mf_http_submit(struct mf_http *h, struct mf_http_req *req)
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
                      req->stall_seconds > 0 ? req->stall_seconds
                                             : DEFAULT_STALL_S);
+    if (req->body_fd >= 0 && req->max_body)
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
@@ -681,6 +713,13 @@ out:
     mf_arena_fini(&a);
 }
 
+/* The body ceiling that applied to req. */
+static size_t
+body_cap(const struct mf_http_req *req)
+{
+    return req->body_fd >= 0 && req->status < 400 ? req->max_body : req->resp.max;
+}
+
 static void
 finish(struct mf_http *h, struct mf_http_req *req, CURLcode rc)
 {
@@ -689,10 +728,12 @@ finish(struct mf_http *h, struct mf_http_req *req, CURLcode rc)
 
     curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &req->status);
     req->curl_code = (int)rc;
+    if (rc == CURLE_FILESIZE_EXCEEDED)
+        req->body_truncated = true;     /* Content-Length over max_body */
     if (rc != CURLE_OK) {
         if (req->body_truncated) {
             char m[64];
-            snprintf(m, sizeof(m), "body over %zu bytes", req->resp.max);
+            snprintf(m, sizeof(m), "body over %zu bytes", body_cap(req));
             set_error(req, m);
         } else if (x->write_failed) {
             set_error(req, strerror(x->write_errno));
@@ -827,7 +868,7 @@ mf_http_classify(const struct mf_http_req *req, char *why, size_t whysz)
 
     if (req->body_truncated) {
         if (why)
-            snprintf(why, whysz, "response body over %zu bytes", req->resp.max);
+            snprintf(why, whysz, "response body over %zu bytes", body_cap(req));
         return MF_DROP;
     }
     if (req->curl_code != 0 || req->status == 0) {

@@ -314,6 +314,100 @@ START_TEST(ag_network_error_retry)
 }
 END_TEST
 
+static void
+token_fault(const char *json)
+{
+    char body[512];
+
+    snprintf(body, sizeof(body), "{\"faults\": [%s], \"replace\": true}", json);
+    ck_assert_int_eq(mf_emu_ctl(&emu, "POST", "/_control/faults", body, NULL), 200);
+}
+
+/* A fresh mf_auth whose first token request met a token_error fault of
+ * this kind (no token). */
+static struct mf_auth *
+after_token_error(const struct mf_tenant_conf *t, struct mf_http *h, const char *kind)
+{
+    struct mf_auth *a = mf_auth_new(t, NULL);
+    char f[256];
+
+    snprintf(f, sizeof(f), "{\"match\": {\"route\": \"token\"}, \"action\": "
+             "\"token_error\", \"kind\": \"%s\", \"count\": 1}", kind);
+    token_fault(f);
+    ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+    ck_assert_ptr_nonnull(strstr(mf_auth_last_error(a), "AADSTS"));
+    return a;
+}
+
+/* Entra ID incidents are transient (issue 11 defect 1), whatever the body
+ * says: 5xx, temporarily_unavailable / server_error, throttling. */
+START_TEST(ag_transient_token_errors_retry)
+{
+    static const char *const kinds[] = {"temporarily_unavailable", "server_error",
+                                        "throttled"};
+    struct mf_tenant_conf t = tenant(TID, CID, secret_file);
+    struct mf_http *h = mf_http_new();
+    struct mf_auth *a;
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        a = after_token_error(&t, h, kinds[i]);
+        ck_assert_msg(mf_auth_last_status(a) == MF_RETRY, "%s: %s", kinds[i],
+                      mf_auth_last_error(a));
+        /* the next attempt gets a token */
+        ck_assert_ptr_nonnull(mf_auth_get(a, h, now_ms()));
+        mf_auth_destroy(a);
+    }
+    /* a bare 503 without a body too */
+    token_fault("{\"match\": {\"route\": \"token\"}, \"action\": \"status\","
+                " \"status\": 503, \"body\": \"\", \"count\": 1}");
+    a = mf_auth_new(&t, NULL);
+    ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+    ck_assert_int_eq(mf_auth_last_status(a), MF_RETRY);
+    mf_auth_destroy(a);
+    mf_http_destroy(h);
+}
+END_TEST
+
+/* Configuration errors are reported as such (the caller retries them at
+ * a slow cadence). */
+START_TEST(ag_config_token_errors)
+{
+    static const char *const kinds[] = {"bad_secret", "unknown_app", "unknown_tenant",
+                                        "no_consent"};
+    struct mf_tenant_conf t = tenant(TID, CID, secret_file);
+    struct mf_http *h = mf_http_new();
+
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        struct mf_auth *a = after_token_error(&t, h, kinds[i]);
+
+        ck_assert_msg(mf_auth_last_status(a) == MF_FATAL, "%s", kinds[i]);
+        ck_assert_ptr_nonnull(strstr(mf_auth_last_error(a), "configuration error"));
+        mf_auth_destroy(a);
+    }
+    mf_http_destroy(h);
+}
+END_TEST
+
+/* A token endpoint that never answers: given up after request_timeout of
+ * no progress, not after a fixed minute. */
+START_TEST(ag_request_timeout_honoured)
+{
+    struct mf_tenant_conf t = tenant(TID, CID, secret_file);
+    struct mf_auth_opts o = {.request_timeout_ms = 1000, .transfer_timeout_ms = 30000};
+    struct mf_auth *a = mf_auth_new(&t, &o);
+    struct mf_http *h = mf_http_new();
+    time_t t0 = time(NULL);
+
+    token_fault("{\"match\": {\"route\": \"token\"}, \"action\": \"stall\","
+                " \"stall_max\": \"60s\", \"count\": 1}");
+    ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+    ck_assert_int_eq(mf_auth_last_status(a), MF_RETRY);
+    ck_assert_int_lt(time(NULL) - t0, 20);
+    mf_auth_destroy(a);
+    mf_http_destroy(h);
+}
+END_TEST
+
 START_TEST(ag_missing_secret_file)
 {
     struct mf_tenant_conf t = tenant(TID, CID, "/nonexistent/secret");
@@ -530,6 +624,9 @@ suite(void)
     tcase_add_test(tc, ag_expired_secret);
     tcase_add_test(tc, ag_unknown_tenant);
     tcase_add_test(tc, ag_network_error_retry);
+    tcase_add_test(tc, ag_transient_token_errors_retry);
+    tcase_add_test(tc, ag_config_token_errors);
+    tcase_add_test(tc, ag_request_timeout_honoured);
     tcase_add_test(tc, ag_missing_secret_file);
     tcase_add_test(tc, ag_no_secret_or_token_in_logs);
     suite_add_tcase(s, tc);
