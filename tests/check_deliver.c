@@ -1,6 +1,7 @@
 /* check_deliver.c - the delivery stage of `run` (agent/deliver.c) and the
  * Bloom filter it uses (core/bloom.c). */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #define CT     "Audit.Exchange"
 
 static char dir[256], out_path[320];
+static const struct mf_dl_txn *fx_txn;     /* cluster mode: a commit strategy */
 
 struct fixture {
     struct mf_config *cfg;
@@ -35,6 +37,7 @@ setup(void)
 {
     mf_test_mkdtemp(dir, sizeof(dir), "mf-deliver");
     snprintf(out_path, sizeof(out_path), "%s/out.ndjson", dir);
+    fx_txn = NULL;
 }
 
 static void
@@ -77,7 +80,7 @@ fx_open(struct fixture *f, int lanes, const char *output_path, const char *horiz
     ck_assert_msg(f->st != NULL, "%s", serr.msg);
     o = (struct mf_deliver_opts){.cfg = f->cfg, .norm = f->norm, .fo = &f->fo,
                                  .state = f->st, .lanes = lanes, .done = on_done,
-                                 .ud = f};
+                                 .txn = fx_txn, .ud = f};
     f->d = mf_deliver_new(&o, err, sizeof(err));
     ck_assert_msg(f->d != NULL, "%s", err);
     ck_assert_int_eq(mf_deliver_lanes(f->d), lanes);
@@ -381,6 +384,131 @@ START_TEST(mdl_gap_event_goes_out_and_is_recorded)
 }
 END_TEST
 
+/* ---- cluster mode: the group commit as a transaction ------------------ */
+
+/* A strategy that commits or aborts as told and checks the barrier: when
+ * it runs, the output holds exactly the records of the blobs committed
+ * before and of those it is given (no lane is in the middle of a blob). */
+struct fake_txn {
+    pthread_mutex_t mu;
+    int calls, empty_calls, aborts_left, records_per_blob;
+    int committed_blobs, barrier_broken;
+    bool last_outputs_ok;
+};
+
+static int
+fake_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
+{
+    struct fake_txn *t = ud;
+    int n = 0, lines = count_lines(out_path), rc = 0;
+
+    for (struct mf_dl_blob *b = list; b; b = b->next)
+        n++;
+    pthread_mutex_lock(&t->mu);
+    t->calls++;
+    t->empty_calls += !list;
+    t->last_outputs_ok = outputs_ok;
+    if (t->records_per_blob && lines != (t->committed_blobs + n) * t->records_per_blob)
+        t->barrier_broken++;
+    if (!outputs_ok || t->aborts_left > 0) {
+        t->aborts_left -= t->aborts_left > 0;
+        rc = -1;
+    } else {
+        t->committed_blobs += n;
+    }
+    pthread_mutex_unlock(&t->mu);
+    return rc;
+}
+
+START_TEST(mdl_txn_aborted_commit_fetches_again)
+{
+    struct fake_txn t = {.mu = PTHREAD_MUTEX_INITIALIZER, .aborts_left = 1000};
+    struct mf_dl_txn ops = {.commit = fake_commit, .ud = &t};
+    struct fixture f;
+    struct mf_dl_blob b[3];
+    char cid[3][16];
+
+    fx_txn = &ops;
+    fx_open(&f, 2, NULL, "24h");
+    for (int i = 0; i < 3; i++) {
+        snprintf(cid[i], sizeof(cid[i]), "tx-%d", i);
+        blob_init(&b[i], cid[i], spool(cid[i], 20, 0));
+        mf_deliver_submit(f.d, &b[i]);
+    }
+    drain_ok(&f);
+    /* aborted: nothing recorded, every blob comes again */
+    ck_assert_int_eq(f.n_ok, 0);
+    ck_assert_int_ge(t.calls, 1);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(mf_state_blob_delivered(f.st, TENANT, CT, cid[i]), 0);
+    ck_assert_int_eq(mf_state_id_seen(f.st, TENANT, "tx-1-3"), 0);
+    t.aborts_left = 0;
+    for (int i = 0; i < 3; i++) {
+        lseek(b[i].fd, 0, SEEK_SET);
+        mf_deliver_submit(f.d, &b[i]);
+    }
+    drain_ok(&f);
+    ck_assert_int_eq(f.n_ok, 3);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(mf_state_blob_delivered(f.st, TENANT, CT, cid[i]), 1);
+        close(b[i].fd);
+    }
+    /* a file output is not in the transaction: at-least-once, it has the
+     * aborted attempt too */
+    ck_assert_int_eq(count_uid(out_path, "tx-1-3"), 2);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(mdl_txn_barrier_no_blob_straddles_commits)
+{
+    struct fake_txn t = {.mu = PTHREAD_MUTEX_INITIALIZER, .records_per_blob = 150};
+    struct mf_dl_txn ops = {.commit = fake_commit, .ud = &t};
+    struct fixture f;
+    struct mf_dl_blob b[24];
+    char cid[24][16];
+
+    fx_txn = &ops;
+    fx_open(&f, 4, NULL, "0s");
+    for (int i = 0; i < 24; i++) {
+        snprintf(cid[i], sizeof(cid[i]), "bar-%d", i);
+        blob_init(&b[i], cid[i], spool(cid[i], 150, 0));
+        mf_deliver_submit(f.d, &b[i]);
+    }
+    drain_ok(&f);
+    ck_assert_int_eq(f.n_ok, 24);
+    ck_assert_int_eq(t.committed_blobs, 24);
+    ck_assert_int_eq(t.barrier_broken, 0);
+    ck_assert_int_eq(count_lines(out_path), 24 * 150);
+    for (int i = 0; i < 24; i++)
+        close(b[i].fd);
+    fx_close(&f);
+}
+END_TEST
+
+START_TEST(mdl_txn_commit_now_without_blobs)
+{
+    struct fake_txn t = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    struct mf_dl_txn ops = {.commit = fake_commit, .ud = &t};
+    struct fixture f;
+
+    fx_txn = &ops;
+    fx_open(&f, 1, NULL, "24h");
+    /* pending state of the strategy's own (checkpoints) commits too */
+    ck_assert_int_eq(mf_deliver_commit(f.d), 0);
+    ck_assert_int_eq(t.empty_calls, 1);
+    ck_assert(t.last_outputs_ok);
+    t.aborts_left = 1;
+    ck_assert_int_eq(mf_deliver_commit(f.d), -1);
+    /* a gap event commits at once: its record and its state */
+    ck_assert_int_eq(mf_deliver_gap(f.d, TENANT, "contoso", CT, 1000, 90000000,
+                                    "older than the retention"), 0);
+    ck_assert_int_eq(t.empty_calls, 3);
+    ck_assert_int_eq(count_lines(out_path), 1);
+    fx_close(&f);
+}
+END_TEST
+
 START_TEST(mbl_no_false_negatives_few_false_positives)
 {
     struct mf_bloom b;
@@ -419,6 +547,9 @@ suite(void)
     tcase_add_test(tc, mdl_output_failure_commits_nothing);
     tcase_add_test(tc, mdl_interrupted_blob_counts_as_redelivered);
     tcase_add_test(tc, mdl_gap_event_goes_out_and_is_recorded);
+    tcase_add_test(tc, mdl_txn_aborted_commit_fetches_again);
+    tcase_add_test(tc, mdl_txn_barrier_no_blob_straddles_commits);
+    tcase_add_test(tc, mdl_txn_commit_now_without_blobs);
     tcase_add_test(tc, mbl_no_false_negatives_few_false_positives);
     suite_add_tcase(s, tc);
     return s;
