@@ -29,7 +29,6 @@
 #include "state.h"
 
 #define COMMIT_EVERY_MS  1000    /* pending checkpoints wait at most this */
-#define STALL_MS         3000    /* a loop turn this late: check membership */
 #define LOAD_RETRY_MS    2000    /* a shard whose state could not be read */
 #define STATUS_EVERY_MS  5000    /* cluster.json while nothing moves */
 #define IDS_MAX          20000   /* record Ids carried by one blob record
@@ -1348,7 +1347,7 @@ mf_cluster_poll(struct mf_cluster *cl)
 
     if (cl->left)
         return;
-    if (now - cl->last_poll_mono > STALL_MS || cl->suspect)
+    if (now - cl->last_poll_mono > MF_CLUSTER_STALL_MS || cl->suspect)
         check_membership(cl);
     /* rebalances run their callback from here */
     for (int i = 0; i < 16 && (msg = rd_kafka_consumer_poll(cl->consumer, 0)); i++)

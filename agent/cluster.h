@@ -60,6 +60,11 @@ struct mf_cluster_conf {
 
 extern const struct mf_optsec mf_cluster_sec;
 
+/* Between two turns of the collector's loop longer than this, the process
+ * stood still: the group may have dropped the agent meanwhile; its
+ * membership is checked before any request goes out. */
+#define MF_CLUSTER_STALL_MS 3000
+
 #define MF_CLUSTER_SHARDS_DEFAULT 64
 #define MF_CLUSTER_SHARDS_MAX 4096
 

@@ -1452,6 +1452,8 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         }
     }
     c->http = mf_http_new();
+    if (c->cl)
+        mf_http_set_stall_guard(c->http, MF_CLUSTER_STALL_MS);
     {
         struct mf_deliver_opts dop = {.cfg = cfg, .norm = norm, .fo = &c->fo, .m = c->m,
                                       .state = c->state,

@@ -53,6 +53,7 @@ struct mf_http {
     struct mf_http_req **act;   /* transfers in flight */
     size_t nact, capact;
     atomic_int woken;           /* mf_http_wakeup() since the last run */
+    int64_t stall_guard_ms;     /* mf_http_set_stall_guard() */
 };
 
 /* Per-transfer private state (req->headers points here). */
@@ -785,12 +786,27 @@ mf_http_run(struct mf_http *h, int timeout_ms)
             break;
         if (atomic_exchange(&h->woken, 0))
             break;
-        curl_multi_poll(h->multi, NULL, 0, (int)(left > 1000 ? 1000 : left),
-                        NULL);
+        {
+            int wait = (int)(left > 1000 ? 1000 : left);
+            int64_t before = mf_clock_mono_ms();
+
+            curl_multi_poll(h->multi, NULL, 0, wait, NULL);
+            /* the process stood still (SIGSTOP, a frozen VM): back to the
+             * caller before any transfer moves on */
+            if (h->stall_guard_ms &&
+                mf_clock_mono_ms() - before > wait + h->stall_guard_ms)
+                break;
+        }
         if (atomic_exchange(&h->woken, 0))
             break;
     }
     return (int)h->nact;
+}
+
+void
+mf_http_set_stall_guard(struct mf_http *h, int64_t ms)
+{
+    h->stall_guard_ms = ms;
 }
 
 void

@@ -102,6 +102,10 @@ int mf_http_submit(struct mf_http *h, struct mf_http_req *req);
  * waits the whole timeout when nothing runs, so it can be the idle tick).
  * Calls done() of finished requests. Returns the number still running. */
 int mf_http_run(struct mf_http *h, int timeout_ms);
+/* mf_http_run() returns at once, before transfers move on, when a wait
+ * of its ended more than ms late: the process stood still (cluster mode
+ * checks its membership first). 0 (default): never. */
+void mf_http_set_stall_guard(struct mf_http *h, int64_t ms);
 /* From any thread: make a mf_http_run() in progress (or the next one)
  * return early. */
 void mf_http_wakeup(struct mf_http *h);
