@@ -833,6 +833,30 @@ count_rebalance(struct mf_cluster *cl, const char *kind)
     pthread_mutex_unlock(&cl->mu);
 }
 
+/* The agent's own record in the state topic ("a/<agent id>": when it
+ * joined), committed in a first transaction before any tenant starts: the
+ * lookups of a first commit (coordinators, partitions) are start-up, not
+ * collection. Readers ignore the key. */
+static void
+warm_up(struct mf_cluster *cl, const bool *shards)
+{
+    char key[200], val[300], why[256];
+    uint32_t s = 0;
+    int n;
+
+    while (s < cl->shards && !shards[s])
+        s++;
+    if (s == cl->shards || !cl->dl)
+        return;
+    snprintf(key, sizeof(key), "a/%s", cl->agent_id);
+    n = snprintf(val, sizeof(val), "{\"v\":%d,\"joined_ms\":%" PRId64 ",\"pid\":%d}",
+                 STATE_VERSION, mf_clock_wall_ms(), (int)getpid());
+    if (mf_kafka_txn_produce(cl->txn, cl->state_topic, (int32_t)s, key, strlen(key), val,
+                             (size_t)n, why, sizeof(why)) != 0 ||
+        mf_deliver_commit(cl->dl) != 0)
+        mf_log(MF_LOG_WARN, "cluster: first transaction: %s", why[0] ? why : "aborted");
+}
+
 /* Shards owned, not loaded yet: read them; those done start collecting. */
 static void
 take_over(struct mf_cluster *cl, int64_t t0)
@@ -847,6 +871,7 @@ take_over(struct mf_cluster *cl, int64_t t0)
     pthread_mutex_unlock(&cl->mu);
     if (n) {
         size_t got = 0;
+        bool first;
 
         load_shards(cl, want, done);
         pthread_mutex_lock(&cl->mu);
@@ -857,8 +882,11 @@ take_over(struct mf_cluster *cl, int64_t t0)
             } else {
                 done[s] = false;
             }
+        first = !cl->assigned_once && got;
         cl->assigned_once = true;
         pthread_mutex_unlock(&cl->mu);
+        if (first)
+            warm_up(cl, done);
         if (got && cl->hooks.assigned) {
             cl->hooks.assigned(cl->hooks.ud, done);
             pthread_mutex_lock(&cl->mu);
@@ -1064,6 +1092,7 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
     struct mf_buf k, v;
     char why[768] = "";
     const char *result;
+    int64_t t0 = mf_clock_mono_ms(), t_state;
     int rc = 0;
 
     pthread_mutex_lock(&cl->mu);
@@ -1113,15 +1142,9 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
     }
     pthread_mutex_unlock(&cl->mu);
 
+    /* the blobs' own records went in as they were sent (cl_blob_sent) */
     mf_buf_init(&k, 0);
     mf_buf_init(&v, 0);
-    for (struct mf_dl_blob *b = list; b && rc == 0; b = b->next) {
-        state_key(&k, 'b', b->tenant_id, b->content_type, b->content_id);
-        blob_value(cl, &v, b, now);
-        rc = mf_kafka_txn_produce(cl->txn, cl->state_topic,
-                                  (int32_t)mf_cluster_shard(b->tenant_id, cl->shards), k.data,
-                                  k.len, v.data, v.len, why, sizeof(why));
-    }
     for (size_t i = 0; i < n_cps && rc == 0; i++) {
         struct cl_stream *st = cps[i].st;
 
@@ -1137,6 +1160,7 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
     }
     mf_buf_fini(&k);
     mf_buf_fini(&v);
+    t_state = mf_clock_mono_ms();
     if (rc == 0) {
         rd_kafka_consumer_group_metadata_t *cgmd =
             rd_kafka_consumer_group_metadata(cl->consumer);
@@ -1186,7 +1210,8 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
         for (struct mf_dl_blob *b = list; b; b = b->next)
             nb++;
         mf_log(MF_LOG_DEBUG, "cluster: transaction committed: %zu blob(s), %zu "
-               "checkpoint(s)", nb, n_cps);
+               "checkpoint(s) in %" PRId64 " ms (state records %" PRId64 " ms)", nb, n_cps,
+               mf_clock_mono_ms() - t0, t_state - t0);
     }
     for (size_t i = 0; i < n_cps; i++) {
         for (size_t j = 0; j < cps[i].n_dead; j++)
@@ -1195,6 +1220,31 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
     }
     free(cps);
     free(parts);
+    return rc;
+}
+
+/* A blob sent completely (its lane, the transaction still open): its
+ * state record joins its records. */
+static int
+cl_blob_sent(void *ud, const struct mf_dl_blob *b)
+{
+    struct mf_cluster *cl = ud;
+    struct mf_buf k, v;
+    char why[512];
+    int rc;
+
+    mf_buf_init(&k, 0);
+    mf_buf_init(&v, 0);
+    state_key(&k, 'b', b->tenant_id, b->content_type, b->content_id);
+    blob_value(cl, &v, b, mf_clock_wall_ms());
+    rc = mf_kafka_txn_produce(cl->txn, cl->state_topic,
+                              (int32_t)mf_cluster_shard(b->tenant_id, cl->shards), k.data,
+                              k.len, v.data, v.len, why, sizeof(why));
+    if (rc != 0)
+        mf_log(MF_LOG_WARN, "cluster: tenant=%s blob %s: state record: %s; the transaction "
+               "is aborted", b->tenant_name, b->content_id, why);
+    mf_buf_fini(&k);
+    mf_buf_fini(&v);
     return rc;
 }
 
@@ -1230,6 +1280,7 @@ mf_cluster_new(const struct mf_config *cfg, struct mf_state *state, struct mf_me
     streams_build(cl);
     metrics_register(cl);
     cl->txn_ops.commit = cl_commit;
+    cl->txn_ops.blob_sent = cl_blob_sent;
     cl->txn_ops.ud = cl;
     {
         const char *const defaults[] = {

@@ -50,6 +50,9 @@
 #define DELIVER_MAX_PENDING 32 /* downloaded blobs waiting for delivery
                                     (spool files): no download starts
                                     beyond this */
+#define DELIVER_MAX_PENDING_TXN 96 /* cluster mode: sent blobs wait for a
+                                    transaction of up to 64 (deliver.c):
+                                    downloads go on meanwhile */
 
 /* ---------------------------------------------------------------------- */
 
@@ -1058,7 +1061,8 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
             }
             if (t->in_flight >= c->cfg->collect.max_concurrency ||
                 mf_http_running(c->http) >= GLOBAL_MAX_XFERS ||
-                mf_deliver_pending(c->dl) >= DELIVER_MAX_PENDING)
+                mf_deliver_pending(c->dl) >= (c->cl ? DELIVER_MAX_PENDING_TXN
+                                                    : DELIVER_MAX_PENDING))
                 return;     /* a finished transfer or delivery wakes the loop */
             if (!take_token(t, now, &w))
                 goto throttled;

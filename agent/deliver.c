@@ -30,6 +30,11 @@
 
 #define MAX_LANES    8      /* with lanes = 0 (one per CPU) */
 #define COMMIT_MAX   16     /* blobs per group commit while more are queued */
+#define COMMIT_MAX_TXN 64   /* cluster mode: a transaction's fixed cost (its
+                               round trips, the lanes held at the barrier)
+                               spread over more blobs */
+#define TXN_AGE_MS   5000   /* cluster mode: the oldest blob sent waits at most
+                               this for its commit */
 
 /* A thread's own normalizer context, record buffers and SQLite connection.
  * The collector's thread has one too (d->self) for gap events. */
@@ -85,6 +90,7 @@ struct mf_deliver {
     /* cluster mode (o.txn): the commit barrier, under mu */
     size_t sending;              /* lanes in the middle of a blob */
     bool force_commit;           /* commit even without blobs */
+    int64_t sent_since_ms;       /* when the oldest of `sent` was sent */
     bool poisoned;               /* a blob failed after sending records */
 };
 
@@ -747,7 +753,12 @@ post_done(struct mf_deliver *d, struct mf_dl_blob *b)
 static bool
 commit_due(const struct mf_deliver *d)
 {
-    return d->n_sent >= COMMIT_MAX;
+    /* a transaction also commits once it is TXN_AGE_MS old: slow outputs
+     * must not let it run into the coordinator's transaction.timeout.ms */
+    if (!d->o.txn)
+        return d->n_sent >= COMMIT_MAX;
+    return d->n_sent >= COMMIT_MAX_TXN ||
+           (d->n_sent && mf_clock_mono_ms() - d->sent_since_ms >= TXN_AGE_MS);
 }
 
 /* Any record of b reached an output. */
@@ -820,6 +831,11 @@ lane_main(void *arg)
             d->sending++;
             pthread_mutex_unlock(&d->mu);
             rc = send_blob(L, b);
+            /* its state joins its records in the transaction (in parallel,
+             * not at the commit) */
+            if (rc == 0 && d->o.txn && d->o.txn->blob_sent &&
+                d->o.txn->blob_sent(d->o.txn->ud, b) != 0)
+                rc = -1;
             pthread_mutex_lock(&d->mu);
             if (--d->sending == 0)
                 pthread_cond_broadcast(&d->cv);
@@ -836,6 +852,8 @@ lane_main(void *arg)
                 wake(d);
                 pthread_mutex_lock(&d->mu);
             } else {
+                if (!d->sent)
+                    d->sent_since_ms = mf_clock_mono_ms();
                 b->next = d->sent;
                 d->sent = b;
                 d->n_sent++;

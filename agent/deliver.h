@@ -84,6 +84,9 @@ struct mf_dl_txn {
     /* 0 committed, -1 aborted. Runs on a lane (or on the thread of
      * mf_deliver_commit), while no record is being sent. */
     int (*commit)(void *ud, struct mf_dl_blob *list, bool outputs_ok);
+    /* Optional: b was sent completely (on its lane, before the barrier can
+     * close): write its state into the open transaction. -1 poisons it. */
+    int (*blob_sent)(void *ud, const struct mf_dl_blob *b);
     void *ud;
 };
 

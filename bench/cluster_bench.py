@@ -91,37 +91,49 @@ def eos_cost(args, tmp, kc):
                 end = text.index("  - name: k\n")
                 text = text[:start] + text[end:]
                 with open(a.cfg, "w") as f:
-                    f.write(text.replace("log_level: debug", "log_level: info"))
+                    f.write(text.replace("log_level: debug", "log_level: %s" % args.log_level))
                 n0 = len(requests(reqlog))
+                tf = os.path.join(d, "time.txt")
                 t0 = time.time()
-                rc = a.run_once(timeout=1800)
+                with open(os.path.join(d, "agent.log"), "wb") as lf:
+                    rc = subprocess.call(["/usr/bin/time", "-o", tf, "-f", "%e %U %S %M",
+                                          args.binary, "run", "-c", a.cfg, "--once"],
+                                         stdout=lf, stderr=lf, timeout=1800)
                 t1 = time.time()
+                with open(tf) as f:
+                    parts = f.read().strip().splitlines()[-1].split()
+                cpu = float(parts[1]) + float(parts[2])
                 mine = requests(reqlog)[n0:]
                 first = min(r["t0"] for r in mine) if mine else t0
                 n = len(kc.consume(topic, props={"isolation.level": "read_committed"},
                                    eof=True, idle=5, timeout=600))
                 rows[mode].append({"rc": rc, "records": n, "wall": t1 - t0,
-                                   "collect": t1 - first})
+                                   "collect": t1 - first, "cpu": cpu,
+                                   "rss": int(parts[3]) / 1024.0})
                 print("  run %d %-7s: %7d records, wall %6.2f s (%8.0f rec/s), collection "
-                      "%6.2f s (%8.0f rec/s), exit %d" % (
+                      "%6.2f s (%8.0f rec/s), agent cpu %5.2f s, exit %d, load %.1f" % (
                           run, mode, n, t1 - t0, n / (t1 - t0), t1 - first,
-                          n / (t1 - first), rc), flush=True)
+                          n / (t1 - first), cpu, rc, os.getloadavg()[0]), flush=True)
     finally:
         emu.stop()
-    med = {m: {k: statistics.median(r[k] for r in rows[m]) for k in ("wall", "collect")}
-           for m in rows}
+    med = {m: {k: statistics.median(r[k] for r in rows[m])
+               for k in ("wall", "collect", "cpu", "rss")} for m in rows}
     n = rows["single"][0]["records"]
     print()
     print("exactly-once cost, %d records, schema %s, Kafka output (3 partitions, 1 broker), "
           "median of %d, %d CPUs, load %.1f" % (n, args.schema, args.runs, os.cpu_count(),
                                                  os.getloadavg()[0]))
-    print("%-8s %12s %12s %14s %14s" % ("mode", "wall s", "collect s", "rec/s (wall)",
-                                         "rec/s (collect)"))
+    print("%-8s %9s %10s %13s %16s %8s %11s %12s" % (
+        "mode", "wall s", "collect s", "rec/s (wall)", "rec/s (collect)", "cpu s",
+        "rec/cpu-s", "peak RSS MB"))
     for m in ("single", "cluster"):
-        print("%-8s %12.2f %12.2f %14.0f %14.0f" % (m, med[m]["wall"], med[m]["collect"],
-                                                   n / med[m]["wall"], n / med[m]["collect"]))
+        print("%-8s %9.2f %10.2f %13.0f %16.0f %8.2f %11.0f %12.1f" % (
+            m, med[m]["wall"], med[m]["collect"], n / med[m]["wall"],
+            n / med[m]["collect"], med[m]["cpu"], n / med[m]["cpu"], med[m]["rss"]))
     ratio = med["single"]["collect"] / med["cluster"]["collect"]
     ratio_wall = med["single"]["wall"] / med["cluster"]["wall"]
+    print("cluster / single records per agent CPU-second: %.2f (the agent's own cost, "
+          "robust to the load)" % (med["single"]["cpu"] / med["cluster"]["cpu"]))
     ok = all(r["rc"] == 0 and r["records"] == n for m in rows for r in rows[m])
     print("cluster / single records per second: %.2f over the collection, %.2f over the "
           "whole run (target >= 0.80 over the collection): %s%s" % (
@@ -218,6 +230,7 @@ def main():
     ap.add_argument("--schema", default="ocsf", choices=["ocsf", "ecs", "raw"])
     ap.add_argument("--tenants", type=int, default=40)
     ap.add_argument("--sessions", default="6000,10000")
+    ap.add_argument("--log-level", default="info", help="of the exactly-once runs")
     ap.add_argument("--skip-eos", action="store_true")
     ap.add_argument("--skip-takeover", action="store_true")
     args = ap.parse_args()
