@@ -33,9 +33,10 @@ import collections
 import json
 import os
 import signal
+import subprocess
 import sys
-import tempfile
 import shutil
+import tempfile
 import time
 import unittest
 
@@ -213,6 +214,11 @@ class ClusterMode(unittest.TestCase):
         return sum(1 for r in read_requests(self.reqlog)
                    if r["route"] == "blob" and agent_of(r["agent"]) == agent.name)
 
+    def preflight(self, agent):
+        p = subprocess.run([BIN, "preflight", "-c", agent.cfg, "--tenant", "t1"],
+                           capture_output=True, text=True, timeout=120)
+        return p.returncode, p.stdout + p.stderr
+
     def cluster_json(self, agent):
         try:
             with open(os.path.join(agent.state_dir, "cluster.json")) as f:
@@ -230,7 +236,18 @@ class ClusterMode(unittest.TestCase):
         kc.create_topic("out1", partitions=3, replication=3)
         self.start_emulator("kill", tenants=60)
         agents = [self.make_agent("a%d" % i, "kill", "out1") for i in range(3)]
+        # preflight before any agent ran: what to create, each output's guarantee
+        rc, out = self.preflight(agents[0])
+        self.assertEqual(rc, 0, out)
+        self.assertIn("WARN cluster: topics: kill.assign is missing", out)
+        self.assertIn("--create --topic kill.state --partitions %d --config "
+                      "cleanup.policy=compact" % SHARDS, out)
+        self.assertIn("OK   cluster: outputs: k: exactly once", out)
+        self.assertIn("WARN cluster: outputs: out: at-least-once (not a Kafka output)", out)
         self.start_all(agents)
+        rc, out = self.preflight(agents[0])
+        self.assertIn("OK   cluster: topics: kill.state: %d partitions, compacted" % SHARDS,
+                      out)
         expected = self.publish(blobs=20, records=5)
         victim = agents[2]
         # mid-collection: the victim downloads its tenants' blobs
