@@ -982,19 +982,33 @@ next_item(struct pctx *c, char close, const char *truncated, const char *bad)
     return -1;
 }
 
+/* The opening bracket of a container: its node, where its children start
+ * on the stack, and whether it closed at once ("[]", "{}"). */
+static struct mf_jval *
+open_container(struct pctx *c, enum mf_jtype type, char close, size_t *base,
+               bool *empty)
+{
+    struct mf_jval *v = jnew(c->a, type);
+
+    *base = c->sp;
+    v->line = c->line;
+    c->p++;     /* '[' or '{' */
+    skip_ws(c);
+    *empty = c->p < c->end && *c->p == close;
+    if (*empty)
+        c->p++;
+    return v;
+}
+
 static struct mf_jval *
 parse_array(struct pctx *c)
 {
-    struct mf_jval *v = jnew(c->a, MF_JARR);
-    size_t base = c->sp;
+    size_t base;
+    bool empty;
+    struct mf_jval *v = open_container(c, MF_JARR, ']', &base, &empty);
 
-    v->line = c->line;
-    c->p++;     /* '[' */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
+    if (empty)
         return close_container(c, v, base);
-    }
     for (;;) {
         struct mf_jval *item;
 
@@ -1018,16 +1032,12 @@ parse_array(struct pctx *c)
 static struct mf_jval *
 parse_object(struct pctx *c)
 {
-    struct mf_jval *v = jnew(c->a, MF_JOBJ);
-    size_t base = c->sp;
+    size_t base;
+    bool empty;
+    struct mf_jval *v = open_container(c, MF_JOBJ, '}', &base, &empty);
 
-    v->line = c->line;
-    c->p++;     /* '{' */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
+    if (empty)
         return close_container(c, v, base);
-    }
     for (;;) {
         const char *key;
         size_t klen;
