@@ -1,4 +1,6 @@
 /* check_auth.c - Entra ID client-credentials tokens against the emulator. */
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,28 @@ counter(const char *name)
     mf_arena_fini(&a);
     mf_buf_fini(&b);
     return v;
+}
+
+/* Requests the emulator answered so far, all API and token routes. */
+static int64_t
+requests_served(void)
+{
+    struct mf_buf b;
+    struct mf_arena a;
+    const struct mf_jval *reqs;
+    int64_t v, sum = 0;
+
+    mf_buf_init(&b, 0);
+    ck_assert_int_eq(mf_emu_ctl(&emu, "GET", "/_control/stats", NULL, &b), 200);
+    mf_arena_init(&a, 0);
+    reqs = mf_jobj_get(mf_json_parse(&a, b.data, b.len, NULL, NULL, NULL), "requests");
+    ck_assert(mf_jis_obj(reqs));
+    for (size_t i = 0; i < reqs->len; i++)
+        if (mf_jget_int(reqs->u.mem[i].val, &v) == 0)
+            sum += v;
+    mf_arena_fini(&a);
+    mf_buf_fini(&b);
+    return sum;
 }
 
 /* Every log line, for the secret scan. */
@@ -243,6 +267,62 @@ START_TEST(ag_cert_not_registered)
     ck_assert_ptr_nonnull(strstr(mf_auth_last_error(a), "AADSTS700027"));
     mf_auth_destroy(a);
     mf_http_destroy(h);
+}
+END_TEST
+
+/* A P-256 key in PEM at path (a readable private key that is not RSA). */
+static void
+write_ec_key(const char *path)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(k);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+    ck_assert_int_eq(fclose(f), 0);
+    chmod(path, 0600);
+    EVP_PKEY_free(k);
+}
+
+/* A certificate or key that cannot be used fails before any request, as a
+ * configuration error naming the file's problem. */
+START_TEST(ag_cert_local_errors)
+{
+    char not_pem[320], ec_key[320];
+    const struct {
+        const char *crt, *key, *want;
+    } cases[] = {
+        {"/nonexistent/client.crt", NULL, "cannot open certificate_file"},
+        {not_pem, NULL, "is not a PEM certificate"},
+        {NULL, not_pem, "is not a readable PEM private key"},
+        {NULL, ec_key, "the private key is not RSA"},
+        {NULL, "/nonexistent/client.key", "private_key_file"},
+    };
+    int64_t requests = requests_served();
+
+    snprintf(not_pem, sizeof(not_pem), "%s/not-pem", dir);
+    snprintf(ec_key, sizeof(ec_key), "%s/ec.key", dir);
+    write_file(not_pem, "neither a certificate nor a key\n");
+    write_ec_key(ec_key);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mf_tenant_conf t = cert_tenant();
+        struct mf_http *h = mf_http_new();
+        struct mf_auth *a;
+
+        if (cases[i].crt)
+            t.certificate_file = cases[i].crt;
+        if (cases[i].key)
+            t.private_key_file = cases[i].key;
+        a = mf_auth_new(&t, NULL);
+        ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+        ck_assert_int_eq(mf_auth_last_status(a), MF_FATAL);
+        ck_assert_msg(strstr(mf_auth_last_error(a), cases[i].want) != NULL,
+                      "case %zu: %s", i, mf_auth_last_error(a));
+        mf_auth_destroy(a);
+        mf_http_destroy(h);
+    }
+    ck_assert_int_eq(requests_served(), requests);   /* no request went out */
 }
 END_TEST
 
@@ -620,6 +700,7 @@ suite(void)
     tcase_add_test(tc, ag_cert_ps256);
     tcase_add_test(tc, ag_cert_rs256_v1);
     tcase_add_test(tc, ag_cert_not_registered);
+    tcase_add_test(tc, ag_cert_local_errors);
     tcase_add_test(tc, ag_wrong_secret_fatal_without_secret);
     tcase_add_test(tc, ag_expired_secret);
     tcase_add_test(tc, ag_unknown_tenant);
