@@ -214,12 +214,12 @@ md_area(struct mf_buf *b, const struct mf_jval *ar)
     mf_buf_appendc(b, '\n');
 }
 
-int
-mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
+/* Title, period and source, the tenants' table and the summary line. */
+static void
+md_head(struct mf_buf *b, const struct mf_jval *doc)
 {
     const struct mf_jval *per = mf_rj_obj(doc, "period"), *sum = mf_rj_obj(doc, "summary");
-    const struct mf_jval *cks = mf_rj_obj(sum, "checks"), *cov = mf_rj_obj(doc, "coverage");
-    const struct mf_jval *plan = mf_rj_obj(doc, "plan");
+    const struct mf_jval *cks = mf_rj_obj(sum, "checks");
     struct mf_jval *const *x;
     size_t n;
 
@@ -253,6 +253,14 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
                   (long long)mf_rj_int(cks, "no_evidence"),
                   (long long)mf_rj_int(sum, "aggregate_findings"),
                   (long long)mf_rj_int(sum, "actions"));
+}
+
+/* Section 1: the score per area, then each area in detail. */
+static void
+md_exposure(struct mf_buf *b, const struct mf_jval *doc)
+{
+    struct mf_jval *const *x;
+    size_t n;
 
     mf_buf_appends(b, "## 1. Exposure today\n\n");
     mf_buf_printf(b, "Score: %s.\n\n", mf_rj_str(mf_rj_obj(doc, "exposure"), "formula"));
@@ -265,6 +273,15 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
     mf_buf_appendc(b, '\n');
     for (size_t i = 0; i < n; i++)
         md_area(b, x[i]);
+}
+
+/* Section 2: the checks' table, then each check's text (and examples for
+ * a finding). */
+static void
+md_checks(struct mf_buf *b, const struct mf_jval *doc)
+{
+    struct mf_jval *const *x;
+    size_t n;
 
     mf_buf_appends(b, "## 2. Protections owned but not used properly\n\n"
                       "| Check | Area | Status | Evidence |\n|---|---|---|---|\n");
@@ -283,6 +300,14 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
             md_events(b, x[i], "examples");
         }
     }
+}
+
+/* Section 3: the actions per horizon, then each area's status. */
+static void
+md_plan(struct mf_buf *b, const struct mf_jval *plan)
+{
+    struct mf_jval *const *x;
+    size_t n;
 
     mf_buf_appends(b, "## 3. 30/60/90-day plan\n\n");
     x = mf_rj_arr(plan, "horizons", &n);
@@ -310,6 +335,35 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
         md_text(b, mf_rj_str(x[i], "text"));
         mf_buf_appendc(b, '\n');
     }
+}
+
+/* The collection gaps' table (nothing when there is none). */
+static void
+md_gaps(struct mf_buf *b, const struct mf_jval *cov)
+{
+    size_t n;
+    struct mf_jval *const *x = mf_rj_arr(cov, "gaps", &n);
+
+    if (n)
+        mf_buf_appends(b, "| Tenant | Content type | Start | End | Reason |\n|---|---|---|---|---|\n");
+    for (size_t i = 0; i < n; i++) {
+        mf_buf_appends(b, "| ");
+        md_text(b, mf_rj_str(x[i], "tenant"));
+        mf_buf_appends(b, " | ");
+        md_text(b, mf_rj_str(x[i], "content_type"));
+        mf_buf_printf(b, " | %s | %s | ", mf_rj_str(x[i], "start"), mf_rj_str(x[i], "end"));
+        md_text(b, mf_rj_str(x[i], "reason"));
+        mf_buf_appends(b, " |\n");
+    }
+}
+
+/* Section 4: records per content type, days with and without records,
+ * the collection gaps and the notes. */
+static void
+md_coverage(struct mf_buf *b, const struct mf_jval *cov)
+{
+    struct mf_jval *const *x;
+    size_t n;
 
     mf_buf_appends(b, "\n## 4. Coverage\n\n| Content type | Records | Days | First | Last |\n"
                       "|---|---|---|---|---|\n");
@@ -326,22 +380,21 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
         mf_buf_printf(b, "%s %s..%s", i ? "," : " Without records:", mf_rj_str(x[i], "from"),
                       mf_rj_str(x[i], "to"));
     mf_buf_appends(b, "\n\n");
-    x = mf_rj_arr(cov, "gaps", &n);
-    if (n)
-        mf_buf_appends(b, "| Tenant | Content type | Start | End | Reason |\n|---|---|---|---|---|\n");
-    for (size_t i = 0; i < n; i++) {
-        mf_buf_appends(b, "| ");
-        md_text(b, mf_rj_str(x[i], "tenant"));
-        mf_buf_appends(b, " | ");
-        md_text(b, mf_rj_str(x[i], "content_type"));
-        mf_buf_printf(b, " | %s | %s | ", mf_rj_str(x[i], "start"), mf_rj_str(x[i], "end"));
-        md_text(b, mf_rj_str(x[i], "reason"));
-        mf_buf_appends(b, " |\n");
-    }
+    md_gaps(b, cov);
     x = mf_rj_arr(cov, "notes", &n);
     for (size_t i = 0; i < n; i++) {
         mf_buf_appends(b, "\n- ");
         md_text(b, mf_jstrv(x[i]));
     }
+}
+
+int
+mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
+{
+    md_head(b, doc);
+    md_exposure(b, doc);
+    md_checks(b, doc);
+    md_plan(b, mf_rj_obj(doc, "plan"));
+    md_coverage(b, mf_rj_obj(doc, "coverage"));
     return mf_buf_appends(b, "\n");
 }
