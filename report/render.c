@@ -126,6 +126,7 @@ struct md_col {
     enum md_kind kind;
 };
 
+/* The cell of column c for the row object row. */
 static void
 md_cell(struct mf_buf *b, const struct mf_jval *row, const struct md_col *c)
 {
@@ -142,7 +143,8 @@ md_cell(struct mf_buf *b, const struct mf_jval *row, const struct md_col *c)
         md_text(b, mf_rj_str(row, c->key));
         break;
     case MD_CODE:
-        mf_buf_printf(b, "`%s`", mf_rj_str(row, c->key) ? mf_rj_str(row, c->key) : "");
+        s = mf_rj_str(row, c->key);
+        mf_buf_printf(b, "`%s`", s ? s : "");
         break;
     case MD_INT:
         mf_buf_printf(b, "%lld", (long long)mf_rj_int(row, c->key));
