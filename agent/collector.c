@@ -1665,8 +1665,18 @@ mf_collector_run(struct mf_collector *c)
                 rc = 1;
             }
         }
-    if (mf_deliver_pending(c->dl) != 0 || mf_deliver_flush(c->dl) != 0)
+    if (mf_deliver_pending(c->dl) != 0) {
         rc = 1;
+    } else if (mf_deliver_flush(c->dl) != 0) {
+        /* cluster mode, stopped by a signal: an aborted last transaction
+         * (the group rebalancing as agents stop) loses nothing - its blobs
+         * are the next owner's to collect */
+        if (c->cl && c->stop && !c->opts.once)
+            mf_log(MF_LOG_WARN, "stopping: the last transaction was aborted; its blobs "
+                   "are collected by the next owner of their shards");
+        else
+            rc = 1;
+    }
     /* the shards go to the other agents now, not after a session timeout */
     mf_cluster_leave(c->cl);
     return rc;

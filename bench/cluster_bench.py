@@ -42,19 +42,6 @@ import broker  # noqa: E402
 import harness as h  # noqa: E402
 
 
-def requests(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def agent_of(ua):
-    return ua.rsplit("(agent ", 1)[-1].rstrip(")") if "(agent " in ua else ua
-
-
-def kafka_lines(kc, rdkafka):
-    return ["    rdkafka:"] + ["      %s: \"%s\"" % kv for kv in rdkafka.items()]
-
-
 def eos_cost(args, tmp, kc):
     blobs = args.blobs
     sc = h.scenario([h.tenant(h.T1, {"Audit.Exchange": {
@@ -92,7 +79,7 @@ def eos_cost(args, tmp, kc):
                 text = text[:start] + text[end:]
                 with open(a.cfg, "w") as f:
                     f.write(text.replace("log_level: debug", "log_level: %s" % args.log_level))
-                n0 = len(requests(reqlog))
+                n0 = len(h.request_log(reqlog))
                 tf = os.path.join(d, "time.txt")
                 t0 = time.time()
                 with open(os.path.join(d, "agent.log"), "wb") as lf:
@@ -103,7 +90,7 @@ def eos_cost(args, tmp, kc):
                 with open(tf) as f:
                     parts = f.read().strip().splitlines()[-1].split()
                 cpu = float(parts[1]) + float(parts[2])
-                mine = requests(reqlog)[n0:]
+                mine = h.request_log(reqlog)[n0:]
                 first = min(r["t0"] for r in mine) if mine else t0
                 n = len(kc.consume(topic, props={"isolation.level": "read_committed"},
                                    eof=True, idle=5, timeout=600))
@@ -189,23 +176,16 @@ def takeover(args, tmp, kc, session_ms):
         for t in tenants:
             emu.publish(t, "Audit.Exchange", count=10, records=5, created="-30m")
         survivor, victim = agents
-        h.wait_for(lambda: sum(1 for r in requests(reqlog) if r["route"] == "blob" and
-                               agent_of(r["agent"]) == "v") >= 5, 60, "the victim collecting",
+        h.wait_for(lambda: sum(1 for r in h.request_log(reqlog) if r["route"] == "blob" and
+                               h.agent_of(r["agent"]) == "v") >= 5, 60, "the victim collecting",
                    interval=0.2)
-        last = {}
-        for r in sorted(requests(reqlog), key=lambda r: r["t0"]):
-            if r.get("tenant") and r["route"] != "token":
-                last[r["tenant"]] = agent_of(r["agent"])
-        vt = {t for t, a in last.items() if a == "v"}
+        vt = {t for t, a in h.last_agent(h.request_log(reqlog)).items() if a == "v"}
         t_kill = time.time()
         victim.kill9()
 
         def taken():
-            seen = {}
-            for r in requests(reqlog):
-                if r.get("tenant") in vt and r["t0"] > t_kill and agent_of(r["agent"]) == "s":
-                    seen.setdefault(r["tenant"], r["t0"] - t_kill)
-            return seen if len(seen) == len(vt) else None
+            seen = h.first_requests_after(h.request_log(reqlog), vt, t_kill, "v")
+            return {t: s - t_kill for t, s in seen.items()} if len(seen) == len(vt) else None
         seen = h.wait_for(taken, 300, "the victim's tenants taken over", interval=0.2)
         with open(os.path.join(survivor.state_dir, "cluster.json")) as f:
             st = json.load(f)

@@ -239,6 +239,43 @@ def parse_created(s):
     return dt.timestamp() + float("0." + frac)
 
 
+def request_log(path):
+    """The API requests of an emulator's --request-log (token requests and
+    unattributed ones left out), as dicts: t0, t1, tenant, route, status,
+    contentType, contentId, agent (the User-Agent)."""
+    out = []
+    with open(path) as f:
+        for line in f:
+            r = json.loads(line)
+            if r.get("tenant") and r.get("route") != "token":
+                out.append(r)
+    return out
+
+
+def agent_of(ua):
+    """The agent id in m365fwd's cluster-mode User-Agent
+    ('m365fwd/1.0 (agent a1)' -> 'a1'); the whole string otherwise."""
+    return ua.rsplit("(agent ", 1)[-1].rstrip(")") if "(agent " in ua else ua
+
+
+def last_agent(reqs):
+    """{tenant: the agent that asked for it last} of request_log() rows."""
+    last = {}
+    for r in sorted(reqs, key=lambda r: r["t0"]):
+        last[r["tenant"]] = agent_of(r["agent"])
+    return last
+
+
+def first_requests_after(reqs, tenants, t, not_agent):
+    """{tenant: when it was first asked for after t by an agent other than
+    not_agent}, for the tenants given."""
+    seen = {}
+    for r in sorted(reqs, key=lambda r: r["t0"]):
+        if r["tenant"] in tenants and r["t0"] > t and agent_of(r["agent"]) != not_agent:
+            seen.setdefault(r["tenant"], r["t0"])
+    return seen
+
+
 def scenario(tenants, **kw):
     """A scenario dict with the test client (secret and certificate)."""
     sc = {"seed": kw.pop("seed", 7),

@@ -59,21 +59,6 @@ def consumed_ids(kc, topic):
     return collections.Counter(json.loads(r["value"])["Id"] for r in recs)
 
 
-def read_requests(path):
-    out = []
-    with open(path) as f:
-        for line in f:
-            r = json.loads(line)
-            if r.get("tenant") and r.get("route") != "token":
-                out.append(r)
-    return out
-
-
-def agent_of(ua):
-    """'m365fwd/1.0 (agent a1)' -> 'a1'."""
-    return ua.rsplit("(agent ", 1)[-1].rstrip(")") if "(agent " in ua else ua
-
-
 def overlaps(reqs):
     """Per tenant, requests in order of receipt grouped in runs of one agent:
     a run that starts before the previous agent's last answer is a tenant
@@ -86,7 +71,7 @@ def overlaps(reqs):
         rs.sort(key=lambda r: r["t0"])
         runs = []
         for r in rs:
-            a = agent_of(r["agent"])
+            a = h.agent_of(r["agent"])
             if runs and runs[-1]["agent"] == a:
                 runs[-1]["t1"] = max(runs[-1]["t1"], r["t1"])
             else:
@@ -201,7 +186,7 @@ class ClusterMode(unittest.TestCase):
         return got
 
     def assert_no_overlap(self):
-        bad = overlaps(read_requests(self.reqlog))
+        bad = overlaps(h.request_log(self.reqlog))
         self.assertEqual(bad[:5], [], "%d tenants collected by two agents at once" % len(bad))
 
     def served(self):
@@ -211,8 +196,8 @@ class ClusterMode(unittest.TestCase):
         return self.emu.ctl("GET", "/_control/served", query={"ids": "0"})["records_served"]
 
     def delivered_by(self, agent):
-        return sum(1 for r in read_requests(self.reqlog)
-                   if r["route"] == "blob" and agent_of(r["agent"]) == agent.name)
+        return sum(1 for r in h.request_log(self.reqlog)
+                   if r["route"] == "blob" and h.agent_of(r["agent"]) == agent.name)
 
     def preflight(self, agent):
         p = subprocess.run([BIN, "preflight", "-c", agent.cfg, "--tenant", "t1"],
@@ -255,10 +240,8 @@ class ClusterMode(unittest.TestCase):
                    "the victim downloading blobs", interval=0.2)
         n_before = self.served()
         self.assertLess(n_before, sum(expected.values()) * 0.8, "collection nearly over")
-        last = {}
-        for r in sorted(read_requests(self.reqlog), key=lambda r: r["t0"]):
-            last[r["tenant"]] = agent_of(r["agent"])
-        victim_tenants = {t for t, a in last.items() if a == victim.name}
+        victim_tenants = {t for t, a in h.last_agent(h.request_log(self.reqlog)).items()
+                          if a == victim.name}
         t_kill = time.time()
         victim.kill9()
         print("killed %s at %d of %d records served; it had %d tenants" % (
@@ -266,11 +249,8 @@ class ClusterMode(unittest.TestCase):
 
         # takeover: each of its tenants asked for by a survivor
         def taken_over():
-            seen = {}
-            for r in read_requests(self.reqlog):
-                if r["tenant"] in victim_tenants and r["t0"] > t_kill and \
-                        agent_of(r["agent"]) != victim.name:
-                    seen.setdefault(r["tenant"], r["t0"])
+            seen = h.first_requests_after(h.request_log(self.reqlog), victim_tenants,
+                                          t_kill, victim.name)
             return seen if len(seen) == len(victim_tenants) else None
         seen = h.wait_for(taken_over, 120, "the victim's tenants taken over", interval=0.5)
         takeover = max(seen.values()) - t_kill
@@ -301,7 +281,7 @@ class ClusterMode(unittest.TestCase):
         # every tenant listed twice since the restart: the blobs of its first
         # listing were all delivered (its window closed) before the second
         def listed_twice():
-            n = collections.Counter(r["tenant"] for r in read_requests(self.reqlog)
+            n = collections.Counter(r["tenant"] for r in h.request_log(self.reqlog)
                                     if r["route"] == "content" and r["t0"] > t_restart)
             return all(n[t] >= 2 for t in self.tenants) or None
         h.wait_for(listed_twice, 120, "every tenant listed twice after the restart",
@@ -353,11 +333,11 @@ class ClusterMode(unittest.TestCase):
                    interval=0.5)
         zombie.proc.send_signal(signal.SIGSTOP)
         t_stop = time.time()
-        zombie_tenants = {r["tenant"] for r in read_requests(self.reqlog)
-                          if agent_of(r["agent"]) == "z"}
+        zombie_tenants = {r["tenant"] for r in h.request_log(self.reqlog)
+                          if h.agent_of(r["agent"]) == "z"}
         # the other agent takes the paused one's tenants over
-        h.wait_for(lambda: {r["tenant"] for r in read_requests(self.reqlog)
-                            if r["t0"] > t_stop and agent_of(r["agent"]) == "o"}
+        h.wait_for(lambda: {r["tenant"] for r in h.request_log(self.reqlog)
+                            if r["t0"] > t_stop and h.agent_of(r["agent"]) == "o"}
                    >= zombie_tenants or None, 120, "the paused agent's tenants taken over",
                    interval=0.5)
         # past the transaction timeout: the coordinator aborted what it held
