@@ -1072,7 +1072,7 @@ mf_deliver_flush(struct mf_deliver *d)
 int
 mf_deliver_commit(struct mf_deliver *d)
 {
-    return d->o.txn ? commit_now(d) : flush_outputs(d);
+    return mf_deliver_flush(d);
 }
 
 void
