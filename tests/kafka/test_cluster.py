@@ -21,7 +21,10 @@ worked on one tenant at the same time.
   test_paused_agent_is_fenced  SIGSTOP an agent past the session and
       transaction timeouts: its tenants move; resumed, it learns it was
       dropped before any request or commit, and commits nothing of what it
-      held; exactly once; no tenant collected by two agents at once.
+      held; exactly once; no tenant collected by two agents at once. This
+      one reaches Kafka over TLS with a client certificate whose key is
+      encrypted (its password in cluster.rdkafka_secret_files and the
+      output's), never logged.
 
 Waits are conditions with deadlines; the only fixed interval is the pause
 of the last test, which must outlast the timeouts it exercises.
@@ -51,6 +54,7 @@ SESSION_S = 6            # cluster.rdkafka session.timeout.ms
 POLL_S = 1               # collect.poll_interval of the harness
 TXN_TIMEOUT_S = 10       # cluster.rdkafka transaction.timeout.ms
 SHARDS = 24
+KEY_PASSWORD = "cluster-test-key-password"
 
 
 def consumed_ids(kc, topic):
@@ -152,18 +156,48 @@ class ClusterMode(unittest.TestCase):
         h.wait_for(lambda: all(self.cluster_json(a).get("n_shards_owned") for a in agents)
                    or None, 120, "every agent owning shards", interval=0.5)
 
-    def make_agent(self, name, prefix, out_topic, extra_rdkafka=None):
+    def tls_props(self):
+        """The SSL listener's client settings, the key encrypted: its
+        password comes from a secret file (rdkafka_secret_files)."""
+        if not hasattr(self, "_tls"):
+            key = os.path.join(self.tmp, "client-enc.key")
+            pw = os.path.join(self.tmp, "client-key.pw")
+            with open(pw, "w") as f:
+                f.write(KEY_PASSWORD)
+            os.chmod(pw, 0o600)
+            subprocess.run(["openssl", "pkcs8", "-topk8", "-v2", "aes-256-cbc",
+                            "-in", self.kc.certs["client_key"], "-out", key,
+                            "-passout", "file:" + pw], check=True, capture_output=True)
+            props = self.kc.client_props("SSL")
+            props["ssl.key.location"] = key
+            type(self)._tls = (props, {"ssl.key.password": pw})
+        return self._tls
+
+    def make_agent(self, name, prefix, out_topic, listener="PLAINTEXT"):
+        """An agent of group `prefix` (topics `prefix`.assign/.state) with a
+        file output (out, at-least-once) and a Kafka output on the cluster
+        (k, exactly once), both the output and the cluster reaching the
+        brokers through `listener` (SSL: client certificate, encrypted key)."""
         kc = self.kc
         rd = {"session.timeout.ms": SESSION_S * 1000, "heartbeat.interval.ms": 1000,
               "transaction.timeout.ms": TXN_TIMEOUT_S * 1000}
-        rd.update(extra_rdkafka or {})
-        lines = ["  - name: k", "    type: kafka",
-                 "    brokers: \"%s\"" % kc.bootstrap(), "    topic: %s" % out_topic,
-                 "    schema: raw",
-                 "cluster:", "  brokers: \"%s\"" % kc.bootstrap(), "  group: %s" % prefix,
-                 "  topic_prefix: %s" % prefix, "  shards: %d" % SHARDS,
-                 "  agent_id: %s" % name, "  timeout: 30s", "  rdkafka:"]
-        lines += ["    %s: %s" % kv for kv in rd.items()]
+        out_rd, secrets = {}, {}
+        if listener == "SSL":
+            out_rd, secrets = self.tls_props()
+            rd.update(out_rd)
+
+        def mapping(indent, key, kv):
+            return ["%s%s:" % (indent, key)] + ["%s  %s: \"%s\"" % (indent, k, v)
+                                                for k, v in kv.items()] if kv else []
+        brokers = kc.bootstrap(listener)
+        lines = ["  - name: k", "    type: kafka", "    brokers: \"%s\"" % brokers,
+                 "    topic: %s" % out_topic, "    schema: raw"]
+        lines += mapping("    ", "rdkafka", out_rd) + mapping("    ", "rdkafka_secret_files",
+                                                               secrets)
+        lines += ["cluster:", "  brokers: \"%s\"" % brokers, "  group: %s" % prefix,
+                  "  topic_prefix: %s" % prefix, "  shards: %d" % SHARDS,
+                  "  agent_id: %s" % name, "  timeout: 30s"]
+        lines += mapping("  ", "rdkafka", rd) + mapping("  ", "rdkafka_secret_files", secrets)
         a = h.Agent(BIN, os.path.join(self.tmp, prefix, name), self.emu,
                     tenants=self.tenants, content_types=["Audit.Exchange"],
                     collect={"max_concurrency": 1}, extra_top=lines)
@@ -325,7 +359,10 @@ class ClusterMode(unittest.TestCase):
         kc = self.kc
         kc.create_topic("out3", partitions=3, replication=3)
         self.start_emulator("pause", tenants=20, blob_delay="700ms")
-        zombie, other = [self.make_agent(n, "pause", "out3") for n in ("z", "o")]
+        # this one over TLS with client certificates (an encrypted key whose
+        # password is a secret file), for the cluster's clients and the output
+        zombie, other = [self.make_agent(n, "pause", "out3", listener="SSL")
+                         for n in ("z", "o")]
         self.start_all([zombie, other])
         expected = self.publish(blobs=14, records=8)
         h.wait_for(lambda: self.delivered_by(zombie) >= 10 and
@@ -361,6 +398,7 @@ class ClusterMode(unittest.TestCase):
         self.assert_no_overlap()
         for a in (zombie, other):
             self.assertEqual(a.terminate(timeout=120), 0, self.log_of(a)[-3000:])
+            self.assertNotIn(KEY_PASSWORD, self.log_of(a))
 
 
 if __name__ == "__main__":
