@@ -12,6 +12,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "cli.h"
 #include "file.h"
 #include "input.h"
@@ -41,6 +42,15 @@ const char mf_cmd_normalize_usage[] =
     "  --tags-file F             risk-tag catalogue instead of the built-in\n"
     "  --ocsf-file F             OCSF mapping instead of the built-in\n"
     "  --ecs-file F              ECS mapping instead of the built-in\n"
+    "  --aggregates-file F       aggregate rules instead of the built-in\n"
+    "  --no-aggregates           no aggregate findings (by default a record that\n"
+    "                            takes a window over its threshold is followed by\n"
+    "                            one finding line: OCSF Detection Finding, ECS\n"
+    "                            alert or raw; see docs/aggregates.md)\n"
+    "  --aggregate-state F       load the windows from F first and save them there\n"
+    "                            at the end (a burst split over two runs fires once)\n"
+    "  --geoip-db F              MaxMind DB: source locations on every record, and\n"
+    "                            the distant-address aggregates\n"
     "  --max-record-size SIZE    larger records are reported and skipped\n"
     "                            (default 64M; suffixes k, M, G)\n"
     "  -o, --output F            write to F instead of standard output\n"
@@ -84,6 +94,10 @@ struct norm_stats {
 
 struct norm_run {
     const struct mf_normalizer *n;
+    struct mf_agg *agg;              /* NULL with --no-aggregates */
+    struct mf_findings findings;
+    struct mf_arena farena;          /* finding trees */
+    unsigned long long n_findings;
     const struct mf_tagdb *tags;
     struct mf_nctx ctx;
     struct mf_buf out;
@@ -100,6 +114,7 @@ struct norm_run {
 enum {
     OPT_SCHEMA = 256, OPT_INPUT, OPT_KEEP_RAW, OPT_CONTENT_TYPE, OPT_SUMMARY,
     OPT_TAGS_FILE, OPT_OCSF_FILE, OPT_ECS_FILE, OPT_MAX_RECORD,
+    OPT_AGG_FILE, OPT_NO_AGG, OPT_AGG_STATE, OPT_GEOIP,
 };
 
 static const struct option longopts[] = {
@@ -112,6 +127,10 @@ static const struct option longopts[] = {
     {"ocsf-file", required_argument, NULL, OPT_OCSF_FILE},
     {"ecs-file", required_argument, NULL, OPT_ECS_FILE},
     {"max-record-size", required_argument, NULL, OPT_MAX_RECORD},
+    {"aggregates-file", required_argument, NULL, OPT_AGG_FILE},
+    {"no-aggregates", no_argument, NULL, OPT_NO_AGG},
+    {"aggregate-state", required_argument, NULL, OPT_AGG_STATE},
+    {"geoip-db", required_argument, NULL, OPT_GEOIP},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -213,6 +232,20 @@ print_summary(struct norm_run *r)
     if (!any)
         fprintf(f, "  (no risk tags)\n");
 
+    if (r->agg) {
+        struct mf_agg_stats as;
+
+        mf_agg_stats(r->agg, &as);
+        fprintf(f, "\nAggregate findings:   %llu", r->n_findings);
+        fprintf(f, " (windows tracked %llu, late %llu, evicted %llu",
+                (unsigned long long)as.keys, (unsigned long long)as.late,
+                (unsigned long long)as.evicted);
+        if (as.rules_off)
+            fprintf(f, ", %llu rules off without --geoip-db",
+                    (unsigned long long)as.rules_off);
+        fprintf(f, ")\n");
+    }
+
     fprintf(f, "\nOCSF classes\n");
     qsort(st->classes, st->n_classes, sizeof(st->classes[0]), cmp_class);
     for (i = 0; i < st->n_classes; i++)
@@ -232,6 +265,35 @@ report(const struct mf_input_loc *loc, const char *msg)
 
     fprintf(stderr, "%s: %s\n", mf_input_loc_str(loc, where, sizeof(where)),
             msg);
+}
+
+static void
+write_line(struct norm_run *r)
+{
+    if (!r->write_failed && mf_file_out_line(r->fo, r->out.data, r->out.len) < 0) {
+        fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
+                mf_file_out_name(r->fo), strerror(errno));
+        r->write_failed = true;
+    }
+}
+
+/* Findings the record caused, each on its own line right after it. */
+static void
+write_findings(struct norm_run *r, const struct mf_norm_result *res)
+{
+    size_t i;
+
+    mf_findings_reset(&r->findings);
+    if (mf_agg_feed(r->agg, &r->ctx.rec, &res->tags, &r->findings) == 0)
+        return;
+    for (i = 0; i < r->findings.n; i++) {
+        mf_arena_reset(&r->farena);
+        mf_buf_reset(&r->out);
+        if (mf_finding_write(&r->farena, &r->findings.v[i], r->schema, &r->out) != 0)
+            continue;   /* cannot happen below the output ceiling */
+        r->n_findings++;
+        write_line(r);
+    }
 }
 
 static void
@@ -260,11 +322,9 @@ do_record(struct norm_run *r, const struct mf_input_rec *rec)
     }
     r->st.normalized++;
     count_result(r, &res);
-    if (mf_file_out_line(r->fo, r->out.data, r->out.len) < 0) {
-        fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
-                mf_file_out_name(r->fo), strerror(errno));
-        r->write_failed = true;
-    }
+    write_line(r);
+    if (r->agg)
+        write_findings(r, &res);
     if (r->out.cap > ((size_t)8 << 20))
         mf_buf_shrink(&r->out, (size_t)1 << 20);
 }
@@ -329,7 +389,9 @@ mf_cmd_normalize(int argc, char **argv)
     struct mf_norm_opts nopts;
     struct mf_normerr nerr;
     struct mf_normalizer *n;
-    const char *output = NULL;
+    const char *output = NULL, *agg_state = NULL;
+    bool no_aggregates = false;
+    char aerr[512];
     unsigned long long size;
     int c, i, rc;
 
@@ -376,6 +438,18 @@ mf_cmd_normalize(int argc, char **argv)
         case OPT_ECS_FILE:
             nopts.ecs_file = optarg;
             break;
+        case OPT_AGG_FILE:
+            nopts.aggregates_file = optarg;
+            break;
+        case OPT_NO_AGG:
+            no_aggregates = true;
+            break;
+        case OPT_AGG_STATE:
+            agg_state = optarg;
+            break;
+        case OPT_GEOIP:
+            nopts.geoip_db = optarg;
+            break;
         case OPT_MAX_RECORD:
             if (mf_cli_parse_size(optarg, &size) < 0 || size < 16 ||
                 size > ((unsigned long long)1 << 32))
@@ -415,6 +489,15 @@ mf_cmd_normalize(int argc, char **argv)
         free(r.st.tag_sev);
         return MF_EXIT_REJECTED;
     }
+    mf_findings_init(&r.findings);
+    mf_arena_init(&r.farena, 65536);
+    if (!no_aggregates) {
+        struct mf_agg_opts ao = {.geo = mf_normalizer_geoip(n)};
+
+        r.agg = mf_agg_new(mf_normalizer_aggregates(n), &ao);
+        if (agg_state && mf_agg_load(r.agg, agg_state, aerr, sizeof(aerr)) != 0)
+            fprintf(stderr, "m365fwd normalize: %s\n", aerr);
+    }
     mf_nctx_init(&r.ctx);
     /* an event is a few times its record at most (raw_data, unmapped) */
     mf_buf_init(&r.out, r.iopts.max_record * 4 + ((size_t)1 << 20));
@@ -433,9 +516,16 @@ mf_cmd_normalize(int argc, char **argv)
     }
     if (r.summary)
         print_summary(&r);
+    if (r.agg && agg_state && mf_agg_save(r.agg, agg_state, aerr, sizeof(aerr)) != 0) {
+        fprintf(stderr, "m365fwd normalize: saving the aggregate state: %s\n", aerr);
+        r.write_failed = true;
+    }
 
     rc = (r.st.rejected || r.st.files_failed || r.write_failed)
          ? MF_EXIT_REJECTED : MF_EXIT_OK;
+    mf_agg_destroy(r.agg);
+    mf_findings_fini(&r.findings);
+    mf_arena_fini(&r.farena);
     mf_buf_fini(&r.out);
     mf_nctx_fini(&r.ctx);
     mf_normalizer_destroy(n);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aggregate.h"
+#include "geoip.h"
 #include "mem.h"
 #include "yaml_tree.h"
 
@@ -13,6 +15,8 @@ struct mf_normalizer {
     struct mf_tagdb *tags;
     struct mf_ocsf_map *ocsf;
     struct mf_ecs_map *ecs;
+    struct mf_aggdb *aggs;
+    struct mf_geoip *geo;
 };
 
 static const char *const schema_names[] = {"ocsf", "ecs", "raw"};
@@ -92,6 +96,20 @@ mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_normerr *err)
     }
     if (!n->ecs)
         goto fail;
+    if (opts && opts->aggregates_file) {
+        if (!(text = slurp(opts->aggregates_file, &len, err)))
+            goto fail;
+        n->aggs = mf_aggdb_load(opts->aggregates_file, text, len, n->tags, err->msg,
+                                sizeof(err->msg));
+        free(text);
+    } else {
+        n->aggs = mf_aggdb_load_builtin(n->tags, err->msg, sizeof(err->msg));
+    }
+    if (!n->aggs)
+        goto fail;
+    if (opts && opts->geoip_db &&
+        !(n->geo = mf_geoip_open(opts->geoip_db, err->msg, sizeof(err->msg))))
+        goto fail;
     return n;
 fail:
     mf_normalizer_destroy(n);
@@ -109,6 +127,8 @@ mf_normalizer_destroy(struct mf_normalizer *n)
         mf_ocsf_map_destroy(n->ocsf);
     if (n->ecs)
         mf_ecs_map_destroy(n->ecs);
+    mf_aggdb_destroy(n->aggs);
+    mf_geoip_close(n->geo);
     free(n);
 }
 
@@ -122,6 +142,36 @@ const char *
 mf_normalizer_class_name(const struct mf_normalizer *n, int class_uid)
 {
     return mf_ocsf_class_name(n->ocsf, class_uid);
+}
+
+const struct mf_aggdb *
+mf_normalizer_aggregates(const struct mf_normalizer *n)
+{
+    return n->aggs;
+}
+
+const struct mf_geoip *
+mf_normalizer_geoip(const struct mf_normalizer *n)
+{
+    return n->geo;
+}
+
+/* src_endpoint.location (OCSF) / source.geo (ECS) of the client address. */
+static void
+add_geo(const struct mf_normalizer *n, const struct mf_record *r,
+        enum mf_schema schema, struct mf_jval *ev)
+{
+    struct mf_geo geo;
+    struct mf_jval *ep, *loc;
+
+    if (!n->geo || !r->client_ip[0] || schema == MF_SCHEMA_RAW ||
+        !(ep = mf_jobj_get(ev, schema == MF_SCHEMA_OCSF ? "src_endpoint" : "source")) ||
+        !mf_jis_obj(ep) || mf_geoip_lookup(n->geo, r->client_ip, &geo) != 1)
+        return;
+    loc = schema == MF_SCHEMA_OCSF ? mf_geo_ocsf_location(r->arena, &geo)
+                                   : mf_geo_ecs_geo(r->arena, &geo);
+    if (loc)
+        mf_jobj_set(r->arena, ep, schema == MF_SCHEMA_OCSF ? "location" : "geo", loc);
 }
 
 void
@@ -226,10 +276,11 @@ mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
     struct mf_jparse_info pinfo;
     struct mf_jerror perr;
     struct mf_jval *root, *ev;
-    struct mf_record rec;
+    struct mf_record *rec = &c->rec;
     size_t out_mark = out->len;
 
     memset(res, 0, sizeof(*res));
+    memset(rec, 0, sizeof(*rec));
     mf_arena_reset(&c->arena);
     root = mf_json_parse(&c->arena, in->data, in->len, &popts, &pinfo, &perr);
     if (!root) {
@@ -243,28 +294,30 @@ mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
                  "a record must be a JSON object, got %s", jtype_name(root));
         return MF_DROP;
     }
-    mf_record_init(&rec, &c->arena, root, in->data, in->len, in->content_type,
+    mf_record_init(rec, &c->arena, root, in->data, in->len, in->content_type,
                    pinfo.repaired_strings ? MF_REPAIR_UTF8 : 0);
-    mf_tags_eval(n->tags, &rec, &res->tags);
-    res->class_uid = mf_ocsf_class_of(n->ocsf, &rec);
-    res->repairs = rec.repairs;
-    if (rec.id && strlen(rec.id) < sizeof(res->id))
-        memcpy(res->id, rec.id, strlen(rec.id) + 1);
-    if (rec.tenant && strlen(rec.tenant) < sizeof(res->tenant_id))
-        memcpy(res->tenant_id, rec.tenant, strlen(rec.tenant) + 1);
-    res->content_type = rec.content_type;
+    mf_tags_eval(n->tags, rec, &res->tags);
+    res->class_uid = mf_ocsf_class_of(n->ocsf, rec);
+    res->repairs = rec->repairs;
+    if (rec->id && strlen(rec->id) < sizeof(res->id))
+        memcpy(res->id, rec->id, strlen(rec->id) + 1);
+    if (rec->tenant && strlen(rec->tenant) < sizeof(res->tenant_id))
+        memcpy(res->tenant_id, rec->tenant, strlen(rec->tenant) + 1);
+    res->content_type = rec->content_type;
 
     switch (in->schema) {
     case MF_SCHEMA_OCSF:
-        ev = mf_ocsf_build(n->ocsf, &rec, &res->tags, in->keep_raw);
+        ev = mf_ocsf_build(n->ocsf, rec, &res->tags, in->keep_raw);
         break;
     case MF_SCHEMA_ECS:
-        ev = mf_ecs_build(n->ecs, &rec, &res->tags, in->keep_raw);
+        ev = mf_ecs_build(n->ecs, rec, &res->tags, in->keep_raw);
         break;
     default:
-        ev = build_raw(&rec, &res->tags);
+        ev = build_raw(rec, &res->tags);
         break;
     }
+    if (ev)
+        add_geo(n, rec, in->schema, ev);
     if (!ev) {
         snprintf(res->error, sizeof(res->error), "cannot build the %s event",
                  mf_schema_name(in->schema));

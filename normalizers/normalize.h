@@ -23,6 +23,8 @@ const char *mf_schema_name(enum mf_schema s);
 int mf_schema_parse(const char *s, enum mf_schema *out);   /* 0 / -1 */
 
 struct mf_normalizer;
+struct mf_aggdb;
+struct mf_geoip;
 struct mf_ocsf_map;
 struct mf_ecs_map;
 
@@ -30,6 +32,8 @@ struct mf_norm_opts {
     const char *tags_file;     /* NULL = built-in */
     const char *ocsf_file;     /* NULL = built-in */
     const char *ecs_file;      /* NULL = built-in */
+    const char *aggregates_file;   /* NULL = built-in (aggregate.h) */
+    const char *geoip_db;      /* MaxMind DB (geoip.h); NULL = none */
 };
 
 struct mf_normerr { char msg[256]; };
@@ -40,11 +44,19 @@ void mf_normalizer_destroy(struct mf_normalizer *n);
 const struct mf_tagdb *mf_normalizer_tags(const struct mf_normalizer *n);
 /* "Authentication" for 3002 ...; "" for a class the OCSF table lacks. */
 const char *mf_normalizer_class_name(const struct mf_normalizer *n, int class_uid);
+/* The aggregate table (loaded and validated with the others) and the
+ * geolocation database (NULL without geoip_db). */
+const struct mf_aggdb *mf_normalizer_aggregates(const struct mf_normalizer *n);
+const struct mf_geoip *mf_normalizer_geoip(const struct mf_normalizer *n);
 
 /* Per-thread working state. */
 struct mf_nctx {
     struct mf_arena arena;
     struct mf_buf scratch;
+    /* the record normalized last, valid until the next call (rec.raw is
+     * NULL when it was refused): for consumers that read more of it than
+     * the result says (the aggregates) */
+    struct mf_record rec;
 };
 void mf_nctx_init(struct mf_nctx *c);
 void mf_nctx_fini(struct mf_nctx *c);

@@ -1331,3 +1331,21 @@ mf_sevexpr_eval(const struct mf_sevexpr *s, const struct mf_record *r)
         sev = 5;
     return sev;
 }
+
+/* ---- for other tables ------------------------------------------------- */
+
+const char *
+mf_rules_compile_path(struct mf_rules *rs, const struct mf_jval *v, char *err,
+                      size_t errsz)
+{
+    return compile_path(rs, v, err, errsz);
+}
+
+bool
+mf_rules_each_value(const struct mf_record *r, const char *path,
+                    bool (*fn)(void *ud, const struct mf_jval *v), void *ud)
+{
+    if (!r || !r->view || !path)
+        return false;
+    return walk(r->view, path, strlen(path), fn, ud, 0);
+}

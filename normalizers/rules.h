@@ -68,6 +68,18 @@ const struct mf_sevexpr *mf_rules_compile_severity(struct mf_rules *rs,
                                                    char *err, size_t errsz);
 int mf_sevexpr_eval(const struct mf_sevexpr *s, const struct mf_record *r);
 
+/* Compile a field path on its own (validated like a condition's path:
+ * dotted, first segment declared under 'fields'); stored in the rule set.
+ * NULL with err = "NAME:LINE: message". Used by tables beside the tag
+ * catalogue (aggregates) that name record fields. */
+const char *mf_rules_compile_path(struct mf_rules *rs, const struct mf_jval *v,
+                                  char *err, size_t errsz);
+/* Call fn for every value the path reaches in the record's view (arrays
+ * fanned out, keys case-insensitive, as conditions see them) until fn
+ * returns true; returns whether one did. */
+bool mf_rules_each_value(const struct mf_record *r, const char *path,
+                         bool (*fn)(void *ud, const struct mf_jval *v), void *ud);
+
 /* True when text holds an e-mail address whose domain is outside the
  * actor's organisation (domains of UserId, MailboxOwnerUPN and
  * OrganizationName, and the tenant's "<x>.onmicrosoft.com" prefix).

@@ -91,8 +91,8 @@ set_err(struct mf_tagerr *err, const char *name, const struct mf_jval *at,
              at ? (unsigned)at->line : 0u, msg);
 }
 
-static bool
-valid_id(const char *s)
+bool
+mf_tag_id_valid(const char *s)
 {
     static const char *const prefixes[] = {
         "identity.", "data.", "collab.", "device.", "monitor.", "behavior.",
@@ -113,8 +113,8 @@ valid_id(const char *s)
     return true;
 }
 
-static bool
-valid_technique(const char *s)
+bool
+mf_tag_attack_valid(const char *s)
 {
     regex_t re;
     bool ok;
@@ -201,7 +201,7 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
         else if (strcmp(k, "system_actors") == 0) sys = v;
         else if (strcmp(k, "outcome") == 0) outc = v;
     }
-    if (!mf_jis_str(id) || !valid_id(id->u.s)) {
+    if (!mf_jis_str(id) || !mf_tag_id_valid(id->u.s)) {
         set_err(err, name, id ? id : t,
                 "tag id must be <identity|data|collab|device|monitor|behavior>.<name>");
         return -1;
@@ -240,7 +240,7 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
         for (i = 0; i < attack->len; i++) {
             const struct mf_jval *a = attack->u.items[i];
 
-            if (!mf_jis_str(a) || !valid_technique(a->u.s)) {
+            if (!mf_jis_str(a) || !mf_tag_attack_valid(a->u.s)) {
                 set_err(err, name, a, "%s: bad ATT&CK technique id", tag->id);
                 return -1;
             }

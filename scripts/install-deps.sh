@@ -10,7 +10,7 @@ set -euo pipefail
 PACKAGES=(
     build-essential pkg-config meson ninja-build
     libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev librdkafka-dev
-    check libsqlite3-dev libmicrohttpd-dev
+    check libsqlite3-dev libmicrohttpd-dev libmaxminddb-dev
     python3 python3-yaml
     clang-14 libclang-rt-14-dev
     jq time
