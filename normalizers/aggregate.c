@@ -1194,13 +1194,32 @@ enforce_caps(struct mf_agg *g, uint32_t keep)
         ;
 }
 
+/* Keep the index at most half full: double it and place every window
+ * again. */
+static void
+index_grow(struct mf_agg *g)
+{
+    size_t n = (g->mask + 1) * 2;
+    uint32_t i;
+
+    free(g->slot);
+    g->slot = mf_xcalloc(n, sizeof(*g->slot));
+    g->mask = n - 1;
+    for (i = 1; i < g->n_e; i++)
+        if (g->e[i].flags & E_USED)
+            index_put(g, i);
+}
+
 static uint32_t
 entry_alloc(struct mf_agg *g)
 {
     uint32_t ei;
 
-    while (g->n_used >= g->max_keys && evict_one(g, 0))
+    while ((g->n_used >= g->max_keys || mem_used(g) > g->max_memory) &&
+           evict_one(g, 0))
         ;
+    if ((size_t)(g->n_used + 1) * 2 > g->mask + 1)
+        index_grow(g);
     if (g->free_head) {
         ei = g->free_head;
         g->free_head = g->e[ei].next;
@@ -1383,7 +1402,7 @@ struct mf_agg *
 mf_agg_new(const struct mf_aggdb *db, const struct mf_agg_opts *opts)
 {
     struct mf_agg *g = mf_xcalloc(1, sizeof(*g));
-    size_t n, i;
+    size_t i;
 
     g->db = db;
     g->geo = opts ? opts->geo : NULL;
@@ -1392,10 +1411,8 @@ mf_agg_new(const struct mf_aggdb *db, const struct mf_agg_opts *opts)
     if (g->max_keys > 0x7fffffffu)
         g->max_keys = 0x7fffffffu;
     pthread_mutex_init(&g->mu, NULL);
-    for (n = 1024; n < g->max_keys * 2; n *= 2)
-        ;
-    g->slot = mf_xcalloc(n, sizeof(*g->slot));
-    g->mask = n - 1;
+    g->slot = mf_xcalloc(1024, sizeof(*g->slot));
+    g->mask = 1023;
     g->cap_e = 1024;
     g->e = mf_xcalloc(g->cap_e, sizeof(*g->e));
     g->n_e = 1;
@@ -1665,6 +1682,14 @@ read_contrib(const struct mf_agg *g, size_t ri, const struct mf_record *rec,
             mf_rules_each_value(rec, r->dim[i].path, visit_dim, &dc);
         }
     }
+    if (r->n_dim && r->count_min <= 1) {
+        bool any = false;
+
+        for (i = 0; i < r->n_dim; i++)
+            any = any || c->n_dimh[i] > 0;
+        if (!any)
+            return false;   /* no value to count: nothing this rule can use */
+    }
     c->object = first_value(rec, r->object_path ? r->object_path : "ObjectId",
                             &c->object_len);
     c->located = false;
@@ -1677,7 +1702,7 @@ read_contrib(const struct mf_agg *g, size_t ri, const struct mf_record *rec,
             c->lon = (float)loc.lon;
         }
     }
-    return true;
+    return !r->geo || c->located;
 }
 
 /* ====================================================================== */

@@ -1,6 +1,7 @@
 /* geoip.c - MaxMind DB lookups (libmaxminddb), optional at build time. */
 #include "geoip.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,9 +111,10 @@ mf_geoip_open(const char *path, char *err, size_t errsz)
     struct tm tm;
 
     if (rc != MMDB_SUCCESS) {
-        snprintf(err, errsz, "%s: %s", path,
-                 rc == MMDB_IO_ERROR ? "cannot read the file"
-                                     : MMDB_strerror(rc));
+        if (rc == MMDB_FILE_OPEN_ERROR || rc == MMDB_IO_ERROR)
+            snprintf(err, errsz, "%s: cannot read: %s", path, strerror(errno));
+        else
+            snprintf(err, errsz, "%s: not a MaxMind DB: %s", path, MMDB_strerror(rc));
         free(g);
         return NULL;
     }
