@@ -1490,7 +1490,7 @@ struct contrib {
     uint32_t win;
     int sev;
     char keytext[384];
-    uint32_t dimh[MAX_DIMS][32];
+    uint32_t dimh[MAX_DIMS][MAX_VALUES];
     uint8_t n_dimh[MAX_DIMS];
     const char *object;      /* the rule's object field, or NULL */
     size_t object_len;
@@ -1587,7 +1587,7 @@ dim_add(struct dim_ctx *c, const char *t, size_t len)
     char buf[256];
 
     t = norm_value(t, len, &len);
-    if (len == 0 || *c->n >= 32)
+    if (len == 0 || *c->n >= MAX_VALUES)
         return;
     if (c->d->exclude) {
         size_t bl = len < sizeof(buf) - 1 ? len : sizeof(buf) - 1;
@@ -1615,7 +1615,7 @@ visit_dim(void *ud, const struct mf_jval *v)
         return false;
     if (!c->d->split) {
         dim_add(c, t, len);
-        return *c->n >= 32;
+        return *c->n >= MAX_VALUES;
     }
     for (end = t + len, p = t; p < end;) {
         const char *q = memchr(p, c->d->split, (size_t)(end - p));
@@ -1625,7 +1625,7 @@ visit_dim(void *ud, const struct mf_jval *v)
         dim_add(c, p, (size_t)(q - p));
         p = q + 1;
     }
-    return *c->n >= 32;
+    return *c->n >= MAX_VALUES;
 }
 
 /* Fill c from the record for rule ri (a follower reads the key of the rule
@@ -1748,8 +1748,10 @@ entry_keytext(struct mf_findings *out, const struct entry *e)
     return "";
 }
 
+/* fired_id: the record that fired, listed last when the cap left it out */
 static void
-emit_entry(struct mf_agg *g, const struct entry *e, double dist, struct mf_findings *out)
+emit_entry(struct mf_agg *g, const struct entry *e, double dist, const char *fired_id,
+           struct mf_findings *out)
 {
     const struct arule *r = &g->db->rules[e->rule];
     struct mf_finding *f = mf_findings_add(out);
@@ -1781,6 +1783,13 @@ emit_entry(struct mf_agg *g, const struct entry *e, double dist, struct mf_findi
     f->ips = collect(out, e->d, I_IP, &f->n_ips);
     f->objects = collect(out, e->d, I_OBJECT, &f->n_objects);
     f->ids = collect(out, e->d, I_RID, &f->n_ids);
+    if (fired_id && fired_id[0] && !item_has(e->d, I_RID, fired_id, strlen(fired_id))) {
+        const char **ids = mf_arena_alloc(&out->arena, (f->n_ids + 2) * sizeof(*ids));
+
+        memcpy(ids, f->ids, f->n_ids * sizeof(*ids));
+        ids[f->n_ids++] = mf_arena_strdup(&out->arena, fired_id);
+        f->ids = ids;
+    }
     f->distance_km = dist;
     g->st.findings++;
 }
@@ -1914,9 +1923,30 @@ check_pending(struct mf_agg *g, uint32_t ei, const char *keytext,
     }
 }
 
+static uint32_t
+entry_new(struct mf_agg *g, size_t rule, uint64_t key, uint32_t win, uint32_t tidx,
+          const char *keytext)
+{
+    uint32_t ei = entry_alloc(g);
+    struct entry *e = &g->e[ei];
+
+    e->key = key;
+    e->win = win;
+    e->rule = (uint16_t)rule;
+    e->tenant = tidx;
+    index_put(g, ei);
+    lru_push(g, ei);
+    item_add(g, e, I_KEY, keytext, strlen(keytext));
+    return ei;
+}
+
+/* A record of an `after` rule: raise a window of the followed rule that
+ * fired (this window, the one before or after), or wait on it. With no
+ * window there yet, one is opened (count 0) to wait on: the records of a
+ * spray may come after the success they explain. */
 static void
 follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
-       struct mf_findings *out)
+       uint32_t tidx, struct mf_findings *out)
 {
     const struct arule *a = &g->db->rules[c->rule];
     struct pend p = {c->sev, (uint32_t)(rec->time_ms / 1000),
@@ -1924,16 +1954,18 @@ follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
                      rec->client_ip};
     unsigned char buf[256];
     size_t n = pend_pack(buf, (uint16_t)c->follower, &p);
+    bool any = false;
+    uint32_t ei;
     int k;
 
     for (k = -1; k <= 1; k++) {
         int64_t w = (int64_t)c->win + k * a->window_s;
-        uint32_t ei;
         struct entry *e;
 
         if (w < 0 || w > 0xffffffffLL ||
             !(ei = entry_find(g, c->rule, c->key, (uint32_t)w)))
             continue;
+        any = true;
         e = &g->e[ei];
         if (e->flags & E_FIRED) {
             if (!(e->flags & E_FOLLOWED)) {
@@ -1943,6 +1975,10 @@ follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
         } else if (!e->d || e->d->n[I_PEND] < MAX_PENDING) {
             item_add_unique(g, e, I_PEND, buf, n);
         }
+    }
+    if (!any) {
+        ei = entry_new(g, c->rule, c->key, c->win, tidx, c->keytext);
+        item_add(g, &g->e[ei], I_PEND, buf, n);
     }
 }
 
@@ -2024,22 +2060,14 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
 
     g->st.counted++;
     if (c->follower >= 0) {
-        follow(g, c, rec, out);
+        follow(g, c, rec, tidx, out);
         return;
     }
-    if (!(ei = entry_find(g, c->rule, c->key, c->win))) {
-        ei = entry_alloc(g);
-        e = &g->e[ei];
-        e->key = c->key;
-        e->win = c->win;
-        e->rule = (uint16_t)c->rule;
-        e->tenant = tidx;
-        e->first_s = e->last_s = t;
-        index_put(g, ei);
-        lru_push(g, ei);
-        item_add(g, e, I_KEY, c->keytext, strlen(c->keytext));
-    }
+    if (!(ei = entry_find(g, c->rule, c->key, c->win)))
+        ei = entry_new(g, c->rule, c->key, c->win, tidx, c->keytext);
     e = &g->e[ei];
+    if (e->count == 0)
+        e->first_s = e->last_s = t;   /* new, or only waited on by a follower */
     if (t < e->first_s)
         e->first_s = t;
     if (t > e->last_s)
@@ -2066,14 +2094,16 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
            db->samples);
     sample(g, e, I_IP, rec->client_ip, strlen(rec->client_ip), db->samples);
     sample(g, e, I_OBJECT, c->object, c->object_len, db->samples);
-    sample(g, e, I_RID, rec->id, rec->id ? strlen(rec->id) : 0, db->related);
+    /* the first related-1 Ids; the one that fires is added then */
+    sample(g, e, I_RID, rec->id, rec->id ? strlen(rec->id) : 0,
+           db->related > 1 ? db->related - 1 : 1);
     if (r->geo && c->located)
         dist = geo_check(g, e, r, c, rec, t);
     fire = e->count >= r->count_min && (!r->geo || dist > 0);
     for (i = 0; i < r->n_dim && fire; i++)
         fire = e->d && e->d->n[I_DIM0 + i] >= r->dim[i].min;
     if (fire) {
-        emit_entry(g, e, dist, out);
+        emit_entry(g, e, dist, rec->id, out);
         e->flags |= E_FIRED;
         if (r->follower >= 0)
             check_pending(g, ei, c->keytext, out);

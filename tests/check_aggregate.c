@@ -784,6 +784,16 @@ START_TEST(ta_success_after_spray)
     ck_assert_ptr_nonnull(f);
     ck_assert_str_eq(f->actors[0], "miriam@contoso.com");
     h_fini(&h);
+
+    /* (c) read newest first: the success comes before every failure */
+    h_init(&h);
+    feed(&h, login_ok("ok-6", "10:04:30", "miriam@contoso.com", "203.0.113.23"));
+    spray(&h, "d", NULL, 200, 5, "203.0.113.23");
+    ck_assert_uint_eq(count_rule(&h, "identity.password_spray/success_after_spray"), 1);
+    /* the window the success opened does not move the spray's first time */
+    ck_assert_int_eq(find_rule(&h, "identity.password_spray/one_source")->first_ms,
+                     1772445800000LL);   /* 10:03:20 */
+    h_fini(&h);
 }
 END_TEST
 
