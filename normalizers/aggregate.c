@@ -6,8 +6,10 @@
  * entry numbers; what it must remember to decide and to report (hashes of
  * the distinct values and record Ids, a few sample strings) is a `detail`
  * block of items, allocated with the first record and freed when the
- * window fires. Entries sit on two LRU lists: "probation" (one record so
- * far) and "protected" (more, or fired); eviction takes probation first.
+ * window fires. Entries sit on three LRU lists: "waiting" (no record
+ * counted, only a follower's record waiting for the window to fire),
+ * "probation" (one record) and "protected" (more, or fired); eviction
+ * takes them in that order.
  * A window closes when its tenant's stream (the range of event times of
  * its last records) is more than `lateness` past it; a record in a stretch
  * the stream has passed is "late" and not counted (tenant_take). An
@@ -45,6 +47,7 @@
 #define KEYTEXT_MAX   512
 #define RING          31      /* records per tenant for its stream position */
 #define DETAIL_MAX    60000   /* bytes of one window's detail */
+#define MALLOC_OVERHEAD 16    /* counted per detail block: what malloc adds */
 
 /* ====================================================================== */
 /* table                                                                  */
@@ -963,7 +966,12 @@ mf_aggdb_rule_id(const struct mf_aggdb *db, size_t i, bool *geo)
 /* state                                                                  */
 /* ====================================================================== */
 
-enum { E_FIRED = 1, E_FOLLOWED = 2, E_PROT = 4, E_USED = 8 };
+enum { E_FIRED = 1, E_FOLLOWED = 2, E_USED = 8 };
+/* LRU lists, evicted in this order: windows only waited on by a follower
+ * (no record counted yet), windows of one record, the rest (two records or
+ * more, or fired). The list is kept in flags bits 4-5. */
+enum { L_WAITING = 0, L_PROBATION = 1, L_PROTECTED = 2, N_LISTS = 3 };
+#define E_LIST(e) (((e)->flags >> 4) & 3)
 
 /* Detail items: [kind][length][payload]. */
 enum {
@@ -1020,7 +1028,8 @@ struct mf_agg {
     uint32_t n_e, cap_e, free_head, n_used;
     uint32_t *slot;
     size_t mask;
-    uint32_t head[2], tail[2];   /* LRU lists: 0 probation, 1 protected */
+    uint32_t head[N_LISTS], tail[N_LISTS];   /* LRU lists (L_*) */
+    uint32_t n_list[N_LISTS];
     struct tenant *t;        /* t[0]: tenants past MAX_TENANTS */
     uint32_t n_t, cap_t;
     uint32_t *tslot;
@@ -1095,7 +1104,7 @@ static void
 lru_unlink(struct mf_agg *g, uint32_t ei)
 {
     struct entry *e = &g->e[ei];
-    int l = (e->flags & E_PROT) ? 1 : 0;
+    int l = E_LIST(e);
 
     if (e->prev)
         g->e[e->prev].next = e->next;
@@ -1106,14 +1115,18 @@ lru_unlink(struct mf_agg *g, uint32_t ei)
     else
         g->tail[l] = e->prev;
     e->prev = e->next = 0;
+    g->n_list[l]--;
 }
 
 static void
 lru_push(struct mf_agg *g, uint32_t ei)
 {
     struct entry *e = &g->e[ei];
-    int l = (e->flags & E_PROT) ? 1 : 0;
+    int l = e->count == 0 && !(e->flags & E_FIRED) ? L_WAITING
+          : e->count == 1 && !(e->flags & E_FIRED) ? L_PROBATION : L_PROTECTED;
 
+    e->flags = (uint8_t)((e->flags & 0x0f) | (l << 4));
+    g->n_list[l]++;
     e->prev = 0;
     e->next = g->head[l];
     if (g->head[l])
@@ -1123,14 +1136,11 @@ lru_push(struct mf_agg *g, uint32_t ei)
     g->head[l] = ei;
 }
 
+/* Most recently used now (and on the list its count says). */
 static void
 lru_touch(struct mf_agg *g, uint32_t ei)
 {
-    struct entry *e = &g->e[ei];
-
     lru_unlink(g, ei);
-    if (e->count >= 2 || (e->flags & E_FIRED))
-        e->flags |= E_PROT;
     lru_push(g, ei);
 }
 
@@ -1138,7 +1148,7 @@ static void
 detail_free(struct mf_agg *g, struct entry *e)
 {
     if (e->d) {
-        g->detail_bytes -= sizeof(*e->d) + e->d->cap;
+        g->detail_bytes -= sizeof(*e->d) + e->d->cap + MALLOC_OVERHEAD;
         free(e->d);
         e->d = NULL;
     }
@@ -1166,14 +1176,23 @@ mem_used(const struct mf_agg *g)
            (g->tmask + 1) * sizeof(uint32_t) + g->name_bytes;
 }
 
-/* Drop the least recently used window, sparing keep. */
+/* Drop the least recently used window, sparing keep: from the waiting
+ * list, else probation, else protected; but from protected first once it
+ * holds more than three quarters of the windows, so that windows of many
+ * records (a slow trickle of one account's failures, or fired windows
+ * waiting to close) cannot starve new windows of their second record. */
 static bool
 evict_one(struct mf_agg *g, uint32_t keep)
 {
-    int l;
+    int order[N_LISTS] = {L_WAITING, L_PROBATION, L_PROTECTED}, k;
 
-    for (l = 0; l < 2; l++) {
-        uint32_t ei = g->tail[l];
+    if (g->n_list[L_PROTECTED] > g->n_used / 4 * 3) {
+        order[0] = L_PROTECTED;
+        order[1] = L_WAITING;
+        order[2] = L_PROBATION;
+    }
+    for (k = 0; k < N_LISTS; k++) {
+        uint32_t ei = g->tail[order[k]];
 
         if (ei == keep && ei)
             ei = g->e[ei].prev;
@@ -1265,7 +1284,7 @@ item_add(struct mf_agg *g, struct entry *e, int kind, const void *p, size_t n)
         d = mf_xrealloc(d, sizeof(*d) + nc);
         if (!e->d) {
             memset(d, 0, sizeof(*d));
-            g->detail_bytes += sizeof(*d);
+            g->detail_bytes += sizeof(*d) + MALLOC_OVERHEAD;
         }
         g->detail_bytes += nc - cap;
         d->cap = (uint16_t)nc;
@@ -1444,7 +1463,9 @@ state_clear(struct mf_agg *g)
     g->n_e = 1;
     g->free_head = 0;
     g->n_used = 0;
-    g->head[0] = g->head[1] = g->tail[0] = g->tail[1] = 0;
+    memset(g->head, 0, sizeof(g->head));
+    memset(g->tail, 0, sizeof(g->tail));
+    memset(g->n_list, 0, sizeof(g->n_list));
     for (i = 1; i < g->n_t; i++)
         free(g->t[i].name);
     memset(g->tslot, 0, (g->tmask + 1) * sizeof(*g->tslot));
@@ -2194,7 +2215,7 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
 /* ====================================================================== */
 
 /* File: magic, then tenants, the table's rule signatures, the windows
- * (least recently used first, probation list after protected), and a
+ * (least recently used first; protected, probation, then waiting), and a
  * 64-bit FNV-1a of everything before it. Native byte order; a file from
  * another byte order fails the magic. */
 static const char agg_magic[8] = {'M', 'F', 'A', 'G', 'G', 1, 0, 0};
@@ -2301,7 +2322,7 @@ mf_agg_save(struct mf_agg *g, const char *path, char *err, size_t errsz)
         W(&w, g->db->rules[i].sig);
     n = g->n_used;
     W(&w, n);
-    for (l = 1; l >= 0; l--) {
+    for (l = N_LISTS - 1; l >= 0; l--) {
         uint32_t ei;
 
         for (ei = g->tail[l]; ei; ei = g->e[ei].prev)
@@ -2422,12 +2443,12 @@ load_entries(struct mf_agg *g, struct rbuf *r, const int *map, uint32_t n_file_r
         }
         ei = entry_alloc(g);
         e.rule = (uint16_t)map[e.rule];
-        e.flags = (uint8_t)((e.flags & (E_FIRED | E_FOLLOWED | E_PROT)) | E_USED);
+        e.flags = (uint8_t)((e.flags & (E_FIRED | E_FOLLOWED)) | E_USED);
         e.d = d;
         e.prev = e.next = 0;
         g->e[ei] = e;
         if (d)
-            g->detail_bytes += sizeof(*d) + d->cap;
+            g->detail_bytes += sizeof(*d) + d->cap + MALLOC_OVERHEAD;
         index_put(g, ei);
         lru_push(g, ei);
     }

@@ -559,6 +559,29 @@ START_TEST(ta_eviction)
 }
 END_TEST
 
+START_TEST(ta_eviction_protected)
+{
+    struct harness h;
+    int i;
+
+    h_init_opts(&h, NULL, 100, 0, NULL);
+    /* 300 accounts failing twice each: windows of two records fill the
+     * state; a spray must still get its second record in */
+    for (i = 0; i < 300; i++) {
+        char id[32], user[32];
+
+        snprintf(id, sizeof(id), "a%d", i);
+        snprintf(user, sizeof(user), "n%d@c.com", i);
+        feed(&h, login_failed(id, "10:30:00", user, "192.0.2.77", "50055"));
+        snprintf(id, sizeof(id), "b%d", i);
+        feed(&h, login_failed(id, "10:30:01", user, "192.0.2.77", "50055"));
+    }
+    spray(&h, "late-spray", NULL, 1900, 5, "203.0.113.15");
+    ck_assert_uint_eq(count_rule(&h, "identity.password_spray/one_source"), 1);
+    h_fini(&h);
+}
+END_TEST
+
 START_TEST(ta_memory_cap)
 {
     struct harness h;
@@ -1018,6 +1041,7 @@ aggregate_suite(void)
     tcase_add_test(tc, ta_lateness);
     tcase_add_test(tc, ta_newest_first);
     tcase_add_test(tc, ta_eviction);
+    tcase_add_test(tc, ta_eviction_protected);
     tcase_add_test(tc, ta_memory_cap);
     tcase_add_test(tc, ta_uid_stable);
     tcase_add_test(tc, ta_success_after_spray);

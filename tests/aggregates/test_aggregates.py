@@ -81,7 +81,12 @@ def c_spray(n):
 
 
 def c_distributed(n):
-    return [failed(i, 'u%d@contoso.com' % i, '198.51.100.%d' % (30 + i)) for i in range(n)]
+    out = [failed(i, 'u%d@contoso.com' % i, '198.51.100.%d' % (30 + i)) for i in range(n)]
+    for r in out:
+        r['ExtendedProperties'] = [{'Name': 'UserAgent', 'Value': 'python-requests/2.31.0'}]
+    # the same failures with other clients count elsewhere
+    out.append(failed(n, 'x@contoso.com', '198.51.100.200'))
+    return out
 
 
 def c_success(same_ip):
@@ -215,7 +220,7 @@ def c_sp(n):
 
 CASES = {
     'identity.password_spray/one_source': (c_spray(5), c_spray(4)),
-    'identity.password_spray/distributed': (c_distributed(21), c_distributed(20)),
+    'identity.password_spray/distributed': (c_distributed(30), c_distributed(29)),
     'identity.password_spray/success_after_spray': (c_success(True), c_success(False)),
     'identity.brute_force_user/failures': (c_brute(10), c_brute(9)),
     'identity.brute_force_user/lockout': (c_lockout('50053'), c_lockout('50055')),
