@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "config.h"
+#include "geoip.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -468,6 +469,30 @@ clock:
     mf_auth_destroy(a);
 }
 
+/* The optional geolocation database: opened as `run` would; says what is
+ * off without it. false when it is configured and cannot be read. */
+static bool
+check_geoip(const struct mf_config *cfg)
+{
+    struct mf_geoip *g;
+    char err[512];
+
+    if (!cfg->geoip_db) {
+        printf("SKIP geoip: off (no geoip_db): records carry no locations "
+               "and the distant-sign-in aggregate "
+               "(identity.concurrent_sessions_multi_ip) is off\n");
+        return true;
+    }
+    if (!(g = mf_geoip_open(cfg->geoip_db, err, sizeof(err)))) {
+        printf("FAIL geoip: %s\n", err);
+        return false;
+    }
+    printf("OK   geoip: %s (%s): locations and distant sign-ins on\n",
+           cfg->geoip_db, mf_geoip_describe(g));
+    mf_geoip_close(g);
+    return true;
+}
+
 int
 mf_cmd_preflight(int argc, char **argv)
 {
@@ -485,6 +510,7 @@ mf_cmd_preflight(int argc, char **argv)
     struct pf p;
     size_t i;
     int c, failed_tenants = 0;
+    bool geo_ok;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "+c:t:h", longopts, NULL)) != -1) {
@@ -530,6 +556,7 @@ mf_cmd_preflight(int argc, char **argv)
         p.proxy_userpwd = proxy_auth.data;
     }
     mf_log_set_level(MF_LOG_ERROR);   /* the lines below say it all */
+    geo_ok = check_geoip(cfg);
     p.cfg = cfg;
     p.http = mf_http_new();
     for (i = 0; i < cfg->tenants.n; i++) {
@@ -548,7 +575,7 @@ mf_cmd_preflight(int argc, char **argv)
     mf_http_destroy(p.http);
     mf_secret_clear(&proxy_auth);
     mf_config_destroy(cfg);
-    printf("preflight: %d tenant(s) failing, %d warning(s)\n", failed_tenants,
-           p.warns);
-    return failed_tenants ? MF_EXIT_REJECTED : MF_EXIT_OK;
+    printf("preflight: %d tenant(s) failing, %d warning(s)%s\n", failed_tenants,
+           p.warns, geo_ok ? "" : ", geoip_db unreadable");
+    return failed_tenants || !geo_ok ? MF_EXIT_REJECTED : MF_EXIT_OK;
 }

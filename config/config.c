@@ -847,6 +847,14 @@ static const struct mf_option top_opts[] = {
      .desc = "Directory of the durable state (SQLite: checkpoints, "
              "delivered blobs, dedupe). Created if missing; one agent per "
              "directory."},
+    {.name = "geoip_db", .type = MF_OPT_STR, .offset = TOP(geoip_db),
+     .flags = MF_OPT_PATH,
+     .defdoc = "none: no locations, the distant-sign-in aggregate is off",
+     .desc = "MaxMind DB file (GeoIP2 / GeoLite2 City or Country) read with "
+             "libmaxminddb: fills `src_endpoint.location` (OCSF) / "
+             "`source.geo` (ECS) from the client address and turns on the "
+             "aggregate rules that need places (impossible travel: "
+             "docs/aggregates.md). `preflight` says when it is off."},
     {.name = "proxy", .type = MF_OPT_STR, .offset = TOP(proxy),
      .flags = MF_OPT_NOECHO, .check = check_proxy_url,
      .defdoc = "`HTTPS_PROXY` / `NO_PROXY` from the environment",

@@ -175,6 +175,7 @@ struct mf_metrics_conf {
 struct mf_config {
     const char *file;                /* name used in messages */
     const char *state_dir;
+    const char *geoip_db;            /* MaxMind DB, NULL: none */
     const char *proxy;               /* NULL: HTTPS_PROXY/NO_PROXY apply */
     const char *proxy_auth_file;
     int log_level;                   /* enum mf_log_level (log.h) */
