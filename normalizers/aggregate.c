@@ -44,7 +44,6 @@
 #define MAX_PENDING   4       /* follower records kept on a window */
 #define MAX_GEO       16      /* located addresses kept on a window */
 #define SAMPLE_MAX    200     /* bytes of one sample string */
-#define KEYTEXT_MAX   512
 #define RING          31      /* records per tenant for its stream position */
 #define DETAIL_MAX    60000   /* bytes of one window's detail */
 #define MALLOC_OVERHEAD 16    /* counted per detail block: what malloc adds */
@@ -82,9 +81,13 @@ struct arule {
     size_t n_dim;
     const char *object_path;       /* default ObjectId */
     const struct mf_sevexpr *sev;
+    int base_sev;                  /* severity without adjust */
+    bool has_adjust;
     bool include_system;
     bool geo;
     double geo_min_km, geo_min_kmh;
+    bool op_only;                  /* match is only `operation:` (the index decides) */
+    bool key_user, key_ip;         /* the key holds UserId / the client address */
     int after;                     /* rule followed, or -1 */
     int follower;                  /* the rule that says `after:` this one, or -1 */
 };
@@ -92,6 +95,11 @@ struct arule {
 struct op_ent {
     const char *op;                /* lower-cased */
     size_t rule;
+};
+
+struct op_slot {
+    uint64_t h;                    /* hash_lc of the operation; 0 empty */
+    uint32_t start, end;           /* its entries in the sorted index */
 };
 
 struct mf_aggdb {
@@ -106,12 +114,16 @@ struct mf_aggdb {
     unsigned related, samples;
     struct op_ent *index;
     size_t n_index, cap_index;
+    struct op_slot *ops;           /* hash of an operation -> its index range */
+    size_t ops_mask;
     size_t *unpinned;              /* rules evaluated for every record */
     size_t n_unpinned;
     size_t *tagged_only;           /* rules without match (per-event tag only) */
     size_t n_tagged_only;
     regex_t **res;
     size_t n_res;
+    const char **paths;            /* compiled paths, each once */
+    size_t n_paths;
 };
 
 static void
@@ -129,17 +141,44 @@ set_err(char *err, size_t errsz, const char *name, const struct mf_jval *at,
     snprintf(err, errsz, "%s:%u: %s", name, at ? (unsigned)at->line : 0u, msg);
 }
 
-/* 64-bit FNV-1a over ASCII-lower-cased bytes, finished with mf_mix64. */
+/* ASCII upper-case letters of a little-endian word of 8 bytes to lower
+ * case, all lanes at once (bytes >= 0x80 unchanged). */
+static inline uint64_t
+lower8(uint64_t w)
+{
+    uint64_t low7 = w & 0x7f7f7f7f7f7f7f7fULL;
+    uint64_t ge_a = low7 + 0x3f3f3f3f3f3f3f3fULL;   /* bit 7: byte >= 'A' */
+    uint64_t gt_z = low7 + 0x2525252525252525ULL;   /* bit 7: byte > 'Z' */
+    uint64_t upper = ~w & (ge_a ^ gt_z) & 0x8080808080808080ULL;
+
+    return w | (upper >> 2);
+}
+
+static inline uint64_t
+load8(const char *s, size_t n)
+{
+    uint64_t w = 0;
+
+    memcpy(&w, s, n < 8 ? n : 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);   /* the same hash on every machine */
+#endif
+    return w;
+}
+
+/* Hash of ASCII-lower-cased bytes, continuing h (0 to start): one
+ * multiply per 8 bytes, the length folded in; mix with mf_mix64 before
+ * using the bits. Stable across runs and machines (finding uids). */
 static uint64_t
 hash_lc(uint64_t h, const char *s, size_t n)
 {
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
     size_t i;
 
-    if (h == 0)
-        h = 0xcbf29ce484222325ULL;
-    for (i = 0; i < n; i++) {
-        h ^= (unsigned char)tolower((unsigned char)s[i]);
-        h *= 0x100000001b3ULL;
+    h ^= (uint64_t)n * 0xff51afd7ed558ccdULL;
+    for (i = 0; i < n; i += 8) {
+        h = (h ^ lower8(load8(s + i, n - i))) * k;
+        h ^= h >> 29;
     }
     return h;
 }
@@ -147,8 +186,7 @@ hash_lc(uint64_t h, const char *s, size_t n)
 static uint64_t
 hash_str(uint64_t h, const char *s)
 {
-    h = hash_lc(h, s ? s : "", s ? strlen(s) : 0);
-    return hash_lc(h, "\x1f", 1);    /* separator: ("ab","c") != ("a","bc") */
+    return hash_lc(h, s ? s : "", s ? strlen(s) : 0);   /* the length separates */
 }
 
 /* "30s", "5m", "1h", "2d" -> seconds; -1 when not that. */
@@ -210,6 +248,10 @@ compile_field(struct mf_aggdb *db, const char *name, const struct mf_jval *v,
 {
     size_t i;
 
+    if (mf_jis_str(v) && strcasecmp(v->u.s, "UserId") == 0)
+        return derived_names[1];      /* the record's fact: no path walk */
+    if (mf_jis_str(v) && strcasecmp(v->u.s, "Operation") == 0)
+        return derived_names[3];
     if (mf_jis_str(v) && v->u.s[0] == '$') {
         for (i = 0; i < sizeof(derived_names) / sizeof(derived_names[0]); i++)
             if (strcmp(v->u.s, derived_names[i]) == 0)
@@ -218,7 +260,20 @@ compile_field(struct mf_aggdb *db, const char *name, const struct mf_jval *v,
                 "$user, $user_agent, $operation)", v->u.s);
         return NULL;
     }
-    return mf_rules_compile_path(db->rs, v, err, errsz);
+    {
+        const char *path = mf_rules_compile_path(db->rs, v, err, errsz);
+
+        if (!path)
+            return NULL;
+        /* one pointer per distinct path: a record's values are looked up
+         * once per path however many rules name it (feed's memo) */
+        for (i = 0; i < db->n_paths; i++)
+            if (strcasecmp(db->paths[i], path) == 0)
+                return db->paths[i];
+        db->paths = mf_xrealloc(db->paths, (db->n_paths + 1) * sizeof(*db->paths));
+        db->paths[db->n_paths++] = path;
+        return path;
+    }
 }
 
 static regex_t *
@@ -564,6 +619,8 @@ load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
     }
     if (s.match && !(r->match = mf_rules_compile(db->rs, s.match, err, errsz)))
         return -1;
+    r->op_only = mf_jis_obj(s.match) && s.match->len == 1 &&
+                 strcmp(s.match->u.mem[0].key, "operation") == 0;
     if (s.tagged) {
         if (!mf_jis_str(s.tagged) || !(r->tagged = mf_tagdb_find(tags, s.tagged->u.s))) {
             set_err(err, errsz, name, s.tagged, "%s: tagged '%s' is not a tag of the "
@@ -574,6 +631,8 @@ load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
     if (!(r->sev = mf_rules_compile_severity(db->rs, (int)base, NULL, s.adjust,
                                              err, errsz)))
         return -1;
+    r->base_sev = (int)base;
+    r->has_adjust = s.adjust != NULL;
     if (s.sys) {
         if (!mf_jis_str(s.sys) || (strcmp(s.sys->u.s, "include") != 0 &&
                                    strcmp(s.sys->u.s, "exclude") != 0)) {
@@ -623,6 +682,10 @@ load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
             r->count_min = 1;
     }
     r->sig = rule_sig(r);
+    for (i = 0; i < r->n_key; i++) {
+        r->key_user = r->key_user || (r->key[i].n == 1 && r->key[i].path[0] == derived_names[1]);
+        r->key_ip = r->key_ip || (r->key[i].n == 1 && r->key[i].path[0] == derived_names[0]);
+    }
     if (r->match && mf_cond_pinned(r->match))
         mf_cond_each_op(r->match, index_add, db);
     else if (r->match)
@@ -827,6 +890,31 @@ load_settings(struct mf_aggdb *db, const char *name, const struct mf_jval *root,
     return 0;
 }
 
+/* The operation index as a hash table: one lookup per record. */
+static void
+ops_build(struct mf_aggdb *db)
+{
+    size_t n = 16, i = 0;
+
+    while (n < db->n_index * 2)
+        n *= 2;
+    db->ops = mf_xcalloc(n, sizeof(*db->ops));
+    db->ops_mask = n - 1;
+    while (i < db->n_index) {
+        size_t j = i, k;
+        uint64_t h = mf_mix64(hash_lc(0, db->index[i].op, strlen(db->index[i].op))) | 1;
+
+        while (j < db->n_index && strcmp(db->index[j].op, db->index[i].op) == 0)
+            j++;
+        for (k = (size_t)h & db->ops_mask; db->ops[k].h; k = (k + 1) & db->ops_mask)
+            ;
+        db->ops[k].h = h;
+        db->ops[k].start = (uint32_t)i;
+        db->ops[k].end = (uint32_t)j;
+        i = j;
+    }
+}
+
 struct mf_aggdb *
 mf_aggdb_load(const char *name, const char *text, size_t len,
               const struct mf_tagdb *tags, char *err, size_t errsz)
@@ -898,6 +986,7 @@ mf_aggdb_load(const char *name, const char *text, size_t len,
             goto fail;
     if (db->n_index > 1)
         qsort(db->index, db->n_index, sizeof(*db->index), cmp_ent);
+    ops_build(db);
     mf_arena_fini(&ya);
     return db;
 fail:
@@ -925,9 +1014,11 @@ mf_aggdb_destroy(struct mf_aggdb *db)
         free(db->res[i]);
     }
     free(db->res);
+    free(db->paths);
     free(db->tags);
     free(db->rules);
     free(db->index);
+    free(db->ops);
     free(db->unpinned);
     free(db->tagged_only);
     mf_rules_destroy(db->rs);
@@ -973,13 +1064,16 @@ enum { E_FIRED = 1, E_FOLLOWED = 2, E_USED = 8 };
 enum { L_WAITING = 0, L_PROBATION = 1, L_PROTECTED = 2, N_LISTS = 3 };
 #define E_LIST(e) (((e)->flags >> 4) & 3)
 
-/* Detail items: [kind][length][payload]. */
+/* A detail holds fixed-size hashes first, one array per kind in this
+ * order (scanned as arrays), then tagged items [kind][length][payload]. */
 enum {
-    I_ID = 1,         /* 8: hash of the record Id (duplicates are not counted) */
-    I_DIM0,           /* 4: hash of a distinct value (I_DIM0 + dimension) */
+    I_ID = 0,         /* u64: hash of a record Id (duplicates are not counted) */
+    I_DIM0,           /* u32: hash of a distinct value (I_DIM0 + dimension) */
     I_DIM1,
     I_DIM2,
-    I_GEO,            /* 16: address hash u32, lat f32, lon f32, time u32 */
+    I_SH,             /* u32: hash of a sample string (kind and text) */
+    N_FIXED,
+    I_GEO = N_FIXED,  /* 16: address hash u32, lat f32, lon f32, time u32 */
     I_KEY,            /* the key as text */
     I_ACTOR,          /* samples for the finding */
     I_IP,
@@ -988,6 +1082,8 @@ enum {
     I_PEND,           /* a follower's record: rule u16, sev u8, time u32, "user\0id\0ip" */
     N_ITEM_KINDS
 };
+
+static const uint8_t fixed_size[N_FIXED] = {8, 4, 4, 4, 4};
 
 struct detail {
     uint16_t len, cap;
@@ -1034,6 +1130,7 @@ struct mf_agg {
     uint32_t n_t, cap_t;
     uint32_t *tslot;
     size_t tmask;
+    uint32_t last_tenant;    /* the tenant of the last record, 0 none */
     size_t detail_bytes, name_bytes;
     uint32_t sweep;
     bool rule_on[MAX_RULES];
@@ -1261,35 +1358,115 @@ entry_alloc(struct mf_agg *g)
 
 /* ---- detail items ------------------------------------------------------ */
 
-#define FOR_ITEMS(d, o) \
-    for (size_t o = 0; (d) && o < (d)->len; o += 2u + (d)->data[o + 1])
+/* Offset of the fixed array of kind k (k = N_FIXED: of the tagged items). */
+static size_t
+fixed_off(const struct detail *d, int k)
+{
+    size_t o = 0;
+    int i;
 
+    for (i = 0; i < k; i++)
+        o += (size_t)d->n[i] * fixed_size[i];
+    return o;
+}
+
+#define FOR_ITEMS(d, o) \
+    for (size_t o = (d) ? fixed_off((d), N_FIXED) : 0; (d) && o < (d)->len; \
+         o += 2u + (d)->data[o + 1])
+
+/* Room for n more bytes of detail; false past DETAIL_MAX. */
+static bool
+detail_room(struct mf_agg *g, struct entry *e, size_t n)
+{
+    struct detail *d = e->d;
+    size_t len = d ? d->len : 0, cap = d ? d->cap : 0, nc;
+
+    if (len + n > DETAIL_MAX)
+        return false;
+    if (len + n <= cap)
+        return true;
+    nc = cap ? cap + cap / 2 : 48;
+    while (nc < len + n)
+        nc += nc / 2;
+    if (nc > DETAIL_MAX)
+        nc = DETAIL_MAX;
+    d = mf_xrealloc(d, sizeof(*d) + nc);
+    if (!e->d) {
+        memset(d, 0, sizeof(*d));
+        g->detail_bytes += sizeof(*d) + MALLOC_OVERHEAD;
+    }
+    g->detail_bytes += nc - cap;
+    d->cap = (uint16_t)nc;
+    e->d = d;
+    return true;
+}
+
+static bool
+fixed_has(const struct detail *d, int k, const void *p)
+{
+    const unsigned char *a;
+    size_t i, n;
+
+    if (!d || !(n = d->n[k]))
+        return false;
+    a = d->data + fixed_off(d, k);
+    if (fixed_size[k] == 8) {
+        uint64_t v, x;
+
+        memcpy(&v, p, 8);
+        for (i = 0; i < n; i++, a += 8) {
+            memcpy(&x, a, 8);
+            if (x == v)
+                return true;
+        }
+    } else {
+        uint32_t v, x;
+
+        memcpy(&v, p, 4);
+        for (i = 0; i < n; i++, a += 4) {
+            memcpy(&x, a, 4);
+            if (x == v)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Insert into the fixed array of kind k (the arrays after it move up). */
+static bool
+fixed_add(struct mf_agg *g, struct entry *e, int k, const void *p)
+{
+    size_t sz = fixed_size[k], end;
+    struct detail *d;
+
+    if (!detail_room(g, e, sz))
+        return false;
+    d = e->d;
+    end = fixed_off(d, k) + (size_t)d->n[k] * sz;
+    memmove(d->data + end + sz, d->data + end, d->len - end);
+    memcpy(d->data + end, p, sz);
+    d->len = (uint16_t)(d->len + sz);
+    d->n[k]++;
+    return true;
+}
+
+static bool
+fixed_add_unique(struct mf_agg *g, struct entry *e, int k, const void *p)
+{
+    return !fixed_has(e->d, k, p) && fixed_add(g, e, k, p);
+}
+
+/* Append a tagged item. */
 static bool
 item_add(struct mf_agg *g, struct entry *e, int kind, const void *p, size_t n)
 {
-    struct detail *d = e->d;
-    size_t len = d ? d->len : 0, cap = d ? d->cap : 0;
+    struct detail *d;
 
     if (n > 255)
         n = 255;
-    if (len + n + 2 > DETAIL_MAX)
+    if (!detail_room(g, e, n + 2))
         return false;
-    if (len + n + 2 > cap) {
-        size_t nc = cap ? cap + cap / 2 : 48;
-
-        while (nc < len + n + 2)
-            nc += nc / 2;
-        if (nc > DETAIL_MAX)
-            nc = DETAIL_MAX;
-        d = mf_xrealloc(d, sizeof(*d) + nc);
-        if (!e->d) {
-            memset(d, 0, sizeof(*d));
-            g->detail_bytes += sizeof(*d) + MALLOC_OVERHEAD;
-        }
-        g->detail_bytes += nc - cap;
-        d->cap = (uint16_t)nc;
-        e->d = d;
-    }
+    d = e->d;
     d->data[d->len] = (unsigned char)kind;
     d->data[d->len + 1] = (unsigned char)n;
     memcpy(&d->data[d->len + 2], p, n);
@@ -1324,9 +1501,16 @@ item_add_unique(struct mf_agg *g, struct entry *e, int kind, const void *p, size
 static struct tenant *
 tenant_get(struct mf_agg *g, const char *name, uint32_t *idx)
 {
-    uint64_t h = mf_mix64(hash_str(0, name));
-    size_t i = (size_t)h & g->tmask;
+    uint64_t h;
+    size_t i;
     struct tenant *t;
+
+    if (g->last_tenant && strcmp(g->t[g->last_tenant].name, name) == 0) {
+        *idx = g->last_tenant;   /* records come in runs of one tenant */
+        return &g->t[*idx];
+    }
+    h = mf_mix64(hash_str(0, name));
+    i = (size_t)h & g->tmask;
 
     for (;;) {
         uint32_t ti = g->tslot[i];
@@ -1334,7 +1518,7 @@ tenant_get(struct mf_agg *g, const char *name, uint32_t *idx)
         if (!ti)
             break;
         if (g->t[ti].h == h && strcmp(g->t[ti].name, name) == 0) {
-            *idx = ti;
+            *idx = g->last_tenant = ti;
             return &g->t[ti];
         }
         i = (i + 1) & g->tmask;
@@ -1354,6 +1538,7 @@ tenant_get(struct mf_agg *g, const char *name, uint32_t *idx)
     t->name = mf_xstrdup(name);
     g->name_bytes += strlen(name) + 1;
     g->tslot[i] = *idx;
+    g->last_tenant = *idx;
     return t;
 }
 
@@ -1366,20 +1551,30 @@ tenant_get(struct mf_agg *g, const char *name, uint32_t *idx)
 static bool
 tenant_take(const struct mf_agg *g, struct tenant *t, int64_t s)
 {
-    int64_t l = g->db->lateness_s;
+    int64_t l = g->db->lateness_s, old;
     uint32_t i, n;
 
     if (t->n && s >= t->amin && s <= t->amax && (s < t->lo - l || s > t->hi + l))
         return false;
+    old = t->ring[t->n % RING];
     t->ring[t->n % RING] = s;
     t->n++;
-    n = t->n < RING ? t->n : RING;
-    t->lo = t->hi = s;
-    for (i = 0; i < n; i++) {
-        if (t->ring[i] < t->lo)
-            t->lo = t->ring[i];
-        if (t->ring[i] > t->hi)
-            t->hi = t->ring[i];
+    if (t->n == 1) {
+        t->lo = t->hi = s;
+    } else if (t->n <= RING || (old != t->lo && old != t->hi)) {
+        if (s < t->lo)
+            t->lo = s;
+        if (s > t->hi)
+            t->hi = s;
+    } else {
+        n = t->n < RING ? t->n : RING;   /* an extreme left the ring */
+        t->lo = t->hi = s;
+        for (i = 0; i < n; i++) {
+            if (t->ring[i] < t->lo)
+                t->lo = t->ring[i];
+            if (t->ring[i] > t->hi)
+                t->hi = t->ring[i];
+        }
     }
     if (t->n == 1 || s < t->amin)
         t->amin = s;
@@ -1470,6 +1665,7 @@ state_clear(struct mf_agg *g)
         free(g->t[i].name);
     memset(g->tslot, 0, (g->tmask + 1) * sizeof(*g->tslot));
     g->n_t = 1;
+    g->last_tenant = 0;
     g->name_bytes = 0;
     g->sweep = 0;
 }
@@ -1510,23 +1706,24 @@ struct contrib {
     uint64_t key;
     uint32_t win;
     int sev;
-    char keytext[384];
+    const char *kv[MAX_KEY_PARTS];   /* the key's values (in the record) */
+    size_t kvlen[MAX_KEY_PARTS];
+    uint8_t kalt[MAX_KEY_PARTS];     /* which alternative gave each */
     uint32_t dimh[MAX_DIMS][MAX_VALUES];
     uint8_t n_dimh[MAX_DIMS];
-    const char *object;      /* the rule's object field, or NULL */
-    size_t object_len;
     bool located;            /* lat/lon of the client address */
     float lat, lon;
 };
 
+/* name is one of derived_names (compile_field returns those pointers). */
 static const char *
 derived(const struct mf_record *r, const char *name)
 {
-    if (strcmp(name, "$client_ip") == 0)
+    if (name == derived_names[0])
         return r->client_ip;
-    if (strcmp(name, "$user") == 0)
+    if (name == derived_names[1])
         return r->user_id;
-    if (strcmp(name, "$user_agent") == 0)
+    if (name == derived_names[2])
         return r->user_agent;
     return r->operation;
 }
@@ -1594,6 +1791,41 @@ first_value(const struct mf_record *r, const char *path, size_t *len)
     return c.t;
 }
 
+/* Values of record paths already looked up for this record (paths are
+ * interned by the table, so a pointer names a path). */
+#define MEMO_MAX 16
+struct memo {
+    const char *path[MEMO_MAX];
+    const char *v[MEMO_MAX];
+    size_t len[MEMO_MAX];
+    size_t n;
+};
+
+static const char object_default[] = "ObjectId";
+
+static const char *
+memo_value(struct memo *m, const struct mf_record *r, const char *path, size_t *len)
+{
+    const char *v;
+    size_t i;
+
+    for (i = 0; i < m->n; i++)
+        if (m->path[i] == path) {
+            *len = m->len[i];
+            return m->v[i];
+        }
+    *len = 0;
+    v = first_value(r, path, len);
+    if (!v)
+        *len = 0;
+    if (m->n < MEMO_MAX) {
+        m->path[m->n] = path;
+        m->v[m->n] = v;
+        m->len[m->n++] = *len;
+    }
+    return v;
+}
+
 struct dim_ctx {
     const struct dim *d;
     uint32_t *out;
@@ -1649,16 +1881,49 @@ visit_dim(void *ud, const struct mf_jval *v)
     return *c->n >= MAX_VALUES;
 }
 
+/* Append s[0..n) to buf at len (cut to fit, NUL-terminated); new length. */
+static size_t
+text_add(char *buf, size_t size, size_t len, const char *s, size_t n)
+{
+    if (len + n >= size)
+        n = size - 1 - len;
+    memcpy(buf + len, s, n);
+    buf[len + n] = '\0';
+    return len + n;
+}
+
+/* The key as text ("UserId=a@b.c, ClientIP=192.0.2.1") into buf. */
+static const char *
+key_text(const struct mf_aggdb *db, const struct contrib *c, char *buf, size_t n)
+{
+    const struct arule *r = &db->rules[c->rule];
+    size_t i, kl = 0;
+
+    buf[0] = '\0';
+    for (i = 0; i < r->n_key; i++) {
+        const char *f = r->key[i].field[c->kalt[i]];
+
+        if (kl)
+            kl = text_add(buf, n, kl, ", ", 2);
+        kl = text_add(buf, n, kl, f, strlen(f));
+        kl = text_add(buf, n, kl, "=", 1);
+        kl = text_add(buf, n, kl, c->kv[i], c->kvlen[i]);
+    }
+    return buf;
+}
+
+#define KEYTEXT_SIZE 384
+
 /* Fill c from the record for rule ri (a follower reads the key of the rule
  * it follows). false when the record has no value for a key field. */
 static bool
 read_contrib(const struct mf_agg *g, size_t ri, const struct mf_record *rec,
-             const char *tenant, struct contrib *c)
+             uint64_t tenant_h, struct memo *memo, struct contrib *c)
 {
     const struct mf_aggdb *db = g->db;
     const struct arule *r = &db->rules[ri];
     const struct arule *kr = r->after >= 0 ? &db->rules[r->after] : r;
-    size_t i, j, kl = 0, len;
+    size_t i, j, len;
     uint64_t h;
     int64_t t_s = rec->time_ms / 1000;
 
@@ -1668,27 +1933,21 @@ read_contrib(const struct mf_agg *g, size_t ri, const struct mf_record *rec,
     c->rule = r->after >= 0 ? (size_t)r->after : ri;
     c->follower = r->after >= 0 ? (int)ri : -1;
     c->win = (uint32_t)(t_s - t_s % kr->window_s);
-    c->keytext[0] = '\0';
-    h = hash_str(0, tenant);
-    h ^= kr->sig;
+    h = tenant_h ^ kr->sig;
     for (i = 0; i < kr->n_key; i++) {
         const char *v = NULL;
 
         for (j = 0; j < kr->key[i].n && !v; j++)
-            v = first_value(rec, kr->key[i].path[j], &len);
+            v = memo_value(memo, rec, kr->key[i].path[j], &len);
         if (!v)
             return false;
-        j--;
         h = hash_lc(h, v, len);
-        h = hash_lc(h, "\x1f", 1);
-        if (kl < sizeof(c->keytext) - 1)
-            kl += (size_t)snprintf(c->keytext + kl, sizeof(c->keytext) - kl, "%s%s=%.*s",
-                                   kl ? ", " : "", kr->key[i].field[j], (int)len, v);
-        if (kl > sizeof(c->keytext) - 1)
-            kl = sizeof(c->keytext) - 1;
+        c->kv[i] = v;
+        c->kvlen[i] = len;
+        c->kalt[i] = (uint8_t)(j - 1);
     }
     c->key = mf_mix64(h) | 1;
-    c->sev = mf_sevexpr_eval(r->sev, rec);
+    c->sev = r->has_adjust ? mf_sevexpr_eval(r->sev, rec) : r->base_sev;
     if (r->after >= 0)
         return true;
     for (i = 0; i < r->n_dim; i++) {
@@ -1711,8 +1970,6 @@ read_contrib(const struct mf_agg *g, size_t ri, const struct mf_record *rec,
         if (!any)
             return false;   /* no value to count: nothing this rule can use */
     }
-    c->object = first_value(rec, r->object_path ? r->object_path : "ObjectId",
-                            &c->object_len);
     c->located = false;
     if (r->geo && g->geo && rec->client_ip[0]) {
         struct mf_geo loc;
@@ -1974,6 +2231,7 @@ follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
                      rec->user_id ? rec->user_id : "", rec->id ? rec->id : "",
                      rec->client_ip};
     unsigned char buf[256];
+    char kt[KEYTEXT_SIZE];
     size_t n = pend_pack(buf, (uint16_t)c->follower, &p);
     bool any = false;
     uint32_t ei;
@@ -1990,7 +2248,7 @@ follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
         e = &g->e[ei];
         if (e->flags & E_FIRED) {
             if (!(e->flags & E_FOLLOWED)) {
-                emit_follow(g, e, &p, 1, c->keytext, out);
+                emit_follow(g, e, &p, 1, key_text(g->db, c, kt, sizeof(kt)), out);
                 e->flags |= E_FOLLOWED;
             }
         } else if (!e->d || e->d->n[I_PEND] < MAX_PENDING) {
@@ -1998,7 +2256,7 @@ follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
         }
     }
     if (!any) {
-        ei = entry_new(g, c->rule, c->key, c->win, tidx, c->keytext);
+        ei = entry_new(g, c->rule, c->key, c->win, tidx, key_text(g->db, c, kt, sizeof(kt)));
         item_add(g, &g->e[ei], I_PEND, buf, n);
     }
 }
@@ -2017,11 +2275,15 @@ static void
 sample(struct mf_agg *g, struct entry *e, int kind, const char *s, size_t n,
        unsigned cap)
 {
+    uint32_t h;
+
     if (!s || n == 0 || (e->d && e->d->n[kind] >= cap))
         return;
     if (n > SAMPLE_MAX)
         n = SAMPLE_MAX;
-    item_add_unique(g, e, kind, s, n);
+    h = (uint32_t)mf_mix64(hash_lc((uint64_t)kind, s, n));
+    if (fixed_add_unique(g, e, I_SH, &h))
+        item_add(g, e, kind, s, n);
 }
 
 /* Largest qualifying distance between the record's place and the places
@@ -2068,14 +2330,14 @@ geo_check(struct mf_agg *g, struct entry *e, const struct arule *r,
 
 static void
 apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
-      uint32_t tidx, struct mf_findings *out)
+      uint64_t idh, uint32_t tidx, struct memo *memo, struct mf_findings *out)
 {
     const struct mf_aggdb *db = g->db;
     const struct arule *r = &db->rules[c->rule];
     uint32_t t = (uint32_t)(rec->time_ms / 1000), ei;
     struct entry *e;
-    uint64_t idh;
     double dist = 0;
+    char kt[KEYTEXT_SIZE];
     bool fire;
     size_t i, k;
 
@@ -2085,7 +2347,7 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
         return;
     }
     if (!(ei = entry_find(g, c->rule, c->key, c->win)))
-        ei = entry_new(g, c->rule, c->key, c->win, tidx, c->keytext);
+        ei = entry_new(g, c->rule, c->key, c->win, tidx, key_text(db, c, kt, sizeof(kt)));
     e = &g->e[ei];
     if (e->count == 0)
         e->first_s = e->last_s = t;   /* new, or only waited on by a follower */
@@ -2098,11 +2360,11 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
         lru_touch(g, ei);
         return;
     }
-    if ((idh = record_id_hash(rec)) != 0) {
-        if (item_has(e->d, I_ID, &idh, 8))
+    if (idh != 0) {
+        if (fixed_has(e->d, I_ID, &idh))
             return;   /* the same record again: a replay or a duplicate */
         if (!e->d || e->d->n[I_ID] < (r->count_min > 64 ? r->count_min : 64))
-            item_add(g, e, I_ID, &idh, 8);
+            fixed_add(g, e, I_ID, &idh);
     }
     e->count++;
     if (c->sev > e->sev)
@@ -2110,14 +2372,26 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
     for (i = 0; i < r->n_dim; i++)
         for (k = 0; k < c->n_dimh[i]; k++)
             if (!e->d || e->d->n[I_DIM0 + i] < r->dim[i].min)
-                item_add_unique(g, e, I_DIM0 + (int)i, &c->dimh[i][k], 4);
-    sample(g, e, I_ACTOR, rec->user_id, rec->user_id ? strlen(rec->user_id) : 0,
-           db->samples);
-    sample(g, e, I_IP, rec->client_ip, strlen(rec->client_ip), db->samples);
-    sample(g, e, I_OBJECT, c->object, c->object_len, db->samples);
+                fixed_add_unique(g, e, I_DIM0 + (int)i, &c->dimh[i][k]);
+    /* a key of UserId (address) has one actor (address): kept once */
+    if (!r->key_user || !e->d || !e->d->n[I_ACTOR])
+        sample(g, e, I_ACTOR, rec->user_id, rec->user_id ? strlen(rec->user_id) : 0,
+               db->samples);
+    if (!r->key_ip || !e->d || !e->d->n[I_IP])
+        sample(g, e, I_IP, rec->client_ip, strlen(rec->client_ip), db->samples);
+    if (!e->d || e->d->n[I_OBJECT] < db->samples) {   /* looked up when it may be kept */
+        size_t ol;
+        const char *o = memo_value(memo, rec, r->object_path ? r->object_path
+                                                             : object_default, &ol);
+
+        sample(g, e, I_OBJECT, o, ol, db->samples);
+    }
     /* the first related-1 Ids; the one that fires is added then */
-    sample(g, e, I_RID, rec->id, rec->id ? strlen(rec->id) : 0,
-           db->related > 1 ? db->related - 1 : 1);
+    if (rec->id && rec->id[0] &&
+        (!e->d || e->d->n[I_RID] < (db->related > 1 ? db->related - 1 : 1)))
+        item_add(g, e, I_RID, rec->id, strlen(rec->id) < SAMPLE_MAX ? strlen(rec->id)
+                                                                    : SAMPLE_MAX);
+        /* a record counted here is new to the window (I_ID): no hash needed */
     if (r->geo && c->located)
         dist = geo_check(g, e, r, c, rec, t);
     fire = e->count >= r->count_min && (!r->geo || dist > 0);
@@ -2127,7 +2401,7 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
         emit_entry(g, e, dist, rec->id, out);
         e->flags |= E_FIRED;
         if (r->follower >= 0)
-            check_pending(g, ei, c->keytext, out);
+            check_pending(g, ei, key_text(db, c, kt, sizeof(kt)), out);
         detail_free(g, &g->e[ei]);
     }
     lru_touch(g, ei);
@@ -2140,10 +2414,11 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
     const struct mf_aggdb *db = g->db;
     struct contrib cs[MAX_HIT_RULES];
     uint8_t cand[MAX_RULES];
-    char op[MF_RULES_OP_MAX];
     const char *src, *tenant;
     size_t i, k, nc = 0, n0 = out->n, len;
+    uint64_t idh, tenant_h;
     uint32_t tidx;
+    struct memo memo;
 
     if (!rec || (rec->repairs & MF_REPAIR_TIME) || rec->time_ms < 0) {
         pthread_mutex_lock(&g->mu);
@@ -2152,25 +2427,25 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
         return 0;   /* no event time: nothing to place in a window */
     }
     tenant = rec->tenant ? rec->tenant : "";
+    tenant_h = hash_str(0, tenant);
+    memo.n = 0;
     memset(cand, 0, db->n_rules);
     src = rec->operation ? rec->operation : "";
     len = strlen(src);
-    if (len < sizeof(op)) {
-        size_t lo = 0, hi = db->n_index;
+    if (db->ops) {
+        uint64_t h = mf_mix64(hash_lc(0, src, len)) | 1;
+        size_t s;
 
-        for (i = 0; i < len; i++)
-            op[i] = (char)tolower((unsigned char)src[i]);
-        op[len] = '\0';
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
+        for (s = (size_t)h & db->ops_mask; db->ops[s].h; s = (s + 1) & db->ops_mask)
+            if (db->ops[s].h == h) {
+                const struct op_slot *o = &db->ops[s];
 
-            if (strcmp(db->index[mid].op, op) < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        for (; lo < db->n_index && strcmp(db->index[lo].op, op) == 0; lo++)
-            cand[db->index[lo].rule] = 1;
+                if (strlen(db->index[o->start].op) == len &&
+                    strncasecmp(db->index[o->start].op, src, len) == 0)
+                    for (i = o->start; i < o->end; i++)
+                        cand[db->index[i].rule] = 1;
+                break;
+            }
     }
     for (i = 0; i < db->n_unpinned; i++)
         cand[db->unpinned[i]] = 1;
@@ -2191,11 +2466,12 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
             if (!tagged)
                 continue;
         }
-        if (r->match && !mf_cond_eval(r->match, rec))
-            continue;
-        if (read_contrib(g, i, rec, tenant, &cs[nc]))
+        if (r->match && !r->op_only && !mf_cond_eval(r->match, rec))
+            continue;   /* an `operation:`-only match was decided by the index */
+        if (read_contrib(g, i, rec, tenant_h, &memo, &cs[nc]))
             nc++;
     }
+    idh = nc ? record_id_hash(rec) : 0;
     pthread_mutex_lock(&g->mu);
     g->st.records++;
     if (!tenant_take(g, tenant_get(g, tenant, &tidx), rec->time_ms / 1000)) {
@@ -2204,7 +2480,7 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
     }
     sweep(g, 2);
     for (i = 0; i < nc; i++)
-        apply(g, &cs[i], rec, tidx, out);
+        apply(g, &cs[i], rec, idh, tidx, &memo, out);
     enforce_caps(g, 0);
     pthread_mutex_unlock(&g->mu);
     return out->n - n0;
@@ -2218,7 +2494,7 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
  * (least recently used first; protected, probation, then waiting), and a
  * 64-bit FNV-1a of everything before it. Native byte order; a file from
  * another byte order fails the magic. */
-static const char agg_magic[8] = {'M', 'F', 'A', 'G', 'G', 1, 0, 0};
+static const char agg_magic[8] = {'M', 'F', 'A', 'G', 'G', 2, 0, 0};
 #define AGG_ENDIAN 0x01020304u
 
 struct wbuf {
@@ -2372,13 +2648,16 @@ static bool
 detail_fix(struct detail *d, const int *map, uint32_t n_file_rules)
 {
     uint16_t n[N_ITEM_KINDS] = {0};
-    size_t o = 0;
+    size_t o;
 
+    memcpy(n, d->n, N_FIXED * sizeof(n[0]));
+    if ((o = fixed_off(d, N_FIXED)) > d->len)
+        return false;
     while (o < d->len) {
         size_t len;
 
         if (o + 2 > d->len || (len = d->data[o + 1], o + 2 + len > d->len) ||
-            d->data[o] == 0 || d->data[o] >= N_ITEM_KINDS)
+            d->data[o] < N_FIXED || d->data[o] >= N_ITEM_KINDS)
             return false;
         if (d->data[o] == I_PEND) {
             uint16_t fr;

@@ -976,7 +976,9 @@ walk(const struct mf_jval *v, const char *rest, size_t rlen, visit_fn fn,
         const struct mf_jmem *m = &v->u.mem[i];
         size_t kl = m->klen;
 
-        if (kl == 0 || kl > rlen || strncasecmp(m->key, rest, kl) != 0)
+        if (kl == 0 || kl > rlen ||
+            ((m->key[0] ^ rest[0]) & ~0x20) != 0 ||   /* cheap first-letter test */
+            strncasecmp(m->key, rest, kl) != 0)
             continue;
         if (kl == rlen) {
             if (walk(m->val, rest + kl, 0, fn, ud, depth + 1))
