@@ -19,7 +19,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "collector_conf.h"
 #include "http.h"
 
 struct mf_auth;

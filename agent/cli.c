@@ -1,7 +1,7 @@
 /* cli.c - command table and dispatcher; see cli.h. */
 #include "cli.h"
 #include "buf.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "preflight.h"
 
 #include <ctype.h>
@@ -20,8 +20,10 @@ static int cmd_version(int argc, char **argv);
 
 static const char help_usage[] =
     "Usage: m365fwd help [COMMAND]\n"
+    "       m365fwd help config\n"
     "\n"
-    "Show the list of commands, or the full help of COMMAND.\n";
+    "Show the list of commands, the full help of COMMAND, or the\n"
+    "configuration reference (as help-config).\n";
 
 static const char version_usage[] =
     "Usage: m365fwd version\n"
@@ -30,29 +32,38 @@ static const char version_usage[] =
 
 static const char help_config_usage[] =
     "Usage: m365fwd help-config\n"
+    "       m365fwd help config\n"
     "\n"
     "Print the configuration reference (Markdown), generated from the option\n"
-    "tables the program validates configurations with. The README and\n"
+    "tables the program validates configurations with (every key with its\n"
+    "type, default, reload class and meaning). The README and\n"
     "docs/configuration.md carry this text; a test fails when they differ.\n";
 
 static int
-cmd_help_config(int argc, char **argv)
+print_config_reference(void)
 {
-    const struct mf_cmd *self = mf_cli_find("help-config");
     struct mf_buf b;
     int rc = MF_EXIT_OK;
 
-    if (argc > 1) {
-        if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
-            return mf_cli_help(self);
-        return mf_cli_usage_error(self, "unexpected argument '%s'", argv[1]);
-    }
     mf_buf_init(&b, 0);
     mf_config_doc_markdown(&b);
     if (fwrite(b.data, 1, b.len, stdout) != b.len || fflush(stdout) != 0)
         rc = MF_EXIT_REJECTED;
     mf_buf_fini(&b);
     return rc;
+}
+
+static int
+cmd_help_config(int argc, char **argv)
+{
+    const struct mf_cmd *self = mf_cli_find("help-config");
+
+    if (argc > 1) {
+        if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))
+            return mf_cli_help(self);
+        return mf_cli_usage_error(self, "unexpected argument '%s'", argv[1]);
+    }
+    return print_config_reference();
 }
 
 static const struct mf_cmd commands[] = {
@@ -135,38 +146,6 @@ mf_cli_help(const struct mf_cmd *cmd)
     return fflush(stdout) == 0 ? MF_EXIT_OK : MF_EXIT_REJECTED;
 }
 
-int
-mf_cli_parse_size(const char *s, unsigned long long *out)
-{
-    static const struct {
-        const char *suffix;
-        unsigned shift;
-    } units[] = {
-        {"", 0}, {"b", 0}, {"k", 10}, {"kb", 10}, {"kib", 10},
-        {"m", 20}, {"mb", 20}, {"mib", 20}, {"g", 30}, {"gb", 30},
-        {"gib", 30},
-    };
-    unsigned long long v;
-    char *end;
-    size_t i;
-
-    if (!s || !isdigit((unsigned char)*s))
-        return -1;
-    errno = 0;
-    v = strtoull(s, &end, 10);
-    if (errno)
-        return -1;
-    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcasecmp(end, units[i].suffix) == 0) {
-            if (units[i].shift && v > (~0ULL >> units[i].shift))
-                return -1;
-            *out = v << units[i].shift;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Standard handling of a subcommand without options of its own: returns
  * the index of the first argument, or -1 with *rc set (help or usage). */
 static int
@@ -210,6 +189,8 @@ cmd_help(int argc, char **argv)
         print_main_usage(stdout);
         return fflush(stdout) == 0 ? MF_EXIT_OK : MF_EXIT_REJECTED;
     }
+    if (!strcmp(argv[i], "config"))
+        return print_config_reference();
     cmd = mf_cli_find(argv[i]);
     if (!cmd)
         return mf_cli_usage_error(NULL, "unknown command '%s'", argv[i]);

@@ -33,16 +33,14 @@ int mf_cli_usage_error(const struct mf_cmd *cmd, const char *fmt, ...)
 /* Print cmd's usage on stdout; returns MF_EXIT_OK. */
 int mf_cli_help(const struct mf_cmd *cmd);
 
-/* Parse "64M", "512k", "1G", "1048576", "64MiB" into bytes; 0 / -1. */
-int mf_cli_parse_size(const char *s, unsigned long long *out);
-
 struct mf_config;
 struct mf_normalizer;
 /* Load a configuration file for a command; errors (all of them, with
- * file:line) go to stderr. With norm, tag ids named in output filters are
+ * file:line) go to stderr. With norm, *norm is the normalizer of its
+ * `normalizer:` section and the tag ids named in output filters are
  * checked against its catalogue. NULL on error. */
 struct mf_config *mf_cli_load_config(const char *path, unsigned flags,
-                                     const struct mf_normalizer *norm);
+                                     struct mf_normalizer **norm);
 
 /* commands */
 int mf_cmd_normalize(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,18 +14,20 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "input.h"
 #include "log.h"
 #include "mem.h"
 #include "normalize.h"
 #include "fanout.h"
-#include "output.h"
 
-#define IMPORT_BATCH 5000    /* records between acknowledgement barriers */
+#define IMPORT_BATCH  5000          /* records between acknowledgement barriers */
+#define CHUNK_RECORDS 256           /* records a lane takes at once */
+#define CHUNK_BYTES   ((size_t)1 << 20)
+#define MAX_LANES     8
 
 const char mf_cmd_import_usage[] =
-    "Usage: m365fwd import -c FILE [--tenant NAME] [--input FORMAT] [INPUT...]\n"
+    "Usage: m365fwd import -c FILE [--tenant NAME] [--input FORMAT] [--threads N] [INPUT...]\n"
     "\n"
     "Send exported audit records through the outputs of the configuration,\n"
     "with the same acknowledgements as `run`, then exit. INPUT is anything\n"
@@ -38,18 +41,59 @@ const char mf_cmd_import_usage[] =
     "                        or id); default: each record's OrganizationId,\n"
     "                        named after the configured tenant with that id\n"
     "  --input auto|json|ndjson|csv   input format (default auto)\n"
+    "  --threads N           records are normalized and sent by N threads\n"
+    "                        (default: collect.delivery_threads; 1 keeps\n"
+    "                        the input order in every output)\n"
     "  -h, --help            show this help\n"
     "\n"
     "Exit status: 0 every record delivered, 1 some record rejected or not\n"
     "acknowledged by an output, 2 usage or configuration error.\n";
 
+/* Records read and handed to a lane together, copied back to back. */
+struct rec_ref {
+    size_t off, len;
+    unsigned line;
+    int64_t index;
+};
+
+struct chunk {
+    struct chunk *next;
+    const char *name;                 /* the input's name (argv or "<stdin>") */
+    struct mf_buf data;
+    struct rec_ref *recs;
+    size_t n, cap;
+    /* results, written by the lane */
+    unsigned long long normalized;    /* records that went through */
+    unsigned long long rejected;      /* refused by the normalizer */
+    unsigned long long refused;       /* not accepted by an output */
+};
+
+struct lane {
+    struct import_run *r;
+    pthread_t th;
+    bool started;
+    struct mf_nctx nctx;
+    struct mf_fanout fo;
+};
+
+/* The reader (main thread) fills chunks; lanes normalize and send them;
+ * the reader's acknowledgement barrier counts the chunks completed before
+ * it as delivered once every output acknowledged them. */
 struct import_run {
     const struct mf_config *cfg;
     const struct mf_normalizer *norm;
-    struct mf_nctx nctx;
-    struct mf_fanout fo;                   /* the outputs, the record's forms */
+    struct mf_fanout fo;                   /* the outputs (lanes share them) */
     const struct mf_tenant_conf *tenant;   /* --tenant */
-    unsigned long long read, delivered, rejected, unacked, pending;
+    struct lane *lanes;
+    int n_lanes;
+    pthread_mutex_t mu;
+    pthread_cond_t cv_work;                /* lanes: a chunk, or quit */
+    pthread_cond_t cv_room;                /* reader: queue room, a lane idle */
+    struct chunk *todo, **todo_tail, *done, *spare;
+    size_t n_todo, busy;
+    bool quit;
+    struct chunk *cur;                     /* being filled by the reader */
+    unsigned long long read, delivered, rejected, unacked, since_barrier;
 };
 
 static volatile sig_atomic_t import_stop;
@@ -61,61 +105,233 @@ on_signal(int sig)
     import_stop = 1;
 }
 
-/* The acknowledgement barrier after a batch. */
-static void
-barrier(struct import_run *r)
-{
-    bool ok = true;
+/* ---- a lane ------------------------------------------------------------- */
 
-    if (!r->pending)
-        return;
-    for (size_t i = 0; i < r->fo.n; i++)
-        if (mf_output_flush(r->fo.outs[i], (int)r->fo.outs[i]->conf->flush_timeout_ms) != 0)
-            ok = false;
-    if (ok) {
-        r->delivered += r->pending;
-    } else {
-        r->unacked += r->pending;
-        mf_log(MF_LOG_ERROR, "an output did not acknowledge %llu records (see above); "
-               "import them again once it is fixed (duplicates possible)", r->pending);
-    }
-    r->pending = 0;
+/* normalize's question: the accepted domains of the record's tenant. */
+static size_t
+tenant_domains(const char *tenant_id, const char *const **out, void *ud)
+{
+    const struct mf_tenant_conf *t = mf_config_tenant(ud, tenant_id);
+
+    *out = t ? t->domains.v : NULL;
+    return t ? t->domains.n : 0;
 }
 
 static void
-import_record(struct import_run *r, const struct mf_input_rec *rec)
+import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
 {
-    struct mf_norm_in in = {.data = rec->data, .len = rec->len,
-                            .first_line = rec->loc.line};
-    const struct mf_norm_result *first;
+    struct import_run *r = L->r;
+    struct mf_input_loc loc = {.name = c->name, .line = rr->line, .index = rr->index};
+    /* the tenant's accepted domains: --tenant's, else those of the tenant
+     * the record names */
+    struct mf_norm_in in = {.data = c->data.data + rr->off, .len = rr->len,
+                            .first_line = rr->line,
+                            .domains = r->tenant ? r->tenant->domains.v : NULL,
+                            .n_domains = r->tenant ? r->tenant->domains.n : 0,
+                            .domains_for = tenant_domains,
+                            .domains_ud = (void *)r->cfg};
+    struct mf_event *ev = &L->fo.ev;
     const struct mf_tenant_conf *tc = r->tenant;
-    const char *tname, *tid;
     char where[300];
+    bool refused = false;
 
-    r->read++;
-    if (mf_fanout_normalize(&r->fo, r->norm, &r->nctx, &in, &first) != MF_OK) {
-        fprintf(stderr, "%s: %s\n", mf_input_loc_str(&rec->loc, where, sizeof(where)),
-                first->error);
-        r->rejected++;
+    if (mf_fanout_normalize(&L->fo, r->norm, &L->nctx, &in) == MF_OK) {
+        if (!tc && ev->tenant_id[0])
+            tc = mf_config_tenant(r->cfg, ev->tenant_id);
+        if (tc)
+            ev->tenant_id = tc->id;
+        ev->tenant = tc ? tc->name : ev->tenant_id;
+        if (mf_fanout_route(&L->fo) >= 0) {
+            for (size_t i = 0; i < L->fo.n; i++) {
+                struct mf_output *o = L->fo.outs[i];
+                enum mf_status st;
+
+                if (!L->fo.want[i])
+                    continue;
+                st = mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms);
+                if (st == MF_OK)
+                    continue;
+                refused = true;
+                if (st == MF_RETRY)
+                    mf_log(MF_LOG_ERROR, "output=%s %s id=%s: not accepted within %"
+                           PRId64 " ms", o->conf->name,
+                           mf_input_loc_str(&loc, where, sizeof(where)),
+                           ev->id[0] ? ev->id : "(none)", o->conf->flush_timeout_ms);
+            }
+            c->normalized++;
+            c->refused += refused;
+            return;
+        }
+    }
+    fprintf(stderr, "%s: %s\n", mf_input_loc_str(&loc, where, sizeof(where)), ev->error);
+    c->rejected++;
+}
+
+static void *
+lane_main(void *arg)
+{
+    struct lane *L = arg;
+    struct import_run *r = L->r;
+
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        struct chunk *c = r->todo;
+
+        if (!c) {
+            if (r->quit)
+                break;
+            pthread_cond_wait(&r->cv_work, &r->mu);
+            continue;
+        }
+        r->todo = c->next;
+        if (!r->todo)
+            r->todo_tail = &r->todo;
+        r->n_todo--;
+        r->busy++;
+        pthread_cond_signal(&r->cv_room);
+        pthread_mutex_unlock(&r->mu);
+        for (size_t i = 0; i < c->n; i++)
+            import_record(L, c, &c->recs[i]);
+        pthread_mutex_lock(&r->mu);
+        r->busy--;
+        c->next = r->done;
+        r->done = c;
+        pthread_cond_signal(&r->cv_room);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+/* ---- the reader's side --------------------------------------------------- */
+
+static struct chunk *
+chunk_get(struct import_run *r)
+{
+    struct chunk *c;
+
+    pthread_mutex_lock(&r->mu);
+    c = r->spare;
+    if (c)
+        r->spare = c->next;
+    pthread_mutex_unlock(&r->mu);
+    if (!c) {
+        c = mf_xcalloc(1, sizeof(*c));
+        mf_buf_init(&c->data, 0);
+    }
+    mf_buf_reset(&c->data);
+    c->n = 0;
+    c->next = NULL;
+    c->normalized = c->rejected = c->refused = 0;
+    return c;
+}
+
+static void
+chunk_free(struct chunk *c)
+{
+    mf_buf_fini(&c->data);
+    free(c->recs);
+    free(c);
+}
+
+/* Hand the chunk being filled to the lanes (waiting for room: the queue
+ * holds two chunks per lane). */
+static void
+submit(struct import_run *r)
+{
+    struct chunk *c = r->cur;
+
+    r->cur = NULL;
+    if (!c || c->n == 0) {
+        if (c) {
+            pthread_mutex_lock(&r->mu);
+            c->next = r->spare;
+            r->spare = c;
+            pthread_mutex_unlock(&r->mu);
+        }
         return;
     }
-    if (!tc && first->tenant_id[0])
-        tc = mf_config_tenant(r->cfg, first->tenant_id);
-    tid = tc ? tc->id : first->tenant_id;
-    tname = tc ? tc->name : tid;
-    for (size_t i = 0; i < r->fo.n; i++) {
-        struct mf_output *o = r->fo.outs[i];
-        struct mf_out_msg m;
+    pthread_mutex_lock(&r->mu);
+    while (r->n_todo >= (size_t)r->n_lanes * 2)
+        pthread_cond_wait(&r->cv_room, &r->mu);
+    *r->todo_tail = c;
+    r->todo_tail = &c->next;
+    r->n_todo++;
+    pthread_cond_signal(&r->cv_work);
+    pthread_mutex_unlock(&r->mu);
+}
 
-        if (!mf_fanout_msg(&r->fo, i, tname, tid, first->content_type, &m))
-            continue;
-        if (mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms) == MF_RETRY)
-            mf_log(MF_LOG_ERROR, "output=%s %s: not accepted within %" PRId64 " ms",
-                   o->conf->name, mf_input_loc_str(&rec->loc, where, sizeof(where)),
-                   o->conf->flush_timeout_ms);
+/* The acknowledgement barrier: every chunk the lanes completed before it is
+ * delivered once every output acknowledged everything sent so far. */
+static void
+barrier(struct import_run *r)
+{
+    struct chunk *list, *next;
+    unsigned long long n = 0, refused = 0;
+    bool ok = true;
+
+    pthread_mutex_lock(&r->mu);
+    list = r->done;
+    r->done = NULL;
+    pthread_mutex_unlock(&r->mu);
+    if (!list)
+        return;
+    for (size_t i = 0; i < r->fo.n; i++)
+        if (mf_fanout_flush(&r->fo, i) != 0)
+            ok = false;
+    for (struct chunk *c = list; c; c = c->next) {
+        n += c->normalized - c->refused;
+        refused += c->refused;
+        r->rejected += c->rejected;
     }
-    if (++r->pending >= IMPORT_BATCH)
+    r->unacked += refused;
+    if (ok) {
+        r->delivered += n;
+    } else {
+        r->unacked += n;
+        mf_log(MF_LOG_ERROR, "an output did not acknowledge %llu records (see above); "
+               "import them again once it is fixed (duplicates possible)", n);
+    }
+    pthread_mutex_lock(&r->mu);
+    for (struct chunk *c = list; c; c = next) {
+        next = c->next;
+        c->next = r->spare;
+        r->spare = c;
+    }
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Wait until the lanes have completed every chunk handed to them. */
+static void
+drain(struct import_run *r)
+{
+    submit(r);
+    pthread_mutex_lock(&r->mu);
+    while (r->todo || r->busy)
+        pthread_cond_wait(&r->cv_room, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void
+add_record(struct import_run *r, const struct mf_input_rec *rec)
+{
+    struct chunk *c = r->cur ? r->cur : (r->cur = chunk_get(r));
+
+    if (c->n == c->cap) {
+        c->cap = c->cap ? c->cap * 2 : CHUNK_RECORDS;
+        c->recs = mf_xrealloc(c->recs, c->cap * sizeof(*c->recs));
+    }
+    c->name = rec->loc.name;
+    c->recs[c->n++] = (struct rec_ref){.off = c->data.len, .len = rec->len,
+                                       .line = rec->loc.line, .index = rec->loc.index};
+    mf_buf_append(&c->data, rec->data, rec->len);   /* no ceiling: bounded by
+                                                       the record size */
+    r->read++;
+    if (c->n >= CHUNK_RECORDS || c->data.len >= CHUNK_BYTES)
+        submit(r);
+    if (++r->since_barrier >= IMPORT_BATCH) {
+        r->since_barrier = 0;
         barrier(r);
+    }
 }
 
 static int
@@ -140,15 +356,87 @@ import_input(struct import_run *r, const char *path, const struct mf_input_opts 
         if (ev == MF_INPUT_ERROR) {
             fprintf(stderr, "%s: %s\n", mf_input_loc_str(&ierr.loc, where, sizeof(where)),
                     ierr.msg);
+            r->read++;
             r->rejected++;
             continue;
         }
-        import_record(r, &rec);
+        add_record(r, &rec);
     }
     mf_input_destroy(in);
     if (fd > 0)
         close(fd);
     return 0;
+}
+
+static int
+lanes_start(struct import_run *r, int n, char *err, size_t errsz)
+{
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv_work, NULL);
+    pthread_cond_init(&r->cv_room, NULL);
+    r->todo_tail = &r->todo;
+    r->n_lanes = n;
+    r->lanes = mf_xcalloc((size_t)n, sizeof(*r->lanes));
+    for (int i = 0; i < n; i++) {
+        struct lane *L = &r->lanes[i];
+        int e;
+
+        L->r = r;
+        mf_nctx_init(&L->nctx);
+        mf_fanout_share(&L->fo, &r->fo);
+        if ((e = pthread_create(&L->th, NULL, lane_main, L)) != 0) {
+            snprintf(err, errsz, "cannot start a thread: %s", strerror(e));
+            return -1;
+        }
+        L->started = true;
+    }
+    return 0;
+}
+
+static void
+lanes_stop(struct import_run *r)
+{
+    struct chunk *c, *next;
+
+    if (!r->lanes)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->quit = true;
+    pthread_cond_broadcast(&r->cv_work);
+    pthread_mutex_unlock(&r->mu);
+    for (int i = 0; i < r->n_lanes; i++) {
+        struct lane *L = &r->lanes[i];
+
+        if (L->started)
+            pthread_join(L->th, NULL);
+        mf_fanout_close(&L->fo);
+        mf_nctx_fini(&L->nctx);
+    }
+    {
+        struct chunk *lists[] = {r->spare, r->todo, r->done};
+
+        for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+            for (c = lists[i]; c; c = next) {
+                next = c->next;
+                chunk_free(c);
+            }
+    }
+    if (r->cur)
+        chunk_free(r->cur);
+    free(r->lanes);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv_work);
+    pthread_cond_destroy(&r->cv_room);
+}
+
+static int
+default_lanes(const struct mf_config *cfg)
+{
+    long n = cfg->collect.delivery_threads;
+
+    if (n <= 0)
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_LANES ? MAX_LANES : (int)n;
 }
 
 int
@@ -158,6 +446,7 @@ mf_cmd_import(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"tenant", required_argument, NULL, 'T'},
         {"input", required_argument, NULL, 'I'},
+        {"threads", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -166,11 +455,10 @@ mf_cmd_import(int argc, char **argv)
     struct mf_input_opts io = {.format = MF_INPUT_AUTO};
     const char *config = NULL, *tenant = NULL;
     struct mf_normalizer *norm;
-    struct mf_normerr nerr;
     struct mf_config *cfg;
     struct sigaction sa;
     char err[512];
-    int ch, rc = MF_EXIT_OK, files_failed = 0;
+    int ch, rc = MF_EXIT_OK, files_failed = 0, threads = 0;
 
     optind = 1;
     opterr = 0;
@@ -186,6 +474,16 @@ mf_cmd_import(int argc, char **argv)
             if (mf_input_format_parse(optarg, &io.format) != 0)
                 return mf_cli_usage_error(self, "unknown input format '%s'", optarg);
             break;
+        case 'j': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+
+            if (*end || v < 1 || v > MAX_LANES)
+                return mf_cli_usage_error(self, "--threads needs a number from 1 to %d, "
+                                          "not '%s'", MAX_LANES, optarg);
+            threads = (int)v;
+            break;
+        }
         case 'h':
             return mf_cli_help(self);
         default:
@@ -194,17 +492,10 @@ mf_cmd_import(int argc, char **argv)
     }
     if (!config)
         return mf_cli_usage_error(self, "-c FILE is required");
-    norm = mf_normalizer_new(NULL, &nerr);
-    if (!norm) {
-        fprintf(stderr, "m365fwd: %s\n", nerr.msg);
-        return MF_EXIT_USAGE;
-    }
     /* tenant credentials are not needed to import: no CHECK_FILES */
-    cfg = mf_cli_load_config(config, 0, norm);
-    if (!cfg) {
-        mf_normalizer_destroy(norm);
+    cfg = mf_cli_load_config(config, 0, &norm);
+    if (!cfg)
         return MF_EXIT_USAGE;
-    }
     mf_log_set_level((enum mf_log_level)cfg->log_level);
     mf_log_set_format(cfg->log_format == MF_LOG_FORMAT_JSON ? MF_LOG_JSON : MF_LOG_KV);
     io.max_record = (size_t)cfg->collect.max_record_size;
@@ -215,12 +506,12 @@ mf_cmd_import(int argc, char **argv)
         rc = MF_EXIT_USAGE;
         goto out;
     }
-    if (mf_fanout_open(&r.fo, cfg, err, sizeof(err)) != 0) {
+    if (mf_fanout_open(&r.fo, cfg, err, sizeof(err)) != 0 ||
+        lanes_start(&r, threads ? threads : default_lanes(cfg), err, sizeof(err)) != 0) {
         fprintf(stderr, "m365fwd: %s\n", err);
         rc = MF_EXIT_USAGE;
         goto out;
     }
-    mf_nctx_init(&r.nctx);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -234,13 +525,14 @@ mf_cmd_import(int argc, char **argv)
             if (import_input(&r, argv[i], &io) != 0)
                 files_failed++;
     }
+    drain(&r);
     barrier(&r);
     fprintf(stderr, "m365fwd import: %llu records read, %llu delivered, %llu rejected, "
             "%llu not acknowledged\n", r.read, r.delivered, r.rejected, r.unacked);
     if (r.rejected || r.unacked || files_failed || import_stop)
         rc = MF_EXIT_REJECTED;
-    mf_nctx_fini(&r.nctx);
 out:
+    lanes_stop(&r);
     mf_fanout_close(&r.fo);
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);

@@ -1,6 +1,7 @@
 /* cmd_normalize.c - `m365fwd normalize`: files in, one JSON line per record
  * out (stdout or --output), rejected records on stderr with their location,
  * an optional summary of tags and classes. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +19,7 @@
 #include "input.h"
 #include "mem.h"
 #include "normalize.h"
+#include "units.h"
 
 const char mf_cmd_normalize_usage[] =
     "Usage: m365fwd normalize [OPTIONS] [FILE...]\n"
@@ -37,6 +39,12 @@ const char mf_cmd_normalize_usage[] =
     "  --content-type TYPE       content type of the records (Audit.Exchange,\n"
     "                            Audit.AzureActiveDirectory, Audit.SharePoint,\n"
     "                            Audit.General, DLP.All); default: derived\n"
+    "  --domains LIST            the tenant's accepted e-mail domains, comma-\n"
+    "                            separated: addresses under them are inside\n"
+    "                            the organization, others outside (risk tags\n"
+    "                            on forwarding, sharing); default: each\n"
+    "                            record's own domains (UserId, mailbox owner,\n"
+    "                            OrganizationName)\n"
     "  --summary                 print counts, risk tags per area and classes\n"
     "                            on standard error\n"
     "  --tags-file F             risk-tag catalogue instead of the built-in\n"
@@ -72,6 +80,7 @@ static const char *const severity_names[] = {
 };
 
 #define MAX_CLASSES 64
+#define MAX_DOMAINS 256
 
 struct norm_stats {
     unsigned long long read;
@@ -97,23 +106,26 @@ struct norm_run {
     struct mf_agg *agg;              /* NULL with --no-aggregates */
     struct mf_findings findings;
     struct mf_arena farena;          /* finding trees */
+    struct mf_buf fline;             /* one finding as a line */
     unsigned long long n_findings;
     const struct mf_tagdb *tags;
     struct mf_nctx ctx;
-    struct mf_buf out;
+    struct mf_event ev;
     struct mf_file_out *fo;
     struct mf_input_opts iopts;
     enum mf_schema schema;
     bool keep_raw;
     bool summary;
     const char *content_type;
+    const char *domains[MAX_DOMAINS];   /* --domains, in argv */
+    size_t n_domains;
     struct norm_stats st;
     bool write_failed;
 };
 
 enum {
     OPT_SCHEMA = 256, OPT_INPUT, OPT_KEEP_RAW, OPT_CONTENT_TYPE, OPT_SUMMARY,
-    OPT_TAGS_FILE, OPT_OCSF_FILE, OPT_ECS_FILE, OPT_MAX_RECORD,
+    OPT_TAGS_FILE, OPT_OCSF_FILE, OPT_ECS_FILE, OPT_MAX_RECORD, OPT_DOMAINS,
     OPT_AGG_FILE, OPT_NO_AGG, OPT_AGG_STATE, OPT_GEOIP,
 };
 
@@ -122,6 +134,7 @@ static const struct option longopts[] = {
     {"input", required_argument, NULL, OPT_INPUT},
     {"keep-raw", no_argument, NULL, OPT_KEEP_RAW},
     {"content-type", required_argument, NULL, OPT_CONTENT_TYPE},
+    {"domains", required_argument, NULL, OPT_DOMAINS},
     {"summary", no_argument, NULL, OPT_SUMMARY},
     {"tags-file", required_argument, NULL, OPT_TAGS_FILE},
     {"ocsf-file", required_argument, NULL, OPT_OCSF_FILE},
@@ -139,21 +152,22 @@ static const struct option longopts[] = {
 /* ---- statistics --------------------------------------------------------- */
 
 static void
-count_result(struct norm_run *r, const struct mf_norm_result *res)
+count_result(struct norm_run *r, const struct mf_event *ev)
 {
     struct norm_stats *st = &r->st;
+    const struct mf_tag_hits *hits = &r->ctx.hits;   /* ev's tags, catalogue side */
     size_t i, j;
 
-    if (res->repairs) {
+    if (ev->repairs) {
         st->repaired++;
         for (i = 0; i < N_REPAIRS; i++)
-            if (res->repairs & (1u << i))
+            if (ev->repairs & (1u << i))
                 st->repair_bits[i]++;
     }
     if (!r->summary)
         return;
-    for (i = 0; i < res->tags.n; i++) {
-        const struct mf_tag_hit *h = &res->tags.hit[i];
+    for (i = 0; i < hits->n; i++) {
+        const struct mf_tag_hit *h = &hits->hit[i];
 
         for (j = 0; j < st->n_tags; j++) {
             if (mf_tagdb_at(r->tags, j) == h->tag) {
@@ -165,13 +179,13 @@ count_result(struct norm_run *r, const struct mf_norm_result *res)
         }
     }
     for (i = 0; i < st->n_classes; i++) {
-        if (st->classes[i].uid == res->class_uid) {
+        if (st->classes[i].uid == ev->class_uid) {
             st->classes[i].count++;
             return;
         }
     }
     if (st->n_classes < MAX_CLASSES) {
-        st->classes[st->n_classes].uid = res->class_uid;
+        st->classes[st->n_classes].uid = ev->class_uid;
         st->classes[st->n_classes].count = 1;
         st->n_classes++;
     } else {
@@ -268,65 +282,60 @@ report(const struct mf_input_loc *loc, const char *msg)
 }
 
 static void
-write_line(struct norm_run *r)
+write_line(struct norm_run *r, const char *data, size_t len)
 {
-    if (!r->write_failed && mf_file_out_line(r->fo, r->out.data, r->out.len) < 0) {
+    if (!r->write_failed && mf_file_out_line(r->fo, data, len) < 0) {
         fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
                 mf_file_out_name(r->fo), strerror(errno));
         r->write_failed = true;
     }
 }
 
-/* Findings the record caused, each on its own line right after it. */
+/* The findings the record normalized last caused, each on its own line
+ * right after it. */
 static void
-write_findings(struct norm_run *r, const struct mf_norm_result *res)
+write_findings(struct norm_run *r)
 {
     size_t i;
 
     mf_findings_reset(&r->findings);
-    if (mf_agg_feed(r->agg, &r->ctx.rec, &res->tags, &r->findings) == 0)
+    if (mf_agg_feed(r->agg, &r->ctx.rec, &r->ctx.hits, &r->findings) == 0)
         return;
     for (i = 0; i < r->findings.n; i++) {
         mf_arena_reset(&r->farena);
-        mf_buf_reset(&r->out);
-        if (mf_finding_write(&r->farena, &r->findings.v[i], r->schema, &r->out) != 0)
+        mf_buf_reset(&r->fline);
+        if (mf_finding_write(&r->farena, &r->findings.v[i], r->schema, &r->fline) != 0)
             continue;   /* cannot happen below the output ceiling */
         r->n_findings++;
-        write_line(r);
+        write_line(r, r->fline.data, r->fline.len);
     }
 }
 
 static void
 do_record(struct norm_run *r, const struct mf_input_rec *rec)
 {
-    struct mf_norm_in in;
-    struct mf_norm_result res;
-    enum mf_status s;
-
-    memset(&in, 0, sizeof(in));
-    memset(&res, 0, sizeof(res));
-    in.data = rec->data;
-    in.len = rec->len;
-    in.first_line = rec->loc.line ? rec->loc.line : 1;
-    in.content_type = r->content_type;
-    in.schema = r->schema;
-    in.keep_raw = r->keep_raw;
+    struct mf_norm_in in = {.data = rec->data, .len = rec->len,
+                            .first_line = rec->loc.line ? rec->loc.line : 1,
+                            .content_type = r->content_type,
+                            .domains = r->domains, .n_domains = r->n_domains};
+    struct mf_event *ev = &r->ev;
+    const struct mf_event_form *f = NULL;
 
     r->st.read++;
-    mf_buf_reset(&r->out);
-    s = mf_normalize(r->n, &r->ctx, &in, &r->out, &res);
-    if (s != MF_OK) {
+    if (mf_normalize_event(r->n, &r->ctx, &in, ev) == MF_OK)
+        f = mf_event_form(ev, r->schema, r->keep_raw);
+    if (!f) {
         r->st.rejected++;
-        report(&rec->loc, res.error[0] ? res.error : mf_status_str(s));
+        report(&rec->loc, ev->error[0] ? ev->error : mf_status_str(MF_DROP));
         return;
     }
     r->st.normalized++;
-    count_result(r, &res);
-    write_line(r);
+    count_result(r, ev);
+    write_line(r, f->text.data, f->text.len);
     if (r->agg)
-        write_findings(r, &res);
-    if (r->out.cap > ((size_t)8 << 20))
-        mf_buf_shrink(&r->out, (size_t)1 << 20);
+        write_findings(r);
+    if (f->text.cap > ((size_t)8 << 20))
+        mf_event_shrink(ev, (size_t)1 << 20);
 }
 
 static void
@@ -381,18 +390,73 @@ parse_content_type(const char *s, const char **out)
     return -1;
 }
 
+/* "contoso.com": labels of letters, digits, '-', '_', at least two. */
+static bool
+domain_ok(const char *s, size_t n)
+{
+    size_t label = 0, labels = 1;
+
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+            labels++;
+        } else if (isalnum((unsigned char)s[i]) || s[i] == '-' || s[i] == '_') {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0 && labels >= 2;
+}
+
+/* --domains a.com,b.com (may repeat), split in place (argv lives as long
+ * as the command): 0, or -1 naming the bad one in bad. */
+static int
+add_domains(struct norm_run *r, char *list, char *bad, size_t badsz)
+{
+    char *p = list;
+
+    while (*p) {
+        size_t len = strcspn(p, ","), n = len, s = 0;
+        bool last = p[len] == '\0';
+
+        while (s < n && (p[s] == ' ' || p[s] == '\t'))
+            s++;
+        while (n > s && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+            n--;
+        if (n > s) {
+            if (!domain_ok(p + s, n - s) || r->n_domains >= MAX_DOMAINS) {
+                snprintf(bad, badsz, "%.*s", (int)(n - s), p + s);
+                return -1;
+            }
+            p[n] = '\0';
+            r->domains[r->n_domains++] = p + s;
+        }
+        if (last)
+            break;
+        p += len + 1;
+    }
+    return 0;
+}
+
 int
 mf_cmd_normalize(int argc, char **argv)
 {
     const struct mf_cmd *self = mf_cli_find("normalize");
     struct norm_run r;
     struct mf_norm_opts nopts;
-    struct mf_normerr nerr;
+    struct mf_err nerr;
     struct mf_normalizer *n;
     const char *output = NULL, *agg_state = NULL;
     bool no_aggregates = false;
-    char aerr[512];
-    unsigned long long size;
+    struct mf_err aerr;
+    int64_t size;
+    char bad[300];
     int c, i, rc;
 
     memset(&r, 0, sizeof(r));
@@ -426,6 +490,11 @@ mf_cmd_normalize(int argc, char **argv)
                 return mf_cli_usage_error(self, "unknown content type '%s'",
                                           optarg);
             break;
+        case OPT_DOMAINS:
+            if (add_domains(&r, optarg, bad, sizeof(bad)) < 0)
+                return mf_cli_usage_error(self, "--domains: '%s' is not a domain "
+                                          "name (e.g. contoso.com)", bad);
+            break;
         case OPT_SUMMARY:
             r.summary = true;
             break;
@@ -451,8 +520,8 @@ mf_cmd_normalize(int argc, char **argv)
             nopts.geoip_db = optarg;
             break;
         case OPT_MAX_RECORD:
-            if (mf_cli_parse_size(optarg, &size) < 0 || size < 16 ||
-                size > ((unsigned long long)1 << 32))
+            if (mf_parse_size(optarg, &size) < 0 || size < 16 ||
+                size > ((int64_t)1 << 32))
                 return mf_cli_usage_error(self, "bad --max-record-size '%s' "
                                           "(16 bytes .. 4G)", optarg);
             r.iopts.max_record = (size_t)size;
@@ -491,16 +560,17 @@ mf_cmd_normalize(int argc, char **argv)
     }
     mf_findings_init(&r.findings);
     mf_arena_init(&r.farena, 65536);
+    mf_buf_init(&r.fline, 0);
     if (!no_aggregates) {
         struct mf_agg_opts ao = {.geo = mf_normalizer_geoip(n)};
 
         r.agg = mf_agg_new(mf_normalizer_aggregates(n), &ao);
-        if (agg_state && mf_agg_load(r.agg, agg_state, aerr, sizeof(aerr)) != 0)
-            fprintf(stderr, "m365fwd normalize: %s\n", aerr);
+        if (agg_state && mf_agg_load(r.agg, agg_state, &aerr) != 0)
+            fprintf(stderr, "m365fwd normalize: %s\n", aerr.msg);
     }
     mf_nctx_init(&r.ctx);
     /* an event is a few times its record at most (raw_data, unmapped) */
-    mf_buf_init(&r.out, r.iopts.max_record * 4 + ((size_t)1 << 20));
+    mf_event_init(&r.ev, r.iopts.max_record * 4 + ((size_t)1 << 20));
 
     if (optind >= argc) {
         do_file(&r, "-");
@@ -516,8 +586,8 @@ mf_cmd_normalize(int argc, char **argv)
     }
     if (r.summary)
         print_summary(&r);
-    if (r.agg && agg_state && mf_agg_save(r.agg, agg_state, aerr, sizeof(aerr)) != 0) {
-        fprintf(stderr, "m365fwd normalize: saving the aggregate state: %s\n", aerr);
+    if (r.agg && agg_state && mf_agg_save(r.agg, agg_state, &aerr) != 0) {
+        fprintf(stderr, "m365fwd normalize: saving the aggregate state: %s\n", aerr.msg);
         r.write_failed = true;
     }
 
@@ -526,7 +596,8 @@ mf_cmd_normalize(int argc, char **argv)
     mf_agg_destroy(r.agg);
     mf_findings_fini(&r.findings);
     mf_arena_fini(&r.farena);
-    mf_buf_fini(&r.out);
+    mf_buf_fini(&r.fline);
+    mf_event_fini(&r.ev);
     mf_nctx_fini(&r.ctx);
     mf_normalizer_destroy(n);
     free(r.st.tag_count);

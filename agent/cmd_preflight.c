@@ -17,7 +17,7 @@
 #include "auth.h"
 #include "clock.h"
 #include "cli.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "geoip.h"
 #include "http.h"
 #include "json.h"
@@ -475,20 +475,21 @@ static bool
 check_geoip(const struct mf_config *cfg)
 {
     struct mf_geoip *g;
-    char err[512];
+    struct mf_err err;
+    const char *db = cfg->normalizer.geoip_db;
 
-    if (!cfg->geoip_db) {
-        printf("SKIP geoip: off (no geoip_db): records carry no locations "
-               "and the distant-sign-in aggregate "
+    if (!db) {
+        printf("SKIP geoip: off (no normalizer.geoip_db): records carry no "
+               "locations and the distant-sign-in aggregate "
                "(identity.concurrent_sessions_multi_ip) is off\n");
         return true;
     }
-    if (!(g = mf_geoip_open(cfg->geoip_db, err, sizeof(err)))) {
-        printf("FAIL geoip: %s\n", err);
+    if (!(g = mf_geoip_open(db, &err))) {
+        printf("FAIL geoip: %s\n", err.msg);
         return false;
     }
-    printf("OK   geoip: %s (%s): locations and distant sign-ins on\n",
-           cfg->geoip_db, mf_geoip_describe(g));
+    printf("OK   geoip: %s (%s): locations and distant sign-ins on\n", db,
+           mf_geoip_describe(g));
     mf_geoip_close(g);
     return true;
 }
@@ -504,7 +505,7 @@ mf_cmd_preflight(int argc, char **argv)
     };
     const struct mf_cmd *self = mf_cli_find("preflight");
     const char *file = NULL, *only = NULL;
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_secret proxy_auth = {0};
     struct mf_config *cfg;
     struct pf p;
@@ -527,7 +528,7 @@ mf_cmd_preflight(int argc, char **argv)
     if (!file)
         return mf_cli_usage_error(self, "-c FILE is required");
 
-    mf_cfgerr_reset(&err);
+    mf_err_reset(&err);
     cfg = mf_config_load_file(file, MF_CONFIG_REQUIRE_TENANTS |
                               MF_CONFIG_CHECK_FILES, &err);
     if (!cfg) {
@@ -546,7 +547,7 @@ mf_cmd_preflight(int argc, char **argv)
     memset(&p, 0, sizeof(p));
     if (cfg->proxy_auth_file) {
         char e[256];
-        if (mf_config_load_secret(cfg->proxy_auth_file, NULL, true,
+        if (mf_secret_load(cfg->proxy_auth_file, NULL, true,
                                   "proxy_auth_file", &proxy_auth, e,
                                   sizeof(e)) != 0) {
             fprintf(stderr, "m365fwd preflight: %s\n", e);
@@ -576,6 +577,6 @@ mf_cmd_preflight(int argc, char **argv)
     mf_secret_clear(&proxy_auth);
     mf_config_destroy(cfg);
     printf("preflight: %d tenant(s) failing, %d warning(s)%s\n", failed_tenants,
-           p.warns, geo_ok ? "" : ", geoip_db unreadable");
+           p.warns, geo_ok ? "" : ", normalizer.geoip_db unreadable");
     return failed_tenants || !geo_ok ? MF_EXIT_REJECTED : MF_EXIT_OK;
 }

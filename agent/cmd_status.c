@@ -8,7 +8,8 @@
 #include <time.h>
 
 #include "cli.h"
-#include "config.h"
+#include "clock.h"
+#include "agent_conf.h"
 #include "state.h"
 
 const char mf_cmd_status_usage[] =
@@ -38,15 +39,10 @@ struct status_ctx {
 static void
 iso(int64_t ms, char *buf, size_t n)
 {
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-
-    if (ms <= 0) {
+    if (ms <= 0)
         snprintf(buf, n, "never");
-        return;
-    }
-    gmtime_r(&s, &tm);
-    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    else
+        mf_clock_fmt_iso(ms, MF_UTC_Z, buf, n);
 }
 
 static void
@@ -156,7 +152,7 @@ mf_cmd_status(int argc, char **argv)
     struct status_ctx x = {0};
     const char *config = NULL;
     struct mf_config *cfg;
-    struct mf_state_err serr;
+    struct mf_err serr;
     int ch;
 
     optind = 1;

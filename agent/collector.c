@@ -476,7 +476,7 @@ parse_content_time(const char *s)
 {
     int64_t ms;
 
-    return s && mf_parse_time(s, &ms) == 0 ? ms : 0;
+    return s && mf_time_parse(s, &ms) == 0 ? ms : 0;
 }
 
 static void
@@ -636,6 +636,8 @@ blob_done(struct mf_http_req *r, void *ud)
         /* the delivery stage takes it from here (fd included) */
         b->job = (struct mf_dl_blob){.tenant_id = t->conf->id, .tenant_name = t->conf->name,
                                      .content_type = st->ct, .content_id = b->content_id,
+                                     .domains = t->conf->domains.v,
+                                     .n_domains = t->conf->domains.n,
                                      .created_ms = b->created_ms, .fd = b->fd,
                                      .attempt = b->attempts + 1,
                                      .max_attempts = DROP_ATTEMPTS,
@@ -936,7 +938,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
                  const struct mf_collector_opts *opts, char *err, size_t errsz)
 {
     struct mf_collector *c = mf_xcalloc(1, sizeof(*c));
-    struct mf_state_err serr;
+    struct mf_err serr;
     size_t nt = 0;
 
     c->cfg = cfg;
@@ -963,7 +965,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     if (cfg->proxy_auth_file) {
         char e[256];
 
-        if (mf_config_load_secret(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
+        if (mf_secret_load(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
                                   &c->proxy_auth, e, sizeof(e)) != 0) {
             snprintf(err, errsz, "%s", e);
             goto fail;

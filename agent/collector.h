@@ -12,7 +12,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "agent_conf.h"
 #include "metrics.h"
 #include "normalize.h"
 

@@ -16,7 +16,7 @@
 
 #include "bloom.h"
 #include "clock.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "fanout.h"
 #include "input.h"
 #include "json.h"
@@ -76,9 +76,9 @@ struct mf_deliver {
                                     new, and need no SQLite lookup */
     uint64_t commits;            /* group commits ended so far */
 
-    pthread_mutex_t out_mu;      /* every use of the outputs */
-    pthread_mutex_t flush_mu;    /* one flush at a time (taken before out_mu) */
-    uint64_t fail_gen;           /* failed flushes so far (under out_mu) */
+    pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
+    pthread_mutex_t gen_mu;      /* fail_gen */
+    uint64_t fail_gen;           /* failed flushes so far */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -194,9 +194,45 @@ seen_load(struct mf_deliver *d, struct mf_state *st)
 /* Records                                                                */
 /* ---------------------------------------------------------------------- */
 
+static void
+out_flush_start(struct mf_output *o, void *ud)
+{
+    (void)ud;
+    o->ops->flush_start(o);
+}
+
+static void
+out_flush_done(struct mf_output *o, void *ud)
+{
+    int *rc = ud;
+
+    *rc = o->ops->flush_done(o, *rc);
+}
+
+static void
+out_queued(struct mf_output *o, void *ud)
+{
+    struct mf_output_stats os = {0};
+
+    if (o->ops->stats)
+        o->ops->stats(o, &os);
+    *(double *)ud = (double)os.queued;
+}
+
+static uint64_t
+gen_now(struct mf_deliver *d)
+{
+    uint64_t g;
+
+    pthread_mutex_lock(&d->gen_mu);
+    g = d->fail_gen;
+    pthread_mutex_unlock(&d->gen_mu);
+    return g;
+}
+
 /* The acknowledgement barrier: every record sent to every output before
  * the call is acknowledged. Outputs that split their flush are waited for
- * without out_mu, so the lanes go on sending meanwhile. 0 / -1 (then
+ * without their lock, so the lanes go on sending meanwhile. 0 / -1 (then
  * fail_gen moved: no blob that was being sent can count on this flush). */
 static int
 flush_outputs(struct mf_deliver *d)
@@ -205,30 +241,25 @@ flush_outputs(struct mf_deliver *d)
     int rc = 0, *orc = mf_xcalloc(fo->n ? fo->n : 1, sizeof(*orc));
 
     pthread_mutex_lock(&d->flush_mu);
-    pthread_mutex_lock(&d->out_mu);
     for (size_t i = 0; i < fo->n; i++) {
-        struct mf_output *o = fo->outs[i];
-
-        if (o->ops->flush_start)
-            o->ops->flush_start(o);
+        if (fo->outs[i]->ops->flush_start)
+            mf_fanout_locked(fo, i, out_flush_start, NULL);
         else
-            orc[i] = mf_output_flush(o, (int)o->conf->flush_timeout_ms);
+            orc[i] = mf_fanout_flush(fo, i);
     }
-    pthread_mutex_unlock(&d->out_mu);
     for (size_t i = 0; i < fo->n; i++) {
         struct mf_output *o = fo->outs[i];
 
         if (o->ops->flush_start)
             orc[i] = o->ops->flush_sync(o, (int)o->conf->flush_timeout_ms);
     }
-    pthread_mutex_lock(&d->out_mu);
     for (size_t i = 0; i < fo->n; i++) {
         struct mf_output *o = fo->outs[i];
-        struct mf_output_stats os;
+        double queued = 0;
         bool ok;
 
         if (o->ops->flush_start)
-            orc[i] = o->ops->flush_done(o, orc[i]);
+            mf_fanout_locked(fo, i, out_flush_done, &orc[i]);
         ok = orc[i] == 0;
         if (!ok) {
             rc = -1;
@@ -236,14 +267,14 @@ flush_outputs(struct mf_deliver *d)
         }
         mf_metrics_status_set(d->o.m, MF_METRICS_OUTPUT, o->conf->name, ok,
                               ok ? NULL : "records not acknowledged", 0);
-        if (o->ops->stats) {
-            o->ops->stats(o, &os);
-            mf_metrics_queue_depth(d->o.m, o->conf->name, (double)os.queued);
-        }
+        mf_fanout_locked(fo, i, out_queued, &queued);
+        mf_metrics_queue_depth(d->o.m, o->conf->name, queued);
     }
-    if (rc != 0)
+    if (rc != 0) {
+        pthread_mutex_lock(&d->gen_mu);
         d->fail_gen++;
-    pthread_mutex_unlock(&d->out_mu);
+        pthread_mutex_unlock(&d->gen_mu);
+    }
     pthread_mutex_unlock(&d->flush_mu);
     free(orc);
     return rc;
@@ -271,28 +302,38 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
             const char *data, size_t len, struct mf_dl_blob *b, size_t idx, uint64_t *sent)
 {
     struct mf_deliver *d = L->d;
-    struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1};
-    const struct mf_norm_result *first;
+    struct mf_norm_in in = {.data = data, .len = len, .content_type = ct, .first_line = 1,
+                            .domains = b ? b->domains : NULL,
+                            .n_domains = b ? b->n_domains : 0};
+    struct mf_event *ev = &L->fo.ev;
     int rc = 1;
 
-    if (mf_fanout_normalize(&L->fo, d->o.norm, &L->nctx, &in, &first) != MF_OK) {
+    if (mf_fanout_normalize(&L->fo, d->o.norm, &L->nctx, &in) == MF_OK) {
+        ev->tenant_id = tenant_id;
+        ev->tenant = tenant_name;
+        if (mf_fanout_route(&L->fo) < 0)
+            rc = -1;
+    } else {
+        rc = -1;
+    }
+    if (rc < 0) {
         if (b)
             mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s (index %zu): record "
-                   "rejected: %s", tenant_name, ct, b->content_id, idx, first->error);
+                   "rejected: %s", tenant_name, ct, b->content_id, idx, ev->error);
         else
             mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s gap event: record rejected: %s",
-                   tenant_name, ct, first->error);
+                   tenant_name, ct, ev->error);
         return -1;
     }
-    if (b && first->id[0]) {
+    if (b && ev->id[0]) {
         uint64_t h = 0;
         char *id;
 
         if (d->dedupe) {
             bool fresh;
 
-            h = rid_hash(tenant_id, first->id);
-            id = mf_xstrdup(first->id);
+            h = rid_hash(tenant_id, ev->id);
+            id = mf_xstrdup(ev->id);
             /* "not in the filter" and the reservation in one step; after a
              * "maybe" and a miss in SQLite, reserve only when no commit
              * ended in between (else look again): an Id is never seen
@@ -325,7 +366,7 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
                 return 0;
             }
         } else {
-            id = mf_xstrdup(first->id);
+            id = mf_xstrdup(ev->id);
         }
         if (b->n_ids == b->cap_ids) {
             b->cap_ids = b->cap_ids ? b->cap_ids * 2 : 1024;
@@ -335,15 +376,13 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         b->id_keys[b->n_ids] = h;
         b->ids[b->n_ids++] = id;
     }
-    pthread_mutex_lock(&d->out_mu);
     for (size_t i = 0; i < L->fo.n; i++) {
         struct mf_output *o = L->fo.outs[i];
-        struct mf_out_msg m;
 
-        if (!mf_fanout_msg(&L->fo, i, tenant_name, tenant_id, ct, &m))
+        if (!L->fo.want[i])
             continue;
         /* backpressure: a full output holds this lane right here */
-        if (mf_output_send_wait(o, &m, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
+        if (mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
             mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
                    " ms): the blob will be delivered again", o->conf->name,
                    o->conf->flush_timeout_ms);
@@ -353,7 +392,6 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         /* MF_DROP: the output counted and logged it; its flush fails */
         sent[i]++;
     }
-    pthread_mutex_unlock(&d->out_mu);
     return rc;
 }
 
@@ -489,9 +527,7 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
         return -1;
     }
     b->again = again == 1;
-    pthread_mutex_lock(&d->out_mu);
-    b->gen = d->fail_gen;
-    pthread_mutex_unlock(&d->out_mu);
+    b->gen = gen_now(d);
     in = mf_input_new_fd(b->fd, b->content_id, &io);
     while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
         if (ev == MF_INPUT_ERROR) {
@@ -570,9 +606,7 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     int frc, ok;
 
     frc = flush_outputs(d);
-    pthread_mutex_lock(&d->out_mu);
-    gen = d->fail_gen;
-    pthread_mutex_unlock(&d->out_mu);
+    gen = gen_now(d);
     ok = frc == 0 && mf_state_txn_begin(L->state) == 0;
     for (struct mf_dl_blob *b = list; b; b = b->next) {
         b->rc = -1;
@@ -719,7 +753,7 @@ lane_init(struct mf_deliver *d, struct lane *L, struct mf_state *state, char *er
         return 0;
     }
     {
-        struct mf_state_err se;
+        struct mf_err se;
 
         L->state = mf_state_open(d->o.cfg->state_dir, &se);
         if (!L->state) {
@@ -765,7 +799,7 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     d->o = *o;
     d->n_lanes = o->lanes > 0 ? o->lanes : online_cpus();
     pthread_mutex_init(&d->mu, NULL);
-    pthread_mutex_init(&d->out_mu, NULL);
+    pthread_mutex_init(&d->gen_mu, NULL);
     pthread_mutex_init(&d->flush_mu, NULL);
     pthread_cond_init(&d->cv, NULL);
     pthread_condattr_init(&ca);
@@ -931,7 +965,7 @@ mf_deliver_destroy(struct mf_deliver *d)
     lane_fini(&d->self);
     free(d->lanes);
     pthread_mutex_destroy(&d->mu);
-    pthread_mutex_destroy(&d->out_mu);
+    pthread_mutex_destroy(&d->gen_mu);
     pthread_mutex_destroy(&d->flush_mu);
     pthread_cond_destroy(&d->cv);
     pthread_cond_destroy(&d->cv_done);

@@ -44,6 +44,9 @@ struct mf_dl_blob {
     const char *tenant_name;
     const char *content_type;
     const char *content_id;
+    const char *const *domains;  /* the tenant's accepted e-mail domains
+                                    (tenants[].domains), n_domains of them */
+    size_t n_domains;
     int64_t created_ms;
     int fd;                      /* the spooled body, read from offset 0 */
     int attempt, max_attempts;   /* for the logs: this is attempt n of max */

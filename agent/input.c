@@ -73,6 +73,16 @@ struct mf_input {
     bool esc;
     bool vskip;                  /* over max_record: not kept */
     bool vnl_checked;            /* auto: first newline seen */
+    bool vcompact;               /* auto: the value's first line holds more
+                                    than brackets (NDJSON-like start) */
+    bool vrewind;                /* auto: a compact value went on past its
+                                    first line; rw_* is where to resume if
+                                    it turns out to be a truncated line */
+    size_t rw_pos;
+    unsigned rw_line;
+    uint64_t bstack;             /* open brackets of the value, 1 = '[' (the
+                                    innermost 64 levels) */
+    bool want_more;              /* a look-ahead needs the next chunk */
 
     /* top-level array */
     bool in_arr;
@@ -80,6 +90,8 @@ struct mf_input {
     int64_t aindex;              /* index of the next element */
     bool a_first_line;           /* still on the array's first line */
     bool a_compact;              /* an element ended on the first line */
+    char a_last;                 /* last token at array level: '[' ',' or
+                                    'v' (an element) */
 
     /* CSV */
     struct mf_buf rec;           /* decoded AuditData of the current row */
@@ -282,8 +294,11 @@ fill(struct mf_input *in)
         memmove(in->buf, in->buf + keep, in->len - keep);
         in->len -= keep;
         in->pos -= keep;
-        if (value_kept(in))
+        if (value_kept(in)) {
             in->vstart -= keep;
+            if (in->vrewind)
+                in->rw_pos -= keep;
+        }
     }
     /* give back the memory of a past big record */
     if (in->cap > 8 * in->chunk && in->cap > 65536 && in->len < in->chunk) {
@@ -440,6 +455,47 @@ first_line:
 
 /* ---- JSON scanner ------------------------------------------------------ */
 
+/* Auto mode tells a JSON text laid out over several lines from NDJSON with
+ * a cut line by where the line breaks fall. In JSON a line break (blanks)
+ * may only separate two tokens where the one before it opens or separates
+ * ('[' '{' ',' ':') or the one after it closes or separates (']' '}' ','
+ * ':'): anything else is a line that ended inside its record. */
+static bool
+token_opens(char c)
+{
+    return c == '[' || c == '{' || c == ',' || c == ':';
+}
+
+static bool
+token_closes(char c)
+{
+    return c == ']' || c == '}' || c == ',' || c == ':';
+}
+
+/* Blanks scanned at most by a look-ahead or look-behind: a longer run is
+ * valid between JSON tokens, and nobody writes NDJSON that way. */
+#define BLANK_RUN_MAX 65536
+
+/* The first non-blank byte at or after from: 1 found (*c), 0 end of input,
+ * -1 the next chunk is needed, 2 only blanks for BLANK_RUN_MAX bytes. */
+static int
+peek_token(const struct mf_input *in, size_t from, char *c)
+{
+    size_t p;
+
+    for (p = from; p < in->len && p - from <= BLANK_RUN_MAX; p++) {
+        char ch = in->buf[p];
+
+        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
+            *c = ch;
+            return 1;
+        }
+    }
+    if (p - from > BLANK_RUN_MAX)
+        return 2;
+    return in->eof ? 0 : -1;
+}
+
 static void
 start_value(struct mf_input *in, char kind, int64_t index)
 {
@@ -449,47 +505,71 @@ start_value(struct mf_input *in, char kind, int64_t index)
     in->vindex = index;
     in->vkind = kind;
     in->depth = (kind == '{' || kind == '[') ? 1 : 0;
+    in->bstack = kind == '[' ? 1 : 0;
     in->in_str = kind == '"';
     in->esc = false;
     in->vskip = false;
     in->vnl_checked = false;
+    in->vcompact = false;
+    in->vrewind = false;
     in->pos++;   /* the first byte */
     if (in->st == ST_SCALAR)
         in->pos--;   /* scalars are scanned from their first byte */
 }
 
-/* A newline at offset nl inside the current value: true when the value must
- * be abandoned as truncated. */
-static bool
-value_newline_aborts(struct mf_input *in, size_t nl)
+enum nl_verdict { NL_KEEP, NL_ABORT, NL_MORE };
+
+/* A newline at offset nl inside the current value (not consumed yet):
+ * keep scanning, abandon the value, or look further first (NL_MORE). */
+static enum nl_verdict
+value_newline(struct mf_input *in, size_t nl, bool in_str)
 {
     size_t i;
+    char c;
 
     if (in->mode == MF_INPUT_NDJSON)
-        return true;
-    if (!in->heur || in->vnl_checked)
-        return false;
-    in->vnl_checked = true;
-    if (in->vskip)
-        return true;
-    for (i = in->vstart; i < nl; i++) {
-        char c = in->buf[i];
-        if (c != ' ' && c != '\t' && c != '\r' && c != '{' && c != '[')
-            return true;
+        return NL_ABORT;
+    if (!in->heur)
+        return NL_KEEP;
+    if (!in->vnl_checked) {
+        in->vnl_checked = true;
+        if (in->vskip)
+            return NL_ABORT;
+        for (i = in->vstart; i < nl; i++) {
+            c = in->buf[i];
+            if (c != ' ' && c != '\t' && c != '\r' && c != '{' && c != '[')
+                break;
+        }
+        /* a pretty-printed value opens with a bare bracket line */
+        in->vcompact = i < nl;
     }
-    return false;
-}
+    if (!in->vcompact || in->vskip)
+        return NL_KEEP;
+    /* a value that began like an NDJSON line goes on past it: fine only
+     * where JSON allows a line break */
+    if (in_str)
+        return NL_ABORT;
+    for (i = nl; i > in->vstart && nl - i < BLANK_RUN_MAX; i--) {
+        c = in->buf[i - 1];
+        if (c != ' ' && c != '\t' && c != '\r' && c != '\n')
+            break;
+    }
+    if (i > in->vstart && nl - i < BLANK_RUN_MAX && !token_opens(in->buf[i - 1])) {
+        int pk = peek_token(in, nl + 1, &c);
 
-/* Newline while inside the top-level array: true when it ends the array. */
-static bool
-array_newline_ends(struct mf_input *in)
-{
-    bool first = in->a_first_line;
-
-    in->a_first_line = false;
-    if (in->mode == MF_INPUT_NDJSON)
-        return true;
-    return in->heur && first && in->a_compact;
+        if (pk < 0)
+            return NL_MORE;
+        if (pk == 0 || (pk == 1 && !token_closes(c)))
+            return NL_ABORT;
+    }
+    /* if the value later proves to be a cut line after all, the records
+     * from the next line on are read again from here */
+    if (!in->vrewind) {
+        in->vrewind = true;
+        in->rw_pos = nl + 1;
+        in->rw_line = in->line + 1;
+    }
+    return NL_KEEP;
 }
 
 /* The value ends at in->pos (exclusive). */
@@ -501,8 +581,12 @@ value_done(struct mf_input *in, struct mf_input_rec *rec,
     bool skip = in->vskip;
 
     in->st = in->in_arr ? ST_ARR : ST_TOP;
-    if (in->in_arr && in->a_first_line)
-        in->a_compact = true;
+    in->vrewind = false;
+    if (in->in_arr) {
+        if (in->a_first_line)
+            in->a_compact = true;
+        in->a_last = 'v';
+    }
     if (skip)
         return MF_INPUT_EOF;   /* reported when it passed the limit */
     if (n > in->max_record)
@@ -521,20 +605,31 @@ value_done(struct mf_input *in, struct mf_input_rec *rec,
     return MF_INPUT_RECORD;
 }
 
-/* Value abandoned at a newline (in->pos is after it, line counted). */
+/* Value abandoned as a cut line (in->pos is after the newline that showed
+ * it, line counted; or anywhere when the value can be read again from the
+ * line after its first). */
 static enum mf_input_ev
-value_abort(struct mf_input *in, struct mf_input_err *err, bool was_str,
-            unsigned nl_line)
+value_abort(struct mf_input *in, struct mf_input_err *err, bool was_str)
 {
     bool skip = in->vskip;
 
-    if (in->in_arr && (in->mode == MF_INPUT_NDJSON || in->aline == nl_line)) {
+    if (in->vrewind && !skip) {
+        in->pos = in->rw_pos;
+        in->line = in->rw_line;
+        was_str = false;
+    }
+    in->vrewind = false;
+    /* a compact array whose element was cut on the array's first line is
+     * a cut line too: what follows is read on its own */
+    if (in->in_arr && (in->mode == MF_INPUT_NDJSON || in->aline == in->vline)) {
         in->in_arr = false;
         in->st = ST_TOP;
     } else {
         in->st = in->in_arr ? ST_ARR : ST_TOP;
-        if (in->in_arr)
+        if (in->in_arr) {
             in->a_first_line = false;
+            in->a_last = 'v';
+        }
     }
     if (skip)
         return MF_INPUT_EOF;
@@ -546,7 +641,7 @@ value_abort(struct mf_input *in, struct mf_input_err *err, bool was_str,
 
 /* Scan inside a container or string value. Returns RECORD/ERROR when the
  * value ended or was abandoned (EOF result = nothing to report, go on), or
- * -1 when the buffer ran out. */
+ * -1 when the buffer ran out or a look-ahead needs more. */
 static int
 scan_val(struct mf_input *in, struct mf_input_rec *rec,
          struct mf_input_err *err)
@@ -554,6 +649,7 @@ scan_val(struct mf_input *in, struct mf_input_rec *rec,
     const char *b = in->buf;
     size_t p = in->pos, e = in->len;
     unsigned depth = in->depth;
+    uint64_t bstack = in->bstack;
     bool in_str = in->in_str, esc = in->esc;
 
     while (p < e) {
@@ -590,10 +686,20 @@ scan_val(struct mf_input *in, struct mf_input_rec *rec,
             break;
         case '{':
         case '[':
-            depth++;
+            if (++depth <= 64)
+                bstack = bstack << 1 | (c == '[');
             break;
         case '}':
         case ']':
+            if (depth <= 64) {
+                /* a bracket that does not match: the value that went on
+                 * past its first line was a cut line after all */
+                if (in->vrewind && !in->vskip && (bstack & 1) != (c == ']')) {
+                    in->pos = p;
+                    return (int)value_abort(in, err, false);
+                }
+                bstack >>= 1;
+            }
             if (--depth == 0)
                 goto done;
             break;
@@ -605,19 +711,25 @@ scan_val(struct mf_input *in, struct mf_input_rec *rec,
         continue;
 newline:
         {
-            unsigned nl_line = in->line;
+            enum nl_verdict v = value_newline(in, p - 1, in_str);
 
-            in->line++;
-            if (value_newline_aborts(in, p - 1)) {
-                in->pos = p;
-                return (int)value_abort(in, err, in_str, nl_line);
+            if (v == NL_MORE) {
+                p--;   /* look at this newline again with more bytes */
+                in->want_more = true;
+                break;
             }
-            if (in->in_arr && in->a_first_line)
-                (void)array_newline_ends(in);   /* inside an element: keep */
+            in->line++;
+            if (v == NL_ABORT) {
+                in->pos = p;
+                return (int)value_abort(in, err, in_str);
+            }
+            if (in->in_arr)
+                in->a_first_line = false;   /* inside an element: keep */
         }
     }
     in->pos = p;
     in->depth = depth;
+    in->bstack = bstack;
     in->in_str = in_str;
     in->esc = esc;
     return -1;
@@ -636,9 +748,11 @@ next_json(struct mf_input *in, struct mf_input_rec *rec,
     char tmp[24];
 
     for (;;) {
-        if (in->pos == in->len) {
+        if (in->pos == in->len || in->want_more) {
+            bool more = in->want_more;
             int r;
 
+            in->want_more = false;
             if (value_kept(in) && in->len - in->vstart > in->max_record) {
                 in->vskip = true;
                 return fail(err, in->name, in->vline, in->vindex,
@@ -649,9 +763,9 @@ next_json(struct mf_input *in, struct mf_input_rec *rec,
             if (r < 0)
                 return fail(err, in->name, in->line, -1, "read error: %s",
                             strerror(errno));
-            if (r == 0)
+            if (r == 0 && !more)
                 goto at_eof;
-            continue;
+            continue;   /* with more: the look-ahead now sees the end */
         }
 
         switch (in->st) {
@@ -674,6 +788,7 @@ next_json(struct mf_input *in, struct mf_input_rec *rec,
                 in->aindex = 0;
                 in->a_first_line = true;
                 in->a_compact = false;
+                in->a_last = '[';
                 in->st = ST_ARR;
                 in->pos++;
                 break;
@@ -703,10 +818,27 @@ next_json(struct mf_input *in, struct mf_input_rec *rec,
             char c = in->buf[in->pos];
 
             switch (c) {
-            case '\n':
+            case '\n': {
+                bool ends = in->mode == MF_INPUT_NDJSON;
+
+                /* an array whose first line held elements (a compact blob,
+                 * or an NDJSON line) goes on only where JSON allows a line
+                 * break after an element: before ',' or ']' (one element
+                 * per line, comma leading or trailing) */
+                if (in->heur && in->a_compact && in->a_last == 'v') {
+                    char nc = 0;
+                    int pk = peek_token(in, in->pos + 1, &nc);
+
+                    if (pk < 0) {
+                        in->want_more = true;
+                        break;
+                    }
+                    ends = pk == 0 || (pk == 1 && nc != ',' && nc != ']');
+                }
                 in->line++;
                 in->pos++;
-                if (array_newline_ends(in)) {
+                in->a_first_line = false;
+                if (ends) {
                     in->in_arr = false;
                     in->st = ST_TOP;
                     return fail(err, in->name, in->aline, -1,
@@ -715,7 +847,11 @@ next_json(struct mf_input *in, struct mf_input_rec *rec,
                                 (long long)in->aindex);
                 }
                 break;
-            case ' ': case '\t': case '\r': case ',':
+            }
+            case ',':
+                in->a_last = ',';
+                /* fallthrough */
+            case ' ': case '\t': case '\r':
                 in->pos++;
                 break;
             case ']':
@@ -759,6 +895,8 @@ next_json(struct mf_input *in, struct mf_input_rec *rec,
 at_eof:
     switch (in->st) {
     case ST_VAL:
+        if (in->vrewind && !in->vskip)
+            return value_abort(in, err, false);   /* read on from its 2nd line */
         in->st = in->in_arr ? ST_ARR : ST_TOP;
         if (!in->vskip)
             return value_fail(in, err, in->in_str

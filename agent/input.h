@@ -7,11 +7,15 @@
  * escapes and bracket depth; parsing is left to mf_normalize().
  *
  * Formats:
- *   auto    first byte '{' or '[' -> JSON with line heuristics (a value whose
- *           first line holds more than brackets must end on that line, so a
- *           truncated NDJSON line does not swallow the next one; pretty-
- *           printed values open with a bare bracket line). A first line
- *           naming an AuditData column -> CSV.
+ *   auto    first byte '{' or '[' -> JSON with line heuristics: a value
+ *           (or array) whose first line holds more than brackets may go on
+ *           past that line only where JSON allows a line break - after
+ *           '[' '{' ',' ':' or before ']' '}' ',' ':' - so every valid JSON
+ *           layout is read as JSON, while a truncated NDJSON line does not
+ *           swallow the next one (if it looked like going on, the lines
+ *           after it are read again on their own once it proves broken).
+ *           Pretty-printed values open with a bare bracket line. A first
+ *           line naming an AuditData column -> CSV.
  *   json    a sequence of top-level JSON values: objects are records, arrays
  *           are iterated element by element. No line heuristics.
  *   ndjson  line mode: every value must end on the line it starts on; a bad

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
+#include "optcheck.h"
 
 #define REASON_MAX 256          /* bytes of a status reason */
 #define STATUS_NAME_MAX 128           /* bytes of a status name */
@@ -1332,3 +1333,28 @@ mf_metrics_server_stop(struct mf_metrics_server *s)
     MHD_stop_daemon(s->d);
     free(s);
 }
+
+/* ---- configuration: the `metrics` section --------------------------- */
+
+#define MET(f) offsetof(struct mf_metrics_conf, f)
+static const struct mf_option metrics_opts[] = {
+    {.name = "enabled", .type = MF_OPT_BOOL, .def = "false",
+     .offset = MET(enabled), .reload = MF_RELOAD_LIVE,
+     .desc = "Serve `/metrics` (Prometheus text format), `/healthz` and "
+             "`/readyz` over HTTP."},
+    {.name = "listen", .type = MF_OPT_STR, .def = "127.0.0.1:9465",
+     .offset = MET(listen), .check = mf_check_hostport,
+     .reload = MF_RELOAD_LIVE,
+     .desc = "Address and port of the listener (`[::1]:9465` for IPv6). It "
+             "has no authentication: keep it on loopback or a private "
+             "network."},
+    {.name = NULL},
+};
+
+const struct mf_optsec mf_metrics_sec = {
+    .name = "metrics",
+    .desc = "Metrics and health endpoints. A reload applies a change at "
+            "once: the listener moves, starts or stops.",
+    .opts = metrics_opts,
+    .size = sizeof(struct mf_metrics_conf),
+};

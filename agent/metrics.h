@@ -38,6 +38,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "option.h"
+
 #define MF_METRICS_SERIES_MAX 10000   /* per family, default */
 #define MF_METRICS_LABEL_MAX 128      /* bytes of one label value */
 #define MF_METRICS_LABELS_MAX 8       /* label names per family */
@@ -183,5 +185,12 @@ struct mf_metrics_server *mf_metrics_server_start(struct mf_metrics *m,
 int mf_metrics_server_port(const struct mf_metrics_server *s);
 /* Stop and free (NULL is fine). Returns after the thread is gone. */
 void mf_metrics_server_stop(struct mf_metrics_server *s);
+
+/* The `metrics` section (table mf_metrics_sec beside the code). */
+struct mf_metrics_conf {
+    bool enabled;
+    const char *listen;              /* host:port */
+};
+extern const struct mf_optsec mf_metrics_sec;
 
 #endif

@@ -256,7 +256,7 @@ schema_version(sqlite3 *db)
 }
 
 struct mf_state *
-mf_state_open(const char *dir, struct mf_state_err *err)
+mf_state_open(const char *dir, struct mf_err *err)
 {
     struct mf_state *st;
     char path[4096];
@@ -264,17 +264,17 @@ mf_state_open(const char *dir, struct mf_state_err *err)
     int rc;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err->msg, sizeof(err->msg), "state_dir %.180s: cannot create: %m", dir);
+        mf_err_set(err, "state_dir %.180s: cannot create: %m", dir);
         return NULL;
     }
     if ((size_t)snprintf(path, sizeof(path), "%s/state.db", dir) >= sizeof(path)) {
-        snprintf(err->msg, sizeof(err->msg), "state_dir: path too long");
+        mf_err_set(err, "state_dir: path too long");
         return NULL;
     }
     st = mf_xcalloc(1, sizeof(*st));
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                         SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        snprintf(err->msg, sizeof(err->msg), "%.180s: cannot open: %s", path,
+        mf_err_set(err, "%.180s: cannot open: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
@@ -293,7 +293,7 @@ mf_state_open(const char *dir, struct mf_state_err *err)
     pthread_mutex_unlock(&fmu);
     pthread_mutex_unlock(&wmu);
     if (rc != SQLITE_OK) {
-        snprintf(err->msg, sizeof(err->msg), "%.180s: cannot create the schema: %.60s", path,
+        mf_err_set(err, "%.180s: cannot create the schema: %.60s", path,
                  emsg ? emsg : "?");
         sqlite3_free(emsg);
         goto fail;
@@ -305,19 +305,18 @@ mf_state_open(const char *dir, struct mf_state_err *err)
         pthread_mutex_unlock(&fmu);
         pthread_mutex_unlock(&wmu);
         if (rc != 0) {
-            snprintf(err->msg, sizeof(err->msg), "%.180s: cannot upgrade the state: %.60s",
+            mf_err_set(err, "%.180s: cannot upgrade the state: %.60s",
                      path, sqlite3_errmsg(st->db));
             goto fail;
         }
     }
     if (schema_version(st->db) != STATE_SCHEMA_VERSION) {
-        snprintf(err->msg, sizeof(err->msg),
-                 "%.180s: unknown state schema version (written by a newer m365fwd?)", path);
+        mf_err_set(err, "%.180s: unknown state schema version (written by a newer m365fwd?)", path);
         goto fail;
     }
     for (int i = 0; i < Q_COUNT; i++) {
         if (sqlite3_prepare_v2(st->db, sql_text[i], -1, &st->q[i], NULL) != SQLITE_OK) {
-            snprintf(err->msg, sizeof(err->msg), "%.180s: %.60s", path, sqlite3_errmsg(st->db));
+            mf_err_set(err, "%.180s: %.60s", path, sqlite3_errmsg(st->db));
             goto fail;
         }
     }

@@ -17,9 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct mf_state;
+#include "err.h"
 
-struct mf_state_err { char msg[256]; };
+struct mf_state;
 
 struct mf_stream_state {
     char tenant[128];
@@ -45,7 +45,7 @@ struct mf_gap {
 };
 
 /* Open (creating dir/state.db and the schema when missing). */
-struct mf_state *mf_state_open(const char *dir, struct mf_state_err *err);
+struct mf_state *mf_state_open(const char *dir, struct mf_err *err);
 void mf_state_close(struct mf_state *st);
 
 /* Stream row; created with checkpoint_ms = initial_ms when missing. */

@@ -130,11 +130,11 @@ main(int argc, char **argv)
     long tenants = 1000, users = 10000, fail_pct = 3, sprays = 100, max_keys = 0,
          max_mb = 0, target_mb = 64;
     struct bench b;
-    struct mf_tagerr terr;
+    struct mf_err terr, err;
     struct mf_aggdb *db;
     struct mf_agg_opts ao;
     struct mf_agg_stats st;
-    char err[512], t[40];
+    char t[40];
     const int64_t base = 1772445600;   /* 2026-03-02T10:00:00Z */
     long long total, rank, next_spray = 0, spray_every;
     uint64_t seed = 42, id = 0;
@@ -165,8 +165,8 @@ main(int argc, char **argv)
     }
     memset(&b, 0, sizeof(b));
     if (!(b.tags = mf_tagdb_load_builtin(&terr)) ||
-        !(db = mf_aggdb_load_builtin(b.tags, err, sizeof(err)))) {
-        fprintf(stderr, "agg-bench: tables: %s%s\n", terr.msg, err);
+        !(db = mf_aggdb_load_builtin(b.tags, &err))) {
+        fprintf(stderr, "agg-bench: tables: %s%s\n", terr.msg, err.msg);
         return 2;
     }
     mf_arena_init(&b.a, 65536);

@@ -73,5 +73,9 @@ python3 bench/run_bench.py --bin "$BUILD/agent/m365fwd" \
     --floor "$BUILD/bench/normalize-floor" --work "$WORK" --runs "$runs" \
     --json "$WORK/results.json" "${run_args[@]}" | tee "$WORK/results.txt" ||
     rc=$?
+echo "==> OCSF class census" >&2
+echo >>"$WORK/results.txt"
+python3 bench/ocsf-census.py "$BUILD/agent/m365fwd" | tee -a "$WORK/results.txt" ||
+    { [ "$rc" -eq 0 ] && rc=1; }
 echo "(table saved in $WORK/results.txt, details in $WORK/results.json)" >&2
 exit "$rc"

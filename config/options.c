@@ -9,63 +9,11 @@
 #include <string.h>
 
 #include "mem.h"
+#include "units.h"
 #include "yaml_tree.h"
 
 #define PATH_LEN 256
 #define SHOW_LEN 64
-
-/* ---- errors --------------------------------------------------------- */
-
-void
-mf_cfgerr_reset(struct mf_cfgerr *e)
-{
-    e->msg[0] = '\0';
-    e->all[0] = '\0';
-    e->n = 0;
-}
-
-void
-mf_cfgerr_add(struct mf_cfgerr *e, const char *file, uint32_t line,
-              const char *fmt, ...)
-{
-    char text[512];
-    size_t used, k;
-    int n;
-    va_list ap;
-
-    if (!e)
-        return;
-    if (!file)
-        n = 0;
-    else if (line)
-        n = snprintf(text, sizeof(text), "%s:%" PRIu32 ": ", file, line);
-    else
-        n = snprintf(text, sizeof(text), "%s: ", file);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof(text))
-        n = (int)sizeof(text) - 1;
-    va_start(ap, fmt);
-    vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
-    va_end(ap);
-    k = strlen(text);
-    if (e->n == 0) {
-        size_t m = k < sizeof(e->msg) - 1 ? k : sizeof(e->msg) - 1;
-
-        memcpy(e->msg, text, m);
-        e->msg[m] = '\0';
-    }
-    e->n++;
-    used = strlen(e->all);
-    if (used + k + 2 < sizeof(e->all) - 4) {
-        memcpy(e->all + used, text, k);
-        e->all[used + k] = '\n';
-        e->all[used + k + 1] = '\0';
-    } else if (used + 4 < sizeof(e->all) &&
-               (used < 4 || strcmp(e->all + used - 4, "...\n") != 0)) {
-        memcpy(e->all + used, "...\n", 5);
-    }
-}
 
 /* ---- small helpers -------------------------------------------------- */
 
@@ -180,137 +128,24 @@ mf_opt_disc(const struct mf_optsec *sec, const void *base)
     return v;
 }
 
-bool
-mf_opt_applies(const struct mf_option *o, int disc)
+const struct mf_optsec *
+mf_opt_kind_sec(const struct mf_optsec *sec, const void *base)
 {
-    if (o->only == 0)
-        return true;
-    if (disc < 0 || disc >= 32)
-        return false;
-    return (o->only & (1u << disc)) != 0;
-}
+    int v = mf_opt_disc(sec, base);
 
-/* ---- value parsers -------------------------------------------------- */
-
-static const struct {
-    const char *unit;
-    int64_t ms;
-} dur_units[] = {
-    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
-    {NULL, 0},
-};
-
-int
-mf_opt_parse_duration(const char *s, int64_t *ms)
-{
-    int64_t total = 0;
-    const char *p = s;
-
-    if (strcmp(s, "0") == 0) {
-        *ms = 0;
-        return 0;
-    }
-    if (!*p)
-        return -1;
-    while (*p) {
-        int64_t num = 0, mul = 0;
-        size_t ulen = 0;
-        int i;
-
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p)) {
-            if (num > (INT64_MAX - 9) / 10)
-                return -1;
-            num = num * 10 + (*p++ - '0');
-        }
-        while (isalpha((unsigned char)p[ulen]))
-            ulen++;
-        for (i = 0; dur_units[i].unit; i++)
-            if (strlen(dur_units[i].unit) == ulen &&
-                strncmp(dur_units[i].unit, p, ulen) == 0)
-                mul = dur_units[i].ms;
-        if (mul == 0 || num > (INT64_MAX - total) / mul)
-            return -1;
-        total += num * mul;
-        p += ulen;
-    }
-    *ms = total;
-    return 0;
-}
-
-static const struct {
-    const char *unit;
-    int64_t mul;
-} size_units[] = {
-    {"", 1}, {"b", 1},
-    {"k", 1024}, {"kb", 1000}, {"kib", 1024},
-    {"m", 1048576}, {"mb", 1000000}, {"mib", 1048576},
-    {"g", 1073741824}, {"gb", 1000000000}, {"gib", 1073741824},
-    {NULL, 0},
-};
-
-int
-mf_opt_parse_size(const char *s, int64_t *bytes)
-{
-    int64_t num = 0;
-    const char *p = s;
-    int i;
-
-    if (!isdigit((unsigned char)*p))
-        return -1;
-    while (isdigit((unsigned char)*p)) {
-        if (num > (INT64_MAX - 9) / 10)
-            return -1;
-        num = num * 10 + (*p++ - '0');
-    }
-    for (i = 0; size_units[i].unit; i++)
-        if (strcasecmp(size_units[i].unit, p) == 0) {
-            if (num > INT64_MAX / size_units[i].mul)
-                return -1;
-            *bytes = num * size_units[i].mul;
-            return 0;
-        }
-    return -1;
-}
-
-void
-mf_opt_format_duration(int64_t ms, char *out, size_t n)
-{
-    int i;
-
-    if (ms == 0) {
-        snprintf(out, n, "0s");
-        return;
-    }
-    for (i = 4; i > 0; i--)
-        if (ms % dur_units[i].ms == 0)
-            break;
-    snprintf(out, n, "%" PRId64 "%s", ms / dur_units[i].ms, dur_units[i].unit);
-}
-
-void
-mf_opt_format_size(int64_t bytes, char *out, size_t n)
-{
-    static const char *const u[] = {"GiB", "MiB", "KiB"};
-    static const int64_t m[] = {1073741824, 1048576, 1024};
-    int i;
-
-    for (i = 0; i < 3; i++)
-        if (bytes != 0 && bytes % m[i] == 0) {
-            snprintf(out, n, "%" PRId64 "%s", bytes / m[i], u[i]);
-            return;
-        }
-    snprintf(out, n, "%" PRId64, bytes);
+    if (!sec->kinds || v < 0 || (size_t)v >= sec->nkinds ||
+        !mf_opt_kind(sec, base))
+        return NULL;
+    return sec->kinds[v];
 }
 
 static void
 format_num(const struct mf_option *o, int64_t v, char *out, size_t n)
 {
     if (o->type == MF_OPT_DURATION)
-        mf_opt_format_duration(v, out, n);
+        mf_fmt_duration(v, out, n);
     else if (o->type == MF_OPT_SIZE)
-        mf_opt_format_size(v, out, n);
+        mf_fmt_size(v, out, n);
     else
         snprintf(out, n, "%" PRId64, v);
 }
@@ -338,14 +173,14 @@ check_string(const struct mf_optctx *c, const struct mf_option *o,
     int v;
 
     if (!*s) {
-        mf_cfgerr_add(c->err, c->file, line, "%s: must not be empty", kp);
+        mf_err_add(c->err, c->file, line, "%s: must not be empty", kp);
         return -1;
     }
     if (o->choices && mf_enum_parse(o->choices, s, &v) != 0) {
         char ch[512];
 
         choices_text(o->choices, ch, sizeof(ch));
-        mf_cfgerr_add(c->err, c->file, line,
+        mf_err_add(c->err, c->file, line,
                       "%s: unknown value '%s' (expected %s)", kp,
                       show(s, sh, sizeof(sh)), ch);
         return -1;
@@ -354,9 +189,9 @@ check_string(const struct mf_optctx *c, const struct mf_option *o,
         why[0] = '\0';
         if (o->check(s, why, sizeof(why)) != 0) {
             if (o->flags & (MF_OPT_SECRET | MF_OPT_NOECHO))
-                mf_cfgerr_add(c->err, c->file, line, "%s: %s", kp, why);
+                mf_err_add(c->err, c->file, line, "%s: %s", kp, why);
             else
-                mf_cfgerr_add(c->err, c->file, line, "%s: '%s' %s", kp,
+                mf_err_add(c->err, c->file, line, "%s: '%s' %s", kp,
                               show(s, sh, sizeof(sh)), why);
             return -1;
         }
@@ -379,7 +214,7 @@ range_check(const struct mf_optctx *c, const struct mf_option *o, int64_t v,
             char val[32];
 
             format_num(o, v, val, sizeof(val));
-            mf_cfgerr_add(c->err, c->file, line,
+            mf_err_add(c->err, c->file, line,
                           "%s: %s is out of range (%s to %s)", kp, val, lo, hi);
         }
         return -1;
@@ -401,7 +236,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
     } else if (v->type == MF_JARR) {
         n = v->len;
     } else {
-        mf_cfgerr_add(c->err, c->file, v->line,
+        mf_err_add(c->err, c->file, v->line,
                       "%s: expected a list of strings, got %s", kp,
                       jtype_name(v));
         return -1;
@@ -414,7 +249,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
 
         snprintf(ep, sizeof(ep), "%s[%zu]", kp, i);
         if (!s) {
-            mf_cfgerr_add(c->err, c->file, e->line,
+            mf_err_add(c->err, c->file, e->line,
                           "%s: expected a string, got %s", ep, jtype_name(e));
             bad = 1;
             continue;
@@ -429,7 +264,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
         if (j < sl.n) {
             char sh[SHOW_LEN + 4];
 
-            mf_cfgerr_add(c->err, c->file, e->line, "%s: '%s' is listed twice",
+            mf_err_add(c->err, c->file, e->line, "%s: '%s' is listed twice",
                           kp, show(s, sh, sizeof(sh)));
             bad = 1;
             continue;
@@ -439,7 +274,7 @@ set_strlist(const struct mf_optctx *c, const struct mf_option *o,
     if (bad)
         return -1;
     if (sl.n == 0 && (o->flags & MF_OPT_NONEMPTY)) {
-        mf_cfgerr_add(c->err, c->file, v->line, "%s: must not be empty", kp);
+        mf_err_add(c->err, c->file, v->line, "%s: must not be empty", kp);
         return -1;
     }
     sl.v = items;
@@ -469,7 +304,7 @@ kv_add(const struct mf_optctx *c, const struct mf_option *o, void *field,
 
     memcpy(&kl, field, sizeof(kl));
     if (!*key) {
-        mf_cfgerr_add(c->err, c->file, v->line, "%s: empty property name", kp);
+        mf_err_add(c->err, c->file, v->line, "%s: empty property name", kp);
         return -1;
     }
     if (v->type == MF_JTRUE || v->type == MF_JFALSE)
@@ -477,14 +312,14 @@ kv_add(const struct mf_optctx *c, const struct mf_option *o, void *field,
     else
         s = str_of(v);
     if (!s) {
-        mf_cfgerr_add(c->err, c->file, v->line,
+        mf_err_add(c->err, c->file, v->line,
                       "%s.%s: expected a scalar value, got %s", kp, key,
                       jtype_name(v));
         return -1;
     }
     for (i = 0; i < kl.n; i++)
         if (strcmp(kl.v[i].key, key) == 0) {
-            mf_cfgerr_add(c->err, c->file, v->line,
+            mf_err_add(c->err, c->file, v->line,
                           "%s: property '%s' is set twice", kp, key);
             return -1;
         }
@@ -500,171 +335,221 @@ kv_add(const struct mf_optctx *c, const struct mf_option *o, void *field,
     return 0;
 }
 
+/* Number-like values: INT, DURATION, SIZE. */
+static int
+set_number(const struct mf_optctx *c, const struct mf_option *o,
+           const struct mf_jval *v, void *field, const char *kp)
+{
+    char sh[SHOW_LEN + 4];
+    const char *s;
+    int64_t n;
+
+    if (o->type == MF_OPT_INT) {
+        if (v->type != MF_JNUM || mf_jget_int(v, &n) != 0) {
+            if (v->type == MF_JNUM)
+                mf_err_add(c->err, c->file, v->line,
+                           "%s: expected an integer, got '%s'", kp, v->u.s);
+            else
+                mf_err_add(c->err, c->file, v->line,
+                           "%s: expected an integer, got %s", kp, jtype_name(v));
+            return -1;
+        }
+    } else if (!(s = str_of(v))) {
+        mf_err_add(c->err, c->file, v->line, "%s: expected a %s, got %s", kp,
+                   o->type == MF_OPT_SIZE ? "size" : "duration", jtype_name(v));
+        return -1;
+    } else if (o->type == MF_OPT_DURATION && mf_parse_duration(s, &n) != 0) {
+        mf_err_add(c->err, c->file, v->line,
+                   "%s: invalid duration '%s' (use a number with a unit: 500ms, "
+                   "60s, 15m, 24h, 7d)", kp, show(s, sh, sizeof(sh)));
+        return -1;
+    } else if (o->type == MF_OPT_SIZE && mf_parse_size(s, &n) != 0) {
+        mf_err_add(c->err, c->file, v->line,
+                   "%s: invalid size '%s' (use bytes or a unit: 512, 64KiB, "
+                   "1MiB, 10MB)", kp, show(s, sh, sizeof(sh)));
+        return -1;
+    }
+    if (range_check(c, o, n, v->line, kp) != 0)
+        return -1;
+    memcpy(field, &n, sizeof(n));
+    return 0;
+}
+
+static int
+set_list(const struct mf_optctx *c, const struct mf_option *o,
+         const struct mf_jval *v, void *field, const char *kp);
+
 /* Parse v into the field of o. Returns 0 or -1 (error added). */
 static int
 set_value(const struct mf_optctx *c, const struct mf_option *o,
           const struct mf_jval *v, void *base, const char *kp)
 {
     void *field = at(base, o->offset);
-    char sh[SHOW_LEN + 4];
     const char *s;
-    int64_t n;
+    bool b;
+    int e = 0;
 
     switch (o->type) {
     case MF_OPT_STR:
+    case MF_OPT_ENUM:
         if (!(s = str_of(v))) {
-            mf_cfgerr_add(c->err, c->file, v->line,
-                          "%s: expected a string, got %s", kp, jtype_name(v));
+            mf_err_add(c->err, c->file, v->line,
+                       "%s: expected a string, got %s", kp, jtype_name(v));
             return -1;
         }
         if (check_string(c, o, s, v->line, kp) != 0)
             return -1;
+        if (o->type == MF_OPT_ENUM) {
+            mf_enum_parse(o->choices, s, &e);
+            memcpy(field, &e, sizeof(e));
+            return 0;
+        }
         s = path_of(c, o, s);
         memcpy(field, &s, sizeof(s));
         return 0;
     case MF_OPT_INT:
-        if (v->type != MF_JNUM || mf_jget_int(v, &n) != 0) {
-            if (v->type == MF_JNUM)
-                mf_cfgerr_add(c->err, c->file, v->line,
-                              "%s: expected an integer, got '%s'", kp, v->u.s);
-            else
-                mf_cfgerr_add(c->err, c->file, v->line,
-                              "%s: expected an integer, got %s", kp,
-                              jtype_name(v));
-            return -1;
-        }
-        if (range_check(c, o, n, v->line, kp) != 0)
-            return -1;
-        memcpy(field, &n, sizeof(n));
-        return 0;
-    case MF_OPT_BOOL: {
-        bool b;
-
+    case MF_OPT_DURATION:
+    case MF_OPT_SIZE:
+        return set_number(c, o, v, field, kp);
+    case MF_OPT_BOOL:
         if (v->type != MF_JTRUE && v->type != MF_JFALSE) {
-            mf_cfgerr_add(c->err, c->file, v->line,
-                          "%s: expected true or false, got %s", kp,
-                          jtype_name(v));
+            mf_err_add(c->err, c->file, v->line,
+                       "%s: expected true or false, got %s", kp, jtype_name(v));
             return -1;
         }
         b = v->type == MF_JTRUE;
         memcpy(field, &b, sizeof(b));
         return 0;
-    }
-    case MF_OPT_DURATION:
-    case MF_OPT_SIZE:
-        s = str_of(v);
-        if (!s) {
-            mf_cfgerr_add(c->err, c->file, v->line, "%s: expected a %s, got %s",
-                          kp, o->type == MF_OPT_SIZE ? "size" : "duration",
-                          jtype_name(v));
-            return -1;
-        }
-        if (o->type == MF_OPT_DURATION) {
-            if (mf_opt_parse_duration(s, &n) != 0) {
-                mf_cfgerr_add(c->err, c->file, v->line,
-                              "%s: invalid duration '%s' (use a number with a "
-                              "unit: 500ms, 60s, 15m, 24h, 7d)",
-                              kp, show(s, sh, sizeof(sh)));
-                return -1;
-            }
-        } else if (mf_opt_parse_size(s, &n) != 0) {
-            mf_cfgerr_add(c->err, c->file, v->line,
-                          "%s: invalid size '%s' (use bytes or a unit: 512, "
-                          "64KiB, 1MiB, 10MB)",
-                          kp, show(s, sh, sizeof(sh)));
-            return -1;
-        }
-        if (range_check(c, o, n, v->line, kp) != 0)
-            return -1;
-        memcpy(field, &n, sizeof(n));
-        return 0;
-    case MF_OPT_ENUM: {
-        int e = 0;
-
-        if (!(s = str_of(v))) {
-            mf_cfgerr_add(c->err, c->file, v->line,
-                          "%s: expected a string, got %s", kp, jtype_name(v));
-            return -1;
-        }
-        if (check_string(c, o, s, v->line, kp) != 0)
-            return -1;
-        mf_enum_parse(o->choices, s, &e);
-        memcpy(field, &e, sizeof(e));
-        return 0;
-    }
     case MF_OPT_STRLIST:
         return set_strlist(c, o, v, field, kp);
-    case MF_OPT_PREFIX: {
-        size_t i;
-        int rc = 0;
-
-        if (v->type != MF_JOBJ) {
-            mf_cfgerr_add(c->err, c->file, v->line,
-                          "%s: expected a mapping, got %s", kp, jtype_name(v));
-            return -1;
-        }
-        for (i = 0; i < v->len; i++)
-            if (kv_add(c, o, field, v->u.mem[i].key, v->u.mem[i].val, kp) != 0)
-                rc = -1;
-        return rc;
-    }
+    case MF_OPT_PREFIX:
     case MF_OPT_SECTION:
         if (v->type != MF_JOBJ) {
-            mf_cfgerr_add(c->err, c->file, v->line,
-                          "%s: expected a mapping, got %s", kp, jtype_name(v));
+            mf_err_add(c->err, c->file, v->line,
+                       "%s: expected a mapping, got %s", kp, jtype_name(v));
             return -1;
         }
-        return apply(c, o->sub, v, v->line, field, kp) ? -1 : 0;
-    case MF_OPT_LIST: {
-        struct mf_anylist l;
-        char *elems;
-        size_t i, errs = 0;
-
-        if (v->type != MF_JARR) {
-            mf_cfgerr_add(c->err, c->file, v->line,
-                          "%s: expected a list, got %s", kp, jtype_name(v));
-            return -1;
-        }
-        if (v->len == 0 && (o->flags & MF_OPT_NONEMPTY)) {
-            mf_cfgerr_add(c->err, c->file, v->line, "%s: must not be empty",
-                          kp);
-            return -1;
-        }
-        elems = mf_arena_calloc(c->a, (v->len ? v->len : 1) * o->sub->size);
-        for (i = 0; i < v->len; i++) {
-            const struct mf_jval *e = v->u.items[i];
-            char ep[PATH_LEN];
-
-            snprintf(ep, sizeof(ep), "%s[%zu]", kp, i);
-            if (e->type != MF_JOBJ) {
-                mf_cfgerr_add(c->err, c->file, e->line,
-                              "%s: expected a mapping, got %s", ep,
-                              jtype_name(e));
-                errs++;
-                continue;
-            }
-            errs += apply(c, o->sub, e, e->line, elems + i * o->sub->size, ep);
-        }
-        l.v = elems;
-        l.n = v->len;
-        memcpy(field, &l, sizeof(l));
-        return errs ? -1 : 0;
-    }
+        if (o->type == MF_OPT_SECTION)
+            return apply(c, o->sub, v, v->line, field, kp) ? -1 : 0;
+        for (size_t i = 0; i < v->len; i++)
+            if (kv_add(c, o, field, v->u.mem[i].key, v->u.mem[i].val, kp) != 0)
+                e = -1;
+        return e;
+    case MF_OPT_LIST:
+        return set_list(c, o, v, field, kp);
     }
     return -1;
+}
+
+/* String value of key k of a list element (its own table or its kind's),
+ * or NULL. */
+static const char *
+elem_str(const struct mf_optsec *sec, const void *el, const char *k,
+         int disc)
+{
+    const struct mf_option *o = mf_opt_find(sec, k);
+    const char *s = NULL;
+
+    if (!o && sec->kinds && disc >= 0 && (size_t)disc < sec->nkinds &&
+        sec->kinds[disc] && mf_opt_kind(sec, el)) {
+        o = mf_opt_find(sec->kinds[disc], k);
+        el = mf_opt_kind(sec, el);
+    }
+    if (o && o->type == MF_OPT_STR)
+        memcpy(&s, cat(el, o->offset), sizeof(s));
+    return s;
+}
+
+/* The identity key and MF_OPT_UNIQUE values of a list: no two elements
+ * (of the same kind) share one. */
+static void
+check_unique(const struct mf_optctx *c, const struct mf_optsec *sec,
+             const struct mf_jval *v, const char *elems, const char *kp)
+{
+    const struct mf_optsec *tabs[2] = {sec, NULL};
+
+    for (size_t i = 1; i < v->len; i++) {
+        const char *ei = elems + i * sec->size;
+        int di = mf_opt_disc(sec, ei);
+
+        tabs[1] = mf_opt_kind_sec(sec, ei);
+        for (size_t j = 0; j < i; j++) {
+            const char *ej = elems + j * sec->size;
+            const char *a, *b;
+
+            if (sec->key && (a = elem_str(sec, ei, sec->key, di)) &&
+                (b = elem_str(sec, ej, sec->key, mf_opt_disc(sec, ej))) &&
+                strcasecmp(a, b) == 0)
+                mf_err_add(c->err, c->file,
+                           mf_opt_key_line(v->u.items[i], sec->key),
+                           "%s[%zu].%s: duplicate %s %s '%s' (also %s[%zu], "
+                           "line %u)", kp, i, sec->key, sec->noun, sec->key, a,
+                           kp, j, (unsigned)v->u.items[j]->line);
+            for (int t = 0; t < 2; t++)
+                for (const struct mf_option *o = tabs[t] ? tabs[t]->opts : NULL;
+                     o && o->name; o++)
+                    if ((o->flags & MF_OPT_UNIQUE) &&
+                        (t == 0 || mf_opt_disc(sec, ej) == di) &&
+                        (a = elem_str(sec, ei, o->name, di)) &&
+                        (b = elem_str(sec, ej, o->name, di)) &&
+                        strcmp(a, b) == 0)
+                        mf_err_add(c->err, c->file,
+                                   mf_opt_key_line(v->u.items[i], o->name),
+                                   "%s[%zu].%s: '%s' is also the %s of %s[%zu]",
+                                   kp, i, o->name, a, o->name, kp, j);
+        }
+    }
+}
+
+static int
+set_list(const struct mf_optctx *c, const struct mf_option *o,
+         const struct mf_jval *v, void *field, const char *kp)
+{
+    struct mf_anylist l;
+    char *elems;
+    size_t i, errs = 0;
+
+    if (v->type != MF_JARR) {
+        mf_err_add(c->err, c->file, v->line, "%s: expected a list, got %s", kp,
+                   jtype_name(v));
+        return -1;
+    }
+    if (v->len == 0 && (o->flags & MF_OPT_NONEMPTY)) {
+        mf_err_add(c->err, c->file, v->line, "%s: must not be empty", kp);
+        return -1;
+    }
+    elems = mf_arena_calloc(c->a, (v->len ? v->len : 1) * o->sub->size);
+    for (i = 0; i < v->len; i++) {
+        const struct mf_jval *e = v->u.items[i];
+        char ep[PATH_LEN];
+
+        snprintf(ep, sizeof(ep), "%s[%zu]", kp, i);
+        if (e->type != MF_JOBJ) {
+            mf_err_add(c->err, c->file, e->line,
+                       "%s: expected a mapping, got %s", ep, jtype_name(e));
+            errs++;
+            continue;
+        }
+        errs += apply(c, o->sub, e, e->line, elems + i * o->sub->size, ep);
+    }
+    check_unique(c, o->sub, v, elems, kp);
+    l.v = elems;
+    l.n = v->len;
+    memcpy(field, &l, sizeof(l));
+    return errs ? -1 : 0;
 }
 
 static int
 set_default(const struct mf_optctx *c, const struct mf_option *o, void *base,
             uint32_t line, const char *kp)
 {
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *v;
 
     v = mf_yaml_load(c->a, "<default>", o->def, strlen(o->def), &yerr);
     if (!v) {
-        mf_cfgerr_add(c->err, c->file, line, "%s: internal: bad default (%s)",
-                      kp, yerr.msg);
+        mf_err_add(c->err, c->file, line, "%s: internal: bad default (%s)", kp,
+                   yerr.msg);
         return -1;
     }
     v->line = line;
@@ -699,9 +584,12 @@ edit_distance(const char *a, const char *b)
     return d[lb];
 }
 
+/* An unknown key: a pointer to the secret keys, or the nearest known key
+ * of the section and of the element's kind (kind may be NULL). */
 static void
 unknown_key(const struct mf_optctx *c, const struct mf_optsec *sec,
-            const char *key, uint32_t line, const char *path)
+            const struct mf_optsec *kind, const char *key, uint32_t line,
+            const char *path)
 {
     const struct mf_option *o, *best = NULL;
     unsigned bd = 3;
@@ -712,45 +600,173 @@ unknown_key(const struct mf_optctx *c, const struct mf_optsec *sec,
     snprintf(f1, sizeof(f1), "%s_file", key);
     snprintf(f2, sizeof(f2), "%s_env", key);
     if (mf_opt_find(sec, f1) && mf_opt_find(sec, f2)) {
-        mf_cfgerr_add(c->err, c->file, line,
-                      "%s: unknown key '%s' (secrets are never written in the "
-                      "configuration: use %s or %s)",
-                      where, sh, f1, f2);
+        mf_err_add(c->err, c->file, line,
+                   "%s: unknown key '%s' (secrets are never written in the "
+                   "configuration: use %s or %s)", where, sh, f1, f2);
         return;
     }
-    for (o = sec->opts; o->name; o++) {
-        unsigned d = edit_distance(key, o->name);
+    for (int t = 0; t < 2; t++)
+        for (o = t ? (kind ? kind->opts : NULL) : sec->opts; o && o->name;
+             o++) {
+            unsigned d = edit_distance(key, o->name);
 
-        if (d < bd) {
-            bd = d;
-            best = o;
+            if (d < bd) {
+                bd = d;
+                best = o;
+            }
         }
-    }
     if (best)
-        mf_cfgerr_add(c->err, c->file, line,
-                      "%s: unknown key '%s' (did you mean '%s'?)", where, sh,
-                      best->name);
+        mf_err_add(c->err, c->file, line,
+                   "%s: unknown key '%s' (did you mean '%s'?)", where, sh,
+                   best->name);
     else
-        mf_cfgerr_add(c->err, c->file, line, "%s: unknown key '%s'", where, sh);
+        mf_err_add(c->err, c->file, line, "%s: unknown key '%s'", where, sh);
 }
 
-static void
-only_text(const struct mf_optsec *sec, const struct mf_option *o, char *out,
-          size_t n)
+/* The option of key in sec: by name, or a PREFIX option "name.rest". */
+static const struct mf_option *
+find_key(const struct mf_optsec *sec, const char *key, bool *prefixed)
 {
-    const struct mf_enum *e;
+    const struct mf_option *o;
+
+    *prefixed = false;
+    if (!sec)
+        return NULL;
+    if ((o = mf_opt_find(sec, key)))
+        return o;
+    for (o = sec->opts; o->name; o++) {
+        size_t pl = strlen(o->name);
+
+        if (o->type == MF_OPT_PREFIX && strncmp(key, o->name, pl) == 0 &&
+            key[pl] == '.') {
+            *prefixed = true;
+            return o;
+        }
+    }
+    return NULL;
+}
+
+/* The kinds (disc values) whose table knows key: "kafka, syslog". */
+static bool
+other_kinds(const struct mf_optsec *sec, const char *key, char *out, size_t n)
+{
+    const struct mf_option *d = mf_opt_find(sec, sec->disc);
     size_t used = 0;
+    bool pre;
 
     out[0] = '\0';
-    for (e = sec->disc_choices; e && e->name; e++)
-        if (mf_opt_applies(o, e->value)) {
+    for (size_t v = 0; sec->kinds && v < sec->nkinds; v++)
+        if (find_key(sec->kinds[v], key, &pre)) {
             int k = snprintf(out + used, n - used, "%s%s", used ? ", " : "",
-                             e->name);
+                             mf_enum_name(d->choices, (int)v));
 
-            if (k < 0 || (size_t)k >= n - used)
-                break;
-            used += (size_t)k;
+            if (k > 0 && (size_t)k < n - used)
+                used += (size_t)k;
         }
+    return used > 0;
+}
+
+/* One apply: the section's table, and the table of its kind. */
+struct applying {
+    const struct mf_optsec *sec;
+    void *base;
+    bool seen[128];
+    uint32_t null_line[128];
+};
+
+/* The discriminator first: it decides which keys are valid. Returns its
+ * value, -1 when absent or invalid (*bad: already reported). */
+static int
+apply_disc(const struct mf_optctx *c, const struct mf_optsec *sec,
+           const struct mf_jval *obj, uint32_t line, void *base,
+           const char *path, bool *bad)
+{
+    const struct mf_option *o = mf_opt_find(sec, sec->disc);
+    const struct mf_jval *dv = mf_jobj_get(obj, sec->disc);
+    char kp[PATH_LEN];
+
+    join_path(kp, path, o->name);
+    *bad = true;
+    if (dv && dv->type != MF_JNULL) {
+        if (set_value(c, o, dv, base, kp) != 0)
+            return -1;
+    } else if (o->def) {
+        if (set_default(c, o, base, line, kp) != 0)
+            return -1;
+    } else {
+        mf_err_add(c->err, c->file, dv ? dv->line : line,
+                   "%s: missing required key '%s'",
+                   path[0] ? path : "top level", o->name);
+        return -1;
+    }
+    *bad = false;
+    return mf_opt_disc(sec, base);
+}
+
+/* One key of the mapping: into the section, its kind, or an error. */
+static void
+apply_key(const struct mf_optctx *c, struct applying *ap, const char *key,
+          const struct mf_jval *v, const char *path, int disc, bool disc_bad)
+{
+    const struct mf_optsec *sec = ap[0].sec;
+    const struct mf_option *o;
+    struct applying *t = &ap[0];
+    char kp[PATH_LEN], ot[128];
+    bool pre;
+    size_t i;
+
+    if (!(o = find_key(sec, key, &pre)) &&
+        (o = find_key(ap[1].sec, key, &pre)))
+        t = &ap[1];
+    if (!o) {
+        if (sec->kinds && other_kinds(sec, key, ot, sizeof(ot))) {
+            join_path(kp, path, key);
+            if (!disc_bad)   /* else the type is already reported */
+                mf_err_add(c->err, c->file, v->line,
+                           "%s: not valid for %s '%s' (only for %s)", kp,
+                           sec->disc,
+                           mf_enum_name(mf_opt_find(sec, sec->disc)->choices,
+                                        disc), ot);
+            return;
+        }
+        unknown_key(c, sec, ap[1].sec, key, v->line, path);
+        return;
+    }
+    i = (size_t)(o - t->sec->opts);
+    join_path(kp, path, o->name);
+    if (pre) {
+        kv_add(c, o, at(t->base, o->offset), key + strlen(o->name) + 1, v, kp);
+    } else if (v->type == MF_JNULL) {
+        t->null_line[i] = v->line;   /* "key:" with no value: as if absent */
+        return;
+    } else {
+        set_value(c, o, v, t->base, kp);
+    }
+    t->seen[i] = true;
+}
+
+/* Defaults, required keys, sections never mentioned. */
+static void
+apply_rest(const struct mf_optctx *c, struct applying *t, uint32_t line,
+           const char *path)
+{
+    char kp[PATH_LEN];
+    size_t i = 0;
+
+    for (const struct mf_option *o = t->sec->opts; o->name; o++, i++) {
+        uint32_t l = t->null_line[i] ? t->null_line[i] : line;
+
+        if (t->seen[i])
+            continue;
+        join_path(kp, path, o->name);
+        if (o->type == MF_OPT_SECTION)
+            apply(c, o->sub, NULL, l, at(t->base, o->offset), kp);
+        else if (o->flags & MF_OPT_REQUIRED)
+            mf_err_add(c->err, c->file, l, "%s: missing required key '%s'",
+                       path[0] ? path : "top level", o->name);
+        else if (o->def)
+            set_default(c, o, t->base, line, kp);
+    }
 }
 
 static size_t
@@ -758,132 +774,40 @@ apply(const struct mf_optctx *c, const struct mf_optsec *sec,
       const struct mf_jval *obj, uint32_t parent_line, void *base,
       const char *path)
 {
-    size_t before = c->err ? c->err->n : 0, nopt = 0, i, k;
-    const struct mf_option *o;
+    size_t before = c->err ? c->err->n : 0;
     uint32_t line = obj ? obj->line : parent_line;
-    bool seen[128];
-    uint32_t null_line[128];
-    int disc = -1;
+    struct applying ap[2];
     bool disc_bad = false;
-    char kp[PATH_LEN];
+    int disc = -1;
 
-    for (o = sec->opts; o->name; o++)
-        nopt++;
-    if (nopt > 128)
-        abort();   /* tables are ours: a programming error */
-    memset(seen, 0, sizeof(seen));
-    memset(null_line, 0, sizeof(null_line));
+    memset(ap, 0, sizeof(ap));
+    ap[0].sec = sec;
+    ap[0].base = base;
     if (obj && obj->type != MF_JOBJ) {
-        mf_cfgerr_add(c->err, c->file, obj->line,
-                      "%s: expected a mapping, got %s",
-                      path[0] ? path : "top level", jtype_name(obj));
+        mf_err_add(c->err, c->file, obj->line, "%s: expected a mapping, got %s",
+                   path[0] ? path : "top level", jtype_name(obj));
         return 1;
     }
-    /* the discriminator first: it decides which keys are valid */
     if (sec->disc) {
-        const struct mf_jval *dv = mf_jobj_get(obj, sec->disc);
-
-        o = mf_opt_find(sec, sec->disc);
-        join_path(kp, path, o->name);
-        if (dv && dv->type != MF_JNULL) {
-            if (set_value(c, o, dv, base, kp) == 0)
-                disc = mf_opt_disc(sec, base);
-            else
-                disc_bad = true;
-        } else if (o->def) {
-            if (set_default(c, o, base, line, kp) == 0)
-                disc = mf_opt_disc(sec, base);
-        } else {
-            mf_cfgerr_add(c->err, c->file, dv ? dv->line : line,
-                          "%s: missing required key '%s'",
-                          path[0] ? path : "top level", o->name);
-            disc_bad = true;
-        }
-        seen[o - sec->opts] = true;
+        disc = apply_disc(c, sec, obj, line, base, path, &disc_bad);
+        ap[0].seen[mf_opt_find(sec, sec->disc) - sec->opts] = true;
     }
-    for (k = 0; obj && k < obj->len; k++) {
-        const char *key = obj->u.mem[k].key;
-        const struct mf_jval *v = obj->u.mem[k].val;
-        uint32_t kline = v->line;
-
-        if (sec->disc && strcmp(key, sec->disc) == 0)
-            continue;
-        o = mf_opt_find(sec, key);
-        if (!o) {
-            const struct mf_option *p;
-
-            for (p = sec->opts; p->name; p++) {
-                size_t pl = strlen(p->name);
-
-                if (p->type == MF_OPT_PREFIX &&
-                    strncmp(key, p->name, pl) == 0 && key[pl] == '.')
-                    break;
-            }
-            if (p->name) {
-                if (disc_bad || !mf_opt_applies(p, disc < 0 ? 0 : disc)) {
-                    if (!disc_bad) {
-                        char ot[128];
-
-                        only_text(sec, p, ot, sizeof(ot));
-                        join_path(kp, path, key);
-                        mf_cfgerr_add(c->err, c->file, kline,
-                                      "%s: not valid for %s '%s' (only for %s)",
-                                      kp, sec->disc, mf_enum_name(
-                                          sec->disc_choices, disc), ot);
-                    }
-                    continue;
-                }
-                join_path(kp, path, p->name);
-                kv_add(c, p, at(base, p->offset), key + strlen(p->name) + 1, v,
-                       kp);
-                seen[p - sec->opts] = true;
-                continue;
-            }
-            unknown_key(c, sec, key, kline, path);
-            continue;
-        }
-        join_path(kp, path, key);
-        if (o->only && sec->disc) {
-            if (disc_bad)
-                continue;   /* the type is already reported */
-            if (!mf_opt_applies(o, disc)) {
-                char ot[128];
-
-                only_text(sec, o, ot, sizeof(ot));
-                mf_cfgerr_add(c->err, c->file, kline,
-                              "%s: not valid for %s '%s' (only for %s)", kp,
-                              sec->disc, mf_enum_name(sec->disc_choices, disc),
-                              ot);
-                continue;
-            }
-        }
-        i = (size_t)(o - sec->opts);
-        if (v->type == MF_JNULL) {
-            null_line[i] = kline;
-            continue;   /* "key:" with no value: as if absent */
-        }
-        seen[i] = true;
-        set_value(c, o, v, base, kp);
+    if (sec->kinds && disc >= 0 && (size_t)disc < sec->nkinds &&
+        sec->kinds[disc]) {
+        ap[1].sec = sec->kinds[disc];
+        ap[1].base = mf_arena_calloc(c->a, ap[1].sec->size);
+        memcpy(at(base, sec->kind_offset), &ap[1].base, sizeof(void *));
     }
-    /* defaults, required keys, sections never mentioned */
-    for (i = 0; i < nopt; i++) {
-        o = &sec->opts[i];
-        if (seen[i])
-            continue;
-        if (o->only && sec->disc && (disc_bad || !mf_opt_applies(o, disc)))
-            continue;
-        join_path(kp, path, o->name);
-        if (o->type == MF_OPT_SECTION) {
-            apply(c, o->sub, NULL, null_line[i] ? null_line[i] : line,
-                  at(base, o->offset), kp);
-        } else if (o->flags & MF_OPT_REQUIRED) {
-            mf_cfgerr_add(c->err, c->file, null_line[i] ? null_line[i] : line,
-                          "%s: missing required key '%s'",
-                          path[0] ? path : "top level", o->name);
-        } else if (o->def) {
-            set_default(c, o, base, line, kp);
-        }
-    }
+    for (size_t k = 0; obj && k < obj->len; k++)
+        if (!sec->disc || strcmp(obj->u.mem[k].key, sec->disc) != 0)
+            apply_key(c, ap, obj->u.mem[k].key, obj->u.mem[k].val, path, disc,
+                      disc_bad);
+    for (int t = 0; t < 2; t++)
+        if (ap[t].sec)
+            apply_rest(c, &ap[t], line, path);
+    for (int t = 0; t < 2; t++)
+        if (ap[t].sec && ap[t].sec->check)
+            ap[t].sec->check(c, ap[t].base, obj, path);
     return (c->err ? c->err->n : 0) - before;
 }
 
@@ -947,45 +871,78 @@ doc_type(struct mf_buf *b, const struct mf_option *o)
     }
 }
 
+static const char *const reload_names[] = {
+    [MF_RELOAD_RESTART] = "restart",
+    [MF_RELOAD_LIVE] = "live",
+    [MF_RELOAD_NEVER] = "never",
+};
+
 static void
-doc_table(struct mf_buf *b, const struct mf_optsec *sec, const char *tpath,
-          int level)
+doc_default(struct mf_buf *b, const struct mf_option *o)
+{
+    if (o->flags & MF_OPT_REQUIRED)
+        mf_buf_appends(b, "**required**");
+    else if (o->defdoc)
+        md_text(b, o->defdoc);
+    else if (o->def)
+        mf_buf_printf(b, "`%s`", o->def);
+    else if (o->type == MF_OPT_SECTION)
+        mf_buf_appends(b, "see below");
+    else
+        mf_buf_appends(b, "not set");
+}
+
+static void
+doc_row(struct mf_buf *b, const struct mf_option *o)
+{
+    if (o->type == MF_OPT_PREFIX)
+        mf_buf_printf(b, "| `%s`, `%s.*` | ", o->name, o->name);
+    else
+        mf_buf_printf(b, "| `%s` | ", o->name);
+    doc_type(b, o);
+    mf_buf_appends(b, " | ");
+    doc_default(b, o);
+    if (o->type == MF_OPT_SECTION)
+        mf_buf_appends(b, " | see below | ");
+    else
+        mf_buf_printf(b, " | %s | ", reload_names[o->reload]);
+    if (o->flags & MF_OPT_SECRET)
+        mf_buf_appends(b, "*(secret source)* ");
+    md_text(b, o->desc);
+    if ((o->flags & MF_OPT_NONEMPTY) && !(o->flags & MF_OPT_REQUIRED))
+        mf_buf_appends(b, " Must not be empty when given.");
+    mf_buf_appends(b, " |\n");
+}
+
+static void
+doc_heading(struct mf_buf *b, int level, const char *title_path,
+            const char *disc, const char *kind)
+{
+    for (int i = 0; i < level; i++)
+        mf_buf_appendc(b, '#');
+    if (kind)
+        mf_buf_printf(b, " `%s` with `%s: %s`\n\n", title_path, disc, kind);
+    else if (title_path && title_path[0])
+        mf_buf_printf(b, " `%s`\n\n", title_path);
+    else
+        mf_buf_appends(b, " Top level\n\n");
+}
+
+/* Description, table of sec, then its sub-sections. */
+static void
+doc_body(struct mf_buf *b, const struct mf_optsec *sec, const char *tpath,
+         int level)
 {
     const struct mf_option *o;
 
-    mf_buf_appends(b, "| Key | Type | Default | Description |\n");
-    mf_buf_appends(b, "|---|---|---|---|\n");
-    for (o = sec->opts; o->name; o++) {
-        if (o->type == MF_OPT_PREFIX)
-            mf_buf_printf(b, "| `%s`, `%s.*` | ", o->name, o->name);
-        else
-            mf_buf_printf(b, "| `%s` | ", o->name);
-        doc_type(b, o);
-        mf_buf_appends(b, " | ");
-        if (o->flags & MF_OPT_REQUIRED)
-            mf_buf_appends(b, "**required**");
-        else if (o->defdoc)
-            md_text(b, o->defdoc);
-        else if (o->def)
-            mf_buf_printf(b, "`%s`", o->def);
-        else if (o->type == MF_OPT_SECTION)
-            mf_buf_appends(b, "see below");
-        else
-            mf_buf_appends(b, "not set");
-        mf_buf_appends(b, " | ");
-        if (o->only && sec->disc) {
-            char ot[128];
-
-            only_text(sec, o, ot, sizeof(ot));
-            mf_buf_printf(b, "*(%s %s)* ", sec->disc, ot);
-        }
-        if (o->flags & MF_OPT_SECRET)
-            mf_buf_appends(b, "*(secret source)* ");
-        md_text(b, o->desc);
-        if ((o->flags & MF_OPT_NONEMPTY) && !(o->flags & MF_OPT_REQUIRED))
-            mf_buf_appends(b, " Must not be empty when given.");
-        mf_buf_appends(b, " |\n");
+    if (sec->desc && sec->desc[0]) {
+        mf_buf_appends(b, sec->desc);
+        mf_buf_appends(b, "\n\n");
     }
+    mf_buf_appends(b, "| Key | Type | Default | Reload | Description |\n");
+    mf_buf_appends(b, "|---|---|---|---|---|\n");
+    for (o = sec->opts; o->name; o++)
+        doc_row(b, o);
     mf_buf_appends(b, "\n");
     for (o = sec->opts; o->name; o++)
         if (o->type == MF_OPT_SECTION || o->type == MF_OPT_LIST) {
@@ -1001,29 +958,20 @@ void
 mf_opt_doc(struct mf_buf *b, const struct mf_optsec *sec,
            const char *title_path, int level)
 {
-    int i;
+    const char *tpath = title_path ? title_path : "";
+    const struct mf_option *d = sec->disc ? mf_opt_find(sec, sec->disc) : NULL;
 
-    for (i = 0; i < level; i++)
-        mf_buf_appendc(b, '#');
-    if (title_path && title_path[0])
-        mf_buf_printf(b, " `%s`\n\n", title_path);
-    else
-        mf_buf_appends(b, " Top level\n\n");
-    if (sec->desc && sec->desc[0]) {
-        mf_buf_appends(b, sec->desc);
-        mf_buf_appends(b, "\n\n");
-    }
-    doc_table(b, sec, title_path ? title_path : "", level);
+    doc_heading(b, level, tpath, NULL, NULL);
+    doc_body(b, sec, tpath, level);
+    for (size_t v = 0; sec->kinds && v < sec->nkinds; v++)
+        if (sec->kinds[v]) {
+            doc_heading(b, level + 1, tpath, sec->disc,
+                        mf_enum_name(d->choices, (int)v));
+            doc_body(b, sec->kinds[v], tpath, level + 1);
+        }
 }
 
-/* ---- dump ----------------------------------------------------------- */
-
-static void
-pad(struct mf_buf *b, int n)
-{
-    while (n-- > 0)
-        mf_buf_appendc(b, ' ');
-}
+/* ---- values as text, dump ------------------------------------------- */
 
 static void
 yq(struct mf_buf *b, const char *s)
@@ -1031,8 +979,111 @@ yq(struct mf_buf *b, const char *s)
     mf_json_write_str(b, s, strlen(s));
 }
 
-static void dump_members(struct mf_buf *b, const struct mf_optsec *sec,
-                         const void *base, int indent, bool first_dash);
+bool
+mf_opt_is_set(const struct mf_option *o, const void *base)
+{
+    const void *f = cat(base, o->offset);
+    const char *s;
+    int64_t v;
+    size_t n;
+
+    switch (o->type) {
+    case MF_OPT_STR:
+        memcpy(&s, f, sizeof(s));
+        return s != NULL;
+    case MF_OPT_INT:
+    case MF_OPT_DURATION:
+    case MF_OPT_SIZE:
+        memcpy(&v, f, sizeof(v));
+        return v != 0 || o->def;
+    case MF_OPT_STRLIST:
+    case MF_OPT_PREFIX:
+        /* both start with the pointer, then the count */
+        memcpy(&n, (const char *)f + sizeof(void *), sizeof(n));
+        return n > 0 || (o->type == MF_OPT_STRLIST && o->def);
+    default:
+        return true;
+    }
+}
+
+void
+mf_opt_value_text(struct mf_buf *b, const struct mf_option *o,
+                  const void *base)
+{
+    const void *f = cat(base, o->offset);
+    char tmp[64];
+    size_t i;
+
+    if (!mf_opt_is_set(o, base) && o->type != MF_OPT_STRLIST) {
+        mf_buf_appends(b, "(not set)");
+        return;
+    }
+    switch (o->type) {
+    case MF_OPT_STR: {
+        const char *s;
+
+        memcpy(&s, f, sizeof(s));
+        yq(b, s);
+        return;
+    }
+    case MF_OPT_INT:
+    case MF_OPT_DURATION:
+    case MF_OPT_SIZE: {
+        int64_t v;
+
+        memcpy(&v, f, sizeof(v));
+        format_num(o, v, tmp, sizeof(tmp));
+        mf_buf_appends(b, tmp);
+        return;
+    }
+    case MF_OPT_BOOL:
+        mf_buf_appends(b, *(const bool *)f ? "true" : "false");
+        return;
+    case MF_OPT_ENUM: {
+        int v;
+
+        memcpy(&v, f, sizeof(v));
+        yq(b, mf_enum_name(o->choices, v));
+        return;
+    }
+    case MF_OPT_STRLIST: {
+        struct mf_strlist sl;
+
+        memcpy(&sl, f, sizeof(sl));
+        mf_buf_appendc(b, '[');
+        for (i = 0; i < sl.n; i++) {
+            if (i)
+                mf_buf_appends(b, ", ");
+            yq(b, sl.v[i]);
+        }
+        mf_buf_appendc(b, ']');
+        return;
+    }
+    case MF_OPT_PREFIX: {
+        struct mf_kvlist kl;
+
+        memcpy(&kl, f, sizeof(kl));
+        mf_buf_appendc(b, '{');
+        for (i = 0; i < kl.n; i++) {
+            mf_buf_appends(b, i ? ", " : "");
+            yq(b, kl.v[i].key);
+            mf_buf_appends(b, ": ");
+            yq(b, kl.v[i].value);
+        }
+        mf_buf_appendc(b, '}');
+        return;
+    }
+    default:
+        mf_buf_appends(b, "...");
+    }
+}
+
+static void
+pad(struct mf_buf *b, int n)
+{
+    while (n-- > 0)
+        mf_buf_appendc(b, ' ');
+}
 
 static void
 dump_key(struct mf_buf *b, const char *name, int indent, bool *first_dash)
@@ -1047,218 +1098,56 @@ dump_key(struct mf_buf *b, const char *name, int indent, bool *first_dash)
     mf_buf_printf(b, "%s:", name);
 }
 
+static void dump_members(struct mf_buf *b, const struct mf_optsec *sec,
+                         const void *base, int indent, bool *first_dash);
+
 static void
-dump_members(struct mf_buf *b, const struct mf_optsec *sec, const void *base,
-             int indent, bool first_dash)
+dump_one(struct mf_buf *b, const struct mf_option *o, const void *base,
+         int indent, bool *first_dash)
 {
-    const struct mf_option *o;
-    int disc = mf_opt_disc(sec, base);
-    char tmp[64];
-    size_t i;
+    const void *f = cat(base, o->offset);
+    struct mf_anylist l;
 
-    for (o = sec->opts; o->name; o++) {
-        const void *f = cat(base, o->offset);
-
-        if (o->only && sec->disc && !mf_opt_applies(o, disc))
-            continue;
-        switch (o->type) {
-        case MF_OPT_STR: {
-            const char *s;
-
-            memcpy(&s, f, sizeof(s));
-            if (!s)
-                continue;
-            dump_key(b, o->name, indent, &first_dash);
-            mf_buf_appendc(b, ' ');
-            yq(b, s);
-            break;
-        }
-        case MF_OPT_INT:
-        case MF_OPT_DURATION:
-        case MF_OPT_SIZE: {
-            int64_t v;
-
-            memcpy(&v, f, sizeof(v));
-            if (v == 0 && !o->def)
-                continue;   /* unset */
-            format_num(o, v, tmp, sizeof(tmp));
-            dump_key(b, o->name, indent, &first_dash);
-            mf_buf_printf(b, " %s", tmp);
-            break;
-        }
-        case MF_OPT_BOOL: {
-            bool v;
-
-            memcpy(&v, f, sizeof(v));
-            dump_key(b, o->name, indent, &first_dash);
-            mf_buf_appends(b, v ? " true" : " false");
-            break;
-        }
-        case MF_OPT_ENUM: {
-            int v;
-
-            memcpy(&v, f, sizeof(v));
-            dump_key(b, o->name, indent, &first_dash);
-            mf_buf_appendc(b, ' ');
-            yq(b, mf_enum_name(o->choices, v));
-            break;
-        }
-        case MF_OPT_STRLIST: {
-            struct mf_strlist sl;
-
-            memcpy(&sl, f, sizeof(sl));
-            if (sl.n == 0 && !o->def)
-                continue;
-            dump_key(b, o->name, indent, &first_dash);
-            mf_buf_appends(b, " [");
-            for (i = 0; i < sl.n; i++) {
-                if (i)
-                    mf_buf_appends(b, ", ");
-                yq(b, sl.v[i]);
-            }
-            mf_buf_appendc(b, ']');
-            break;
-        }
-        case MF_OPT_PREFIX: {
-            struct mf_kvlist kl;
-
-            memcpy(&kl, f, sizeof(kl));
-            if (kl.n == 0)
-                continue;
-            dump_key(b, o->name, indent, &first_dash);
-            for (i = 0; i < kl.n; i++) {
-                mf_buf_appendc(b, '\n');
-                pad(b, indent + 2);
-                yq(b, kl.v[i].key);
-                mf_buf_appends(b, ": ");
-                yq(b, kl.v[i].value);
-            }
-            break;
-        }
-        case MF_OPT_SECTION:
-            dump_key(b, o->name, indent, &first_dash);
-            mf_buf_appendc(b, '\n');
-            dump_members(b, o->sub, f, indent + 2, false);
-            continue;
-        case MF_OPT_LIST: {
-            struct mf_anylist l;
-
-            memcpy(&l, f, sizeof(l));
-            dump_key(b, o->name, indent, &first_dash);
-            if (l.n == 0) {
-                mf_buf_appends(b, " []\n");
-                continue;
-            }
-            mf_buf_appendc(b, '\n');
-            for (i = 0; i < l.n; i++)
-                dump_members(b, o->sub,
-                             (const char *)l.v + i * o->sub->size, indent + 4,
-                             true);
-            continue;
-        }
-        }
+    switch (o->type) {
+    case MF_OPT_SECTION:
+        dump_key(b, o->name, indent, first_dash);
+        mf_buf_appendc(b, '\n');
+        dump_members(b, o->sub, f, indent + 2, &(bool){false});
+        return;
+    case MF_OPT_LIST:
+        memcpy(&l, f, sizeof(l));
+        dump_key(b, o->name, indent, first_dash);
+        mf_buf_appends(b, l.n ? "\n" : " []\n");
+        for (size_t i = 0; i < l.n; i++)
+            dump_members(b, o->sub, (const char *)l.v + i * o->sub->size,
+                         indent + 4, &(bool){true});
+        return;
+    default:
+        if (!mf_opt_is_set(o, base))
+            return;
+        dump_key(b, o->name, indent, first_dash);
+        mf_buf_appendc(b, ' ');
+        mf_opt_value_text(b, o, base);
         mf_buf_appendc(b, '\n');
     }
+}
+
+static void
+dump_members(struct mf_buf *b, const struct mf_optsec *sec, const void *base,
+             int indent, bool *first_dash)
+{
+    const struct mf_optsec *kind = mf_opt_kind_sec(sec, base);
+    const struct mf_option *o;
+
+    for (o = sec->opts; o->name; o++)
+        dump_one(b, o, base, indent, first_dash);
+    for (o = kind ? kind->opts : NULL; o && o->name; o++)
+        dump_one(b, o, mf_opt_kind(sec, base), indent, first_dash);
 }
 
 void
 mf_opt_dump(struct mf_buf *b, const struct mf_optsec *sec, const void *base,
             int indent)
 {
-    dump_members(b, sec, base, indent, false);
-}
-
-/* ---- equality ------------------------------------------------------- */
-
-static bool
-str_eq(const char *a, const char *b)
-{
-    if (!a || !b)
-        return a == b;
-    return strcmp(a, b) == 0;
-}
-
-bool
-mf_opt_equal(const struct mf_optsec *sec, const void *x, const void *y)
-{
-    const struct mf_option *o;
-    int disc = mf_opt_disc(sec, x);
-    size_t i;
-
-    if (disc != mf_opt_disc(sec, y))
-        return false;
-    for (o = sec->opts; o->name; o++) {
-        const void *fx = cat(x, o->offset), *fy = cat(y, o->offset);
-
-        if (o->only && sec->disc && !mf_opt_applies(o, disc))
-            continue;
-        switch (o->type) {
-        case MF_OPT_STR: {
-            const char *a, *b;
-
-            memcpy(&a, fx, sizeof(a));
-            memcpy(&b, fy, sizeof(b));
-            if (!str_eq(a, b))
-                return false;
-            break;
-        }
-        case MF_OPT_INT:
-        case MF_OPT_DURATION:
-        case MF_OPT_SIZE:
-            if (memcmp(fx, fy, sizeof(int64_t)) != 0)
-                return false;
-            break;
-        case MF_OPT_BOOL:
-            if (*(const bool *)fx != *(const bool *)fy)
-                return false;
-            break;
-        case MF_OPT_ENUM:
-            if (memcmp(fx, fy, sizeof(int)) != 0)
-                return false;
-            break;
-        case MF_OPT_STRLIST: {
-            struct mf_strlist a, b;
-
-            memcpy(&a, fx, sizeof(a));
-            memcpy(&b, fy, sizeof(b));
-            if (a.n != b.n)
-                return false;
-            for (i = 0; i < a.n; i++)
-                if (strcmp(a.v[i], b.v[i]) != 0)
-                    return false;
-            break;
-        }
-        case MF_OPT_PREFIX: {
-            struct mf_kvlist a, b;
-
-            memcpy(&a, fx, sizeof(a));
-            memcpy(&b, fy, sizeof(b));
-            if (a.n != b.n)
-                return false;
-            for (i = 0; i < a.n; i++)
-                if (strcmp(a.v[i].key, b.v[i].key) != 0 ||
-                    strcmp(a.v[i].value, b.v[i].value) != 0)
-                    return false;
-            break;
-        }
-        case MF_OPT_SECTION:
-            if (!mf_opt_equal(o->sub, fx, fy))
-                return false;
-            break;
-        case MF_OPT_LIST: {
-            struct mf_anylist a, b;
-
-            memcpy(&a, fx, sizeof(a));
-            memcpy(&b, fy, sizeof(b));
-            if (a.n != b.n)
-                return false;
-            for (i = 0; i < a.n; i++)
-                if (!mf_opt_equal(o->sub, (const char *)a.v + i * o->sub->size,
-                                  (const char *)b.v + i * o->sub->size))
-                    return false;
-            break;
-        }
-        }
-    }
-    return true;
+    dump_members(b, sec, base, indent, &(bool){false});
 }

@@ -964,6 +964,24 @@ close_container(struct pctx *c, struct mf_jval *v, size_t base)
     return v;
 }
 
+/* After an array element or object member: ',' means another one (1),
+ * the closing bracket ends the container (0, consumed), anything else is
+ * an error (-1, reported). */
+static int
+next_item(struct pctx *c, char close, const char *truncated, const char *bad)
+{
+    skip_ws(c);
+    if (c->p >= c->end) {
+        perr(c, truncated);
+        return -1;
+    }
+    if (*c->p == ',' || *c->p == close) {
+        return *c->p++ == ',';
+    }
+    perr(c, bad);
+    return -1;
+}
+
 static struct mf_jval *
 parse_array(struct pctx *c)
 {
@@ -985,21 +1003,15 @@ parse_array(struct pctx *c)
         if (!item)
             return NULL;
         push(c, NULL, 0, item);
-        skip_ws(c);
-        if (c->p >= c->end) {
-            perr(c, "truncated input: ']' expected");
+        switch (next_item(c, ']', "truncated input: ']' expected",
+                          "',' or ']' expected after array element")) {
+        case 1:
+            continue;
+        case 0:
+            return close_container(c, v, base);
+        default:
             return NULL;
         }
-        if (*c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (*c->p == ']') {
-            c->p++;
-            return close_container(c, v, base);
-        }
-        perr(c, "',' or ']' expected after array element");
-        return NULL;
     }
 }
 
@@ -1046,21 +1058,15 @@ parse_object(struct pctx *c)
         if (!val)
             return NULL;
         push(c, key, klen, val);
-        skip_ws(c);
-        if (c->p >= c->end) {
-            perr(c, "truncated input: '}' expected");
+        switch (next_item(c, '}', "truncated input: '}' expected",
+                          "',' or '}' expected after object member")) {
+        case 1:
+            continue;
+        case 0:
+            return close_container(c, v, base);
+        default:
             return NULL;
         }
-        if (*c->p == ',') {
-            c->p++;
-            continue;
-        }
-        if (*c->p == '}') {
-            c->p++;
-            return close_container(c, v, base);
-        }
-        perr(c, "',' or '}' expected after object member");
-        return NULL;
     }
 }
 

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -118,12 +119,9 @@ static void
 emit(enum mf_log_level lvl, const char *msg, long repeated)
 {
     char ts[32], line[1400];
-    time_t now = time(NULL);
-    struct tm tm;
     size_t n = 0;
 
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    mf_clock_fmt_iso((int64_t)time(NULL) * 1000, MF_UTC_Z, ts, sizeof(ts));
     if (log_format == MF_LOG_JSON) {
         n += (size_t)snprintf(line, sizeof(line), "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"",
                               ts, mf_log_level_str(lvl));
@@ -156,16 +154,13 @@ emit(enum mf_log_level lvl, const char *msg, long repeated)
     fprintf(stderr, "%s\n", line);
 }
 
-void
-mf_log_write(enum mf_log_level lvl, const char *fmt, ...)
+static void
+vwrite(enum mf_log_level lvl, bool suppress, const char *fmt, va_list ap)
 {
     char msg[1024];
-    va_list ap;
-    long repeated;
+    long repeated = 0;
 
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     /* one line per message: a value with a newline must not forge a line */
     for (char *p = msg; *p; p++)
         if (*p == '\n' || *p == '\r')
@@ -176,9 +171,32 @@ mf_log_write(enum mf_log_level lvl, const char *fmt, ...)
     if (log_sink) {
         log_sink(lvl, msg, log_ud);
     } else {
-        repeated = repeat_check(lvl, msg);
+        if (suppress)
+            repeated = repeat_check(lvl, msg);
         if (repeated >= 0)
             emit(lvl, msg, repeated);
     }
     pthread_mutex_unlock(&log_mu);
+}
+
+void
+mf_log_write(enum mf_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vwrite(lvl, true, fmt, ap);
+    va_end(ap);
+}
+
+void
+mf_log_always(enum mf_log_level lvl, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (lvl > mf_log_threshold)
+        return;
+    va_start(ap, fmt);
+    vwrite(lvl, false, fmt, ap);
+    va_end(ap);
 }

@@ -25,6 +25,10 @@ int mf_log_level_parse(const char *s, enum mf_log_level *out);  /* 0 / -1 */
 void mf_log_set_sink(mf_log_sink_fn fn, void *ud);  /* NULL restores stderr */
 void mf_log_write(enum mf_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Without repeat suppression: lines an operator asked for (a reload's
+ * report), each of which must appear. */
+void mf_log_always(enum mf_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 const char *mf_log_level_str(enum mf_log_level lvl);
 
 #define mf_log(lvl, ...)                                                     \

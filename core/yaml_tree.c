@@ -15,7 +15,7 @@ struct ystate {
     struct mf_arena *a;
     const char *name;
     yaml_parser_t parser;
-    struct mf_yerror *err;
+    struct mf_err *err;
 };
 
 static void
@@ -28,7 +28,7 @@ yerr(struct ystate *st, size_t line, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     if (st->err)
-        snprintf(st->err->msg, sizeof(st->err->msg), "%s:%zu: %s", st->name,
+        mf_err_set(st->err, "%s:%zu: %s", st->name,
                  line, msg);
 }
 
@@ -216,7 +216,7 @@ parse_node(struct ystate *st, yaml_event_t *ev, int depth)
 
 struct mf_jval *
 mf_yaml_load(struct mf_arena *a, const char *name, const char *text, size_t len,
-             struct mf_yerror *err)
+             struct mf_err *err)
 {
     struct ystate st = {.a = a, .name = name ? name : "<yaml>", .err = err};
     struct mf_jval *root = NULL;
@@ -224,7 +224,7 @@ mf_yaml_load(struct mf_arena *a, const char *name, const char *text, size_t len,
     int stage = 0;   /* 0 stream start, 1 document start, 2 node, 3 doc end */
 
     if (err)
-        err->msg[0] = '\0';
+        mf_err_reset(err);
     if (!yaml_parser_initialize(&st.parser)) {
         yerr(&st, 0, "cannot initialise the YAML parser");
         return NULL;
@@ -261,12 +261,12 @@ mf_yaml_load(struct mf_arena *a, const char *name, const char *text, size_t len,
     }
     yaml_parser_delete(&st.parser);
     if (root == NULL && err && err->msg[0] == '\0')
-        snprintf(err->msg, sizeof(err->msg), "%s:1: empty document", st.name);
+        mf_err_set(err, "%s:1: empty document", st.name);
     return root;
 }
 
 struct mf_jval *
-mf_yaml_load_file(struct mf_arena *a, const char *path, struct mf_yerror *err)
+mf_yaml_load_file(struct mf_arena *a, const char *path, struct mf_err *err)
 {
     struct mf_buf b;
     struct mf_jval *root;
@@ -274,7 +274,7 @@ mf_yaml_load_file(struct mf_arena *a, const char *path, struct mf_yerror *err)
     mf_buf_init(&b, 64u << 20);
     if (mf_buf_read_file(&b, path) != 0) {
         if (err)
-            snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %m", path);
+            mf_err_set(err, "%s: cannot open: %m", path);
         mf_buf_fini(&b);
         return NULL;
     }

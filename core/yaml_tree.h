@@ -13,17 +13,14 @@
 #include <stddef.h>
 
 #include "arena.h"
+#include "err.h"
 #include "json.h"
-
-struct mf_yerror {
-    char msg[256];   /* "NAME:LINE: what is wrong" */
-};
 
 /* name is used in messages only. Returns the root or NULL with err set. */
 struct mf_jval *mf_yaml_load(struct mf_arena *a, const char *name,
                              const char *text, size_t len,
-                             struct mf_yerror *err);
+                             struct mf_err *err);
 struct mf_jval *mf_yaml_load_file(struct mf_arena *a, const char *path,
-                                  struct mf_yerror *err);
+                                  struct mf_err *err);
 
 #endif

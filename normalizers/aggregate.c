@@ -33,6 +33,7 @@
 #include "builtin.h"
 #include "mem.h"
 #include "rules.h"
+#include "units.h"
 #include "yaml_tree.h"
 
 #define MAX_RULES     256
@@ -189,30 +190,16 @@ hash_str(uint64_t h, const char *s)
     return hash_lc(h, s ? s : "", s ? strlen(s) : 0);   /* the length separates */
 }
 
-/* "30s", "5m", "1h", "2d" -> seconds; -1 when not that. */
+/* A duration ("30s", "5m", "1h", "1d": core/units.h) in whole seconds;
+ * -1 when not one. */
 static int64_t
 parse_window(const struct mf_jval *v)
 {
-    const char *s;
-    char *end;
-    long long n;
+    int64_t ms;
 
-    if (!v || (v->type != MF_JSTR && v->type != MF_JNUM))
+    if (!mf_jis_str(v) || mf_parse_duration(v->u.s, &ms) != 0 || ms % 1000)
         return -1;
-    s = v->u.s;
-    errno = 0;
-    n = strtoll(s, &end, 10);
-    if (errno || end == s || n <= 0 || n > 1000000)
-        return -1;
-    if (*end == '\0' || strcmp(end, "s") == 0)
-        return n;
-    if (strcmp(end, "m") == 0)
-        return n * 60;
-    if (strcmp(end, "h") == 0)
-        return n * 3600;
-    if (strcmp(end, "d") == 0)
-        return n * 86400;
-    return -1;
+    return ms / 1000;
 }
 
 static bool
@@ -818,7 +805,7 @@ load_tag(struct mf_aggdb *db, const char *name, const struct mf_tagdb *tags,
 }
 
 static const char *const top_keys[] = {
-    "version", "lateness", "max_keys", "max_memory_mb", "related_events", "samples",
+    "version", "lateness", "max_keys", "max_memory", "related_events", "samples",
     "fields", "tags",
 };
 
@@ -863,12 +850,14 @@ load_settings(struct mf_aggdb *db, const char *name, const struct mf_jval *root,
                 return -1;
             }
             db->max_keys = (size_t)n;
-        } else if (strcmp(k, "max_memory_mb") == 0) {
-            if (!get_uint(v, 1, 1048576, &n)) {
-                set_err(err, errsz, name, v, "max_memory_mb must be 1..1048576");
+        } else if (strcmp(k, "max_memory") == 0) {
+            if (!mf_jis_str(v) || mf_parse_size(v->u.s, &n) != 0 ||
+                n < ((int64_t)1 << 20) || n > ((int64_t)1 << 40)) {
+                set_err(err, errsz, name, v, "max_memory must be a size from 1MiB "
+                        "to 1TiB (48MiB)");
                 return -1;
             }
-            db->max_memory = (size_t)n << 20;
+            db->max_memory = (size_t)n;
         } else if (strcmp(k, "related_events") == 0) {
             if (!get_uint(v, 1, 200, &n)) {
                 set_err(err, errsz, name, v, "related_events must be 1..200");
@@ -917,16 +906,17 @@ ops_build(struct mf_aggdb *db)
 
 struct mf_aggdb *
 mf_aggdb_load(const char *name, const char *text, size_t len,
-              const struct mf_tagdb *tags, char *err, size_t errsz)
+              const struct mf_tagdb *tags, struct mf_err *e)
 {
     struct mf_arena ya;
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     const struct mf_jval *root, *list = NULL, *fields = NULL;
     struct mf_aggdb *db = NULL;
     size_t i, n_rules_max = 0;
+    char err[256] = "";
+    const size_t errsz = sizeof(err);
 
-    if (err && errsz)
-        err[0] = '\0';
+    mf_err_reset(e);
     if (!name)
         name = "aggregates.yaml";
     mf_arena_init(&ya, 65536);
@@ -990,16 +980,17 @@ mf_aggdb_load(const char *name, const char *text, size_t len,
     mf_arena_fini(&ya);
     return db;
 fail:
+    mf_err_set(e, "%s", err);
     mf_aggdb_destroy(db);
     mf_arena_fini(&ya);
     return NULL;
 }
 
 struct mf_aggdb *
-mf_aggdb_load_builtin(const struct mf_tagdb *tags, char *err, size_t errsz)
+mf_aggdb_load_builtin(const struct mf_tagdb *tags, struct mf_err *err)
 {
     return mf_aggdb_load("aggregates.yaml", mf_builtin_aggregates,
-                         mf_builtin_aggregates_len, tags, err, errsz);
+                         mf_builtin_aggregates_len, tags, err);
 }
 
 void
@@ -2559,7 +2550,7 @@ sync_dir_of(const char *path)
 }
 
 int
-mf_agg_save(struct mf_agg *g, const char *path, char *err, size_t errsz)
+mf_agg_save(struct mf_agg *g, const char *path, struct mf_err *err)
 {
     char tmp[4096];
     struct wbuf w = {NULL, 0xcbf29ce484222325ULL, false};
@@ -2567,11 +2558,11 @@ mf_agg_save(struct mf_agg *g, const char *path, char *err, size_t errsz)
     int l;
 
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        snprintf(err, errsz, "%s: path too long", path);
+        mf_err_set(err, "%s: path too long", path);
         return -1;
     }
     if (!(w.f = fopen(tmp, "wbe"))) {
-        snprintf(err, errsz, "%s: %s", tmp, strerror(errno));
+        mf_err_set(err, "%s: %s", tmp, strerror(errno));
         return -1;
     }
     pthread_mutex_lock(&g->mu);
@@ -2615,7 +2606,7 @@ mf_agg_save(struct mf_agg *g, const char *path, char *err, size_t errsz)
     if (fclose(w.f) != 0)
         w.bad = true;
     if (w.bad || rename(tmp, path) != 0) {
-        snprintf(err, errsz, "%s: %s", w.bad ? tmp : path, strerror(errno));
+        mf_err_set(err, "%s: %s", w.bad ? tmp : path, strerror(errno));
         unlink(tmp);
         return -1;
     }
@@ -2808,7 +2799,7 @@ load_state(struct mf_agg *g, const unsigned char *buf, size_t len)
 }
 
 int
-mf_agg_load(struct mf_agg *g, const char *path, char *err, size_t errsz)
+mf_agg_load(struct mf_agg *g, const char *path, struct mf_err *err)
 {
     struct mf_buf b;
     int rc = 0;
@@ -2818,15 +2809,15 @@ mf_agg_load(struct mf_agg *g, const char *path, char *err, size_t errsz)
         mf_buf_fini(&b);
         if (errno == ENOENT)
             return 0;
-        snprintf(err, errsz, "%s: %s", path, strerror(errno));
+        mf_err_set(err, "%s: %s", path, strerror(errno));
         return -1;
     }
     pthread_mutex_lock(&g->mu);
     state_clear(g);
     if (load_state(g, (const unsigned char *)b.data, b.len) != 0) {
         state_clear(g);
-        snprintf(err, errsz, "%s: not a saved aggregate state of this version, or "
-                 "damaged; starting empty", path);
+        mf_err_set(err, "%s: not a saved aggregate state of this version, or "
+                   "damaged; starting empty", path);
         rc = -1;
     }
     pthread_mutex_unlock(&g->mu);

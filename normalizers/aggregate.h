@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "finding.h"
 #include "geoip.h"
 #include "record.h"
@@ -33,13 +34,12 @@ struct mf_aggdb;
 struct mf_agg;
 
 /* Load the table. tags: the per-event catalogue (aggregate tag ids must
- * not clash with it; `tagged:` and raised tags must be in it). NULL with
- * err = "NAME:LINE: message". */
+ * not clash with it; `tagged:` and raised tags must be in it; it must
+ * outlive the table). NULL with err->msg = "NAME:LINE: message". */
 struct mf_aggdb *mf_aggdb_load(const char *name, const char *text, size_t len,
-                               const struct mf_tagdb *tags, char *err,
-                               size_t errsz);
-struct mf_aggdb *mf_aggdb_load_builtin(const struct mf_tagdb *tags, char *err,
-                                       size_t errsz);
+                               const struct mf_tagdb *tags, struct mf_err *err);
+struct mf_aggdb *mf_aggdb_load_builtin(const struct mf_tagdb *tags,
+                                       struct mf_err *err);
 void mf_aggdb_destroy(struct mf_aggdb *db);
 
 /* Tags the table defines (the aggregate tags, not the raised per-event
@@ -80,11 +80,11 @@ void mf_agg_stats(struct mf_agg *g, struct mf_agg_stats *st);
 
 /* Write the state to path atomically (path.tmp, fsync, rename). 0, or -1
  * with err. */
-int mf_agg_save(struct mf_agg *g, const char *path, char *err, size_t errsz);
+int mf_agg_save(struct mf_agg *g, const char *path, struct mf_err *err);
 /* Replace the state with the one saved at path. A missing file is an empty
  * state (returns 0); a damaged or foreign file returns -1 with err and
  * leaves the state empty. Windows of rules changed or removed since are
  * dropped (stats.load_dropped). */
-int mf_agg_load(struct mf_agg *g, const char *path, char *err, size_t errsz);
+int mf_agg_load(struct mf_agg *g, const char *path, struct mf_err *err);
 
 #endif

@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "builtin.h"
+#include "clock.h"
 #include "mem.h"
 #include "normalize.h"
 #include "yaml_tree.h"
@@ -37,6 +38,9 @@ enum ecs_kind {
 #define ECS_TARGETS(X) \
     X(T_TIMESTAMP, "@timestamp", K_NODE) \
     X(T_ECS_VERSION, "ecs.version", K_STR) \
+    X(T_DS_TYPE, "data_stream.type", K_STR) \
+    X(T_DS_DATASET, "data_stream.dataset", K_STR) \
+    X(T_DS_NAMESPACE, "data_stream.namespace", K_STR) \
     X(T_EV_KIND, "event.kind", K_STR) \
     X(T_EV_CATEGORY, "event.category", K_ARR) \
     X(T_EV_TYPE, "event.type", K_ARR) \
@@ -84,14 +88,25 @@ enum ecs_kind {
     X(T_HOST_NAME, "host.name", K_STR) \
     X(T_UA_ORIGINAL, "user_agent.original", K_STR) \
     X(T_PROCESS_NAME, "process.name", K_STR) \
-    X(T_URL_ORIGINAL, "url.original", K_STR) \
+    X(T_URL_ORIGINAL, "url.original", K_LIST) \
     X(T_FILE_DIRECTORY, "file.directory", K_STR) \
     X(T_FILE_NAME, "file.name", K_STR) \
+    X(T_FILE_PATH, "file.path", K_STR) \
     X(T_FILE_EXTENSION, "file.extension", K_STR) \
+    X(T_FILE_SIZE, "file.size", K_STR) \
+    X(T_FILE_SHA256, "file.hash.sha256", K_LIST) \
     X(T_FILE_INODE, "file.inode", K_STR) \
     X(T_FILE_OWNER, "file.owner", K_STR) \
     X(T_FILE_MTIME, "file.mtime", K_STR) \
     X(T_GROUP_NAME, "group.name", K_STR) \
+    X(T_EMAIL_DIRECTION, "email.direction", K_STR) \
+    X(T_EMAIL_FROM, "email.from.address", K_LIST) \
+    X(T_EMAIL_SENDER, "email.sender.address", K_LIST) \
+    X(T_EMAIL_TO, "email.to.address", K_LIST) \
+    X(T_EMAIL_SUBJECT, "email.subject", K_LIST) \
+    X(T_EMAIL_MESSAGE_ID, "email.message_id", K_LIST) \
+    X(T_EMAIL_LOCAL_ID, "email.local_id", K_LIST) \
+    X(T_EMAIL_ATTACHMENTS, "email.attachments", K_NODE) \
     X(T_RULE_ID, "rule.id", K_LIST) \
     X(T_RULE_NAME, "rule.name", K_LIST) \
     X(T_RULE_RULESET, "rule.ruleset", K_LIST) \
@@ -142,13 +157,6 @@ static const char *const ecs_kinds[] = {
 };
 static const char *const ecs_outcomes[] = { "success", "failure", "unknown", NULL };
 
-/* Name/Value lists that Elastic turns into objects; their keys get '.' and
- * ' ' replaced by '_' under o365.audit. */
-static const char *const ecs_nv_fields[] = {
-    "Parameters", "ExtendedProperties", "DeviceProperties",
-    "OperationProperties", "ModifiedProperties", NULL
-};
-
 /* user-like prefixes whose .id is split into email/name/domain */
 static const struct {
     enum ecs_tid id, name, email, domain;
@@ -162,6 +170,22 @@ static const struct {
 /* ---- loaded tables --------------------------------------------------- */
 
 enum ecs_special { SP_NONE = 0, SP_DLP, SP_ALERT };
+
+/* as: of a field rule */
+enum ecs_conv {
+    CONV_NONE = 0,
+    CONV_DATE,          /* timestamp -> ISO 8601 UTC */
+    CONV_NUMBER,        /* number or numeric text -> number */
+    CONV_ATTACHMENTS,   /* "a.png (8192b); b.doc (10b)" or [{FileName, ..}]
+                           -> [{file: {name, extension, size, hash}}] */
+};
+
+/* o365.audit value renames: Member -> {raw value text -> name} */
+struct ecs_valmap {
+    const char *member;
+    struct ecs_kv *kv;
+    size_t n;
+};
 
 struct ecs_words {
     const char **v;
@@ -205,7 +229,8 @@ struct ecs_fieldrule {
     const char *differs_from;   /* only when != this record path's value */
     bool if_absent;
     bool require_email;
-    bool as_date;
+    bool require_ip;
+    enum ecs_conv conv;
 };
 
 struct mf_ecs_map {
@@ -229,6 +254,12 @@ struct mf_ecs_map {
     size_t n_fields;
     const char **rt_names;            /* index = RecordType */
     size_t n_rt_names;
+    const char *outcome_missing;      /* no / unknown ResultStatus */
+    struct ecs_words audit_maps;      /* Name/Value lists made objects */
+    struct ecs_valmap *audit_values;
+    size_t n_audit_values;
+    struct ecs_kv *audit_objects;     /* member holding an object -> name */
+    size_t n_audit_objects;
 };
 
 /* ---- loading ---------------------------------------------------------- */
@@ -236,7 +267,7 @@ struct mf_ecs_map {
 struct ecs_load {
     struct mf_ecs_map *m;
     const char *name;
-    struct mf_normerr *err;
+    struct mf_err *err;
 };
 
 static int
@@ -253,7 +284,7 @@ lfail(struct ecs_load *l, const struct mf_jval *at, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (l->err)
-        snprintf(l->err->msg, sizeof l->err->msg, "%s:%u: %s", l->name,
+        mf_err_set(l->err, "%s:%u: %s", l->name,
                  at ? (unsigned)at->line : 0u, msg);
     return -1;
 }
@@ -618,7 +649,7 @@ load_fields(struct ecs_load *l, const struct mf_jval *v)
         if (get_str(l, x, "to", &s) < 0)
             return -1;
         t = target_find(s);
-        if (t < 0 || ecs_targets[t].kind == K_NODE)
+        if (t < 0 || (ecs_targets[t].kind == K_NODE && t != T_EMAIL_ATTACHMENTS))
             return lfail(l, x, "unknown ECS target field '%s'", s);
         f->to = (enum ecs_tid)t;
         if ((x = mf_jobj_get(it, "record_types"))
@@ -648,18 +679,64 @@ load_fields(struct ecs_load *l, const struct mf_jval *v)
         if ((x = mf_jobj_get(it, "require"))) {
             if (get_str(l, x, "require", &s) < 0)
                 return -1;
-            if (strcmp(s, "email") != 0)
-                return lfail(l, x, "require must be 'email'");
-            f->require_email = true;
+            if (strcmp(s, "email") == 0)
+                f->require_email = true;
+            else if (strcmp(s, "ip") == 0)
+                f->require_ip = true;
+            else
+                return lfail(l, x, "require must be 'email' or 'ip'");
         }
         if ((x = mf_jobj_get(it, "as"))) {
             if (get_str(l, x, "as", &s) < 0)
                 return -1;
-            if (strcmp(s, "date") != 0)
-                return lfail(l, x, "as must be 'date'");
-            f->as_date = true;
+            if (strcmp(s, "date") == 0)
+                f->conv = CONV_DATE;
+            else if (strcmp(s, "number") == 0)
+                f->conv = CONV_NUMBER;
+            else if (strcmp(s, "attachments") == 0)
+                f->conv = CONV_ATTACHMENTS;
+            else
+                return lfail(l, x, "as must be 'date', 'number' or 'attachments'");
+        }
+        /* email.attachments is built, never copied; it is built only there */
+        if ((f->conv == CONV_ATTACHMENTS) != (f->to == T_EMAIL_ATTACHMENTS))
+            return lfail(l, it, "'as: attachments' goes with 'to: email.attachments'");
+    }
+    return 0;
+}
+
+/* audit: {maps: [..], values: {Member: {raw: name}}, objects: {Member: name}} */
+static int
+load_audit(struct ecs_load *l, const struct mf_jval *v)
+{
+    static const char *const keys[] = { "maps", "values", "objects", NULL };
+    struct mf_ecs_map *m = l->m;
+    const struct mf_jval *x;
+
+    if (!mf_jis_obj(v))
+        return lfail(l, v, "audit must be a mapping");
+    if (check_keys(l, v, "audit", keys) < 0)
+        return -1;
+    if ((x = mf_jobj_get(v, "maps"))
+        && get_words(l, x, "audit.maps", NULL, &m->audit_maps) < 0)
+        return -1;
+    if ((x = mf_jobj_get(v, "values"))) {
+        if (!mf_jis_obj(x))
+            return lfail(l, x, "audit.values must be a mapping");
+        m->audit_values = mf_arena_calloc(&m->arena, (x->len + 1) * sizeof *m->audit_values);
+        for (size_t i = 0; i < x->len; i++) {
+            struct ecs_valmap *vm = &m->audit_values[m->n_audit_values++];
+
+            vm->member = x->u.mem[i].key;
+            if (load_kv(l, x->u.mem[i].val, "audit.values", NULL, false, &vm->kv,
+                        &vm->n) < 0)
+                return -1;
         }
     }
+    if ((x = mf_jobj_get(v, "objects"))
+        && load_kv(l, x, "audit.objects", NULL, false, &m->audit_objects,
+                   &m->n_audit_objects) < 0)
+        return -1;
     return 0;
 }
 
@@ -697,9 +774,10 @@ static int
 load_root(struct ecs_load *l, const struct mf_jval *root)
 {
     static const char *const keys[] = { "version", "constants", "outcome",
-                                        "severity", "record_type_rules",
-                                        "alert_category", "dlp", "operations",
-                                        "fields", "record_types", NULL };
+                                        "outcome_missing", "severity",
+                                        "record_type_rules", "alert_category",
+                                        "dlp", "operations", "fields",
+                                        "record_types", "audit", NULL };
     struct mf_ecs_map *m = l->m;
     const struct mf_jval *x;
     int version;
@@ -716,6 +794,13 @@ load_root(struct ecs_load *l, const struct mf_jval *root)
         && load_kv(l, x, "event.outcome", ecs_outcomes, false, &m->outcome,
                    &m->n_outcome) < 0)
         return -1;
+    if ((x = mf_jobj_get(root, "outcome_missing"))) {
+        if (get_str(l, x, "outcome_missing", &m->outcome_missing) < 0)
+            return -1;
+        if (!in_list(ecs_outcomes, m->outcome_missing))
+            return lfail(l, x, "'%s' is not an ECS event.outcome value",
+                         m->outcome_missing);
+    }
     if ((x = mf_jobj_get(root, "severity"))
         && load_kv(l, x, "severity", NULL, true, &m->severity,
                    &m->n_severity) < 0)
@@ -732,23 +817,25 @@ load_root(struct ecs_load *l, const struct mf_jval *root)
         return -1;
     if ((x = mf_jobj_get(root, "record_types")) && load_rt_names(l, x) < 0)
         return -1;
+    if ((x = mf_jobj_get(root, "audit")) && load_audit(l, x) < 0)
+        return -1;
     return 0;
 }
 
 struct mf_ecs_map *
 mf_ecs_map_load(const char *name, const char *text, size_t len,
-                struct mf_normerr *err)
+                struct mf_err *err)
 {
     struct mf_ecs_map *m = mf_xcalloc(1, sizeof *m);
     struct ecs_load l = { m, name ? name : "ecs.yaml", err };
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *root;
 
     mf_arena_init(&m->arena, 64 * 1024);
     root = mf_yaml_load(&m->arena, l.name, text ? text : "", text ? len : 0, &yerr);
     if (!root) {
         if (err)
-            snprintf(err->msg, sizeof err->msg, "%s", yerr.msg);
+            mf_err_set(err, "%s", yerr.msg);
         mf_ecs_map_destroy(m);
         return NULL;
     }
@@ -760,7 +847,7 @@ mf_ecs_map_load(const char *name, const char *text, size_t len,
 }
 
 struct mf_ecs_map *
-mf_ecs_map_load_builtin(struct mf_normerr *err)
+mf_ecs_map_load_builtin(struct mf_err *err)
 {
     return mf_ecs_map_load("ecs.yaml (built-in)", mf_builtin_ecs,
                            mf_builtin_ecs_len, err);
@@ -964,55 +1051,119 @@ slot_words(struct ecs_ctx *c, enum ecs_tid t, const struct ecs_words *w)
         slot_put(c, t, mf_jstr_ref(c->a, w->v[i], strlen(w->v[i])));
 }
 
-/* 1970-based day count -> civil date (proleptic Gregorian). */
-static void
-civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-/* epoch ms -> "YYYY-MM-DDTHH:MM:SS[.mmm]Z" */
+/* epoch ms -> "YYYY-MM-DDTHH:MM:SS[.mmm]Z" (milliseconds when not 0) */
 static void
 format_time(char *out, size_t n, int64_t ms)
 {
-    int64_t sec = ms / 1000, days;
-    int frac = (int)(ms % 1000);
-    int64_t y;
-    unsigned mo, d, sod;
-
-    if (frac < 0) {
-        frac += 1000;
-        sec--;
-    }
-    days = sec / 86400;
-    if (sec % 86400 < 0)
-        days--;
-    sod = (unsigned)(sec - days * 86400);
-    civil_from_days(days, &y, &mo, &d);
-    if (frac)
-        snprintf(out, n, "%04lld-%02u-%02uT%02u:%02u:%02u.%03dZ", (long long)y,
-                 mo, d, sod / 3600, sod / 60 % 60, sod % 60, frac);
-    else
-        snprintf(out, n, "%04lld-%02u-%02uT%02u:%02u:%02uZ", (long long)y, mo, d,
-                 sod / 3600, sod / 60 % 60, sod % 60);
+    mf_clock_fmt_iso(ms, MF_UTC_Z | (ms % 1000 ? MF_UTC_MS : 0), out, n);
 }
 
 /* ---- field rules ---- */
+
+/* {file: {name, extension, size, hash: {sha256}}}; NULL for a blank name. */
+static struct mf_jval *
+attachment(struct ecs_ctx *c, const char *name, size_t n, int64_t size,
+           const char *sha256)
+{
+    struct mf_arena *a = c->a;
+    struct mf_jval *file, *att;
+    const char *dot;
+
+    while (n && (*name == ' ' || *name == '\t')) {
+        name++;
+        n--;
+    }
+    while (n && (name[n - 1] == ' ' || name[n - 1] == '\t'))
+        n--;
+    if (n == 0)
+        return NULL;
+    file = mf_jobj(a);
+    mf_jobj_add_ref(a, file, "name", 4, mf_jstrn(a, name, n));
+    for (dot = name + n; dot > name && dot[-1] != '.'; dot--)
+        if (dot[-1] == ' ' || dot[-1] == '/' || name + n - dot >= 16)
+            break;
+    if (dot > name + 1 && dot[-1] == '.' && dot < name + n)
+        mf_jobj_add_ref(a, file, "extension", 9,
+                        mf_jstrn(a, dot, (size_t)(name + n - dot)));
+    if (size >= 0)
+        mf_jobj_add_ref(a, file, "size", 4, mf_jint(a, size));
+    if (sha256 && *sha256) {
+        struct mf_jval *h = mf_jobj(a);
+
+        mf_jobj_add_ref(a, h, "sha256", 6, mf_jstr(a, sha256));
+        mf_jobj_add_ref(a, file, "hash", 4, h);
+    }
+    att = mf_jobj(a);
+    mf_jobj_add_ref(a, att, "file", 4, file);
+    return att;
+}
+
+/* email.attachments from Exchange's "a.png (8192b); b (1).docx (10b)" or
+ * Defender's [{FileName, SHA256, FileSize, ..}]. */
+static void
+set_attachments(struct ecs_ctx *c, const struct mf_jval *v)
+{
+    struct mf_jval *list = mf_jarr(c->a), *att;
+
+    if (mf_jis_str(v)) {
+        const char *p = v->u.s, *end = v->u.s + v->len;
+
+        while (p < end && list->len < ECS_MAX_LIST) {
+            const char *q = p, *sep = NULL, *open;
+            int64_t size = -1;
+            size_t n;
+
+            for (; q + 1 < end; q++)
+                if (q[0] == ';' && q[1] == ' ') {
+                    sep = q;
+                    break;
+                }
+            if (!sep)
+                sep = (end > p && end[-1] == ';') ? end - 1 : end;
+            n = (size_t)(sep - p);
+            /* trailing " (NNNb)" is the size */
+            if (n > 4 && p[n - 1] == ')' && p[n - 2] == 'b' &&
+                (open = memrchr(p, '(', n)) != NULL && open > p && open[-1] == ' ') {
+                char *e;
+                long long x = strtoll(open + 1, &e, 10);
+
+                if (e == p + n - 2 && e > open + 1 && x >= 0) {
+                    size = x;
+                    n = (size_t)(open - 1 - p);
+                }
+            }
+            if ((att = attachment(c, p, n, size, NULL)))
+                mf_jarr_push(c->a, list, att);
+            p = sep < end ? sep + (*sep == ';' && sep + 1 < end ? 2 : 1) : end;
+        }
+    } else if (mf_jis_arr(v)) {
+        for (size_t i = 0; i < v->len && list->len < ECS_MAX_LIST; i++) {
+            const struct mf_jval *it = v->u.items[i];
+            const char *name = mf_jstrv(mf_jobj_geti(it, "FileName"));
+            int64_t size = -1;
+
+            if (!name)
+                continue;
+            if (mf_jget_int(mf_jobj_geti(it, "FileSize"), &size) != 0)
+                size = -1;
+            if ((att = attachment(c, name, strlen(name), size,
+                                  mf_jstrv(mf_jobj_geti(it, "SHA256")))))
+                mf_jarr_push(c->a, list, att);
+        }
+    }
+    if (list->len)
+        slot_put(c, T_EMAIL_ATTACHMENTS, list);
+}
 
 static void
 apply_value(struct ecs_ctx *c, const struct ecs_fieldrule *f, struct mf_jval *v)
 {
     struct mf_jval *s;
 
+    if (f->conv == CONV_ATTACHMENTS) {
+        set_attachments(c, v);
+        return;
+    }
     if (mf_jis_arr(v)) {
         for (size_t i = 0; i < v->len; i++) {
             apply_value(c, f, v->u.items[i]);
@@ -1025,15 +1176,25 @@ apply_value(struct ecs_ctx *c, const struct ecs_fieldrule *f, struct mf_jval *v)
         return;
     if (f->require_email && !memchr(s->u.s, '@', s->len))
         return;
+    if (f->require_ip && !is_ip(s->u.s))
+        return;
     if (f->differs_from) {
         const char *o = mf_jscalar_text(mf_record_get(c->r, f->differs_from), NULL);
         if (o && strcasecmp(o, s->u.s) == 0)
             return;
     }
-    if (f->as_date) {
+    if (f->conv == CONV_NUMBER) {
+        int64_t x;
+
+        if (v->type != MF_JNUM && (mf_jget_int(v, &x) != 0 || !(v = mf_jint(c->a, x))))
+            return;
+        slot_put(c, f->to, v);
+        return;
+    }
+    if (f->conv == CONV_DATE) {
         int64_t ms;
         char buf[48];
-        if (mf_parse_time(s->u.s, &ms) < 0)
+        if (mf_time_parse(s->u.s, &ms) < 0)
             return;
         format_time(buf, sizeof buf, ms);
         s = str_node(c, buf);
@@ -1172,7 +1333,7 @@ set_event(struct ecs_ctx *c, const struct ecs_rtrule *rr,
     const struct mf_ecs_map *m = c->m;
     const struct mf_record *r = c->r;
     const struct mf_jval *v;
-    const char *outcome = "unknown";
+    const char *outcome = m->outcome_missing ? m->outcome_missing : "unknown";
     char tbuf[48];
     int sev;
 
@@ -1225,11 +1386,13 @@ set_client(struct ecs_ctx *c)
 {
     const struct mf_record *r = c->r;
 
-    if (!nullish_text(r->client_ip_raw))
+    /* client.address: the address itself when there is one (Elastic's
+     * pipeline), else the text as it came (a host name, ...) */
+    if (r->client_ip[0])
+        slot_puts(c, T_CLIENT_ADDRESS, r->client_ip);
+    else if (!nullish_text(r->client_ip_raw))
         slot_puts(c, T_CLIENT_ADDRESS, r->client_ip_raw);
     if (r->client_ip[0]) {
-        if (!slot_set_p(c, T_CLIENT_ADDRESS))
-            slot_puts(c, T_CLIENT_ADDRESS, r->client_ip);
         slot_puts(c, T_CLIENT_IP, r->client_ip);
         slot_puts(c, T_SOURCE_IP, r->client_ip);
         slot_puts(c, T_NETWORK_TYPE, strchr(r->client_ip, ':') ? "ipv6" : "ipv4");
@@ -1241,17 +1404,26 @@ set_client(struct ecs_ctx *c)
     }
 }
 
-/* OriginatingServer "HOST (15.20.7452.025)" or an address. */
+/* OriginatingServer "HOST (192.0.2.20)", "HOST (15.20.7452.025)" (a build
+ * number) or an address. Elastic's pipeline: HOST is server.domain; the
+ * address in parentheses, when it is one, is server.address and server.ip;
+ * otherwise server.address stays the text as it came (ECS: the raw
+ * address). */
 static void
 set_server(struct ecs_ctx *c)
 {
     const char *s = slot_str(c, T_SERVER_ADDRESS);
-    const char *paren;
-    char host[256];
+    const char *paren, *in, *end;
+    char host[256], ip[64];
     size_t n;
 
     if (!s)
         return;
+    n = strcspn(s, "\r\n");
+    if (s[n]) {
+        slot_putn(c, T_SERVER_ADDRESS, s, n);   /* a trailing newline */
+        s = slot_str(c, T_SERVER_ADDRESS);
+    }
     paren = strstr(s, " (");
     n = paren ? (size_t)(paren - s) : strlen(s);
     while (n && (s[n - 1] == ' '))
@@ -1260,21 +1432,18 @@ set_server(struct ecs_ctx *c)
         return;
     memcpy(host, s, n);
     host[n] = '\0';
-    if (paren)
-        slot_putn(c, T_SERVER_ADDRESS, host, n);
-    if (is_ip(host)) {
-        slot_puts(c, T_SERVER_IP, host);
+    if (!paren) {
+        slot_puts(c, is_ip(host) ? T_SERVER_IP : T_SERVER_DOMAIN, host);
     } else {
         slot_puts(c, T_SERVER_DOMAIN, host);
-        if (paren) {
-            /* "HOST (ip)" */
-            const char *in = paren + 2, *end = strchr(in, ')');
-            char ip[64];
-            if (end && (size_t)(end - in) < sizeof ip) {
-                memcpy(ip, in, (size_t)(end - in));
-                ip[end - in] = '\0';
-                if (is_ip(ip))
-                    slot_puts(c, T_SERVER_IP, ip);
+        in = paren + 2;
+        end = strchr(in, ')');
+        if (end && (size_t)(end - in) < sizeof ip) {
+            memcpy(ip, in, (size_t)(end - in));
+            ip[end - in] = '\0';
+            if (is_ip(ip)) {
+                slot_puts(c, T_SERVER_IP, ip);
+                slot_put(c, T_SERVER_ADDRESS, c->slot[T_SERVER_IP].node);
             }
         }
     }
@@ -1343,8 +1512,13 @@ set_alert(struct ecs_ctx *c)
         slot_puts(c, T_EV_CATEGORY, m->alert_cat_default);
 }
 
-/* user.id "a@b" -> email a@b, name a, domain b (Elastic's splitEmailUserID);
- * without an address id, name/domain come from an email when there is one. */
+/* SharePoint writes people who signed in with a one-time code (no
+ * directory account) as "urn:spo:guest#<address>". */
+#define SPO_GUEST "urn:spo:guest#"
+
+/* user.id "a@b" -> email a@b, name a, domain b (Elastic's splitEmailUserID;
+ * a SharePoint guest's address without its urn:spo:guest# prefix); without
+ * an address id, name/domain come from an email when there is one. */
 static void
 split_users(struct ecs_ctx *c)
 {
@@ -1355,7 +1529,12 @@ split_users(struct ecs_ctx *c)
 
         if (at) {
             slot_clear(c, ecs_user_sets[i].email);
-            slot_put(c, ecs_user_sets[i].email, c->slot[ecs_user_sets[i].id].node);
+            if (strncasecmp(id, SPO_GUEST, sizeof SPO_GUEST - 1) == 0) {
+                src = id + sizeof SPO_GUEST - 1;
+                slot_puts(c, ecs_user_sets[i].email, src);
+            } else {
+                slot_put(c, ecs_user_sets[i].email, c->slot[ecs_user_sets[i].id].node);
+            }
         } else {
             if (c->slot[ecs_user_sets[i].email].n > 1)
                 continue;    /* several recipients: no single name */
@@ -1380,6 +1559,8 @@ set_related_users(struct ecs_ctx *c)
     c->slot[T_RELATED_USER].v = NULL;
     c->slot[T_RELATED_USER].cap = 0;
     slot_put(c, T_RELATED_USER, c->slot[T_USER_NAME].node);
+    slot_put(c, T_RELATED_USER, c->slot[T_USER_ID].node);
+    slot_put(c, T_RELATED_USER, c->slot[T_USER_EMAIL].node);
     slot_put(c, T_RELATED_USER, c->slot[T_UT_NAME].node);
     slot_put(c, T_RELATED_USER, c->slot[T_FILE_OWNER].node);
     for (size_t i = 0; i < saved.n; i++)
@@ -1520,12 +1701,61 @@ audit_clean(struct ecs_ctx *c, struct mf_jval *v)
     return out ? out : v;
 }
 
-/* o365.audit: the view, with the Name/Value objects' keys cleaned as
- * Elastic does and keys Elasticsearch would refuse repaired. */
+/* A member the view rewrote that Elastic keeps as the record has it: a
+ * Name/Value list stays a [{Name, Value}] list (OperationProperties,
+ * DeviceProperties: Elastic's rules query their .Name / .Value), parsed when
+ * it came as JSON text. */
+static struct mf_jval *
+audit_as_list(struct ecs_ctx *c, struct mf_jval *rawv, struct mf_jval *viewv)
+{
+    const char *t;
+    size_t n;
+
+    if (mf_jis_arr(rawv))
+        return rawv;
+    if (!mf_jis_str(rawv) || !mf_jis_obj(viewv))
+        return viewv;
+    for (t = rawv->u.s, n = rawv->len; n && strchr(" \t\r\n", *t); t++, n--)
+        ;
+    if (n && *t == '[') {
+        struct mf_jval *p = mf_json_parse(c->a, t, n, NULL, NULL, NULL);
+
+        if (mf_jis_arr(p))
+            return p;
+    }
+    return viewv;
+}
+
+/* An enum member written by name (Elastic: Platform 1 -> "Windows"). */
+static struct mf_jval *
+audit_value(struct ecs_ctx *c, const char *key, struct mf_jval *v)
+{
+    const struct mf_ecs_map *m = c->m;
+    const char *txt;
+
+    for (size_t i = 0; i < m->n_audit_values; i++) {
+        const struct ecs_valmap *vm = &m->audit_values[i];
+        const struct ecs_kv *kv;
+
+        if (strcasecmp(vm->member, key) != 0)
+            continue;
+        if ((txt = mf_jscalar_text(v, NULL)) && (kv = kv_find(vm->kv, vm->n, txt)))
+            return mf_jstr_ref(c->a, kv->val, strlen(kv->val));
+        break;
+    }
+    return v;
+}
+
+/* o365.audit: the record as the view holds it, except that only the
+ * Name/Value lists named in audit.maps become objects (keys cleaned as
+ * Elastic does), the others stay lists; enum values named, objects whose
+ * name Elastic keeps for text renamed, keys Elasticsearch would refuse
+ * repaired. */
 static struct mf_jval *
 audit_passthrough(struct ecs_ctx *c)
 {
-    const struct mf_jval *view = c->r->view;
+    const struct mf_ecs_map *m = c->m;
+    const struct mf_jval *view = c->r->view, *raw = c->r->raw;
     struct mf_jval *out;
 
     if (!mf_jis_obj(view))
@@ -1533,11 +1763,17 @@ audit_passthrough(struct ecs_ctx *c)
     out = mf_jobj(c->a);
     for (size_t i = 0; i < view->len; i++) {
         const struct mf_jmem *mm = &view->u.mem[i];
-        struct mf_jval *v = audit_clean(c, mm->val);
+        struct mf_jval *v = mm->val;
         const char *k = mm->key;
         size_t kn = mm->klen;
+        bool as_map = words_match(&m->audit_maps, k);
+        const struct ecs_kv *ren;
 
-        if (mf_jis_obj(v) && in_list(ecs_nv_fields, mm->key)) {
+        /* view members are the raw ones, in order; rewritten ones differ */
+        if (!as_map && i < raw->len && raw->u.mem[i].val != v)
+            v = audit_as_list(c, raw->u.mem[i].val, v);
+        v = audit_clean(c, v);
+        if (as_map && mf_jis_obj(v)) {
             struct mf_jval *o = mf_jobj(c->a);
             for (size_t j = 0; j < v->len; j++) {
                 size_t n2;
@@ -1545,6 +1781,12 @@ audit_passthrough(struct ecs_ctx *c)
                 mf_jobj_add_ref(c->a, o, k2, n2, v->u.mem[j].val);
             }
             v = o;
+        } else if (m->n_audit_values && !mf_jis_obj(v) && !mf_jis_arr(v)) {
+            v = audit_value(c, k, v);
+        }
+        if (mf_jis_obj(v) && (ren = kv_find(m->audit_objects, m->n_audit_objects, k))) {
+            k = ren->val;
+            kn = strlen(k);
         }
         if (key_refused(k, kn))
             k = clean_key(c, k, kn, &kn);

@@ -102,7 +102,7 @@ mf_geoip_available(void)
 }
 
 struct mf_geoip *
-mf_geoip_open(const char *path, char *err, size_t errsz)
+mf_geoip_open(const char *path, struct mf_err *err)
 {
     struct mf_geoip *g = mf_xcalloc(1, sizeof(*g));
     int rc = MMDB_open(path, MMDB_MODE_MMAP, &g->db);
@@ -112,9 +112,9 @@ mf_geoip_open(const char *path, char *err, size_t errsz)
 
     if (rc != MMDB_SUCCESS) {
         if (rc == MMDB_FILE_OPEN_ERROR || rc == MMDB_IO_ERROR)
-            snprintf(err, errsz, "%s: cannot read: %s", path, strerror(errno));
+            mf_err_set(err, "%s: cannot read: %s", path, strerror(errno));
         else
-            snprintf(err, errsz, "%s: not a MaxMind DB: %s", path, MMDB_strerror(rc));
+            mf_err_set(err, "%s: not a MaxMind DB: %s", path, MMDB_strerror(rc));
         free(g);
         return NULL;
     }
@@ -225,10 +225,10 @@ mf_geoip_available(void)
 }
 
 struct mf_geoip *
-mf_geoip_open(const char *path, char *err, size_t errsz)
+mf_geoip_open(const char *path, struct mf_err *err)
 {
-    snprintf(err, errsz, "%s: this m365fwd was built without libmaxminddb "
-             "(meson option geoip)", path);
+    mf_err_set(err, "%s: this m365fwd was built without libmaxminddb "
+               "(meson option geoip)", path);
     return NULL;
 }
 

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "err.h"
 #include "json.h"
 
 struct mf_geoip;
@@ -34,7 +35,7 @@ struct mf_geo {
 bool mf_geoip_available(void);
 /* Open a .mmdb file. NULL with err filled (unreadable, not a MaxMind DB,
  * or built without libmaxminddb). */
-struct mf_geoip *mf_geoip_open(const char *path, char *err, size_t errsz);
+struct mf_geoip *mf_geoip_open(const char *path, struct mf_err *err);
 void mf_geoip_close(struct mf_geoip *g);
 /* "GeoLite2-City, built 2024-05-01, IPv6" - for preflight and logs. */
 const char *mf_geoip_describe(const struct mf_geoip *g);

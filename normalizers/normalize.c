@@ -19,35 +19,15 @@ struct mf_normalizer {
     struct mf_geoip *geo;
 };
 
-static const char *const schema_names[] = {"ocsf", "ecs", "raw"};
-
-const char *
-mf_schema_name(enum mf_schema s)
-{
-    return (unsigned)s < 3 ? schema_names[s] : "?";
-}
-
-int
-mf_schema_parse(const char *s, enum mf_schema *out)
-{
-    for (unsigned i = 0; i < 3; i++) {
-        if (strcasecmp(s, schema_names[i]) == 0) {
-            *out = (enum mf_schema)i;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Read a whole table file (tables are small). */
 static char *
-slurp(const char *path, size_t *len, struct mf_normerr *err)
+slurp(const char *path, size_t *len, struct mf_err *err)
 {
     struct mf_buf b;
 
     mf_buf_init(&b, 16u << 20);
     if (mf_buf_read_file(&b, path) != 0) {
-        snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %m", path);
+        mf_err_set(err, "%s: cannot open: %m", path);
         mf_buf_fini(&b);
         return NULL;
     }
@@ -56,14 +36,14 @@ slurp(const char *path, size_t *len, struct mf_normerr *err)
 }
 
 struct mf_normalizer *
-mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_normerr *err)
+mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_err *err)
 {
     struct mf_normalizer *n = mf_xcalloc(1, sizeof(*n));
-    struct mf_tagerr terr = {{0}};
+    struct mf_err terr = {0};
     char *text;
     size_t len;
 
-    err->msg[0] = '\0';
+    mf_err_reset(err);
     if (opts && opts->tags_file) {
         if (!(text = slurp(opts->tags_file, &len, err)))
             goto fail;
@@ -73,7 +53,7 @@ mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_normerr *err)
         n->tags = mf_tagdb_load_builtin(&terr);
     }
     if (!n->tags) {
-        snprintf(err->msg, sizeof(err->msg), "%s", terr.msg);
+        mf_err_set(err, "%s", terr.msg);
         goto fail;
     }
     if (opts && opts->ocsf_file) {
@@ -99,16 +79,14 @@ mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_normerr *err)
     if (opts && opts->aggregates_file) {
         if (!(text = slurp(opts->aggregates_file, &len, err)))
             goto fail;
-        n->aggs = mf_aggdb_load(opts->aggregates_file, text, len, n->tags, err->msg,
-                                sizeof(err->msg));
+        n->aggs = mf_aggdb_load(opts->aggregates_file, text, len, n->tags, err);
         free(text);
     } else {
-        n->aggs = mf_aggdb_load_builtin(n->tags, err->msg, sizeof(err->msg));
+        n->aggs = mf_aggdb_load_builtin(n->tags, err);
     }
     if (!n->aggs)
         goto fail;
-    if (opts && opts->geoip_db &&
-        !(n->geo = mf_geoip_open(opts->geoip_db, err->msg, sizeof(err->msg))))
+    if (opts && opts->geoip_db && !(n->geo = mf_geoip_open(opts->geoip_db, err)))
         goto fail;
     return n;
 fail:
@@ -177,15 +155,14 @@ add_geo(const struct mf_normalizer *n, const struct mf_record *r,
 void
 mf_nctx_init(struct mf_nctx *c)
 {
+    memset(c, 0, sizeof(*c));
     mf_arena_init(&c->arena, 256 * 1024);
-    mf_buf_init(&c->scratch, 0);
 }
 
 void
 mf_nctx_fini(struct mf_nctx *c)
 {
     mf_arena_fini(&c->arena);
-    mf_buf_fini(&c->scratch);
 }
 
 /* Raw schema: the record as it came plus an "m365fwd" object. */
@@ -267,67 +244,130 @@ unwrap_export(struct mf_arena *a, struct mf_jval *root)
     return root;
 }
 
+/* The event's view of the tag hits: plain data, no catalogue types. */
+static void
+event_tags(struct mf_event *ev, const struct mf_tag_hits *h)
+{
+    ev->n_tags = h->n;
+    ev->severity = h->max_severity ? h->max_severity : 1;
+    for (size_t i = 0; i < h->n; i++) {
+        const struct mf_tag *t = h->hit[i].tag;
+
+        ev->tags[i] = (struct mf_event_tag){.id = t->id, .title = t->title,
+                                            .area = t->area,
+                                            .severity = h->hit[i].severity,
+                                            .attack = t->attack,
+                                            .n_attack = t->n_attack};
+        ev->areas |= 1u << t->area;
+        if (t == h->top)
+            ev->top = &ev->tags[i];
+    }
+}
+
+/* mf_event_render_fn: one form of the record held by the nctx. */
+static int
+render(struct mf_event *ev, enum mf_schema schema, bool keep_raw,
+       struct mf_event_form *form)
+{
+    struct mf_nctx *c = ev->render_ud;
+    const struct mf_normalizer *n = c->n;
+    struct mf_jval *tree;
+
+    switch (schema) {
+    case MF_SCHEMA_OCSF:
+        tree = mf_ocsf_build(n->ocsf, &c->rec, &c->hits, keep_raw);
+        break;
+    case MF_SCHEMA_ECS:
+        tree = mf_ecs_build(n->ecs, &c->rec, &c->hits, keep_raw);
+        break;
+    default:
+        tree = build_raw(&c->rec, &c->hits);
+        break;
+    }
+    if (!tree) {
+        snprintf(ev->error, sizeof(ev->error), "cannot build the %s event",
+                 mf_schema_name(schema));
+        return -1;
+    }
+    add_geo(n, &c->rec, schema, tree);
+    if (mf_json_write(&form->text, tree) != 0) {
+        mf_buf_reset(&form->text);
+        snprintf(ev->error, sizeof(ev->error),
+                 "normalized event larger than the output limit (%zu bytes)",
+                 form->text.max);
+        return -1;
+    }
+    form->tree = tree;
+    return 0;
+}
+
 enum mf_status
-mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
-             const struct mf_norm_in *in, struct mf_buf *out,
-             struct mf_norm_result *res)
+mf_normalize_event(const struct mf_normalizer *n, struct mf_nctx *c,
+                   const struct mf_norm_in *in, struct mf_event *ev)
 {
     struct mf_jparse_opts popts = {.first_line = in->first_line ? in->first_line : 1};
     struct mf_jparse_info pinfo;
     struct mf_jerror perr;
-    struct mf_jval *root, *ev;
+    struct mf_jval *root;
     struct mf_record *rec = &c->rec;
-    size_t out_mark = out->len;
 
-    memset(res, 0, sizeof(*res));
-    memset(rec, 0, sizeof(*rec));
+    mf_event_reset(ev);
     mf_arena_reset(&c->arena);
+    c->n = n;
     root = mf_json_parse(&c->arena, in->data, in->len, &popts, &pinfo, &perr);
     if (!root) {
-        snprintf(res->error, sizeof(res->error), "invalid JSON at line %u column %u: %s",
+        snprintf(ev->error, sizeof(ev->error), "invalid JSON at line %u column %u: %s",
                  perr.line, perr.column, perr.msg);
         return MF_DROP;
     }
     root = unwrap_export(&c->arena, root);
     if (root->type != MF_JOBJ) {
-        snprintf(res->error, sizeof(res->error),
+        snprintf(ev->error, sizeof(ev->error),
                  "a record must be a JSON object, got %s", jtype_name(root));
         return MF_DROP;
     }
     mf_record_init(rec, &c->arena, root, in->data, in->len, in->content_type,
                    pinfo.repaired_strings ? MF_REPAIR_UTF8 : 0);
-    mf_tags_eval(n->tags, rec, &res->tags);
-    res->class_uid = mf_ocsf_class_of(n->ocsf, rec);
-    res->repairs = rec->repairs;
-    if (rec->id && strlen(rec->id) < sizeof(res->id))
-        memcpy(res->id, rec->id, strlen(rec->id) + 1);
-    if (rec->tenant && strlen(rec->tenant) < sizeof(res->tenant_id))
-        memcpy(res->tenant_id, rec->tenant, strlen(rec->tenant) + 1);
-    res->content_type = rec->content_type;
+    rec->domains = in->domains;
+    rec->n_domains = in->domains ? in->n_domains : 0;
+    if (!rec->domains && in->domains_for && rec->tenant)
+        rec->n_domains = in->domains_for(rec->tenant, &rec->domains, in->domains_ud);
+    mf_tags_eval(n->tags, rec, &c->hits);
+    event_tags(ev, &c->hits);
+    ev->class_uid = mf_ocsf_class_of(n->ocsf, rec);
+    ev->id = rec->id ? rec->id : "";
+    ev->tenant_id = rec->tenant ? rec->tenant : "";
+    ev->content_type = rec->content_type;
+    ev->time_ms = rec->time_ms;
+    ev->operation = rec->operation;
+    ev->workload = rec->workload;
+    ev->user = rec->user_id;
+    ev->client_ip = rec->client_ip;
+    ev->user_agent = rec->user_agent;
+    ev->object = mf_record_str(rec, "ObjectId");
+    ev->result_status = mf_record_str(rec, "ResultStatus");
+    ev->record_type = rec->record_type;
+    ev->outcome = rec->outcome;
+    ev->system_actor = rec->is_system_actor;
+    ev->repairs = rec->repairs;
+    ev->render = render;
+    ev->render_ud = c;
+    return MF_OK;
+}
 
-    switch (in->schema) {
-    case MF_SCHEMA_OCSF:
-        ev = mf_ocsf_build(n->ocsf, rec, &res->tags, in->keep_raw);
-        break;
-    case MF_SCHEMA_ECS:
-        ev = mf_ecs_build(n->ecs, rec, &res->tags, in->keep_raw);
-        break;
-    default:
-        ev = build_raw(rec, &res->tags);
-        break;
-    }
-    if (ev)
-        add_geo(n, rec, in->schema, ev);
-    if (!ev) {
-        snprintf(res->error, sizeof(res->error), "cannot build the %s event",
-                 mf_schema_name(in->schema));
+enum mf_status
+mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
+             const struct mf_norm_in *in, struct mf_buf *out, struct mf_event *ev)
+{
+    const struct mf_event_form *f;
+
+    if (mf_normalize_event(n, c, in, ev) != MF_OK)
         return MF_DROP;
-    }
-    if (mf_json_write(out, ev) != 0) {
-        out->len = out_mark;
-        if (out->data)
-            out->data[out->len] = '\0';
-        snprintf(res->error, sizeof(res->error),
+    f = mf_event_form(ev, in->schema, in->keep_raw);
+    if (!f)
+        return MF_DROP;
+    if (mf_buf_append(out, f->text.data, f->text.len) != 0) {
+        snprintf(ev->error, sizeof(ev->error),
                  "normalized event larger than the output limit (%zu bytes)", out->max);
         return MF_DROP;
     }

@@ -1,8 +1,13 @@
-/* normalize.h - record bytes in, one normalized JSON line out.
+/* normalize.h - record bytes in, a normalized event out (core/event.h).
  *
  * mf_normalizer owns the loaded tables (tags, OCSF and ECS mappings); it is
  * immutable after mf_normalizer_new() and may be shared by threads, each with
- * its own struct mf_nctx (arena + scratch).
+ * its own struct mf_nctx (arena, the record being normalized, its tags).
+ *
+ * A record is parsed once and tagged once (mf_normalize_event()); each of
+ * its forms (OCSF, ECS, raw; with or without the original record) is then
+ * rendered at most once, when a consumer first asks for it
+ * (mf_event_form()).
  */
 #ifndef MF_NORMALIZE_H
 #define MF_NORMALIZE_H
@@ -12,15 +17,13 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "err.h"
+#include "event.h"
 #include "json.h"
+#include "option.h"
 #include "record.h"
 #include "status.h"
 #include "tags.h"
-
-enum mf_schema { MF_SCHEMA_OCSF = 0, MF_SCHEMA_ECS, MF_SCHEMA_RAW };
-
-const char *mf_schema_name(enum mf_schema s);
-int mf_schema_parse(const char *s, enum mf_schema *out);   /* 0 / -1 */
 
 struct mf_normalizer;
 struct mf_aggdb;
@@ -28,6 +31,8 @@ struct mf_geoip;
 struct mf_ocsf_map;
 struct mf_ecs_map;
 
+/* Also the `normalizer:` section of the configuration (table
+ * mf_normalizer_sec, normalizers/norm_conf.c). */
 struct mf_norm_opts {
     const char *tags_file;     /* NULL = built-in */
     const char *ocsf_file;     /* NULL = built-in */
@@ -35,11 +40,10 @@ struct mf_norm_opts {
     const char *aggregates_file;   /* NULL = built-in (aggregate.h) */
     const char *geoip_db;      /* MaxMind DB (geoip.h); NULL = none */
 };
-
-struct mf_normerr { char msg[256]; };
+extern const struct mf_optsec mf_normalizer_sec;
 
 struct mf_normalizer *mf_normalizer_new(const struct mf_norm_opts *opts,
-                                        struct mf_normerr *err);
+                                        struct mf_err *err);
 void mf_normalizer_destroy(struct mf_normalizer *n);
 const struct mf_tagdb *mf_normalizer_tags(const struct mf_normalizer *n);
 /* "Authentication" for 3002 ...; "" for a class the OCSF table lacks. */
@@ -49,14 +53,13 @@ const char *mf_normalizer_class_name(const struct mf_normalizer *n, int class_ui
 const struct mf_aggdb *mf_normalizer_aggregates(const struct mf_normalizer *n);
 const struct mf_geoip *mf_normalizer_geoip(const struct mf_normalizer *n);
 
-/* Per-thread working state. */
+/* Per-thread working state: the record normalized last lives here until
+ * the next one (the event's facts and forms point into it). */
 struct mf_nctx {
     struct mf_arena arena;
-    struct mf_buf scratch;
-    /* the record normalized last, valid until the next call (rec.raw is
-     * NULL when it was refused): for consumers that read more of it than
-     * the result says (the aggregates) */
+    const struct mf_normalizer *n;
     struct mf_record rec;
+    struct mf_tag_hits hits;
 };
 void mf_nctx_init(struct mf_nctx *c);
 void mf_nctx_fini(struct mf_nctx *c);
@@ -66,34 +69,41 @@ struct mf_norm_in {
     size_t len;
     unsigned first_line;       /* line of data[0] in its file (1 if unknown) */
     const char *content_type;  /* NULL = derive */
+    /* mf_normalize() only: the form written */
     enum mf_schema schema;
     bool keep_raw;             /* add raw_data / event.original */
+    /* The tenant's accepted e-mail domains (tenants[].domains, normalize
+     * --domains); NULL/0: derived from each record's UserId, mailbox owner
+     * and OrganizationName. Borrowed. */
+    const char *const *domains;
+    size_t n_domains;
+    /* Without a fixed list: asked for the accepted domains of the record's
+     * tenant once its OrganizationId is known (import, where the tenant
+     * comes from the record). Returns how many, *out borrowed; 0: derive. */
+    size_t (*domains_for)(const char *tenant_id, const char *const **out, void *ud);
+    void *domains_ud;
 };
 
-/* What happened, for summaries and for outputs (routing, headers). */
-struct mf_norm_result {
-    struct mf_tag_hits tags;
-    int class_uid;             /* OCSF class chosen (also for ecs/raw) */
-    unsigned repairs;          /* MF_REPAIR_* */
-    char id[128];              /* the record's Id ("" when absent or longer) */
-    char tenant_id[64];        /* OrganizationId ("" when absent or longer) */
-    const char *content_type;  /* given, or derived from RecordType/Workload */
-    char error[200];           /* when MF_DROP: why */
-};
+/* Parse, view and tag one record into ev (reset first): facts, tags,
+ * areas, severity, class, and the renderer of its forms. MF_OK, or MF_DROP
+ * when the record cannot be normalized (not JSON, not an object):
+ * ev->error says why, with line:column. Resets c->arena. ev->tenant stays
+ * "" (the caller names the tenant). */
+enum mf_status mf_normalize_event(const struct mf_normalizer *n, struct mf_nctx *c,
+                                  const struct mf_norm_in *in, struct mf_event *ev);
 
-/* Append one normalized JSON object (no newline) to out.
- * MF_OK: written. MF_DROP: the record cannot be normalized (not JSON, not an
- * object, above out's ceiling); res->error says why and with line:column.
- * Resets c->arena on entry. */
+/* mf_normalize_event() and the form in->schema/in->keep_raw appended to
+ * out (no newline). MF_DROP also when the form cannot be rendered (larger
+ * than out's ceiling). */
 enum mf_status mf_normalize(const struct mf_normalizer *n, struct mf_nctx *c,
                             const struct mf_norm_in *in, struct mf_buf *out,
-                            struct mf_norm_result *res);
+                            struct mf_event *ev);
 
 /* ---- schema builders (ocsf.c, ecs.c, raw in normalize.c) -------------- */
 
 struct mf_ocsf_map *mf_ocsf_map_load(const char *name, const char *text,
-                                     size_t len, struct mf_normerr *err);
-struct mf_ocsf_map *mf_ocsf_map_load_builtin(struct mf_normerr *err);
+                                     size_t len, struct mf_err *err);
+struct mf_ocsf_map *mf_ocsf_map_load_builtin(struct mf_err *err);
 void mf_ocsf_map_destroy(struct mf_ocsf_map *m);
 const char *mf_ocsf_class_name(const struct mf_ocsf_map *m, int class_uid);
 /* OCSF class_uid the record maps to (for routing and summaries). */
@@ -105,8 +115,8 @@ struct mf_jval *mf_ocsf_build(const struct mf_ocsf_map *m,
                               const struct mf_tag_hits *tags, bool keep_raw);
 
 struct mf_ecs_map *mf_ecs_map_load(const char *name, const char *text,
-                                   size_t len, struct mf_normerr *err);
-struct mf_ecs_map *mf_ecs_map_load_builtin(struct mf_normerr *err);
+                                   size_t len, struct mf_err *err);
+struct mf_ecs_map *mf_ecs_map_load_builtin(struct mf_err *err);
 void mf_ecs_map_destroy(struct mf_ecs_map *m);
 struct mf_jval *mf_ecs_build(const struct mf_ecs_map *m,
                              const struct mf_record *r,

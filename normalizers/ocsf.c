@@ -65,6 +65,14 @@ struct ocsf_verb {
     int activity;
 };
 
+/* A RecordType whose operations are free text (alert names) or too many to
+ * list: its class when the Operation is not in the table. */
+struct ocsf_rtrule {
+    int record_type;
+    const struct ocsf_class *cls;
+    int activity;
+};
+
 struct mf_ocsf_map {
     struct mf_arena arena;     /* YAML tree and every string below */
     struct ocsf_class *classes;
@@ -73,6 +81,8 @@ struct mf_ocsf_map {
     size_t n_rules;
     struct ocsf_verb *verbs;
     size_t n_verbs;
+    struct ocsf_rtrule *rtrules;
+    size_t n_rtrules;
     const struct ocsf_class *cmdlet_cls;
     const struct ocsf_class *fallback_cls;
     int fallback_activity;
@@ -316,6 +326,13 @@ select_class(const struct mf_ocsf_map *m, const struct mf_record *r,
         sel->entity_type = rule->entity_type;
         sel->folder = rule->folder;
         return;
+    }
+    for (size_t i = 0; i < m->n_rtrules; i++) {
+        if (m->rtrules[i].record_type == r->record_type) {
+            sel->cls = m->rtrules[i].cls;
+            sel->activity = m->rtrules[i].activity;
+            return;
+        }
     }
     if (m->cmdlet_cls && is_cmdlet(op, &vlen)) {
         sel->cls = m->cmdlet_cls;
@@ -734,6 +751,11 @@ shape_group(struct bctx *b)
         gname = pstr(b, "ModifiedProperties.Group.DisplayName.OldValue");
     if (!guid && tgt && strncasecmp(tgt, "Group_", 6) == 0)
         guid = tgt + 6;
+    /* Yammer groups, Teams chats */
+    if (!tn && !(tn = take_str(b, "GroupName")))
+        tn = take_str(b, "ChatThreadName");
+    if (!tg && !(tg = take_str(b, "GroupId")))
+        tg = take_str(b, "ChatThreadId");
     if (tn)
         mf_jobj_set_ref(a, g, "name", 4, tn);
     else if (gname)
@@ -775,6 +797,10 @@ shape_entity(struct bctx *b)
 
     if (!name)
         name = pstr(b, "Parameters.Identity");
+    if (!name)
+        name = pstr(b, "ObjectDisplayName");   /* Power BI / Fabric items */
+    if (!name)
+        name = pstr(b, "ArtifactName");
     if (!name && oid) {
         name = oid->u.s;
         mark(oid);
@@ -917,20 +943,49 @@ shape_web_resources(struct bctx *b)
             mark(v);
         }
     }
-    if (list->len == 0) {
-        /* the mailbox, site or search the operation was about */
-        struct mf_jval *o = mf_jobj(a);
-        struct mf_jval *owner = vstr(b, "MailboxOwnerUPN");
-        struct mf_jval *oid = vstr(b, "ObjectId");
-        if (owner) {
-            mf_jobj_set_ref(a, o, "type", 4, sref(a, "Mailbox"));
-            mf_jobj_set_ref(a, o, "name", 4, owner);
-        } else if (oid) {
-            mf_jobj_set_ref(a, o, "name", 4, oid);
-            mark(oid);
-        } else {
-            mf_jobj_set_ref(a, o, "name", 4, sref(a, b->r->workload ? b->r->workload : "Unknown"));
+    /* links posted in a Teams message */
+    {
+        struct mf_jval *urls = vget(b, "MessageURLs");
+
+        for (size_t i = 0; mf_jis_arr(urls) && i < urls->len && list->len < MAX_WEB_RESOURCES;
+             i++) {
+            struct mf_jval *u = urls->u.items[i], *o;
+
+            if (!mf_jis_str(u) || mf_jis_nullish(u))
+                continue;
+            o = mf_jobj(a);
+            mf_jobj_set_ref(a, o, "type", 4, sref(a, "Url"));
+            mf_jobj_set_ref(a, o, "name", 4, u);
+            mf_jobj_set_ref(a, o, "url_string", 10, u);
+            mf_jarr_push(a, list, o);
+            mark(urls);
         }
+    }
+    if (list->len == 0) {
+        /* the mailbox, site, message or search the operation was about */
+        static const struct {
+            const char *key, *type;
+            bool uid;
+        } about[] = {
+            {"MailboxOwnerUPN", "Mailbox", false}, {"ObjectId", NULL, false},
+            {"NetworkMessageId", "Email", true}, {"MessageId", "Message", true},
+        };
+        struct mf_jval *o = mf_jobj(a);
+
+        for (size_t i = 0; i < sizeof about / sizeof about[0]; i++) {
+            struct mf_jval *v = vstr(b, about[i].key);
+
+            if (!v)
+                continue;
+            if (about[i].type)
+                mf_jobj_set_ref(a, o, "type", 4, sref(a, about[i].type));
+            mf_jobj_set_ref(a, o, about[i].uid ? "uid" : "name", about[i].uid ? 3 : 4, v);
+            if (i > 0)
+                mark(v);   /* the mailbox owner also stays unmapped */
+            break;
+        }
+        if (o->len == 0)
+            mf_jobj_set_ref(a, o, "name", 4, sref(a, b->r->workload ? b->r->workload : "Unknown"));
         mf_jarr_push(a, list, o);
     }
     mf_jobj_set_ref(a, b->ev, "web_resources", 13, list);
@@ -1036,6 +1091,11 @@ shape_detection(struct bctx *b)
     struct mf_jval *fi = mf_jobj(a);
     struct mf_jval *aid = take_str(b, "AlertId");
     struct mf_jval *name = take_str(b, "Name");
+    /* automated investigations and mail submissions carry their own ids */
+    if (!aid && !(aid = take_str(b, "InvestigationId")))
+        aid = take_str(b, "SubmissionId");
+    if (!name)
+        name = take_str(b, "InvestigationName");
     struct mf_jval *cat = take_str(b, "Category");
     struct mf_jval *sev = take_str(b, "Severity");
     struct mf_jval *st = take_str(b, "Status");
@@ -1358,7 +1418,7 @@ mf_ocsf_build(const struct mf_ocsf_map *m, const struct mf_record *r,
 
 struct loader {
     const char *name;
-    struct mf_normerr *err;
+    struct mf_err *err;
     struct mf_ocsf_map *m;
 };
 
@@ -1371,7 +1431,7 @@ lerr(struct loader *L, const struct mf_jval *at, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(L->err->msg, sizeof L->err->msg, "%s:%u: %s", L->name,
+    mf_err_set(L->err, "%s:%u: %s", L->name,
              at ? (unsigned)at->line : 0u, msg);
     return -1;
 }
@@ -1557,8 +1617,7 @@ load_operations(struct loader *L, const struct mf_jval *ops)
     qsort(m->rules, m->n_rules, sizeof *m->rules, rule_cmp);
     for (size_t i = 1; i < m->n_rules; i++) {
         if (strcasecmp(m->rules[i - 1].op, m->rules[i].op) == 0) {
-            snprintf(L->err->msg, sizeof L->err->msg,
-                     "%s:%u: operation '%s' already mapped at line %u", L->name,
+            mf_err_set(L->err, "%s:%u: operation '%s' already mapped at line %u", L->name,
                      m->rules[i].line > m->rules[i - 1].line ? m->rules[i].line
                                                              : m->rules[i - 1].line,
                      m->rules[i].op,
@@ -1610,23 +1669,72 @@ load_cmdlets(struct loader *L, const struct mf_jval *c)
     return 0;
 }
 
+/* record_types: [{record_types: [..], class, activity}] */
+static int
+load_rtrules(struct loader *L, const struct mf_jval *v)
+{
+    static const char *const keys[] = {"record_types", "class", "activity", NULL};
+    struct mf_ocsf_map *m = L->m;
+    size_t n = 0;
+
+    if (!v)
+        return 0;
+    if (!mf_jis_arr(v))
+        return lerr(L, v, "'record_types' must be a list");
+    for (size_t i = 0; i < v->len; i++) {
+        const struct mf_jval *l = mf_jobj_get(v->u.items[i], "record_types");
+        n += mf_jis_arr(l) ? l->len : 0;
+    }
+    m->rtrules = mf_arena_calloc(&m->arena, (n ? n : 1) * sizeof *m->rtrules);
+    for (size_t i = 0; i < v->len; i++) {
+        const struct mf_jval *o = v->u.items[i], *l;
+        const struct ocsf_class *cls;
+        int act;
+
+        if (!mf_jis_obj(o))
+            return lerr(L, o, "a record_types entry must be a mapping");
+        if (check_keys(L, o, "record_types entry", keys) != 0 ||
+            get_class_activity(L, o, &cls, &act) != 0)
+            return -1;
+        l = mf_jobj_get(o, "record_types");
+        if (!mf_jis_arr(l) || l->len == 0)
+            return lerr(L, l ? l : o, "'record_types' must be a non-empty list of numbers");
+        for (size_t j = 0; j < l->len; j++) {
+            struct ocsf_rtrule *ru = &m->rtrules[m->n_rtrules];
+            int rt;
+
+            if (get_int(L, l->u.items[j], "a RecordType", 0, 100000, &rt) != 0)
+                return -1;
+            for (size_t k = 0; k < m->n_rtrules; k++)
+                if (m->rtrules[k].record_type == rt)
+                    return lerr(L, l->u.items[j], "RecordType %d listed twice", rt);
+            ru->record_type = rt;
+            ru->cls = cls;
+            ru->activity = act;
+            m->n_rtrules++;
+        }
+    }
+    return 0;
+}
+
 struct mf_ocsf_map *
 mf_ocsf_map_load(const char *name, const char *text, size_t len,
-                 struct mf_normerr *err)
+                 struct mf_err *err)
 {
     static const char *const top_keys[] = {"version", "categories", "classes",
-                                           "operations", "cmdlets", "fallback", NULL};
+                                           "operations", "record_types", "cmdlets",
+                                           "fallback", NULL};
     static const char *const fb_keys[] = {"class", "activity", NULL};
     struct mf_ocsf_map *m = mf_xcalloc(1, sizeof *m);
     struct loader L = {.name = name ? name : "ocsf.yaml", .err = err, .m = m};
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     struct mf_jval *root, *fb;
     int ver;
 
     mf_arena_init(&m->arena, 64 * 1024);
     root = mf_yaml_load(&m->arena, L.name, text, len, &yerr);
     if (!root) {
-        snprintf(err->msg, sizeof err->msg, "%s", yerr.msg);
+        mf_err_set(err, "%s", yerr.msg);
         goto fail;
     }
     if (!mf_jis_obj(root)) {
@@ -1639,6 +1747,7 @@ mf_ocsf_map_load(const char *name, const char *text, size_t len,
         goto fail;
     if (load_classes(&L, mf_jobj_get(root, "categories"), mf_jobj_get(root, "classes")) != 0 ||
         load_operations(&L, mf_jobj_get(root, "operations")) != 0 ||
+        load_rtrules(&L, mf_jobj_get(root, "record_types")) != 0 ||
         load_cmdlets(&L, mf_jobj_get(root, "cmdlets")) != 0)
         goto fail;
     fb = mf_jobj_get(root, "fallback");
@@ -1656,7 +1765,7 @@ fail:
 }
 
 struct mf_ocsf_map *
-mf_ocsf_map_load_builtin(struct mf_normerr *err)
+mf_ocsf_map_load_builtin(struct mf_err *err)
 {
     return mf_ocsf_map_load("ocsf.yaml (built-in)", mf_builtin_ocsf,
                             mf_builtin_ocsf_len, err);

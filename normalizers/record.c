@@ -32,9 +32,11 @@ static const struct {
 };
 #undef NAME
 
-/* Client address fields, in order of preference. */
+/* Client address fields, in order of preference (normalization.md §1a):
+ * on Exchange mailbox records ClientIPAddress is the client, ClientIP can be
+ * a Microsoft front end. */
 static const char *const client_ip_fields[] = {
-    "ClientIP", "ClientIPAddress", "ActorIpAddress", "ClientIp", NULL,
+    "ClientIPAddress", "ClientIP", "ActorIpAddress", "ClientIp", NULL,
 };
 
 /* System actors excluded from most tags (normalization.md §2e). A trailing
@@ -174,86 +176,6 @@ mf_content_type_guess(int record_type, const char *workload)
 /* ---------------------------------------------------------------------- */
 /* Parsing helpers                                                        */
 /* ---------------------------------------------------------------------- */
-
-static int
-digits(const char *s, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return -1;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return 0;
-}
-
-int
-mf_parse_time(const char *s, int64_t *ms)
-{
-    int Y, M, D, h = 0, mi = 0, sec = 0, frac_ms = 0;
-    int64_t days, off = 0;
-    const char *p;
-
-    if (!s)
-        return -1;
-    while (*s == ' ')
-        s++;
-    if (strlen(s) < 10 || digits(s, 4, &Y) || s[4] != '-' || digits(s + 5, 2, &M) ||
-        s[7] != '-' || digits(s + 8, 2, &D))
-        return -1;
-    p = s + 10;
-    if (*p == 'T' || *p == ' ') {
-        if (strlen(p) < 6 || digits(p + 1, 2, &h) || p[3] != ':' ||
-            digits(p + 4, 2, &mi))
-            return -1;
-        p += 6;
-        if (*p == ':') {
-            if (digits(p + 1, 2, &sec))
-                return -1;
-            p += 3;
-        }
-        if (*p == '.' || *p == ',') {
-            int scale = 100;
-
-            p++;
-            if (*p < '0' || *p > '9')
-                return -1;
-            while (*p >= '0' && *p <= '9') {
-                frac_ms += (*p - '0') * scale;
-                scale /= 10;
-                p++;
-            }
-        }
-        if (*p == 'Z' || *p == 'z') {
-            p++;
-        } else if (*p == '+' || *p == '-') {
-            int oh, om = 0, sign = *p == '-' ? -1 : 1;
-
-            if (digits(p + 1, 2, &oh))
-                return -1;
-            p += 3;
-            if (*p == ':')
-                p++;
-            if (*p >= '0' && *p <= '9') {
-                if (digits(p, 2, &om))
-                    return -1;
-                p += 2;
-            }
-            off = sign * ((int64_t)oh * 3600 + om * 60);
-        }
-    }
-    while (*p == ' ')
-        p++;
-    if (*p)
-        return -1;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    days = mf_days_from_civil(Y, (unsigned)M, (unsigned)D);
-    *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000 + frac_ms;
-    return 0;
-}
 
 static bool
 valid_ip(const char *s)
@@ -682,7 +604,7 @@ mf_record_init(struct mf_record *r, struct mf_arena *a, const struct mf_jval *ra
     r->user_type = view_int(r, "UserType");
 
     r->creation_time = view_str(r, "CreationTime");
-    if (!r->creation_time || mf_parse_time(r->creation_time, &r->time_ms) != 0) {
+    if (!r->creation_time || mf_time_parse(r->creation_time, &r->time_ms) != 0) {
         r->time_ms = mf_clock_wall_ms();
         r->repairs |= MF_REPAIR_TIME;
     }

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "arena.h"
+#include "event.h"
 #include "json.h"
 
 /* Repairs made while reading a record (bit set); reported on the event. */
@@ -39,8 +40,6 @@
 /* Name of one MF_REPAIR_* bit as the events show it ("invalid_utf8", ...),
  * the same in every schema; NULL for an unknown bit. */
 const char *mf_repair_name(unsigned bit);
-
-enum mf_outcome { MF_OUTCOME_UNKNOWN = 0, MF_OUTCOME_SUCCESS = 1, MF_OUTCOME_FAILURE = 2 };
 
 struct mf_record {
     struct mf_arena *arena;
@@ -62,7 +61,7 @@ struct mf_record {
     int user_type;               /* -1 when absent */
     enum mf_outcome outcome;     /* see mf_record_init() */
     bool is_system_actor;        /* normalization.md §2e exclusion list */
-    /* Client address from ClientIP, ClientIPAddress, ActorIpAddress (first
+    /* Client address from ClientIPAddress, ClientIP, ActorIpAddress (first
      * usable), with brackets, port and ::ffff: removed. */
     char client_ip[64];          /* "" when none */
     int client_port;             /* 0 when none */
@@ -71,6 +70,12 @@ struct mf_record {
     const char *content_type;    /* Audit.Exchange ... (caller-supplied or
                                     derived from Workload/RecordType) */
     unsigned repairs;            /* MF_REPAIR_* */
+    /* The tenant's accepted e-mail domains (struct mf_norm_in; set by the
+     * caller after mf_record_init()): an address under one of them is
+     * inside the organization. n_domains 0: derived from the record
+     * (rules.c, `external`). */
+    const char *const *domains;
+    size_t n_domains;
 };
 
 /* Build the view and the derived facts. raw must be an object. src/src_len
@@ -90,9 +95,6 @@ const char *mf_record_str(const struct mf_record *r, const char *path);
 /* Parse a ClientIP-like string into ip/port. Returns 0 when an address was
  * found, -1 for null/empty/garbage (ip set to ""). */
 int mf_parse_client_ip(const char *s, char *ip, size_t ipsz, int *port);
-/* "2020-02-07T20:49:49" (optionally with fraction and Z/offset) as UTC
- * epoch ms; 0 / -1. */
-int mf_parse_time(const char *s, int64_t *ms);
 /* RecordType number -> Elastic/Microsoft name, or NULL. */
 const char *mf_record_type_name(int rt);
 /* Content type for a record (Audit.AzureActiveDirectory, Audit.Exchange,

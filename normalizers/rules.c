@@ -837,6 +837,9 @@ struct orgdoms {
     size_t n;
     const char *tenant;      /* "contoso" of contoso.onmicrosoft.com */
     size_t tenant_len;
+    /* the tenant's accepted domains when configured: then the only ones */
+    const char *const *accepted;
+    size_t n_accepted;
 };
 
 static void
@@ -865,6 +868,11 @@ orgdoms_init(struct orgdoms *o, const struct mf_record *r)
     const char *d, *org;
 
     memset(o, 0, sizeof(*o));
+    if (r->n_domains > 0) {
+        o->accepted = r->domains;
+        o->n_accepted = r->n_domains;
+        return;
+    }
     d = domain_of(r->user_id, &len);
     if (d)
         orgdoms_add(o, d, len);
@@ -886,6 +894,13 @@ addr_external(const struct orgdoms *o, const char *d, size_t dlen)
     size_t i;
     const char *dot;
 
+    if (o->n_accepted > 0) {
+        for (i = 0; i < o->n_accepted; i++)
+            if (o->accepted[i] &&
+                dom_is_under(d, dlen, o->accepted[i], strlen(o->accepted[i])))
+                return false;
+        return true;
+    }
     for (i = 0; i < o->n; i++)
         if (dom_is_under(d, dlen, o->d[i], o->len[i]))
             return false;
@@ -904,7 +919,7 @@ text_external(const struct orgdoms *o, const char *t, size_t len)
 {
     size_t i;
 
-    if (o->n == 0)
+    if (o->n == 0 && o->n_accepted == 0)
         return false;   /* the actor's organisation is unknown: cannot tell */
     for (i = 0; i < len; i++) {
         size_t s, e;

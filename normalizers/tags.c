@@ -20,38 +20,6 @@
 #include "rules.h"
 #include "yaml_tree.h"
 
-static const char *const area_names[MF_AREA_COUNT] = {
-    "identity_access",
-    "data_protection",
-    "collaboration_sharing",
-    "device_posture",
-    "monitoring_response",
-};
-
-const char *
-mf_area_name(enum mf_area a)
-{
-    if ((int)a < 0 || a >= MF_AREA_COUNT)
-        return "unknown";
-    return area_names[a];
-}
-
-int
-mf_area_parse(const char *s, enum mf_area *out)
-{
-    int i;
-
-    if (!s)
-        return -1;
-    for (i = 0; i < MF_AREA_COUNT; i++)
-        if (strcmp(s, area_names[i]) == 0) {
-            if (out)
-                *out = (enum mf_area)i;
-            return 0;
-        }
-    return -1;
-}
-
 struct rule {
     const struct mf_cond *match;
     const struct mf_sevexpr *sev;
@@ -76,7 +44,7 @@ struct mf_tagdb {
 };
 
 static void
-set_err(struct mf_tagerr *err, const char *name, const struct mf_jval *at,
+set_err(struct mf_err *err, const char *name, const struct mf_jval *at,
         const char *fmt, ...)
 {
     va_list ap;
@@ -87,7 +55,7 @@ set_err(struct mf_tagerr *err, const char *name, const struct mf_jval *at,
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    snprintf(err->msg, sizeof(err->msg), "%s:%u: %s", name,
+    mf_err_set(err, "%s:%u: %s", name,
              at ? (unsigned)at->line : 0u, msg);
 }
 
@@ -163,7 +131,7 @@ static const char *const tag_keys[] = {
 
 static int
 load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
-         struct mf_tagerr *err)
+         struct mf_err *err)
 {
     struct mf_tag *tag = &db->tags[db->n];
     struct rule *rule = &db->rules[db->n];
@@ -262,13 +230,13 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
     }
     rule->match = mf_rules_compile(db->rs, match, cerr, sizeof(cerr));
     if (!rule->match) {
-        snprintf(err->msg, sizeof(err->msg), "%s", cerr);
+        mf_err_set(err, "%s", cerr);
         return -1;
     }
     rule->sev = mf_rules_compile_severity(db->rs, tag->severity, from, adjust,
                                           cerr, sizeof(cerr));
     if (!rule->sev) {
-        snprintf(err->msg, sizeof(err->msg), "%s", cerr);
+        mf_err_set(err, "%s", cerr);
         return -1;
     }
     if (sys) {
@@ -300,24 +268,24 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
 
 struct mf_tagdb *
 mf_tagdb_load(const char *name, const char *text, size_t len,
-              struct mf_tagerr *err)
+              struct mf_err *err)
 {
     struct mf_arena ya;
-    struct mf_yerror yerr;
+    struct mf_err yerr;
     const struct mf_jval *root, *tags = NULL, *version = NULL, *fields = NULL;
     struct mf_tagdb *db = NULL;
-    struct mf_tagerr dummy;
+    struct mf_err dummy;
     size_t i;
 
     if (!err)
         err = &dummy;
-    err->msg[0] = '\0';
+    mf_err_reset(err);
     if (!name)
         name = "tags.yaml";
     mf_arena_init(&ya, 65536);
     root = mf_yaml_load(&ya, name, text ? text : "", text ? len : 0, &yerr);
     if (!root) {
-        snprintf(err->msg, sizeof(err->msg), "%s", yerr.msg);
+        mf_err_set(err, "%s", yerr.msg);
         goto fail;
     }
     if (!mf_jis_obj(root)) {
@@ -384,7 +352,7 @@ fail:
 }
 
 struct mf_tagdb *
-mf_tagdb_load_builtin(struct mf_tagerr *err)
+mf_tagdb_load_builtin(struct mf_err *err)
 {
     return mf_tagdb_load("tags.yaml", mf_builtin_tags, mf_builtin_tags_len, err);
 }

@@ -12,20 +12,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "err.h"
+#include "event.h"
 #include "record.h"
-
-enum mf_area {
-    MF_AREA_IDENTITY_ACCESS = 0,
-    MF_AREA_DATA_PROTECTION,
-    MF_AREA_COLLABORATION_SHARING,
-    MF_AREA_DEVICE_POSTURE,
-    MF_AREA_MONITORING_RESPONSE,
-    MF_AREA_COUNT
-};
-
-/* "identity_access", ... ; parse returns -1 for unknown names. */
-const char *mf_area_name(enum mf_area a);
-int mf_area_parse(const char *s, enum mf_area *out);
 
 struct mf_tag {
     const char *id;            /* "identity.mfa_disabled" */
@@ -52,14 +41,12 @@ struct mf_tag_hits {
 
 struct mf_tagdb;
 
-struct mf_tagerr { char msg[256]; };
-
 /* Load from YAML text (name used in messages). NULL with err on any
  * problem. */
 struct mf_tagdb *mf_tagdb_load(const char *name, const char *text, size_t len,
-                               struct mf_tagerr *err);
+                               struct mf_err *err);
 /* The catalogue compiled into the binary. */
-struct mf_tagdb *mf_tagdb_load_builtin(struct mf_tagerr *err);
+struct mf_tagdb *mf_tagdb_load_builtin(struct mf_err *err);
 void mf_tagdb_destroy(struct mf_tagdb *db);
 
 /* Tag ids: <identity|data|collab|device|monitor|behavior>.<[a-z0-9_]+>;

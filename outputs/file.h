@@ -11,6 +11,13 @@
 
 #define MF_FILE_OUT_DEFAULT_BUF ((size_t)1 << 20)   /* 1 MiB */
 
+/* The file output's own keys (table mf_file_sec, outputs/output.c). */
+struct mf_file_conf {
+    const char *path;                /* "-" = standard output */
+};
+struct mf_optsec;
+extern const struct mf_optsec mf_file_sec;
+
 struct mf_file_out;
 
 /* path NULL or "-" = standard output (not closed by close). append != 0

@@ -4,13 +4,15 @@
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
+#include "secret.h"
 #include "log.h"
 #include "mem.h"
 
@@ -22,6 +24,8 @@
 #define PERM_LOG_MAX 200            /* permanent ones (each with its Id) */
 #define ERR_REPEAT_MS 5000          /* same error_cb code: debug in between */
 #define FLUSH_SLICE_MS 20
+#define EPOCH_SLOTS 4               /* flush epochs whose reports still count */
+#define POLL_EVERY 64               /* sends between two rd_kafka_poll(0) */
 
 struct topic_slot {
     char *name;
@@ -29,30 +33,53 @@ struct topic_slot {
     rd_kafka_topic_t *rkt;
 };
 
+/* What happened to the messages sent in one flush epoch. */
+struct epoch {
+    uint64_t id;                    /* which epoch the slot holds */
+    uint64_t sent;                  /* accepted by send() */
+    uint64_t done;                  /* delivery reports received */
+    uint64_t failed;                /* ... with a transient error */
+    uint64_t permanent;             /* ... with a permanent error */
+    uint64_t refused;               /* refused by send() (MF_DROP) */
+    uint64_t logged;                /* transient failures logged */
+    uint64_t plogged;               /* permanent failures logged */
+};
+
+/* Threads: send() runs on several threads at once (produce is
+ * thread-safe in librdkafka); mu guards the counters, the epochs and the
+ * topic cache and is never held across a librdkafka call that serves
+ * callbacks. rk_lock is read-held by senders and write-held to replace
+ * the handle after a fatal error. */
 struct kafka_output {
     struct mf_output base;          /* first: the generic header */
     rd_kafka_t *rk;
     char *name;
     char *topic_tmpl;
     char *key_tmpl;
+    pthread_mutex_t mu;
+    pthread_rwlock_t rk_lock;
     struct topic_slot topics[MF_KAFKA_TOPIC_CACHE];
     size_t n_topics;
     size_t last_topic;              /* fast path: same topic as before */
     int flush_timeout_ms;
     struct mf_output_stats st;
-    /* the current flush epoch */
-    uint64_t epoch;
-    uint64_t ep_sent;               /* accepted by send() */
-    uint64_t ep_done;               /* delivery reports received */
-    uint64_t ep_failed;             /* ... with a transient error */
-    uint64_t ep_permanent;          /* ... with a permanent error */
-    uint64_t ep_refused;            /* refused by send() (MF_DROP) */
-    uint64_t ep_logged;             /* transient failures logged */
-    uint64_t ep_plogged;            /* permanent failures logged */
+    uint64_t epoch;                 /* the current flush epoch */
+    struct epoch ep[EPOCH_SLOTS];   /* by epoch id modulo EPOCH_SLOTS */
+    atomic_uint sends;              /* for the periodic poll */
     bool fatal;
     int last_err;                   /* error_cb flood control */
     int64_t last_err_ms;
 };
+
+/* The slot of epoch id while it is open, else NULL (its flush is over:
+ * a late report only updates the totals). Under mu. */
+static struct epoch *
+epoch_of(struct kafka_output *ko, uint64_t id)
+{
+    struct epoch *e = &ko->ep[id % EPOCH_SLOTS];
+
+    return e->id == id ? e : NULL;
+}
 
 /* Defaults applied before the user's `rdkafka` properties. */
 static const struct {
@@ -182,41 +209,43 @@ static void
 dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     struct kafka_output *ko = opaque;
-    bool cur = (uint64_t)(uintptr_t)m->_private == ko->epoch;
+    struct epoch *e;
     char id[160];
 
     (void)rk;
+    pthread_mutex_lock(&ko->mu);
+    e = epoch_of(ko, (uint64_t)(uintptr_t)m->_private);
     if (ko->st.queued)
         ko->st.queued--;
-    if (cur)
-        ko->ep_done++;
+    if (e)
+        e->done++;
     if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         ko->st.acked++;
-        return;
-    }
-    if (mf_kafka_err_permanent(m->err)) {
+    } else if (mf_kafka_err_permanent(m->err)) {
         ko->st.dropped++;
-        if (cur)
-            ko->ep_permanent++;
-        if (ko->ep_plogged++ < PERM_LOG_MAX)
+        if (e)
+            e->permanent++;
+        if (e && e->plogged++ < PERM_LOG_MAX)
             mf_log(MF_LOG_ERROR,
                    "output=%s id=%s topic=%s error=%s: %s; not delivered, "
                    "permanent (the checkpoint holds)", ko->name,
                    msg_id(m, id, sizeof(id)),
                    m->rkt ? rd_kafka_topic_name(m->rkt) : "?",
                    rd_kafka_err2name(m->err), rd_kafka_err2str(m->err));
-        return;
+    } else {
+        ko->st.failed++;
+        /* without its epoch: that flush already failed, the caller sends
+         * the record again */
+        if (e)
+            e->failed++;
+        if (e && e->logged++ < FAIL_LOG_MAX)
+            mf_log(MF_LOG_WARN, "output=%s id=%s error=%s: %s (%s); will be sent "
+                   "again", ko->name, msg_id(m, id, sizeof(id)),
+                   rd_kafka_err2name(m->err), rd_kafka_err2str(m->err),
+                   rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
+                       ? "not persisted" : "possibly persisted");
     }
-    ko->st.failed++;
-    if (!cur)
-        return;     /* its epoch already failed: the caller sends it again */
-    ko->ep_failed++;
-    if (ko->ep_logged++ < FAIL_LOG_MAX)
-        mf_log(MF_LOG_WARN, "output=%s id=%s error=%s: %s (%s); will be sent "
-               "again", ko->name, msg_id(m, id, sizeof(id)),
-               rd_kafka_err2name(m->err), rd_kafka_err2str(m->err),
-               rd_kafka_message_status(m) == RD_KAFKA_MSG_STATUS_NOT_PERSISTED
-                   ? "not persisted" : "possibly persisted");
+    pthread_mutex_unlock(&ko->mu);
 }
 
 static void
@@ -229,21 +258,26 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
         char why[512];
         rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, why, sizeof(why));
 
+        pthread_mutex_lock(&ko->mu);
         ko->fatal = true;
+        pthread_mutex_unlock(&ko->mu);
         mf_log(MF_LOG_ERROR, "output=%s fatal producer error %s: %s; no more "
                "records are accepted until the producer is re-created (next flush)",
                ko->name, rd_kafka_err2name(orig), why);
         return;
     }
     /* broker connection failures are logged by librdkafka itself (log_cb) */
+    pthread_mutex_lock(&ko->mu);
     if (err == RD_KAFKA_RESP_ERR__TRANSPORT ||
         (err == ko->last_err && t - ko->last_err_ms < ERR_REPEAT_MS)) {
+        pthread_mutex_unlock(&ko->mu);
         mf_log(MF_LOG_DEBUG, "output=%s kafka %s: %s", ko->name,
                rd_kafka_err2name(err), reason);
         return;
     }
     ko->last_err = err;
     ko->last_err_ms = t;
+    pthread_mutex_unlock(&ko->mu);
     mf_log(MF_LOG_WARN, "output=%s kafka %s: %s", ko->name,
            rd_kafka_err2name(err), reason);
 }
@@ -308,6 +342,7 @@ static int
 configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
           struct secrets *sec, char *err, size_t errsz)
 {
+    const struct mf_kafka_conf *k = c->plugin;
     char num[32], what[256];
     size_t i;
 
@@ -322,13 +357,13 @@ configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
                      errsz) != 0)
             return -1;
     }
-    for (i = 0; i < c->rdkafka.n; i++)
-        if (conf_set(conf, c->name, "rdkafka", c->rdkafka.v[i].key,
-                     c->rdkafka.v[i].value, false, sec, err, errsz) != 0)
+    for (i = 0; i < k->rdkafka.n; i++)
+        if (conf_set(conf, c->name, "rdkafka", k->rdkafka.v[i].key,
+                     k->rdkafka.v[i].value, false, sec, err, errsz) != 0)
             return -1;
     for (int pass = 0; pass < 2; pass++) {
-        const struct mf_kvlist *kl = pass ? &c->rdkafka_secret_env
-                                          : &c->rdkafka_secret_files;
+        const struct mf_kvlist *kl = pass ? &k->rdkafka_secret_env
+                                          : &k->rdkafka_secret_files;
         const char *origin = pass ? "rdkafka_secret_env" : "rdkafka_secret_files";
 
         for (i = 0; i < kl->n; i++) {
@@ -345,7 +380,7 @@ configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
             s = &sec->v[sec->n];
             snprintf(what, sizeof(what), "outputs '%s': %s.%s", c->name,
                      origin, kv->key);
-            if (mf_config_load_secret(pass ? NULL : kv->value,
+            if (mf_secret_load(pass ? NULL : kv->value,
                                       pass ? kv->value : NULL, !pem, what, s,
                                       err, errsz) != 0)
                 return -1;
@@ -355,22 +390,22 @@ configure(rd_kafka_conf_t *conf, const struct mf_output_conf *c,
                 return -1;
         }
     }
-    if (!c->brokers || !c->brokers[0]) {
+    if (!k->brokers || !k->brokers[0]) {
         snprintf(err, errsz, "outputs '%s': no brokers", c->name);
         return -1;
     }
-    if (conf_set(conf, c->name, "brokers", "bootstrap.servers", c->brokers,
+    if (conf_set(conf, c->name, "brokers", "bootstrap.servers", k->brokers,
                  false, sec, err, errsz) != 0)
         return -1;
-    if (c->compression < 0 ||
-        (size_t)c->compression >= sizeof(compression_names) /
+    if (k->compression < 0 ||
+        (size_t)k->compression >= sizeof(compression_names) /
                                       sizeof(compression_names[0])) {
         snprintf(err, errsz, "outputs '%s': unknown compression %d", c->name,
-                 c->compression);
+                 k->compression);
         return -1;
     }
     return conf_set(conf, c->name, "compression", "compression.codec",
-                    compression_names[c->compression], false, sec, err, errsz);
+                    compression_names[k->compression], false, sec, err, errsz);
 }
 
 /* A configured producer handle, or NULL with err set. */
@@ -443,24 +478,31 @@ destroy_handle(struct kafka_output *ko, int timeout_ms)
 }
 
 static struct mf_output *
-kafka_open(const struct mf_output_conf *c, char *err, size_t errsz)
+kafka_open(const struct mf_output_conf *c, struct mf_err *err)
 {
+    const struct mf_kafka_conf *k = c->plugin;
     struct kafka_output *ko;
+    char e[512] = "";
 
-    if (!c->topic || !c->topic[0]) {
-        snprintf(err, errsz, "outputs '%s': no topic", c->name ? c->name : "?");
+    if (!k || !k->topic || !k->topic[0]) {
+        mf_err_set(err, "outputs '%s': no topic", c->name ? c->name : "?");
         return NULL;
     }
     ko = mf_xcalloc(1, sizeof(*ko));
     ko->name = mf_xstrdup(c->name ? c->name : "kafka");
-    ko->topic_tmpl = mf_xstrdup(c->topic);
-    ko->key_tmpl = mf_xstrdup(c->key ? c->key : "{id}");
+    ko->topic_tmpl = mf_xstrdup(k->topic);
+    ko->key_tmpl = mf_xstrdup(k->key ? k->key : "{id}");
     ko->flush_timeout_ms = c->flush_timeout_ms > INT32_MAX
                                ? INT32_MAX : (int)c->flush_timeout_ms;
     ko->base.ops = &mf_output_kafka_ops;
     ko->base.conf = c;
-    ko->rk = new_handle(ko, c, err, errsz);
+    pthread_mutex_init(&ko->mu, NULL);
+    pthread_rwlock_init(&ko->rk_lock, NULL);
+    ko->rk = new_handle(ko, c, e, sizeof(e));
     if (!ko->rk) {
+        mf_err_set(err, "%s", e);
+        pthread_mutex_destroy(&ko->mu);
+        pthread_rwlock_destroy(&ko->rk_lock);
         free(ko->key_tmpl);
         free(ko->topic_tmpl);
         free(ko->name);
@@ -471,27 +513,32 @@ kafka_open(const struct mf_output_conf *c, char *err, size_t errsz)
 }
 
 /* After a fatal producer error (idempotence state lost...) the handle
- * refuses everything: replace it. The records of the failed epochs are
- * sent again by the caller. */
+ * refuses everything: replace it, holding the senders off. The records of
+ * the failed epochs are sent again by the caller. */
 static void
 recreate(struct kafka_output *ko)
 {
     char err[512];
     rd_kafka_t *rk;
 
+    pthread_rwlock_wrlock(&ko->rk_lock);
     /* in-flight requests of the old handle may still complete */
     if (ko->rk)
         destroy_handle(ko, ko->flush_timeout_ms < 1000 ? ko->flush_timeout_ms
                                                        : 1000);
     rk = new_handle(ko, ko->base.conf, err, sizeof(err));
     if (!rk) {
+        pthread_rwlock_unlock(&ko->rk_lock);
         mf_log(MF_LOG_ERROR, "output=%s cannot re-create the producer: %s",
                ko->name, err);
         return;     /* still fatal: send() keeps refusing */
     }
+    pthread_mutex_lock(&ko->mu);
     ko->rk = rk;
     ko->fatal = false;
     ko->st.queued = 0;
+    pthread_mutex_unlock(&ko->mu);
+    pthread_rwlock_unlock(&ko->rk_lock);
     mf_log(MF_LOG_WARN, "output=%s producer re-created after a fatal error",
            ko->name);
 }
@@ -500,7 +547,8 @@ recreate(struct kafka_output *ko)
 /* send                                                                   */
 /* ---------------------------------------------------------------------- */
 
-/* The cached handle of a topic, or NULL when the cache is full. */
+/* The cached handle of a topic, or NULL when the cache is full. Under
+ * mu. */
 static rd_kafka_topic_t *
 topic_get(struct kafka_output *ko, const char *name, size_t len)
 {
@@ -531,78 +579,115 @@ topic_get(struct kafka_output *ko, const char *name, size_t len)
     return s->rkt;
 }
 
-static size_t
-join_tags(const struct mf_norm_result *res, char *buf, size_t n)
-{
-    size_t o = 0, i;
-
-    buf[0] = '\0';
-    if (!res)
-        return 0;
-    for (i = 0; i < res->tags.n && i < MF_TAGS_MAX_HITS; i++) {
-        const char *id = res->tags.hit[i].tag ? res->tags.hit[i].tag->id : NULL;
-        size_t l = id ? strlen(id) : 0;
-
-        if (!l || o + l + 2 > n)     /* whole ids only */
-            continue;
-        if (o)
-            buf[o++] = ',';
-        memcpy(buf + o, id, l);
-        o += l;
-        buf[o] = '\0';
-    }
-    return o;
-}
-
+/* A record this output can never take: counted in epoch e, logged with
+ * its Id. Under mu. */
 static enum mf_status
-refuse(struct kafka_output *ko, const struct mf_out_msg *m, const char *why)
+refuse(struct kafka_output *ko, uint64_t e, const struct mf_event *ev, size_t len,
+       const char *why)
 {
+    struct epoch *ep = epoch_of(ko, e);
+
     ko->st.dropped++;
-    ko->ep_refused++;
-    if (ko->ep_plogged++ < PERM_LOG_MAX)
+    if (ep)
+        ep->refused++;
+    if (!ep || ep->plogged++ < PERM_LOG_MAX)
         mf_log(MF_LOG_ERROR, "output=%s id=%s size=%zu: %s; not delivered, "
                "permanent (the checkpoint holds)", ko->name,
-               m->res && m->res->id[0] ? m->res->id : "(none)", m->len, why);
+               ev->id[0] ? ev->id : "(none)", len, why);
     return MF_DROP;
 }
 
+/* The end of a send that librdkafka did not take: undo the count, then
+ * classify. Under mu. */
 static enum mf_status
-kafka_send(struct mf_output *o, const struct mf_out_msg *m)
+not_taken(struct kafka_output *ko, uint64_t e, const struct mf_event *ev, size_t len,
+          rd_kafka_resp_err_t err)
+{
+    struct epoch *ep = epoch_of(ko, e);
+    char why[160];
+
+    if (ep)
+        ep->sent--;
+    ko->st.sent--;
+    ko->st.queued--;
+    switch (err) {
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+        ko->st.retries++;
+        return MF_RETRY;
+    case RD_KAFKA_RESP_ERR__FATAL:
+        ko->fatal = true;
+        ko->st.dropped++;
+        if (ep)
+            ep->refused++;
+        return MF_FATAL;
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+        return refuse(ko, e, ev, len, "larger than message.max.bytes "
+                                      "(MSG_SIZE_TOO_LARGE)");
+    default:
+        snprintf(why, sizeof(why), "refused by librdkafka: %s: %s",
+                 rd_kafka_err2name(err), rd_kafka_err2str(err));
+        return refuse(ko, e, ev, len, why);
+    }
+}
+
+static enum mf_status
+kafka_send(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch)
 {
     struct kafka_output *ko = (struct kafka_output *)o;
+    const struct mf_event_form *f = mf_output_form(o, ev);
     char topic[TOPIC_NAME_MAX + 2], key[KEY_MAX], tags[TAGS_MAX], sev[8];
-    const char *tenant = m->tenant ? m->tenant : "";
-    const char *ct = m->content_type ? m->content_type : "";
-    const char *schema = mf_schema_name(m->schema);
-    const char *id = m->res ? m->res->id : "";
-    size_t tlen, klen, glen;
-    int severity = m->res ? m->res->tags.max_severity : 0;
-    void *opaque = (void *)(uintptr_t)ko->epoch;
+    const char *tenant = ev->tenant ? ev->tenant : "";
+    const char *ct = ev->content_type ? ev->content_type : "";
+    const char *schema = mf_schema_name((enum mf_schema)o->conf->schema);
+    const char *id = ev->id;
+    size_t tlen, klen, glen, len = f ? f->text.len : 0;
     rd_kafka_topic_t *rkt;
     rd_kafka_resp_err_t err;
+    enum mf_status st = MF_OK;
+    uint64_t e;
 
+    (void)scratch;
+    if (!f)
+        return MF_DROP;
+    tlen = mf_output_expand(ko->topic_tmpl, ev, (enum mf_schema)o->conf->schema,
+                            true, topic, sizeof(topic));
+    klen = mf_output_expand(ko->key_tmpl, ev, (enum mf_schema)o->conf->schema, false,
+                            key, sizeof(key));
+    glen = mf_event_join_tags(ev, ',', tags, sizeof(tags));
+    snprintf(sev, sizeof(sev), "%d", ev->severity < 1 ? 1 : ev->severity);
+
+    pthread_rwlock_rdlock(&ko->rk_lock);
+    pthread_mutex_lock(&ko->mu);
+    e = ko->epoch;
     if (ko->fatal || !ko->rk) {
+        struct epoch *ep = epoch_of(ko, e);
+
         ko->st.dropped++;
-        ko->ep_refused++;
-        return MF_FATAL;
+        if (ep)
+            ep->refused++;
+        st = MF_FATAL;
+    } else if (tlen == 0 || tlen > TOPIC_NAME_MAX) {
+        st = refuse(ko, e, ev, len, tlen ? "topic name longer than 249 characters"
+                                         : "empty topic name");
+    } else if (tlen <= 2 && (strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0)) {
+        st = refuse(ko, e, ev, len, "topic name '.' or '..'");
     }
-    tlen = mf_output_expand(ko->topic_tmpl, m, true, topic, sizeof(topic));
-    if (tlen == 0 || tlen > TOPIC_NAME_MAX)
-        return refuse(ko, m, tlen ? "topic name longer than 249 characters"
-                                  : "empty topic name");
-    if (tlen <= 2 && (strcmp(topic, ".") == 0 || strcmp(topic, "..") == 0))
-        return refuse(ko, m, "topic name '.' or '..'");
-    klen = mf_output_expand(ko->key_tmpl, m, false, key, sizeof(key));
-    glen = join_tags(m->res, tags, sizeof(tags));
-    snprintf(sev, sizeof(sev), "%d", severity < 1 ? 1 : severity);
-    if (!schema)
-        schema = "";
+    if (st != MF_OK) {
+        pthread_mutex_unlock(&ko->mu);
+        pthread_rwlock_unlock(&ko->rk_lock);
+        return st;
+    }
+    rkt = topic_get(ko, topic, tlen);
+    epoch_of(ko, e)->sent++;
+    ko->st.sent++;
+    ko->st.queued++;
+    pthread_mutex_unlock(&ko->mu);
 
 #define MF_KAFKA_COMMON_ARGS                                                  \
     RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),                                 \
-    RD_KAFKA_V_VALUE((void *)m->data, m->len),                                \
+    RD_KAFKA_V_VALUE((void *)f->text.data, f->text.len),                      \
     RD_KAFKA_V_KEY(klen ? key : NULL, klen),                                  \
-    RD_KAFKA_V_OPAQUE(opaque),                                                \
+    RD_KAFKA_V_OPAQUE((void *)(uintptr_t)e),                                  \
     RD_KAFKA_V_HEADER(MF_KAFKA_HDR_TENANT, tenant, (ssize_t)strlen(tenant)),  \
     RD_KAFKA_V_HEADER(MF_KAFKA_HDR_CONTENT_TYPE, ct, (ssize_t)strlen(ct)),    \
     RD_KAFKA_V_HEADER(MF_KAFKA_HDR_TAGS, tags, (ssize_t)glen),                \
@@ -611,7 +696,6 @@ kafka_send(struct mf_output *o, const struct mf_out_msg *m)
     RD_KAFKA_V_HEADER(MF_KAFKA_HDR_ID, id, (ssize_t)strlen(id)),              \
     RD_KAFKA_V_END
 
-    rkt = topic_get(ko, topic, tlen);
     if (rkt)
         err = rd_kafka_producev(ko->rk, RD_KAFKA_V_RKT(rkt),
                                 MF_KAFKA_COMMON_ARGS);
@@ -620,33 +704,16 @@ kafka_send(struct mf_output *o, const struct mf_out_msg *m)
                                 MF_KAFKA_COMMON_ARGS);
 #undef MF_KAFKA_COMMON_ARGS
 
-    switch (err) {
-    case RD_KAFKA_RESP_ERR_NO_ERROR:
-        ko->st.sent++;
-        ko->st.queued++;
-        ko->ep_sent++;
-        rd_kafka_poll(ko->rk, 0);    /* serve delivery reports as we go */
-        return MF_OK;
-    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
-        ko->st.retries++;
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        pthread_mutex_lock(&ko->mu);
+        st = not_taken(ko, e, ev, len, err);
+        pthread_mutex_unlock(&ko->mu);
+    }
+    /* serve delivery reports as we go (and at once when full) */
+    if (st == MF_RETRY || atomic_fetch_add(&ko->sends, 1) % POLL_EVERY == 0)
         rd_kafka_poll(ko->rk, 0);
-        return MF_RETRY;
-    case RD_KAFKA_RESP_ERR__FATAL:
-        ko->fatal = true;
-        ko->st.dropped++;
-        ko->ep_refused++;
-        return MF_FATAL;
-    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
-        return refuse(ko, m, "larger than message.max.bytes "
-                             "(MSG_SIZE_TOO_LARGE)");
-    default: {
-        char why[160];
-
-        snprintf(why, sizeof(why), "refused by librdkafka: %s: %s",
-                 rd_kafka_err2name(err), rd_kafka_err2str(err));
-        return refuse(ko, m, why);
-    }
-    }
+    pthread_rwlock_unlock(&ko->rk_lock);
+    return st;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -658,62 +725,92 @@ kafka_poll(struct mf_output *o, int timeout_ms)
 {
     struct kafka_output *ko = (struct kafka_output *)o;
 
+    pthread_rwlock_rdlock(&ko->rk_lock);
     if (ko->rk)
         rd_kafka_poll(ko->rk, timeout_ms < 0 ? 0 : timeout_ms);
+    pthread_rwlock_unlock(&ko->rk_lock);
 }
 
+/* Epoch e has every delivery report it waits for, or cannot get them. */
+static bool
+epoch_settled(struct kafka_output *ko, uint64_t e)
+{
+    const struct epoch *ep;
+    bool done;
+
+    pthread_mutex_lock(&ko->mu);
+    ep = epoch_of(ko, e);
+    done = !ep || ep->done >= ep->sent || ko->fatal || !ko->rk;
+    pthread_mutex_unlock(&ko->mu);
+    return done;
+}
+
+/* The acknowledgement barrier for every message sent before the call:
+ * they belong to the epoch closed here; sends that run meanwhile go to
+ * the next one. */
 static int
 kafka_flush(struct mf_output *o, int timeout_ms)
 {
     struct kafka_output *ko = (struct kafka_output *)o;
     int64_t deadline = mf_clock_mono_ms() + (timeout_ms < 0 ? 0 : timeout_ms);
-    uint64_t pending;
+    struct epoch ep;
+    uint64_t e, pending;
+    bool fatal;
     int rc = 0;
 
+    pthread_mutex_lock(&ko->mu);
+    e = ko->epoch++;
+    ko->ep[ko->epoch % EPOCH_SLOTS] = (struct epoch){.id = ko->epoch};
+    pthread_mutex_unlock(&ko->mu);
+    pthread_rwlock_rdlock(&ko->rk_lock);
     for (;;) {
         int64_t left = deadline - mf_clock_mono_ms();
 
-        if (ko->ep_done >= ko->ep_sent || ko->fatal || !ko->rk)
+        if (epoch_settled(ko, e))
             break;
         if (left <= 0) {
             rd_kafka_poll(ko->rk, 0);
             break;
         }
         /* rd_kafka_flush sends lingering batches at once and serves the
-         * delivery reports; earlier epochs may still be outstanding, so
-         * wait in slices and look at this epoch only */
-        rd_kafka_flush(ko->rk, (int)(left < FLUSH_SLICE_MS ? left
-                                                           : FLUSH_SLICE_MS));
+         * delivery reports; other epochs may be outstanding, so wait in
+         * slices and look at this one only */
+        rd_kafka_flush(ko->rk, (int)(left < FLUSH_SLICE_MS ? left : FLUSH_SLICE_MS));
     }
-    pending = ko->ep_sent > ko->ep_done ? ko->ep_sent - ko->ep_done : 0;
+    pthread_rwlock_unlock(&ko->rk_lock);
+    pthread_mutex_lock(&ko->mu);
+    ep = epoch_of(ko, e) ? *epoch_of(ko, e) : (struct epoch){.id = e};
+    ko->ep[e % EPOCH_SLOTS].id = UINT64_MAX;    /* closed: late reports only count */
+    fatal = ko->fatal || !ko->rk;
+    pthread_mutex_unlock(&ko->mu);
+    pending = ep.sent > ep.done ? ep.sent - ep.done : 0;
     if (pending) {
         mf_log(MF_LOG_WARN, "output=%s %" PRIu64 " of %" PRIu64 " records not "
-               "acknowledged within %d ms", ko->name, pending, ko->ep_sent,
-               timeout_ms);
+               "acknowledged within %d ms", ko->name, pending, ep.sent, timeout_ms);
         rc = -1;
     }
-    if (ko->ep_failed || ko->ep_permanent || ko->ep_refused) {
+    if (ep.failed || ep.permanent || ep.refused) {
         mf_log(MF_LOG_ERROR, "output=%s %" PRIu64 " records failed, %" PRIu64
                " refused for good (%" PRIu64 " not logged one by one): not "
-               "acknowledged", ko->name, ko->ep_failed,
-               ko->ep_permanent + ko->ep_refused,
-               ko->ep_plogged > PERM_LOG_MAX ? ko->ep_plogged - PERM_LOG_MAX : 0);
+               "acknowledged", ko->name, ep.failed, ep.permanent + ep.refused,
+               ep.plogged > PERM_LOG_MAX ? ep.plogged - PERM_LOG_MAX : 0);
         rc = -1;
     }
-    if (ko->fatal || !ko->rk) {
+    if (fatal) {
         rc = -1;
         recreate(ko);
     }
-    ko->epoch++;
-    ko->ep_sent = ko->ep_done = ko->ep_failed = ko->ep_permanent = 0;
-    ko->ep_refused = ko->ep_logged = ko->ep_plogged = 0;
     return rc;
 }
 
 static void
 kafka_stats(const struct mf_output *o, struct mf_output_stats *out)
 {
-    *out = ((const struct kafka_output *)o)->st;
+    struct kafka_output *ko = (struct kafka_output *)o;
+
+    pthread_mutex_lock(&ko->mu);
+    *out = ko->st;
+    pthread_mutex_unlock(&ko->mu);
 }
 
 static void
@@ -725,6 +822,8 @@ kafka_close(struct mf_output *o)
         return;
     if (ko->rk)
         destroy_handle(ko, ko->flush_timeout_ms);
+    pthread_mutex_destroy(&ko->mu);
+    pthread_rwlock_destroy(&ko->rk_lock);
     free(ko->key_tmpl);
     free(ko->topic_tmpl);
     free(ko->name);
@@ -753,7 +852,10 @@ mf_kafka_conf_get(const struct mf_output *o, const char *prop, char *buf,
 }
 
 const struct mf_output_ops mf_output_kafka_ops = {
-    .type = "kafka",
+    .name = "kafka",
+    .desc = "messages to Apache Kafka topics",
+    .options = &mf_kafka_sec,
+    .flags = MF_OUTPUT_CONCURRENT,
     .open = kafka_open,
     .send = kafka_send,
     .poll = kafka_poll,

@@ -1,6 +1,7 @@
 /* kafka.h - the Kafka output (librdkafka producer): mf_output_kafka_ops.
  *
- * Configuration (struct mf_output_conf, docs/configuration.md):
+ * Configuration (struct mf_kafka_conf, table mf_kafka_sec in
+ * outputs/kafka_conf.c; docs/configuration.md):
  *   brokers            -> bootstrap.servers
  *   compression        -> compression.codec (none|gzip|snappy|lz4|zstd)
  *   max_in_flight      -> queue.buffering.max.messages (records sent and not
@@ -9,8 +10,8 @@
  *                      the defaults below, so it may override them
  *   rdkafka_secret_files / rdkafka_secret_env
  *                      properties whose value is read with
- *                      mf_config_load_secret() at open
- *   flush_timeout      bound of close()
+ *                      mf_secret_load() at open
+ *   flush_timeout      (a common key) bound of close()
  * Defaults (overridable through `rdkafka`): enable.idempotence=true,
  * acks=all, queue.buffering.max.kbytes=32768 (bounded memory),
  * client.id=m365fwd. A property librdkafka refuses makes open() fail with
@@ -48,7 +49,31 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
 #include "output.h"
+
+enum mf_kafka_compression {
+    MF_KAFKA_COMPRESS_NONE = 0,
+    MF_KAFKA_COMPRESS_GZIP,
+    MF_KAFKA_COMPRESS_SNAPPY,
+    MF_KAFKA_COMPRESS_LZ4,
+    MF_KAFKA_COMPRESS_ZSTD,
+};
+
+/* The kafka output's own keys (conf->plugin of a kafka output). */
+struct mf_kafka_conf {
+    const char *brokers;
+    const char *topic;
+    const char *key;
+    int compression;                 /* enum mf_kafka_compression */
+    struct mf_kvlist rdkafka;
+    struct mf_kvlist rdkafka_secret_files;
+    struct mf_kvlist rdkafka_secret_env;
+};
+
+extern const struct mf_optsec mf_kafka_sec;
+/* The placeholders of topics and keys, as a reference section. */
+void mf_kafka_doc_placeholders(struct mf_buf *b);
 
 /* Header names (a public contract: append only). */
 #define MF_KAFKA_HDR_TENANT       "m365fwd-tenant"

@@ -1,6 +1,8 @@
-/* output.c - output registry, filters, templates, and the file output. */
+/* output.c - the common output keys and the filter (their option tables),
+ * filters, templates, and the file output (with its table). */
 #include "output.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,39 +14,7 @@
 #include "file.h"
 #include "log.h"
 #include "mem.h"
-
-const struct mf_output_ops *
-mf_output_ops_for(int type)
-{
-    switch (type) {
-    case MF_OUTPUT_FILE:
-        return &mf_output_file_ops;
-    case MF_OUTPUT_KAFKA:
-        return &mf_output_kafka_ops;
-    case MF_OUTPUT_SYSLOG:
-        return &mf_output_syslog_ops;
-    }
-    return NULL;
-}
-
-struct mf_output *
-mf_output_open(const struct mf_output_conf *conf, char *err, size_t errsz)
-{
-    const struct mf_output_ops *ops = mf_output_ops_for(conf->type);
-    struct mf_output *o;
-
-    if (!ops) {
-        snprintf(err, errsz, "outputs '%s': this output type is not available in this "
-                 "build", conf->name);
-        return NULL;
-    }
-    o = ops->open(conf, err, errsz);
-    if (o) {
-        o->ops = ops;
-        o->conf = conf;
-    }
-    return o;
-}
+#include "optcheck.h"
 
 static bool
 strlist_has(const struct mf_strlist *l, const char *s)
@@ -56,32 +26,31 @@ strlist_has(const struct mf_strlist *l, const char *s)
 }
 
 bool
-mf_output_wants(const struct mf_output_conf *conf, const struct mf_norm_result *res,
-                const char *tenant_name, const char *tenant_id, const char *content_type)
+mf_output_wants(const struct mf_output_conf *conf, const struct mf_event *ev)
 {
     const struct mf_filter_conf *f = &conf->filter;
 
-    if (f->min_severity > 0 &&
-        (res->tags.max_severity ? res->tags.max_severity : 1) < f->min_severity)
+    if (f->min_severity > 0 && ev->severity < f->min_severity)
         return false;
-    if (f->content_types.n && !strlist_has(&f->content_types, content_type))
+    if (f->content_types.n && !strlist_has(&f->content_types, ev->content_type))
         return false;
-    if (f->tenants.n && !strlist_has(&f->tenants, tenant_name) &&
-        !strlist_has(&f->tenants, tenant_id))
+    if (f->tenants.n && !strlist_has(&f->tenants, ev->tenant) &&
+        !strlist_has(&f->tenants, ev->tenant_id))
         return false;
     if (f->areas.n) {
         bool hit = false;
 
-        for (size_t i = 0; i < res->tags.n && !hit; i++)
-            hit = strlist_has(&f->areas, mf_area_name(res->tags.hit[i].tag->area));
+        for (int a = 0; a < MF_AREA_COUNT && !hit; a++)
+            hit = (ev->areas & (1u << a)) &&
+                  strlist_has(&f->areas, mf_area_name((enum mf_area)a));
         if (!hit)
             return false;
     }
     if (f->tags.n) {
         bool hit = false;
 
-        for (size_t i = 0; i < res->tags.n && !hit; i++)
-            hit = strlist_has(&f->tags, res->tags.hit[i].tag->id);
+        for (size_t i = 0; i < ev->n_tags && !hit; i++)
+            hit = strlist_has(&f->tags, ev->tags[i].id);
         if (!hit)
             return false;
     }
@@ -89,19 +58,193 @@ mf_output_wants(const struct mf_output_conf *conf, const struct mf_norm_result *
 }
 
 enum mf_status
-mf_output_send_wait(struct mf_output *o, const struct mf_out_msg *m, int timeout_ms)
+mf_output_send_wait(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch,
+                    int timeout_ms)
 {
     int64_t t0 = mf_clock_mono_ms();
     enum mf_status st;
 
     for (;;) {
-        st = mf_output_send(o, m);
+        st = mf_output_send(o, ev, scratch);
         if (st != MF_RETRY)
             return st;
         if (mf_clock_mono_ms() - t0 >= timeout_ms)
             return MF_RETRY;
         mf_output_poll(o, 50);      /* backpressure: serve the transport */
     }
+}
+
+/* ---- configuration: the common keys and the filter -------------------- */
+
+#define MS_S 1000LL
+#define MS_M (60 * MS_S)
+
+const struct mf_enum mf_output_areas[] = {
+    {"identity_access", 0},
+    {"data_protection", 1},
+    {"collaboration_sharing", 2},
+    {"device_posture", 3},
+    {"monitoring_response", 4},
+    {NULL, 0},
+};
+
+const struct mf_enum mf_content_type_choices[] = {
+    {"Audit.AzureActiveDirectory", 0},
+    {"Audit.Exchange", 1},
+    {"Audit.SharePoint", 2},
+    {"Audit.General", 3},
+    {"DLP.All", 4},
+    {NULL, 0},
+};
+
+static const struct mf_enum schema_choices[] = {
+    {"ocsf", MF_CONF_SCHEMA_OCSF},
+    {"ecs", MF_CONF_SCHEMA_ECS},
+    {"raw", MF_CONF_SCHEMA_RAW},
+    {NULL, 0},
+};
+
+/* Tag id syntax: area.name[.more], lower case. */
+/* Tag id syntax: area.name[.more], lower case. */
+static int
+check_tag_id(const char *s, char *w, size_t n)
+{
+    static const char bad[] = "is not a tag id (e.g. identity.mfa_disabled)";
+    const char *p;
+    bool dot = false;
+
+    if (!islower((unsigned char)*s))
+        return mf_opt_why(w, n, bad);
+    for (p = s; *p; p++) {
+        if (*p == '.') {
+            if (p[1] == '\0' || p[1] == '.')
+                return mf_opt_why(w, n, bad);
+            dot = true;
+        } else if (!islower((unsigned char)*p) &&
+                   !isdigit((unsigned char)*p) && *p != '_') {
+            return mf_opt_why(w, n, bad);
+        }
+    }
+    return dot ? 0 : mf_opt_why(w, n, bad);
+}
+
+#define FLT(f) offsetof(struct mf_filter_conf, f)
+static const struct mf_option filter_opts[] = {
+    {.name = "areas", .type = MF_OPT_STRLIST, .offset = FLT(areas),
+     .choices = mf_output_areas,
+     .desc = "Records with at least one tag in one of these areas."},
+    {.name = "tags", .type = MF_OPT_STRLIST, .offset = FLT(tags),
+     .check = check_tag_id,
+     .desc = "Records with at least one of these tags (ids from the tag "
+             "catalogue; unknown ids are a start-up error)."},
+    {.name = "min_severity", .type = MF_OPT_INT, .offset = FLT(min_severity),
+     .min = 1, .max = 5,
+     .desc = "Records whose severity (highest tag severity, 1 when "
+             "untagged) is at least this: 1 info, 2 low, 3 medium, 4 high, "
+             "5 critical."},
+    {.name = "content_types", .type = MF_OPT_STRLIST,
+     .offset = FLT(content_types), .choices = mf_content_type_choices,
+     .desc = "Records of these content types."},
+    {.name = "tenants", .type = MF_OPT_STRLIST, .offset = FLT(tenants),
+     .desc = "Records of these tenants (`name` or `id` of configured "
+             "tenants)."},
+    {.name = NULL},
+};
+
+static const struct mf_optsec filter_sec = {
+    .name = "filter",
+    .desc = "Optional: which records the output receives. Every criterion "
+            "given must match; within one list any element matches. "
+            "Without `filter` an output receives every record. A record an "
+            "output filters out counts as acknowledged by that output.",
+    .opts = filter_opts,
+};
+
+static void
+output_check(const struct mf_optctx *c, void *base, const struct mf_jval *node,
+             const char *path)
+{
+    struct mf_output_conf *o = base;
+    const struct mf_jval *fnode = mf_jobj_get(node, "filter");
+
+    (void)c;
+    (void)path;
+    o->line = node ? node->line : 1;
+    o->filter.line = fnode ? fnode->line : o->line;
+}
+
+#define OUT(f) offsetof(struct mf_output_conf, f)
+static const struct mf_option output_opts[] = {
+    {.name = "name", .type = MF_OPT_STR, .offset = OUT(name),
+     .flags = MF_OPT_REQUIRED, .check = mf_check_label,
+     .desc = "Label of the output (logs, metrics, reload identity); unique."},
+    {.name = "type", .type = MF_OPT_ENUM, .offset = OUT(type),
+     .flags = MF_OPT_REQUIRED, .choices = mf_output_type_choices,
+     .desc = "Kind of output; decides which other keys apply (see the "
+             "tables below)."},
+    {.name = "schema", .type = MF_OPT_ENUM, .def = "ocsf",
+     .offset = OUT(schema), .choices = schema_choices,
+     .desc = "Event format: OCSF 1.8.0, Elastic Common Schema, or the record "
+             "unchanged plus an `m365fwd` object with the tags."},
+    {.name = "keep_raw", .type = MF_OPT_BOOL, .def = "false",
+     .offset = OUT(keep_raw),
+     .desc = "Also carry the original record, as `normalize --keep-raw` "
+             "does."},
+    {.name = "enabled", .type = MF_OPT_BOOL, .def = "true",
+     .offset = OUT(enabled),
+     .desc = "`false` keeps the output configured but sends nothing to it "
+             "(and does not wait for it). At least one output must be "
+             "enabled."},
+    {.name = "filter", .type = MF_OPT_SECTION, .offset = OUT(filter),
+     .sub = &filter_sec, .desc = "Which records this output receives."},
+    {.name = "max_in_flight", .type = MF_OPT_INT, .def = "10000",
+     .offset = OUT(max_in_flight), .min = 1, .max = 10000000,
+     .desc = "Records handed to the output and not yet acknowledged; at the "
+             "limit collection pauses (backpressure), nothing is dropped."},
+    {.name = "flush_timeout", .type = MF_OPT_DURATION, .def = "10s",
+     .offset = OUT(flush_timeout_ms), .min = 0, .max = 10 * MS_M,
+     .desc = "Bound of every wait on the output: a record waiting for room "
+             "(backpressure), an acknowledgement barrier, and at shutdown "
+             "the outstanding acknowledgements. Records still "
+             "unacknowledged are not checkpointed and are collected again."},
+    {.name = NULL},
+};
+
+const struct mf_optsec mf_output_sec = {
+    .name = "outputs[]",
+    .desc = "Where normalized events go. Several outputs may run at once; "
+            "the checkpoint moves only after every enabled output "
+            "acknowledged every record it should receive.",
+    .opts = output_opts,
+    .size = sizeof(struct mf_output_conf),
+    .disc = "type",
+    .kinds = mf_output_kinds,
+    .nkinds = MF_OUTPUT_NTYPES,
+    .kind_offset = OUT(plugin),
+    .key = "name",
+    .noun = "output",
+    .check = output_check,
+};
+
+size_t
+mf_output_check_tags(const struct mf_output_list *outs, const char *file,
+                     bool (*known)(const char *id, void *ud), void *ud,
+                     struct mf_err *err)
+{
+    size_t added = 0;
+
+    for (size_t i = 0; i < outs->n; i++) {
+        const struct mf_output_conf *o = &outs->v[i];
+
+        for (size_t k = 0; k < o->filter.tags.n; k++)
+            if (!known(o->filter.tags.v[k], ud)) {
+                mf_err_add(err, file, o->filter.line,
+                           "outputs[%zu].filter.tags: unknown tag '%s'", i,
+                           o->filter.tags.v[k]);
+                added++;
+            }
+    }
+    return added;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -117,8 +260,8 @@ topic_char(char ch)
 }
 
 size_t
-mf_output_expand(const char *tmpl, const struct mf_out_msg *m, bool topic, char *buf,
-                 size_t n)
+mf_output_expand(const char *tmpl, const struct mf_event *ev, enum mf_schema schema,
+                 bool topic, char *buf, size_t n)
 {
     size_t o = 0;
     char num[24];
@@ -134,21 +277,20 @@ mf_output_expand(const char *tmpl, const struct mf_out_msg *m, bool topic, char 
             const char *name = tmpl + 1;
 
             if (k == 6 && !strncmp(name, "tenant", k))
-                val = m->tenant;
+                val = ev->tenant;
             else if (k == 9 && !strncmp(name, "tenant_id", k))
-                val = m->tenant_id;
+                val = ev->tenant_id;
             else if (k == 12 && !strncmp(name, "content_type", k))
-                val = m->content_type;
+                val = ev->content_type;
             else if (k == 4 && !strncmp(name, "area", k))
-                val = m->res && m->res->tags.top ? mf_area_name(m->res->tags.top->area)
-                                                 : "none";
+                val = ev->top ? mf_area_name(ev->top->area) : "none";
             else if (k == 9 && !strncmp(name, "class_uid", k)) {
-                snprintf(num, sizeof(num), "%d", m->res ? m->res->class_uid : 0);
+                snprintf(num, sizeof(num), "%d", ev->class_uid);
                 val = num;
             } else if (k == 6 && !strncmp(name, "schema", k))
-                val = mf_schema_name(m->schema);
+                val = mf_schema_name(schema);
             else if (k == 2 && !strncmp(name, "id", k))
-                val = m->res ? m->res->id : "";
+                val = ev->id;
             if (val) {
                 for (; *val && o + 1 < n; val++)
                     buf[o++] = (topic && !topic_char(*val)) ? '_' : *val;
@@ -179,14 +321,16 @@ struct file_output {
 };
 
 static struct mf_output *
-file_open(const struct mf_output_conf *conf, char *err, size_t errsz)
+file_open(const struct mf_output_conf *conf, struct mf_err *err)
 {
     struct file_output *fo = mf_xcalloc(1, sizeof(*fo));
 
-    fo->f = mf_file_out_open(conf->path, 1, 0);
+    const struct mf_file_conf *fc = conf->plugin;
+
+    fo->f = mf_file_out_open(fc->path, 1, 0);
     if (!fo->f) {
-        snprintf(err, errsz, "outputs '%s': cannot open %s: %s", conf->name, conf->path,
-                 strerror(errno));
+        mf_err_set(err, "outputs '%s': cannot open %s: %s", conf->name, fc->path,
+                   strerror(errno));
         free(fo);
         return NULL;
     }
@@ -194,11 +338,15 @@ file_open(const struct mf_output_conf *conf, char *err, size_t errsz)
 }
 
 static enum mf_status
-file_send(struct mf_output *o, const struct mf_out_msg *m)
+file_send(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch)
 {
     struct file_output *fo = (struct file_output *)o;
+    const struct mf_event_form *f = mf_output_form(o, ev);
 
-    if (mf_file_out_line(fo->f, m->data, m->len) != 0) {
+    (void)scratch;
+    if (!f)
+        return MF_DROP;
+    if (mf_file_out_line(fo->f, f->text.data, f->text.len) != 0) {
         if (!fo->failed)
             mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name,
                    strerror(errno));
@@ -229,7 +377,8 @@ file_settle(struct file_output *fo, int rc, int err, bool failed, uint64_t queue
     if (rc != 0) {
         /* a failed writer refuses every later line: start afresh, so the
          * records sent again can land once the cause (disk full...) is gone */
-        struct mf_file_out *nf = mf_file_out_open(o->conf->path, 1, 0);
+        const struct mf_file_conf *fc = o->conf->plugin;
+        struct mf_file_out *nf = mf_file_out_open(fc->path, 1, 0);
 
         if (nf) {
             mf_file_out_close(fo->f);
@@ -306,8 +455,28 @@ file_close(struct mf_output *o)
     free(fo);
 }
 
+#define FIL(f) offsetof(struct mf_file_conf, f)
+static const struct mf_option file_opts[] = {
+    {.name = "path", .type = MF_OPT_STR, .offset = FIL(path),
+     .flags = MF_OPT_REQUIRED | MF_OPT_PATH | MF_OPT_UNIQUE,
+     .desc = "File the events are appended to, one JSON object per line; "
+             "`-` for standard output. A record is acknowledged after "
+             "fsync."},
+    {.name = NULL},
+};
+
+const struct mf_optsec mf_file_sec = {
+    .name = "file",
+    .desc = "Appends events to a file (or standard output), one JSON object "
+            "per line.",
+    .opts = file_opts,
+    .size = sizeof(struct mf_file_conf),
+};
+
 const struct mf_output_ops mf_output_file_ops = {
-    .type = "file",
+    .name = "file",
+    .desc = "JSON lines to a file or standard output",
+    .options = &mf_file_sec,
     .open = file_open,
     .send = file_send,
     .poll = NULL,

@@ -2,18 +2,23 @@
  * octet-counting or lf framing (RFC 6587), messages from syslog_fmt.c.
  *
  * Delivery (output.h):
- *   tcp/tls  a record is acknowledged once its frame is written to the
- *            socket without error. Plain syslog has no application-level
- *            acknowledgement, so a receiver that dies can lose what sat in
- *            the kernel buffers or in its own queue. Written frames are
- *            therefore kept in a resend window (the last
- *            min(max_in_flight, SL_WINDOW_RECORDS) frames, at most
- *            SL_WINDOW_BYTES): when the connection breaks (write error, or
- *            the receiver closed it - checked before every write) the window
- *            and everything not yet written are sent again on the next
- *            connection. Duplicate bound: at most the window (records) per
- *            broken connection. Loss bound: only what a receiver lost beyond
- *            the window.
+ *   tcp/tls  a record is acknowledged once the receiver's TCP acknowledged
+ *            every byte of its frame (our socket's unacknowledged bytes,
+ *            SIOCOUTQ; with TLS, once nothing is left unacknowledged):
+ *            written is not delivered - a frame can sit in our send buffer
+ *            when the receiver goes away. Plain syslog has no
+ *            application-level acknowledgement, so a receiver that dies can
+ *            still lose what sat in its kernel buffer or its own queue.
+ *            Frames are therefore kept until acknowledged, and the last
+ *            min(max_in_flight, SL_WINDOW_RECORDS) acknowledged ones (at
+ *            most SL_WINDOW_BYTES) stay in a resend window: when the
+ *            connection breaks (write error, or the receiver closed it -
+ *            checked before every write and while waiting for
+ *            acknowledgements) the window, the unacknowledged frames and
+ *            everything not yet written are sent again on the next
+ *            connection. Duplicate bound: at most the window plus what was
+ *            unacknowledged, per broken connection. Loss bound: only what a
+ *            receiver lost beyond the window after its TCP acknowledged it.
  *   udp      best effort: a record is acknowledged once sendto() accepted
  *            it; a lost datagram is not noticed. ICMP port unreachable
  *            (ECONNREFUSED) is counted as failed but not resent.
@@ -32,9 +37,12 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/types.h>
@@ -46,7 +54,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "config.h"
+#include "secret.h"
 #include "clock.h"
 #include "log.h"
 #include "mem.h"
@@ -65,13 +73,18 @@ enum sl_state { SL_DOWN = 0, SL_CONNECTING, SL_HANDSHAKE, SL_UP };
 struct sl_entry {
     char *frame;
     size_t len;
+    uint64_t end;           /* bytes written on the connection after it */
     bool acked;             /* counted in stats.acked (once) */
     char id[64];
 };
 
+/* Threads: send() formats the message and its frame on the caller's
+ * thread, outside mu; mu guards the queue, the connection and the
+ * counters (queueing, writing a batch, poll, flush, stats). */
 struct syslog_out {
     struct mf_output base;
     const struct mf_output_conf *conf;
+    pthread_mutex_t mu;
     struct mf_syslog_fmt fmt;
     char host[256];
     char port[16];
@@ -91,15 +104,14 @@ struct syslog_out {
     int backoff_ms;
     bool logged_down;       /* one warning per outage */
 
-    /* ring of entries: [head, head + n); the first `written` are written
-     * (the resend window), entry `written` has `woff` bytes written. */
+    /* ring of entries: [head, head + n); the first `written` are written,
+     * of which the first `tacked` are acknowledged by the receiver's TCP
+     * (the resend window); entry `written` has `woff` bytes written. */
     struct sl_entry *q;
-    size_t qcap, head, n, written, woff;
-    size_t win_bytes;
+    size_t qcap, head, n, written, tacked, woff;
+    size_t win_bytes;       /* bytes of the acknowledged entries kept */
+    uint64_t conn_bytes;    /* bytes written on this connection */
 
-    struct mf_arena arena;
-    struct mf_buf msg;
-    struct mf_buf frame;
     struct mf_output_stats st;
     uint64_t dropped_since_flush;
     uint64_t connects;
@@ -157,13 +169,14 @@ ssl_errstr(char *buf, size_t n)
 static int
 tls_setup(struct syslog_out *o, char *err, size_t errsz)
 {
-    const struct mf_output_conf *c = o->conf;
+    const struct mf_output_conf *oc = o->conf;
+    const struct mf_syslog_conf *c = oc->plugin;
     char e[256];
 
     o->ctx = SSL_CTX_new(TLS_client_method());
     if (!o->ctx) {
         ssl_errstr(e, sizeof(e));
-        snprintf(err, errsz, "outputs '%s': TLS: %s", c->name, e);
+        snprintf(err, errsz, "outputs '%s': TLS: %s", oc->name, e);
         return -1;
     }
     SSL_CTX_set_min_proto_version(o->ctx, TLS1_2_VERSION);
@@ -173,7 +186,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
     if (c->ca_file ? SSL_CTX_load_verify_locations(o->ctx, c->ca_file, NULL) != 1
                    : SSL_CTX_set_default_verify_paths(o->ctx) != 1) {
         ssl_errstr(e, sizeof(e));
-        snprintf(err, errsz, "outputs '%s': ca_file %s: %s", c->name,
+        snprintf(err, errsz, "outputs '%s': ca_file %s: %s", oc->name,
                  c->ca_file ? c->ca_file : "(system store)", e);
         return -1;
     }
@@ -184,17 +197,17 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
 
         if (SSL_CTX_use_certificate_chain_file(o->ctx, c->cert_file) != 1) {
             ssl_errstr(e, sizeof(e));
-            snprintf(err, errsz, "outputs '%s': cert_file %s: %s", c->name,
+            snprintf(err, errsz, "outputs '%s': cert_file %s: %s", oc->name,
                      c->cert_file, e);
             return -1;
         }
         if (!c->key_file) {
-            snprintf(err, errsz, "outputs '%s': cert_file needs key_file", c->name);
+            snprintf(err, errsz, "outputs '%s': cert_file needs key_file", oc->name);
             return -1;
         }
-        if (mf_config_load_secret(c->key_file, NULL, false, "key_file", &key, e,
+        if (mf_secret_load(c->key_file, NULL, false, "key_file", &key, e,
                                   sizeof(e)) != 0) {
-            snprintf(err, errsz, "outputs '%s': %s", c->name, e);
+            snprintf(err, errsz, "outputs '%s': %s", oc->name, e);
             return -1;
         }
         bio = BIO_new_mem_buf(key.data, (int)key.len);
@@ -205,7 +218,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
             SSL_CTX_check_private_key(o->ctx) != 1) {
             ssl_errstr(e, sizeof(e));
             EVP_PKEY_free(pk);
-            snprintf(err, errsz, "outputs '%s': key_file %s: %s", c->name,
+            snprintf(err, errsz, "outputs '%s': key_file %s: %s", oc->name,
                      c->key_file, e);
             return -1;
         }
@@ -242,6 +255,7 @@ conn_fail(struct syslog_out *o, const char *what)
     if (o->transport != MF_SYSLOG_UDP) {
         o->st.failed += o->written + (o->woff ? 1 : 0);
         o->written = 0;
+        o->tacked = 0;
         o->woff = 0;
         o->win_bytes = 0;
     }
@@ -254,6 +268,7 @@ static void
 conn_up(struct syslog_out *o)
 {
     o->state = SL_UP;
+    o->conn_bytes = 0;
     o->backoff_ms = SL_BACKOFF_MIN_MS;
     o->connects++;
     if (o->logged_down)
@@ -421,12 +436,12 @@ peer_closed(struct syslog_out *o)
     }
 }
 
-/* Oldest written entries leave the window beyond its bounds. */
+/* Oldest acknowledged entries leave the window beyond its bounds. */
 static void
 trim_window(struct syslog_out *o)
 {
-    while (o->written > 0 &&
-           (o->written > o->win_records || o->win_bytes > SL_WINDOW_BYTES ||
+    while (o->tacked > 0 &&
+           (o->tacked > o->win_records || o->win_bytes > SL_WINDOW_BYTES ||
             o->transport == MF_SYSLOG_UDP)) {
         struct sl_entry *e = at(o, 0);
 
@@ -436,32 +451,60 @@ trim_window(struct syslog_out *o)
         o->head = (o->head + 1) % o->qcap;
         o->n--;
         o->written--;
+        o->tacked--;
     }
+}
+
+/* Entries the receiver acknowledged (TCP) since the last look. */
+static void
+update_acks(struct syslog_out *o)
+{
+    uint64_t acked_to = o->conn_bytes;
+
+    if (o->transport != MF_SYSLOG_UDP) {
+        int outq = 0;
+
+        if (o->fd < 0 || ioctl(o->fd, SIOCOUTQ, &outq) != 0)
+            return;
+        if (o->ssl)     /* TLS records do not map to frames: all or none */
+            acked_to = outq > 0 ? 0 : o->conn_bytes;
+        else
+            acked_to = o->conn_bytes - (uint64_t)outq;
+    }
+    while (o->tacked < o->written) {
+        struct sl_entry *e = at(o, o->tacked);
+
+        if (e->end > acked_to)
+            break;
+        if (!e->acked) {
+            e->acked = true;
+            o->st.acked++;
+        }
+        o->tacked++;
+        if (o->transport != MF_SYSLOG_UDP)
+            o->win_bytes += e->len;
+    }
+    trim_window(o);
 }
 
 static void
 entry_written(struct syslog_out *o, struct sl_entry *e)
 {
-    if (!e->acked) {
-        e->acked = true;
-        o->st.acked++;
-    }
+    o->conn_bytes += e->len - o->woff;
+    e->end = o->conn_bytes;
     o->written++;
     o->woff = 0;
-    if (o->transport != MF_SYSLOG_UDP)
-        o->win_bytes += e->len;
-    trim_window(o);
 }
 
 /* Write what the socket takes. */
 static void
-pump(struct syslog_out *o)
+write_frames(struct syslog_out *o)
 {
     char what[300];
 
     if (o->state != SL_UP)
         return;
-    if (o->transport != MF_SYSLOG_UDP && o->written < o->n && peer_closed(o)) {
+    if (o->transport != MF_SYSLOG_UDP && o->tacked < o->n && peer_closed(o)) {
         conn_fail(o, "connection closed by the receiver");
         return;
     }
@@ -512,6 +555,7 @@ pump(struct syslog_out *o)
                     entry_written(o, x);
                 } else {
                     o->woff += (size_t)w;
+                    o->conn_bytes += (size_t)w;
                     w = 0;
                 }
             }
@@ -532,14 +576,26 @@ pump(struct syslog_out *o)
             }
             w = rc;
         }
-        o->woff += (size_t)w;
-        if (o->woff == e->len)
+        if (o->woff + (size_t)w == e->len) {
             entry_written(o, e);
+        } else {
+            o->woff += (size_t)w;
+            o->conn_bytes += (size_t)w;
+        }
     }
 }
 
-/* Serve the transport for at most timeout_ms, returning early when nothing
- * is left to write. */
+/* Write what the socket takes, then see what the receiver acknowledged. */
+static void
+pump(struct syslog_out *o)
+{
+    write_frames(o);
+    if (o->state == SL_UP)
+        update_acks(o);
+}
+
+/* Serve the transport for at most timeout_ms, returning early when every
+ * record is written and acknowledged. */
 static void
 drive(struct syslog_out *o, int timeout_ms)
 {
@@ -552,15 +608,21 @@ drive(struct syslog_out *o, int timeout_ms)
         if (o->state != SL_UP)
             conn_step(o, wait > 50 ? 50 : wait);
         pump(o);
-        if (o->written == o->n && o->state == SL_UP)
+        if (o->tacked == o->n && o->state == SL_UP)
             return;
         left = deadline - mf_clock_mono_ms();
         if (left <= 0)
             return;
-        if (o->state == SL_UP) {
+        if (o->state == SL_UP && o->written < o->n) {
             struct pollfd p = {.fd = o->fd, .events = POLLOUT};
 
             poll(&p, 1, left > 50 ? 50 : (int)left);
+        } else if (o->state == SL_UP) {
+            /* written, waiting for the receiver's TCP acknowledgements (no
+             * event says so: look again shortly; a close wakes us) */
+            struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
+
+            poll(&p, 1, left > 5 ? 5 : (int)left);
         } else if (o->state == SL_DOWN) {
             int64_t until = o->next_attempt_ms - mf_clock_mono_ms();
 
@@ -588,25 +650,27 @@ grow(struct syslog_out *o)
 }
 
 static struct mf_output *
-sl_open(const struct mf_output_conf *c, char *err, size_t errsz)
+sl_open(const struct mf_output_conf *oc, struct mf_err *err)
 {
+    const struct mf_syslog_conf *c = oc->plugin;
     struct syslog_out *o = mf_xcalloc(1, sizeof(*o));
+    char e[512];
 
-    o->conf = c;
+    o->conf = oc;
     o->fd = -1;
     o->transport = c->transport;
     o->framing = c->framing;
     if (split_address(c->address, o->host, sizeof(o->host), o->port,
                       sizeof(o->port)) != 0) {
-        snprintf(err, errsz, "outputs '%s': address '%s': expected host:port or "
-                 "[v6]:port", c->name, c->address ? c->address : "");
+        mf_err_set(err, "outputs '%s': address '%s': expected host:port or "
+                 "[v6]:port", oc->name, c->address ? c->address : "");
         free(o);
         return NULL;
     }
     o->max_size = c->max_message_size > 0 ? (size_t)c->max_message_size : 65536;
     if (o->transport == MF_SYSLOG_UDP && o->max_size > SL_UDP_MAX)
         o->max_size = SL_UDP_MAX;
-    o->max_in_flight = c->max_in_flight > 0 ? (size_t)c->max_in_flight : 10000;
+    o->max_in_flight = oc->max_in_flight > 0 ? (size_t)oc->max_in_flight : 10000;
     o->win_records = o->max_in_flight < SL_WINDOW_RECORDS ? o->max_in_flight
                                                           : SL_WINDOW_RECORDS;
     if (gethostname(o->hostname, sizeof(o->hostname) - 1) != 0 || !o->hostname[0])
@@ -617,65 +681,71 @@ sl_open(const struct mf_output_conf *c, char *err, size_t errsz)
         .hostname = o->hostname, .app_name = c->app_name, .procid = o->procid,
         .version = MF_VERSION, .max_size = o->max_size,
     };
-    if (o->transport == MF_SYSLOG_TLS && tls_setup(o, err, errsz) != 0) {
+    if (o->transport == MF_SYSLOG_TLS && tls_setup(o, e, sizeof(e)) != 0) {
+        mf_err_set(err, "%s", e);
         SSL_CTX_free(o->ctx);
         free(o);
         return NULL;
     }
     o->backoff_ms = SL_BACKOFF_MIN_MS;
-    mf_arena_init(&o->arena, 1 << 16);
-    mf_buf_init(&o->msg, o->max_size + 1024);
-    mf_buf_init(&o->frame, o->max_size * 2 + 64);   /* lf: "\n" doubles */
+    pthread_mutex_init(&o->mu, NULL);
     return &o->base;
 }
 
+/* A record this output cannot send: counted, logged with its Id; the next
+ * flush() fails. */
 static enum mf_status
-sl_send(struct mf_output *base, const struct mf_out_msg *m)
+sl_refuse(struct syslog_out *o, const char *id, const char *why)
+{
+    pthread_mutex_lock(&o->mu);
+    o->st.dropped++;
+    o->dropped_since_flush++;
+    pthread_mutex_unlock(&o->mu);
+    mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", o->conf->name, id, why);
+    return MF_DROP;
+}
+
+static enum mf_status
+sl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
 {
     struct syslog_out *o = (struct syslog_out *)base;
+    struct mf_syslog_fmt fmt = o->fmt;
     struct mf_syslog_info info;
+    struct mf_buf frame;
     struct sl_entry *e;
-    enum mf_status st;
-    const char *id = m->res && m->res->id[0] ? m->res->id : "-";
+    const char *id = ev->id[0] ? ev->id : "-";
 
-    if (o->n - o->written >= o->max_in_flight) {
-        drive(o, 0);
-        if (o->n - o->written >= o->max_in_flight) {
-            o->st.retries++;
-            return MF_RETRY;
-        }
-    }
-    o->fmt.now_ms = mf_clock_wall_ms();
-    mf_arena_reset(&o->arena);
-    st = mf_syslog_format(&o->fmt, m, &o->arena, &o->msg, &info);
-    if (st != MF_OK) {
-        o->st.dropped++;
-        o->dropped_since_flush++;
-        mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", o->conf->name,
-               id, info.reason);
-        return MF_DROP;
-    }
+    /* the message and its frame, on the caller's thread */
+    fmt.now_ms = mf_clock_wall_ms();
+    if (mf_syslog_format(&fmt, ev, (enum mf_schema)o->conf->schema,
+                         mf_output_form(base, ev), scratch, &info) != MF_OK)
+        return sl_refuse(o, id, info.reason);
     if (info.truncated)
         mf_log(MF_LOG_WARN, "output=%s id=%s: larger than max_message_size %zu; "
                "sent without its raw and unmapped parts (marked truncated)",
                o->conf->name, id, o->max_size);
-    mf_buf_reset(&o->frame);
+    mf_buf_init(&frame, o->max_size * 2 + 64);   /* lf: "\n" doubles */
     if (o->transport == MF_SYSLOG_UDP
-            ? mf_buf_append(&o->frame, o->msg.data, o->msg.len) < 0
-            : mf_syslog_frame(o->framing, o->msg.data, o->msg.len, &o->frame) < 0) {
-        /* cannot happen: the frame buffer holds 2 x max_size */
-        o->st.dropped++;
-        o->dropped_since_flush++;
-        mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: frame too large",
-               o->conf->name, id);
-        return MF_DROP;
+            ? mf_buf_append(&frame, scratch->data, scratch->len) < 0
+            : mf_syslog_frame(o->framing, scratch->data, scratch->len, &frame) < 0) {
+        mf_buf_fini(&frame);   /* cannot happen: the frame holds 2 x max_size */
+        return sl_refuse(o, id, "frame too large");
+    }
+    pthread_mutex_lock(&o->mu);
+    if (o->n - o->written >= o->max_in_flight) {
+        drive(o, 0);
+        if (o->n - o->written >= o->max_in_flight) {
+            o->st.retries++;
+            pthread_mutex_unlock(&o->mu);
+            mf_buf_fini(&frame);
+            return MF_RETRY;
+        }
     }
     if (o->n + 1 > o->qcap)
         grow(o);
     e = at(o, o->n);
-    e->frame = mf_xmalloc(o->frame.len);
-    memcpy(e->frame, o->frame.data, o->frame.len);
-    e->len = o->frame.len;
+    e->frame = frame.data;     /* the entry owns the frame from here */
+    e->len = frame.len;
     e->acked = false;
     snprintf(e->id, sizeof(e->id), "%s", id);
     o->n++;
@@ -686,6 +756,7 @@ sl_send(struct mf_output *base, const struct mf_out_msg *m)
      * goes into such a dead connection inside the resend window */
     if (o->ssl || o->n - o->written >= SL_BATCH)
         drive(o, 0);
+    pthread_mutex_unlock(&o->mu);
     return MF_OK;
 }
 
@@ -694,27 +765,30 @@ sl_poll(struct mf_output *base, int timeout_ms)
 {
     struct syslog_out *o = (struct syslog_out *)base;
 
+    pthread_mutex_lock(&o->mu);
     drive(o, timeout_ms);
+    pthread_mutex_unlock(&o->mu);
 }
 
+/* Under mu. */
 static int
-sl_flush(struct mf_output *base, int timeout_ms)
+flush_locked(struct syslog_out *o, int timeout_ms)
 {
-    struct syslog_out *o = (struct syslog_out *)base;
     int64_t deadline = mf_clock_mono_ms() + timeout_ms;
     int rc = 0;
 
-    while (o->written < o->n) {
+    while (o->tacked < o->n) {
         int64_t left = deadline - mf_clock_mono_ms();
 
         if (left <= 0)
             break;
         drive(o, (int)left);
     }
-    if (o->written < o->n) {
-        mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: %zu records not written "
-               "within %d ms", o->conf->name, o->host, o->port,
-               o->n - o->written, timeout_ms);
+    if (o->tacked < o->n) {
+        mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: %zu records not written and %zu "
+               "written but not acknowledged by the receiver within %d ms",
+               o->conf->name, o->host, o->port, o->n - o->written,
+               o->written - o->tacked, timeout_ms);
         rc = -1;
     }
     if (o->dropped_since_flush) {
@@ -724,13 +798,27 @@ sl_flush(struct mf_output *base, int timeout_ms)
     return rc;
 }
 
+static int
+sl_flush(struct mf_output *base, int timeout_ms)
+{
+    struct syslog_out *o = (struct syslog_out *)base;
+    int rc;
+
+    pthread_mutex_lock(&o->mu);
+    rc = flush_locked(o, timeout_ms);
+    pthread_mutex_unlock(&o->mu);
+    return rc;
+}
+
 static void
 sl_stats(const struct mf_output *base, struct mf_output_stats *out)
 {
-    const struct syslog_out *o = (const struct syslog_out *)base;
+    struct syslog_out *o = (struct syslog_out *)base;
 
+    pthread_mutex_lock(&o->mu);
     *out = o->st;
-    out->queued = o->n - o->written;
+    out->queued = o->n - o->tacked;
+    pthread_mutex_unlock(&o->mu);
 }
 
 static void
@@ -740,9 +828,9 @@ sl_close(struct mf_output *base)
 
     if (!o)
         return;
-    if (o->written < o->n)
-        sl_flush(base, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
-                                                             : 0));
+    if (o->tacked < o->n)
+        flush_locked(o, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
+                                                              : 0));
     if (o->ssl && o->state == SL_UP)
         SSL_shutdown(o->ssl);
     conn_close(o);
@@ -750,14 +838,15 @@ sl_close(struct mf_output *base)
         free(at(o, i)->frame);
     free(o->q);
     SSL_CTX_free(o->ctx);
-    mf_arena_fini(&o->arena);
-    mf_buf_fini(&o->msg);
-    mf_buf_fini(&o->frame);
+    pthread_mutex_destroy(&o->mu);
     free(o);
 }
 
 const struct mf_output_ops mf_output_syslog_ops = {
-    .type = "syslog",
+    .name = "syslog",
+    .desc = "RFC 5424 / RFC 3164 messages over UDP, TCP or TLS",
+    .options = &mf_syslog_sec,
+    .flags = MF_OUTPUT_CONCURRENT,
     .open = sl_open,
     .send = sl_send,
     .poll = sl_poll,

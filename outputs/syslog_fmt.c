@@ -7,10 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "config.h"
 #include "json.h"
-#include "normalize.h"
-#include "tags.h"
 
 /* OCSF severity_id -> syslog severity, CEF severity (index 0..6). */
 static const int sev_syslog[7] = {6, 6, 5, 4, 3, 2, 1};
@@ -98,14 +95,7 @@ split_ms(int64_t ms, struct tm *tm, int *msec)
 size_t
 mf_syslog_ts5424(int64_t ms, char *buf, size_t n)
 {
-    struct tm tm;
-    int msec, w;
-
-    split_ms(ms, &tm, &msec);
-    w = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                 tm.tm_min, tm.tm_sec, msec);
-    return w < 0 ? 0 : ((size_t)w < n ? (size_t)w : n - 1);
+    return mf_clock_fmt_iso(ms, MF_UTC_MS | MF_UTC_Z, buf, n);
 }
 
 size_t
@@ -118,74 +108,6 @@ mf_syslog_ts3164(int64_t ms, char *buf, size_t n)
     w = snprintf(buf, n, "%s %2d %02d:%02d:%02d", month_abbr[tm.tm_mon],
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return w < 0 ? 0 : ((size_t)w < n ? (size_t)w : n - 1);
-}
-
-static int
-digits(const char **p, int n, int *out)
-{
-    int v = 0;
-
-    for (int i = 0; i < n; i++) {
-        if ((*p)[i] < '0' || (*p)[i] > '9')
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
-int
-mf_syslog_parse_time(const char *s, int64_t *ms)
-{
-    int y, mo, d, h, mi, sec, frac = 0, tzh, tzm;
-    int64_t off = 0, v;
-
-    if (!s)
-        return -1;
-    while (*s == ' ')
-        s++;
-    if (digits(&s, 4, &y) || *s++ != '-' || digits(&s, 2, &mo) || *s++ != '-' ||
-        digits(&s, 2, &d) || (*s != 'T' && *s != 't' && *s != ' '))
-        return -1;
-    s++;
-    if (digits(&s, 2, &h) || *s++ != ':' || digits(&s, 2, &mi) || *s++ != ':' ||
-        digits(&s, 2, &sec))
-        return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-        return -1;
-    if (*s == '.' || *s == ',') {
-        int scale = 100;
-
-        s++;
-        if (*s < '0' || *s > '9')
-            return -1;
-        for (; *s >= '0' && *s <= '9'; s++) {
-            frac += (*s - '0') * scale;
-            scale /= 10;
-        }
-    }
-    if (*s == 'Z' || *s == 'z') {
-        s++;
-    } else if (*s == '+' || *s == '-') {
-        int sign = *s++ == '-' ? -1 : 1;
-
-        if (digits(&s, 2, &tzh))
-            return -1;
-        if (*s == ':')
-            s++;
-        if (digits(&s, 2, &tzm))
-            return -1;
-        off = sign * ((int64_t)tzh * 3600 + tzm * 60);
-    }
-    while (*s == ' ')
-        s++;
-    if (*s)
-        return -1;
-    v = mf_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 +
-        (int64_t)h * 3600 + mi * 60 + sec - off;
-    *ms = v * 1000 + frac;
-    return 0;
 }
 
 /* ---- escaping -------------------------------------------------------- */
@@ -309,35 +231,31 @@ put_token(struct mf_buf *b, const char *s, size_t max, bool alnum)
 }
 
 static void
-join_hits(const struct mf_tag_hits *t, struct ev_facts *e)
+join_hits(const struct mf_event *ev, struct ev_facts *e)
 {
-    size_t lt = 0, la = 0, lk = 0;
-    bool area_seen[MF_AREA_COUNT] = {false};
+    size_t la = 0, lk = 0;
 
-    e->tags[0] = e->areas[0] = e->attack[0] = '\0';
-    for (size_t i = 0; t && i < t->n; i++) {
-        const struct mf_tag *tag = t->hit[i].tag;
+    mf_event_join_tags(ev, ',', e->tags, sizeof(e->tags));
+    e->areas[0] = e->attack[0] = '\0';
+    for (int a = 0; a < MF_AREA_COUNT; a++) {
         int w;
 
-        if (!tag)
+        if (!(ev->areas & (1u << a)))
             continue;
-        w = snprintf(e->tags + lt, sizeof(e->tags) - lt, "%s%s", lt ? "," : "",
-                     tag->id);
-        if (w > 0 && lt + (size_t)w < sizeof(e->tags))
-            lt += (size_t)w;
-        if ((int)tag->area >= 0 && tag->area < MF_AREA_COUNT &&
-            !area_seen[tag->area]) {
-            area_seen[tag->area] = true;
-            w = snprintf(e->areas + la, sizeof(e->areas) - la, "%s%s",
-                         la ? "," : "", mf_area_name(tag->area));
-            if (w > 0 && la + (size_t)w < sizeof(e->areas))
-                la += (size_t)w;
-        }
+        w = snprintf(e->areas + la, sizeof(e->areas) - la, "%s%s", la ? "," : "",
+                     mf_area_name((enum mf_area)a));
+        if (w > 0 && la + (size_t)w < sizeof(e->areas))
+            la += (size_t)w;
+    }
+    for (size_t i = 0; i < ev->n_tags; i++) {
+        const struct mf_event_tag *tag = &ev->tags[i];
+
         for (size_t k = 0; k < tag->n_attack; k++) {
             const char *id = tag->attack[k];
             size_t idl = strlen(id);
             const char *p = e->attack;
             bool dup = false;
+            int w;
 
             while (!dup && (p = strstr(p, id)) != NULL) {
                 dup = (p == e->attack || p[-1] == ',') &&
@@ -354,12 +272,12 @@ join_hits(const struct mf_tag_hits *t, struct ev_facts *e)
     }
 }
 
+/* The facts of the payload, from the rendered tree of the output's form
+ * (no JSON is parsed again). */
 static void
-get_facts(const struct mf_jval *root, const struct mf_out_msg *m,
+get_facts(const struct mf_jval *root, const struct mf_event *ev, int schema,
           struct ev_facts *e)
 {
-    int schema = m->schema >= 0 && m->schema <= MF_SCHEMA_RAW ? (int)m->schema
-                                                               : MF_SCHEMA_OCSF;
     const struct mf_jval *v;
 
     memset(e, 0, sizeof(*e));
@@ -379,12 +297,11 @@ get_facts(const struct mf_jval *root, const struct mf_out_msg *m,
         v = mf_jget_path(root, ev_paths[schema][EV_TIME]);
         if (v->type == MF_JNUM && mf_jget_int(v, &t) == 0)
             e->time_ms = t;
-        else if (v->type == MF_JSTR && mf_syslog_parse_time(v->u.s, &t) == 0)
+        else if (v->type == MF_JSTR && mf_time_parse(v->u.s, &t) == 0)
             e->time_ms = t;
     }
-    e->ocsf_sev = m->res && m->res->tags.max_severity > 0
-                      ? m->res->tags.max_severity : 1;
-    join_hits(m->res ? &m->res->tags : NULL, e);
+    e->ocsf_sev = ev->severity > 0 ? ev->severity : 1;
+    join_hits(ev, e);
 }
 
 static int
@@ -404,22 +321,20 @@ slen(const char *s)
 }
 
 static int
-put_sd(struct mf_buf *b, const struct mf_out_msg *m, const struct ev_facts *e,
+put_sd(struct mf_buf *b, const struct mf_event *ev, const struct ev_facts *e,
        const char *truncated)
 {
     char num[32];
     int rc = 0;
 
     rc |= mf_buf_appends(b, "[" MF_SYSLOG_SD_ID);
-    rc |= sd_param(b, "tenant", m->tenant, slen(m->tenant));
-    rc |= sd_param(b, "tenant_id", m->tenant_id, slen(m->tenant_id));
-    rc |= sd_param(b, "content_type", m->content_type, slen(m->content_type));
-    if (m->res) {
-        rc |= sd_param(b, "id", m->res->id, strlen(m->res->id));
-        if (m->res->class_uid > 0) {
-            snprintf(num, sizeof(num), "%d", m->res->class_uid);
-            rc |= sd_param(b, "class_uid", num, strlen(num));
-        }
+    rc |= sd_param(b, "tenant", ev->tenant, slen(ev->tenant));
+    rc |= sd_param(b, "tenant_id", ev->tenant_id, slen(ev->tenant_id));
+    rc |= sd_param(b, "content_type", ev->content_type, slen(ev->content_type));
+    rc |= sd_param(b, "id", ev->id, slen(ev->id));
+    if (ev->class_uid > 0) {
+        snprintf(num, sizeof(num), "%d", ev->class_uid);
+        rc |= sd_param(b, "class_uid", num, strlen(num));
     }
     snprintf(num, sizeof(num), "%d", e->ocsf_sev);
     rc |= sd_param(b, "severity", num, strlen(num));
@@ -433,7 +348,7 @@ put_sd(struct mf_buf *b, const struct mf_out_msg *m, const struct ev_facts *e,
 /* <PRI>1 TS HOST APP PROCID MSGID SD SP  or  <PRI>Mmm dd hh:mm:ss HOST TAG[PID]: */
 static int
 put_header(struct mf_buf *b, const struct mf_syslog_fmt *f,
-           const struct mf_out_msg *m, const struct ev_facts *e,
+           const struct mf_event *ev, const struct ev_facts *e,
            int pri, const char *truncated)
 {
     char ts[40];
@@ -467,7 +382,7 @@ put_header(struct mf_buf *b, const struct mf_syslog_fmt *f,
     rc |= mf_buf_appendc(b, ' ');
     rc |= put_token(b, e->f[EV_OP], 32, false);
     rc |= mf_buf_appendc(b, ' ');
-    rc |= put_sd(b, m, e, truncated);
+    rc |= put_sd(b, ev, e, truncated);
     rc |= mf_buf_appendc(b, ' ');
     return rc ? -1 : 0;
 }
@@ -481,7 +396,7 @@ struct kv {
 };
 
 static size_t
-collect_kv(struct kv *kv, const struct mf_out_msg *m, const struct ev_facts *e,
+collect_kv(struct kv *kv, const struct mf_event *ev, const struct ev_facts *e,
            bool leef, char *tbuf, size_t tbufsz, char *cls, size_t clssz,
            char *sev, size_t sevsz)
 {
@@ -504,22 +419,22 @@ collect_kv(struct kv *kv, const struct mf_out_msg *m, const struct ev_facts *e,
         else
             snprintf(tbuf, tbufsz, "%lld", (long long)e->time_ms);
     }
-    if (m->res && m->res->class_uid > 0)
-        snprintf(cls, clssz, "%d", m->res->class_uid);
+    if (ev->class_uid > 0)
+        snprintf(cls, clssz, "%d", ev->class_uid);
     snprintf(sev, sevsz, "%d", mf_cef_severity(e->ocsf_sev));
     if (leef) {
         KV("devTime", tbuf, strlen(tbuf));
         if (tbuf[0])
             KV("devTimeFormat", "yyyy-MM-dd'T'HH:mm:ss.SSSX", 26);
         KV("sev", sev, strlen(sev));
-        KV("cat", m->content_type, slen(m->content_type));
+        KV("cat", ev->content_type, slen(ev->content_type));
         KV("usrName", e->f[EV_USER], e->flen[EV_USER]);
         KV("src", e->f[EV_SRC], e->flen[EV_SRC]);
-        KV("externalId", m->res ? m->res->id : NULL, m->res ? strlen(m->res->id) : 0);
+        KV("externalId", ev->id, slen(ev->id));
         KV("outcome", e->f[EV_OUTCOME], e->flen[EV_OUTCOME]);
         KV("workload", e->f[EV_WORKLOAD], e->flen[EV_WORKLOAD]);
-        KV("tenant", m->tenant, slen(m->tenant));
-        KV("tenantId", m->tenant_id, slen(m->tenant_id));
+        KV("tenant", ev->tenant, slen(ev->tenant));
+        KV("tenantId", ev->tenant_id, slen(ev->tenant_id));
         KV("classUid", cls, strlen(cls));
         KV("tags", e->tags, strlen(e->tags));
         KV("areas", e->areas, strlen(e->areas));
@@ -527,15 +442,15 @@ collect_kv(struct kv *kv, const struct mf_out_msg *m, const struct ev_facts *e,
         return n;
     }
     KV("rt", tbuf, strlen(tbuf));
-    KV("externalId", m->res ? m->res->id : NULL, m->res ? strlen(m->res->id) : 0);
+    KV("externalId", ev->id, slen(ev->id));
     KV("act", e->f[EV_OP], e->flen[EV_OP]);
     KV("suser", e->f[EV_USER], e->flen[EV_USER]);
     KV("src", e->f[EV_SRC], e->flen[EV_SRC]);
     KV("outcome", e->f[EV_OUTCOME], e->flen[EV_OUTCOME]);
-    KV("cat", m->content_type, slen(m->content_type));
-    if (m->tenant && *m->tenant) {
+    KV("cat", ev->content_type, slen(ev->content_type));
+    if (ev->tenant && *ev->tenant) {
         KV("cs1Label", "tenant", 6);
-        KV("cs1", m->tenant, strlen(m->tenant));
+        KV("cs1", ev->tenant, strlen(ev->tenant));
     }
     if (e->tags[0]) {
         KV("cs2Label", "tags", 4);
@@ -549,9 +464,9 @@ collect_kv(struct kv *kv, const struct mf_out_msg *m, const struct ev_facts *e,
         KV("cs4Label", "attack", 6);
         KV("cs4", e->attack, strlen(e->attack));
     }
-    if (m->tenant_id && *m->tenant_id) {
+    if (ev->tenant_id && *ev->tenant_id) {
         KV("cs5Label", "tenantId", 8);
-        KV("cs5", m->tenant_id, strlen(m->tenant_id));
+        KV("cs5", ev->tenant_id, strlen(ev->tenant_id));
     }
     if (e->f[EV_WORKLOAD]) {
         KV("cs6Label", "workload", 8);
@@ -567,7 +482,7 @@ collect_kv(struct kv *kv, const struct mf_out_msg *m, const struct ev_facts *e,
 
 static int
 put_cef_leef(struct mf_buf *b, const struct mf_syslog_fmt *f,
-             const struct mf_out_msg *m, const struct ev_facts *e, bool leef)
+             const struct mf_event *ev, const struct ev_facts *e, bool leef)
 {
     int (*hdr)(struct mf_buf *, const char *, size_t) =
         leef ? mf_leef_escape_header : mf_cef_escape_header;
@@ -585,13 +500,13 @@ put_cef_leef(struct mf_buf *b, const struct mf_syslog_fmt *f,
     rc |= mf_buf_appendc(b, '|');
     rc |= hdr(b, op, oplen);
     rc |= mf_buf_appendc(b, '|');
-    n = collect_kv(kv, m, e, leef, tbuf, sizeof(tbuf), cls, sizeof(cls), sev,
+    n = collect_kv(kv, ev, e, leef, tbuf, sizeof(tbuf), cls, sizeof(cls), sev,
                    sizeof(sev));
     if (leef) {
         rc |= mf_buf_appendc(b, MF_LEEF_DELIM);
         rc |= mf_buf_appendc(b, '|');
     } else {
-        const struct mf_tag *top = m->res ? m->res->tags.top : NULL;
+        const struct mf_event_tag *top = ev->top;
 
         if (top && top->title)
             rc |= hdr(b, top->title, strlen(top->title));
@@ -612,12 +527,37 @@ put_cef_leef(struct mf_buf *b, const struct mf_syslog_fmt *f,
 
 /* ---- oversize policy, step 1 ----------------------------------------- */
 
-/* Remove the parts of trunc_paths present in root, mark the event, write
- * the list (space separated) into list. Returns the number removed. */
-static size_t
-reduce_event(struct mf_arena *a, struct mf_jval *root, int schema,
+/* A copy of object o with its own member array (values shared), so members
+ * can be removed without touching the event's tree. */
+static struct mf_jval *
+shallow_copy(struct mf_arena *a, const struct mf_jval *o)
+{
+    struct mf_jval *c = mf_jobj(a);
+
+    for (size_t i = 0; i < o->len; i++)
+        mf_jobj_add_ref(a, c, o->u.mem[i].key, o->u.mem[i].klen, o->u.mem[i].val);
+    return c;
+}
+
+/* parent[key] as an object of its own (a copy of the one there, if any). */
+static struct mf_jval *
+child_copy(struct mf_arena *a, struct mf_jval *parent, const char *key)
+{
+    struct mf_jval *c = mf_jobj_get(parent, key);
+
+    c = mf_jis_obj(c) ? shallow_copy(a, c) : mf_jobj(a);
+    mf_jobj_set(a, parent, key, c);
+    return c;
+}
+
+/* The event without the parts of trunc_paths it has, marked; the list of
+ * what was removed (space separated) goes into list. NULL when nothing
+ * could be removed. The event's own tree is left as it is. */
+static struct mf_jval *
+reduce_event(struct mf_arena *a, const struct mf_jval *event, int schema,
              char *list, size_t listsz)
 {
+    struct mf_jval *root = shallow_copy(a, event);
     struct mf_jval *removed = mf_jarr(a);
     size_t n = 0, ll = 0;
 
@@ -625,20 +565,22 @@ reduce_event(struct mf_arena *a, struct mf_jval *root, int schema,
     for (int i = 0; trunc_paths[schema][i]; i++) {
         const char *path = trunc_paths[schema][i];
         const char *dot = strchr(path, '.');
-        struct mf_jval *parent = root;
         int w;
 
         if (dot) {
             char head[64];
+            struct mf_jval *parent;
 
             snprintf(head, sizeof(head), "%.*s", (int)(dot - path), path);
             parent = mf_jobj_get(root, head);
-            if (!mf_jis_obj(parent))
+            if (!mf_jis_obj(parent) || !mf_jobj_get(parent, dot + 1))
                 continue;
-            if (!mf_jobj_del(parent, dot + 1))
-                continue;
+            parent = shallow_copy(a, parent);
+            mf_jobj_del(parent, dot + 1);
             if (parent->len == 0)
                 mf_jobj_del(root, head);
+            else
+                mf_jobj_set(a, root, head, parent);
         } else if (!mf_jobj_del(root, path)) {
             continue;
         }
@@ -649,81 +591,56 @@ reduce_event(struct mf_arena *a, struct mf_jval *root, int schema,
         n++;
     }
     if (!n)
-        return 0;
-    if (schema == MF_SCHEMA_OCSF) {
-        struct mf_jval *um = mf_jobj_child(a, root, "unmapped");
-
-        mf_jobj_set(a, mf_jobj_child(a, um, "m365fwd"), "truncated", removed);
-    } else {
-        mf_jobj_set(a, mf_jobj_child(a, root, "m365fwd"), "truncated", removed);
-    }
-    return n;
+        return NULL;
+    /* ocsf: unmapped.m365fwd.truncated; ecs: m365fwd.truncated */
+    mf_jobj_set(a, child_copy(a, schema == MF_SCHEMA_OCSF ? child_copy(a, root, "unmapped")
+                                                          : root, "m365fwd"),
+                "truncated", removed);
+    return root;
 }
 
 /* ---- the message ----------------------------------------------------- */
 
 static int
 build(struct mf_buf *out, const struct mf_syslog_fmt *f,
-      const struct mf_out_msg *m, const struct ev_facts *e, int pri,
+      const struct mf_event *ev, const struct ev_facts *e, int pri,
       const char *body, size_t bodylen, const char *truncated)
 {
     mf_buf_reset(out);
-    if (put_header(out, f, m, e, pri, truncated) < 0)
+    if (put_header(out, f, ev, e, pri, truncated) < 0)
         return -1;
     if (f->payload == MF_SYSLOG_JSON)
         return mf_buf_append(out, body, bodylen);
-    return put_cef_leef(out, f, m, e, f->payload == MF_SYSLOG_LEEF);
+    return put_cef_leef(out, f, ev, e, f->payload == MF_SYSLOG_LEEF);
 }
 
-enum mf_status
-mf_syslog_format(const struct mf_syslog_fmt *f, const struct mf_out_msg *m,
-                 struct mf_arena *a, struct mf_buf *out,
-                 struct mf_syslog_info *info)
+/* Step 1 of the oversize policy: the json payload without its bulky
+ * parts. MF_OK with info->truncated, or MF_DROP with info->reason. */
+static enum mf_status
+format_reduced(const struct mf_syslog_fmt *f, const struct mf_event *ev, int schema,
+               const struct mf_jval *tree, const struct ev_facts *e, int pri,
+               struct mf_buf *out, struct mf_syslog_info *info)
 {
+    struct mf_arena a;
     struct mf_jval *root;
-    struct mf_jerror jerr;
-    struct ev_facts e;
     struct mf_buf body;
     char list[128];
-    int schema = m->schema >= 0 && m->schema <= MF_SCHEMA_RAW ? (int)m->schema
-                                                               : MF_SCHEMA_OCSF;
-    int pri, rc;
     enum mf_status st = MF_OK;
+    size_t was = out->len;
 
-    memset(info, 0, sizeof(*info));
-    root = mf_json_parse(a, m->data, m->len, NULL, NULL, &jerr);
-    if (!mf_jis_obj(root)) {
-        snprintf(info->reason, sizeof(info->reason), "event is not a JSON object%s%s",
-                 root ? "" : ": ", root ? "" : jerr.msg);
-        return MF_DROP;
-    }
-    get_facts(root, m, &e);
-    info->severity = mf_syslog_severity(e.ocsf_sev);
-    pri = mf_syslog_pri(f->facility, info->severity);
-    if (pri < 0)
-        pri = mf_syslog_pri(16, info->severity);   /* local0 */
-    rc = build(out, f, m, &e, pri, m->data, m->len, NULL);
-    if (rc == 0 && (!f->max_size || out->len <= f->max_size))
-        return MF_OK;
-    if (f->payload != MF_SYSLOG_JSON || !trunc_paths[schema][0]) {
+    mf_arena_init(&a, 4096);
+    root = reduce_event(&a, tree, schema, list, sizeof(list));
+    if (!root) {
         snprintf(info->reason, sizeof(info->reason),
                  "message of %zu bytes is larger than max_message_size %zu "
-                 "(%s payload cannot be reduced)", out->len, f->max_size,
-                 f->payload == MF_SYSLOG_JSON ? mf_schema_name((enum mf_schema)schema)
-                 : f->payload == MF_SYSLOG_CEF ? "cef" : "leef");
+                 "and has nothing to remove", was, f->max_size);
         mf_buf_reset(out);
-        return MF_DROP;
-    }
-    if (!reduce_event(a, root, schema, list, sizeof(list))) {
-        snprintf(info->reason, sizeof(info->reason),
-                 "message of %zu bytes is larger than max_message_size %zu "
-                 "and has nothing to remove", out->len, f->max_size);
-        mf_buf_reset(out);
+        mf_arena_fini(&a);
         return MF_DROP;
     }
     mf_buf_init(&body, out->max);
     if (mf_json_write(&body, root) < 0 ||
-        build(out, f, m, &e, pri, body.data, body.len,
+        build(out, f, ev, e, pri, body.data, body.len,
               f->format == MF_SYSLOG_RFC5424 ? list : NULL) < 0 ||
         out->len > f->max_size) {
         snprintf(info->reason, sizeof(info->reason),
@@ -735,5 +652,40 @@ mf_syslog_format(const struct mf_syslog_fmt *f, const struct mf_out_msg *m,
         info->truncated = true;
     }
     mf_buf_fini(&body);
+    mf_arena_fini(&a);
     return st;
+}
+
+enum mf_status
+mf_syslog_format(const struct mf_syslog_fmt *f, const struct mf_event *ev,
+                 enum mf_schema schema_, const struct mf_event_form *form,
+                 struct mf_buf *out, struct mf_syslog_info *info)
+{
+    int schema = (unsigned)schema_ < MF_SCHEMA_COUNT ? (int)schema_ : MF_SCHEMA_OCSF;
+    struct ev_facts e;
+    int pri, rc;
+
+    memset(info, 0, sizeof(*info));
+    if (!form || !mf_jis_obj(form->tree)) {
+        snprintf(info->reason, sizeof(info->reason), "event is not a JSON object");
+        return MF_DROP;
+    }
+    get_facts(form->tree, ev, schema, &e);
+    info->severity = mf_syslog_severity(e.ocsf_sev);
+    pri = mf_syslog_pri(f->facility, info->severity);
+    if (pri < 0)
+        pri = mf_syslog_pri(16, info->severity);   /* local0 */
+    rc = build(out, f, ev, &e, pri, form->text.data, form->text.len, NULL);
+    if (rc == 0 && (!f->max_size || out->len <= f->max_size))
+        return MF_OK;
+    if (f->payload != MF_SYSLOG_JSON || !trunc_paths[schema][0]) {
+        snprintf(info->reason, sizeof(info->reason),
+                 "message of %zu bytes is larger than max_message_size %zu "
+                 "(%s payload cannot be reduced)", out->len, f->max_size,
+                 f->payload == MF_SYSLOG_JSON ? mf_schema_name((enum mf_schema)schema)
+                 : f->payload == MF_SYSLOG_CEF ? "cef" : "leef");
+        mf_buf_reset(out);
+        return MF_DROP;
+    }
+    return format_reduced(f, ev, schema, form->tree, &e, pri, out, info);
 }

@@ -1,6 +1,8 @@
 /* syslog_fmt.h - pure formatters of the syslog output (no I/O, no clock).
  *
- * One normalized event (struct mf_out_msg) becomes one syslog message:
+ * One normalized event (core/event.h) becomes one syslog message, built
+ * from the event's facts and tags and the rendered tree of the output's
+ * form (no JSON is parsed again):
  *
  *   RFC 5424  <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG
  *   RFC 3164  <PRI>Mmm dd hh:mm:ss HOSTNAME TAG[PROCID]: MSG
@@ -61,10 +63,33 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "arena.h"
 #include "buf.h"
+#include "event.h"
 #include "output.h"
 #include "status.h"
+
+enum mf_syslog_transport { MF_SYSLOG_UDP = 0, MF_SYSLOG_TCP, MF_SYSLOG_TLS };
+enum mf_syslog_framing { MF_SYSLOG_OCTET_COUNTING = 0, MF_SYSLOG_LF };
+enum mf_syslog_format { MF_SYSLOG_RFC5424 = 0, MF_SYSLOG_RFC3164 };
+enum mf_syslog_payload { MF_SYSLOG_JSON = 0, MF_SYSLOG_CEF, MF_SYSLOG_LEEF };
+
+/* The syslog output's own keys (conf->plugin of a syslog output; table
+ * mf_syslog_sec in outputs/syslog_conf.c). Enums are ints. */
+struct mf_syslog_conf {
+    const char *address;
+    int transport;                   /* enum mf_syslog_transport */
+    int framing;                     /* enum mf_syslog_framing */
+    int format;                      /* enum mf_syslog_format */
+    int payload;                     /* enum mf_syslog_payload */
+    int facility;                    /* RFC 5424 numbers: kern 0 .. local7 23 */
+    const char *app_name;
+    const char *ca_file;
+    const char *cert_file;
+    const char *key_file;
+    int64_t max_message_size;
+};
+
+extern const struct mf_optsec mf_syslog_sec;
 
 #define MF_SYSLOG_SD_ID "m365fwd@32473"
 #define MF_LEEF_DELIM '^'
@@ -99,9 +124,6 @@ int mf_cef_severity(int ocsf_severity);
 size_t mf_syslog_ts5424(int64_t ms, char *buf, size_t n);
 /* RFC 3164 "Mmm dd hh:mm:ss" (day space-padded), UTC; buf >= 16. */
 size_t mf_syslog_ts3164(int64_t ms, char *buf, size_t n);
-/* Milliseconds since the epoch of an ISO 8601 time ("2024-01-02T03:04:05",
- * optional fraction, optional Z or +hh:mm; no zone = UTC). -1 / 0. */
-int mf_syslog_parse_time(const char *s, int64_t *ms);
 
 /* Escapers: append s[0..n) to b. Return 0, -1 at b's ceiling. */
 int mf_syslog_sd_escape(struct mf_buf *b, const char *s, size_t n);
@@ -116,13 +138,13 @@ int mf_leef_escape_value(struct mf_buf *b, const char *s, size_t n);
  * framing: enum mf_syslog_framing. 0 / -1 at b's ceiling. */
 int mf_syslog_frame(int framing, const char *msg, size_t len, struct mf_buf *b);
 
-/* Format one message (without framing) into out (reset first). a is
- * scratch memory for parsing the event (reset by the caller). MF_OK, or
- * MF_DROP with info->reason (oversize policy, or the event is not a JSON
- * object). */
+/* Format one message (without framing) into out (reset first): the event
+ * ev sent in form (schema, as the output is configured). Thread-safe: no
+ * state outside the arguments. MF_OK, or MF_DROP with info->reason
+ * (oversize policy, or no form). */
 enum mf_status mf_syslog_format(const struct mf_syslog_fmt *f,
-                                const struct mf_out_msg *m,
-                                struct mf_arena *a, struct mf_buf *out,
-                                struct mf_syslog_info *info);
+                                const struct mf_event *ev, enum mf_schema schema,
+                                const struct mf_event_form *form,
+                                struct mf_buf *out, struct mf_syslog_info *info);
 
 #endif

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install what the build, the tests and the benchmark need on Debian 12.
 # Fast on a warm machine: apt is only touched when a package is missing.
+# Java 17 and Maven are for the tests only: they run Apache Kafka itself
+# (tests/kafka/), whose jars Maven takes from Maven Central into ~/.m2 on the
+# first run.
 # Runs as root, or through sudo when available.
 #
 #   scripts/install-deps.sh           install what is missing
@@ -15,6 +18,7 @@ PACKAGES=(
     clang-14 libclang-rt-14-dev
     jq time
     rsyslog rsyslog-gnutls
+    openjdk-17-jre-headless maven
 )
 
 check_only=0
@@ -22,7 +26,7 @@ case "${1:-}" in
     --check) check_only=1 ;;
     "") ;;
     -h|--help)
-        sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
         exit 0 ;;
     *)
         echo "install-deps.sh: unknown option '$1' (try --help)" >&2

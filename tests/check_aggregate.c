@@ -38,13 +38,13 @@ static void
 h_init_opts(struct harness *h, const char *table, size_t max_keys,
             size_t max_memory, const struct mf_geoip *geo)
 {
-    char err[512] = "";
+    struct mf_err err;
     struct mf_agg_opts o = {.max_keys = max_keys, .max_memory = max_memory, .geo = geo};
 
     memset(h, 0, sizeof(*h));
-    h->db = table ? mf_aggdb_load("t.yaml", table, strlen(table), tagdb, err, sizeof(err))
-                  : mf_aggdb_load_builtin(tagdb, err, sizeof(err));
-    ck_assert_msg(h->db != NULL, "table: %s", err);
+    h->db = table ? mf_aggdb_load("t.yaml", table, strlen(table), tagdb, &err)
+                  : mf_aggdb_load_builtin(tagdb, &err);
+    ck_assert_msg(h->db != NULL, "table: %s", err.msg);
     h->g = mf_agg_new(h->db, &o);
     mf_findings_init(&h->out);
     mf_arena_init(&h->a, 65536);
@@ -182,12 +182,12 @@ START_TEST(tl_builtin_tags)
         "behavior.mailbox_search_recon", "behavior.mass_send_attachments_external",
         "behavior.evidence_purge",
     };
-    char err[512];
-    struct mf_aggdb *db = mf_aggdb_load_builtin(tagdb, err, sizeof(err));
+    struct mf_err err;
+    struct mf_aggdb *db = mf_aggdb_load_builtin(tagdb, &err);
     size_t i, j;
     bool raised_fwd = false;
 
-    ck_assert_msg(db != NULL, "%s", err);
+    ck_assert_msg(db != NULL, "%s", err.msg);
     ck_assert_uint_eq(mf_aggdb_tag_count(db), sizeof(want) / sizeof(want[0]));
     for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         bool has_rule = false;
@@ -265,14 +265,13 @@ static const struct {
 
 START_TEST(tl_bad_tables)
 {
-    char err[512] = "";
+    struct mf_err err;
     struct mf_aggdb *db = mf_aggdb_load("t.yaml", bad_tables[_i].yaml,
-                                        strlen(bad_tables[_i].yaml), tagdb, err,
-                                        sizeof(err));
+                                        strlen(bad_tables[_i].yaml), tagdb, &err);
 
     ck_assert_msg(db == NULL, "case %d loaded", _i);
-    ck_assert_msg(strstr(err, bad_tables[_i].want) != NULL,
-                  "case %d: got '%s', want '%s'", _i, err, bad_tables[_i].want);
+    ck_assert_msg(strstr(err.msg, bad_tables[_i].want) != NULL,
+                  "case %d: got '%s', want '%s'", _i, err.msg, bad_tables[_i].want);
 }
 END_TEST
 
@@ -610,7 +609,8 @@ END_TEST
 START_TEST(ta_persist_split)
 {
     struct harness h;
-    char dir[256], path[300], err[512], uid[40];
+    char dir[256], path[300], uid[40];
+    struct mf_err err;
     struct mf_agg_stats st;
 
     mf_test_mkdtemp(dir, sizeof(dir), "mf-agg");
@@ -625,10 +625,10 @@ START_TEST(ta_persist_split)
     /* the same spray split by a restart */
     h_init(&h);
     spray(&h, "p", NULL, 0, 3, "203.0.113.11");
-    ck_assert_int_eq(mf_agg_save(h.g, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
     h_fini(&h);
     h_init(&h);
-    ck_assert_msg(mf_agg_load(h.g, path, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(mf_agg_load(h.g, path, &err) == 0, "%s", err.msg);
     mf_agg_stats(h.g, &st);
     ck_assert_uint_gt(st.keys, 0);
     /* the records before the restart come again (blob not committed) */
@@ -643,10 +643,10 @@ START_TEST(ta_persist_split)
     ck_assert_str_eq(h.out.v[0].ids[0], "p-0");
 
     /* fired state survives too: a replay after the next restart stays quiet */
-    ck_assert_int_eq(mf_agg_save(h.g, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
     h_fini(&h);
     h_init(&h);
-    ck_assert_int_eq(mf_agg_load(h.g, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(mf_agg_load(h.g, path, &err), 0);
     spray(&h, "p", NULL, 0, 5, "203.0.113.11");
     spray(&h, "q", NULL, 10, 5, "203.0.113.11");
     ck_assert_uint_eq(count_rule(&h, "identity.password_spray/one_source"), 0);
@@ -658,7 +658,8 @@ END_TEST
 START_TEST(ta_persist_bad_files)
 {
     struct harness h;
-    char dir[256], path[300], err[512];
+    char dir[256], path[300];
+    struct mf_err err;
     struct mf_agg_stats st;
     char *good;
     size_t len;
@@ -667,10 +668,10 @@ START_TEST(ta_persist_bad_files)
     mf_test_mkdtemp(dir, sizeof(dir), "mf-agg");
     snprintf(path, sizeof(path), "%s/missing.state", dir);
     h_init(&h);
-    ck_assert_int_eq(mf_agg_load(h.g, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(mf_agg_load(h.g, path, &err), 0);
     spray(&h, "x", NULL, 0, 3, "203.0.113.12");
     snprintf(path, sizeof(path), "%s/a.state", dir);
-    ck_assert_int_eq(mf_agg_save(h.g, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
     good = mf_test_slurp(path, &len);
     ck_assert_ptr_nonnull(good);
 
@@ -678,21 +679,20 @@ START_TEST(ta_persist_bad_files)
     f = fopen(path, "wb");
     fputs("hello, world, this is no state at all", f);
     fclose(f);
-    err[0] = '\0';
-    ck_assert_int_eq(mf_agg_load(h.g, path, err, sizeof(err)), -1);
-    ck_assert_ptr_nonnull(strstr(err, "a.state"));
+    ck_assert_int_eq(mf_agg_load(h.g, path, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "a.state"));
     mf_agg_stats(h.g, &st);
     ck_assert_uint_eq(st.keys, 0);
     /* truncated, and one flipped byte */
     f = fopen(path, "wb");
     fwrite(good, 1, len / 2, f);
     fclose(f);
-    ck_assert_int_eq(mf_agg_load(h.g, path, err, sizeof(err)), -1);
+    ck_assert_int_eq(mf_agg_load(h.g, path, &err), -1);
     good[len / 3] ^= 0x40;
     f = fopen(path, "wb");
     fwrite(good, 1, len, f);
     fclose(f);
-    ck_assert_int_eq(mf_agg_load(h.g, path, err, sizeof(err)), -1);
+    ck_assert_int_eq(mf_agg_load(h.g, path, &err), -1);
     mf_agg_stats(h.g, &st);
     ck_assert_uint_eq(st.keys, 0);
     /* still usable */
@@ -721,17 +721,18 @@ START_TEST(ta_persist_table_changed)
         "      - {name: b, description: d, window: 10m, key: [ClientIP],"
         " match: {operation: UserLoginFailed}, count: 3}\n";      /* window */
     struct harness h;
-    char dir[256], path[300], err[512];
+    char dir[256], path[300];
+    struct mf_err err;
     struct mf_agg_stats st;
 
     mf_test_mkdtemp(dir, sizeof(dir), "mf-agg");
     snprintf(path, sizeof(path), "%s/s", dir);
     h_init_opts(&h, t1, 0, 0, NULL);
     feed(&h, login_failed("c1", "10:00:00", "v@c.com", "203.0.113.13", "50126"));
-    ck_assert_int_eq(mf_agg_save(h.g, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
     h_fini(&h);
     h_init_opts(&h, t2, 0, 0, NULL);
-    ck_assert_int_eq(mf_agg_load(h.g, path, err, sizeof(err)), 0);
+    ck_assert_int_eq(mf_agg_load(h.g, path, &err), 0);
     mf_agg_stats(h.g, &st);
     ck_assert_uint_eq(st.keys, 1);          /* rule a kept its window */
     ck_assert_uint_eq(st.load_dropped, 1);  /* rule b's window is another */
@@ -855,14 +856,14 @@ static struct mf_geoip *
 test_geo(void)
 {
     const char *path = getenv("MF_TEST_MMDB");
-    char err[512];
+    struct mf_err err;
     struct mf_geoip *g;
 
     if (!mf_geoip_available())
         return NULL;
     ck_assert_msg(path != NULL, "MF_TEST_MMDB not set (meson sets it)");
-    g = mf_geoip_open(path, err, sizeof(err));
-    ck_assert_msg(g != NULL, "%s", err);
+    g = mf_geoip_open(path, &err);
+    ck_assert_msg(g != NULL, "%s", err.msg);
     return g;
 }
 
@@ -872,11 +873,11 @@ START_TEST(tg_lookup)
     struct mf_geo geo;
     struct mf_arena a;
     struct mf_jval *loc;
-    char err[256];
+    struct mf_err err;
 
     if (!g) {
-        ck_assert_ptr_null(mf_geoip_open("/x", err, sizeof(err)));
-        ck_assert_ptr_nonnull(strstr(err, "without libmaxminddb"));
+        ck_assert_ptr_null(mf_geoip_open("/x", &err));
+        ck_assert_ptr_nonnull(strstr(err.msg, "without libmaxminddb"));
         return;
     }
     ck_assert_ptr_nonnull(strstr(mf_geoip_describe(g), "m365fwd-Test-City"));
@@ -903,8 +904,8 @@ START_TEST(tg_lookup)
     ck_assert_ptr_null(mf_jobj_get(loc, "location"));
     ck_assert_str_eq(mf_jobj_get(loc, "country_iso_code")->u.s, "DE");
     mf_arena_fini(&a);
-    ck_assert_ptr_null(mf_geoip_open("/nonexistent.mmdb", err, sizeof(err)));
-    ck_assert_ptr_nonnull(strstr(err, "/nonexistent.mmdb: cannot read"));
+    ck_assert_ptr_null(mf_geoip_open("/nonexistent.mmdb", &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent.mmdb: cannot read"));
     mf_geoip_close(g);
 }
 END_TEST
@@ -1069,7 +1070,7 @@ aggregate_suite(void)
 int
 main(void)
 {
-    struct mf_tagerr err;
+    struct mf_err err;
     int rc;
 
     tagdb = mf_tagdb_load_builtin(&err);

@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "agent_conf.h"
+#include "file.h"
+#include "kafka.h"
+#include "syslog_fmt.h"
 #include "log.h"
 #include "normalize.h"
 #include "tags.h"
@@ -15,7 +18,7 @@
 #define CANARY "CANARY-5ecret-7f3a9"
 
 static struct mf_config *
-load(const char *text, unsigned flags, struct mf_cfgerr *err)
+load(const char *text, unsigned flags, struct mf_err *err)
 {
     return mf_config_load("m365fwd.yaml", text, strlen(text), flags, err);
 }
@@ -53,99 +56,16 @@ write_file(const char *name, const char *content, mode_t mode)
     return p;
 }
 
-/* ---- mf_opt_parse_duration / _size, formatters ------------------------ */
-
-static const struct {
-    const char *s;
-    int64_t ms;
-} durations[] = {
-    {"500ms", 500}, {"60s", 60000}, {"15m", 900000}, {"24h", 86400000},
-    {"7d", 604800000}, {"1h30m", 5400000}, {"0", 0}, {"0s", 0},
-    {"1m30s", 90000},
-};
-
-START_TEST(opd_valid)
-{
-    int64_t ms = -1;
-
-    ck_assert_int_eq(mf_opt_parse_duration(durations[_i].s, &ms), 0);
-    ck_assert_int_eq(ms, durations[_i].ms);
-}
-END_TEST
-
-static const char *const bad_durations[] = {
-    "", "60", "s", "5 s", "-5s", "5sec", "1.5h", "10y", "99999999999999999999d",
-    "5s ", "ms",
-};
-
-START_TEST(opd_invalid)
-{
-    int64_t ms = 0;
-
-    ck_assert_msg(mf_opt_parse_duration(bad_durations[_i], &ms) == -1,
-                  "'%s' accepted", bad_durations[_i]);
-}
-END_TEST
-
-static const struct {
-    const char *s;
-    int64_t b;
-} sizes[] = {
-    {"512", 512}, {"64KiB", 65536}, {"1MiB", 1048576}, {"10MB", 10000000},
-    {"1G", 1073741824}, {"2kb", 2000}, {"3k", 3072}, {"0", 0}, {"7B", 7},
-};
-
-START_TEST(ops_valid)
-{
-    int64_t b = -1;
-
-    ck_assert_int_eq(mf_opt_parse_size(sizes[_i].s, &b), 0);
-    ck_assert_int_eq(b, sizes[_i].b);
-}
-END_TEST
-
-static const char *const bad_sizes[] = {
-    "", "KiB", "64 KiB", "1.5MiB", "-1", "10XB", "99999999999999999999",
-    "9999999999999GiB",
-};
-
-START_TEST(ops_invalid)
-{
-    int64_t b = 0;
-
-    ck_assert_msg(mf_opt_parse_size(bad_sizes[_i], &b) == -1, "'%s' accepted",
-                  bad_sizes[_i]);
-}
-END_TEST
-
-START_TEST(off_formats)
-{
-    char s[32];
-
-    mf_opt_format_duration(60000, s, sizeof(s));
-    ck_assert_str_eq(s, "1m");
-    mf_opt_format_duration(90000, s, sizeof(s));
-    ck_assert_str_eq(s, "90s");
-    mf_opt_format_duration(1500, s, sizeof(s));
-    ck_assert_str_eq(s, "1500ms");
-    mf_opt_format_duration(7 * 86400000LL, s, sizeof(s));
-    ck_assert_str_eq(s, "7d");
-    mf_opt_format_duration(0, s, sizeof(s));
-    ck_assert_str_eq(s, "0s");
-    mf_opt_format_size(65536, s, sizeof(s));
-    ck_assert_str_eq(s, "64KiB");
-    mf_opt_format_size(1048576, s, sizeof(s));
-    ck_assert_str_eq(s, "1MiB");
-    mf_opt_format_size(1000, s, sizeof(s));
-    ck_assert_str_eq(s, "1000");
-}
-END_TEST
+/* The own conf struct of an output's type. */
+#define FILEC(o) ((const struct mf_file_conf *)(o)->plugin)
+#define KAFKAC(o) ((const struct mf_kafka_conf *)(o)->plugin)
+#define SYSLOGC(o) ((const struct mf_syslog_conf *)(o)->plugin)
 
 /* ---- mf_config_load ---------------------------------------------------- */
 
 START_TEST(mcl_defaults)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     char *text = mf_test_slurp(mf_test_data("config/minimal.yaml"), NULL);
     struct mf_config *c;
     const struct mf_tenant_conf *t;
@@ -185,15 +105,15 @@ START_TEST(mcl_defaults)
     o = &c->outputs.v[0];
     ck_assert_int_eq(o->type, MF_OUTPUT_FILE);
     ck_assert_int_eq(o->schema, MF_CONF_SCHEMA_OCSF);
-    ck_assert_str_eq(o->path, "-");
+    ck_assert_str_eq(FILEC(o)->path, "-");
     ck_assert(o->enabled);
     ck_assert(!o->keep_raw);
     ck_assert_int_eq(o->max_in_flight, 10000);
     ck_assert_uint_eq(o->filter.tags.n, 0);
     ck_assert_int_eq(o->filter.min_severity, 0);
-    /* kafka/syslog keys stay unset for a file output */
-    ck_assert_ptr_null(o->key);
-    ck_assert_ptr_null(o->app_name);
+    /* a file output has the file's own keys only */
+    ck_assert_ptr_nonnull(o->plugin);
+    ck_assert_int_eq(o->flush_timeout_ms, 10000);
     mf_config_destroy(c);
     free(text);
 }
@@ -201,7 +121,7 @@ END_TEST
 
 START_TEST(mcl_full_values)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     char *text = mf_test_slurp(mf_test_data("config/full.yaml"), NULL);
     struct mf_config *c;
     const struct mf_tenant_conf *t;
@@ -240,36 +160,39 @@ START_TEST(mcl_full_values)
     ck_assert_ptr_nonnull(t);
     ck_assert_str_eq(t->name, "contoso");
     ck_assert_uint_eq(t->content_types.n, 2);
+    ck_assert_uint_eq(t->domains.n, 2);
+    ck_assert_str_eq(t->domains.v[1], "contoso.onmicrosoft.com");
+    ck_assert_uint_eq(mf_config_tenant(c, "fabrikam")->domains.n, 0);
 
     o = mf_config_output(c, "lake");
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(o->type, MF_OUTPUT_KAFKA);
     ck_assert_int_eq(o->schema, MF_CONF_SCHEMA_ECS);
-    ck_assert_str_eq(o->key, "{tenant_id}-{id}");
-    ck_assert_int_eq(o->compression, MF_KAFKA_COMPRESS_ZSTD);
+    ck_assert_str_eq(KAFKAC(o)->key, "{tenant_id}-{id}");
+    ck_assert_int_eq(KAFKAC(o)->compression, MF_KAFKA_COMPRESS_ZSTD);
     ck_assert_int_eq(o->flush_timeout_ms, 30000);
-    ck_assert_uint_eq(o->rdkafka.n, 5);
-    ck_assert_str_eq(o->rdkafka.v[3].key, "linger.ms");
-    ck_assert_str_eq(o->rdkafka.v[3].value, "50");
-    ck_assert_str_eq(o->rdkafka.v[4].key, "enable.idempotence");
-    ck_assert_str_eq(o->rdkafka.v[4].value, "true");
-    ck_assert_uint_eq(o->rdkafka.v[4].line, 64);
-    ck_assert_uint_eq(o->rdkafka_secret_files.n, 1);
+    ck_assert_uint_eq(KAFKAC(o)->rdkafka.n, 5);
+    ck_assert_str_eq(KAFKAC(o)->rdkafka.v[3].key, "linger.ms");
+    ck_assert_str_eq(KAFKAC(o)->rdkafka.v[3].value, "50");
+    ck_assert_str_eq(KAFKAC(o)->rdkafka.v[4].key, "enable.idempotence");
+    ck_assert_str_eq(KAFKAC(o)->rdkafka.v[4].value, "true");
+    ck_assert_uint_eq(KAFKAC(o)->rdkafka.v[4].line, 65);
+    ck_assert_uint_eq(KAFKAC(o)->rdkafka_secret_files.n, 1);
     ck_assert_uint_eq(o->filter.tenants.n, 2);
 
     o = mf_config_output(c, "siem");
     ck_assert_ptr_nonnull(o);
-    ck_assert_int_eq(o->transport, MF_SYSLOG_TLS);
-    ck_assert_int_eq(o->framing, MF_SYSLOG_LF);
-    ck_assert_int_eq(o->format, MF_SYSLOG_RFC3164);
-    ck_assert_int_eq(o->payload, MF_SYSLOG_CEF);
-    ck_assert_int_eq(o->facility, 4);
-    ck_assert_int_eq(o->max_message_size, 1 << 20);
+    ck_assert_int_eq(SYSLOGC(o)->transport, MF_SYSLOG_TLS);
+    ck_assert_int_eq(SYSLOGC(o)->framing, MF_SYSLOG_LF);
+    ck_assert_int_eq(SYSLOGC(o)->format, MF_SYSLOG_RFC3164);
+    ck_assert_int_eq(SYSLOGC(o)->payload, MF_SYSLOG_CEF);
+    ck_assert_int_eq(SYSLOGC(o)->facility, 4);
+    ck_assert_int_eq(SYSLOGC(o)->max_message_size, 1 << 20);
     ck_assert_int_eq(o->filter.min_severity, 3);
     ck_assert_uint_eq(o->filter.areas.n, 2);
     ck_assert_uint_eq(o->filter.tags.n, 2);
     ck_assert_str_eq(o->filter.tags.v[1], "monitor.audit_disabled");
-    ck_assert_uint_eq(o->filter.line, 84);
+    ck_assert_uint_eq(o->filter.line, 85);
     ck_assert(!o->enabled);
 
     o = mf_config_output(c, "archive");
@@ -299,7 +222,7 @@ START_TEST(mcl_cloud_hosts)
          "https://manage.protection.apps.mil"},
     };
     char text[512];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
 
     snprintf(text, sizeof(text),
@@ -588,11 +511,14 @@ static const struct {
     {T0 O0 "    enabled: false\n",
      "m365fwd.yaml:6: outputs: every output is disabled; records would be "
      "checkpointed without being delivered"},
+    {T0 "    domains: [contoso.com, \"@contoso.com\"]\n" O0,
+     "m365fwd.yaml:5: tenants[0].domains[1]: '@contoso.com' is not a domain "
+     "name (e.g. contoso.com, no '@' or '*')"},
 };
 
 START_TEST(mcl_invalid)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c = load(bad[_i].text, 0, &err);
 
     ck_assert_msg(c == NULL, "case %d accepted", _i);
@@ -617,7 +543,7 @@ static const char *const bad_files[] = {"bad-many.yaml", "bad-kafka.yaml",
 START_TEST(mcl_invalid_files)
 {
     char rel[128], want[4096] = "";
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
     char *text, *p;
     size_t len, n = 0;
@@ -642,7 +568,7 @@ END_TEST
 
 START_TEST(mcl_require_tenants)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c = load(O0, 0, &err);
 
     ck_assert_msg(c != NULL, "%s", err.all);
@@ -657,7 +583,7 @@ END_TEST
 
 START_TEST(mcl_null_is_default)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c = load("state_dir:\ncollect:\n  poll_interval: ~\n"
                                T0 "    ca_file:\n" O0, 0, &err);
 
@@ -671,7 +597,7 @@ END_TEST
 
 START_TEST(mcl_file_errors)
 {
-    struct mf_cfgerr err;
+    struct mf_err err;
 
     ck_assert_ptr_null(mf_config_load_file("/nonexistent/m365fwd.yaml", 0,
                                            &err));
@@ -687,7 +613,7 @@ END_TEST
 START_TEST(mcl_relative_paths)
 {
     char text[512], want[256];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
     const char *cfgpath;
 
@@ -711,9 +637,9 @@ START_TEST(mcl_relative_paths)
     snprintf(want, sizeof(want), "%s/app.secret", tmpdir);
     ck_assert_str_eq(c->tenants.v[0].client_secret_file, want);
     snprintf(want, sizeof(want), "%s/out/events.ndjson", tmpdir);
-    ck_assert_str_eq(c->outputs.v[0].path, want);
-    ck_assert_str_eq(c->outputs.v[1].path, "-");
-    ck_assert_str_eq(c->outputs.v[2].path, "/abs/x");
+    ck_assert_str_eq(FILEC(&c->outputs.v[0])->path, want);
+    ck_assert_str_eq(FILEC(&c->outputs.v[1])->path, "-");
+    ck_assert_str_eq(FILEC(&c->outputs.v[2])->path, "/abs/x");
     mf_config_destroy(c);
     /* from text (no file), paths stay as written */
     c = load(text, 0, &err);
@@ -728,7 +654,7 @@ START_TEST(mcl_example_loads)
 {
     const char *src = getenv("MF_SOURCE_ROOT");
     char path[1024];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
 
     ck_assert_msg(src != NULL, "MF_SOURCE_ROOT is not set");
@@ -754,9 +680,9 @@ START_TEST(mcl_vocabularies_match)
     ck_assert_int_eq((int)s, MF_CONF_SCHEMA_ECS);
     ck_assert_int_eq(mf_schema_parse("raw", &s), 0);
     ck_assert_int_eq((int)s, MF_CONF_SCHEMA_RAW);
-    for (i = 0; mf_config_areas[i].name; i++) {
-        ck_assert_int_eq(mf_area_parse(mf_config_areas[i].name, &a), 0);
-        ck_assert_int_eq((int)a, mf_config_areas[i].value);
+    for (i = 0; mf_output_areas[i].name; i++) {
+        ck_assert_int_eq(mf_area_parse(mf_output_areas[i].name, &a), 0);
+        ck_assert_int_eq((int)a, mf_output_areas[i].value);
     }
     ck_assert_uint_eq(i, MF_AREA_COUNT);
 }
@@ -772,7 +698,7 @@ START_TEST(mcls_file_ok)
 
     mk_tmpdir();
     p = write_file("s1", "abc~def\r\n\n", 0600);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, true, "x", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, true, "x", &s, e,
                                            sizeof(e)), 0);
     ck_assert_str_eq(s.data, "abc~def");
     ck_assert_uint_eq(s.len, 7);
@@ -780,7 +706,7 @@ START_TEST(mcls_file_ok)
     ck_assert_ptr_null(s.data);
     /* group-readable is allowed; PEM keys keep their bytes */
     p = write_file("k1", "-----BEGIN-----\n", 0640);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, false, "x", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, false, "x", &s, e,
                                            sizeof(e)), 0);
     ck_assert_str_eq(s.data, "-----BEGIN-----\n");
     mf_secret_clear(&s);
@@ -796,7 +722,7 @@ START_TEST(mcls_file_refused)
 
     mk_tmpdir();
     p = write_file("open", CANARY "\n", 0644);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, true, "t.secret", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, true, "t.secret", &s, e,
                                            sizeof(e)), -1);
     snprintf(want, sizeof(want), "t.secret: %s: accessible by other users "
              "(mode 0644); run 'chmod o-rwx %s'", p, p);
@@ -805,17 +731,17 @@ START_TEST(mcls_file_refused)
     ck_assert_ptr_null(strstr(e, CANARY));
 
     p = write_file("empty", " \n", 0600);
-    ck_assert_int_eq(mf_config_load_secret(p, NULL, true, "t.secret", &s, e,
+    ck_assert_int_eq(mf_secret_load(p, NULL, true, "t.secret", &s, e,
                                            sizeof(e)), -1);
     snprintf(want, sizeof(want), "t.secret: %s: empty", p);
     ck_assert_str_eq(e, want);
 
     snprintf(want, sizeof(want), "%s/missing", tmpdir);
-    ck_assert_int_eq(mf_config_load_secret(want, NULL, true, "t.secret", &s,
+    ck_assert_int_eq(mf_secret_load(want, NULL, true, "t.secret", &s,
                                            e, sizeof(e)), -1);
     ck_assert_ptr_nonnull(strstr(e, "cannot open: No such file"));
 
-    ck_assert_int_eq(mf_config_load_secret(tmpdir, NULL, true, "t.secret", &s,
+    ck_assert_int_eq(mf_secret_load(tmpdir, NULL, true, "t.secret", &s,
                                            e, sizeof(e)), -1);
     ck_assert_ptr_nonnull(strstr(e, "not a regular file"));
     rm_tmpdir();
@@ -828,16 +754,16 @@ START_TEST(mcls_env)
     char e[256];
 
     setenv("MF_TEST_SECRET_A", "s3cr3t \n", 1);
-    ck_assert_int_eq(mf_config_load_secret(NULL, "MF_TEST_SECRET_A", true, "x",
+    ck_assert_int_eq(mf_secret_load(NULL, "MF_TEST_SECRET_A", true, "x",
                                            &s, e, sizeof(e)), 0);
     ck_assert_str_eq(s.data, "s3cr3t");
     mf_secret_clear(&s);
     unsetenv("MF_TEST_SECRET_B");
-    ck_assert_int_eq(mf_config_load_secret(NULL, "MF_TEST_SECRET_B", true, "x",
+    ck_assert_int_eq(mf_secret_load(NULL, "MF_TEST_SECRET_B", true, "x",
                                            &s, e, sizeof(e)), -1);
     ck_assert_str_eq(e, "x: environment variable MF_TEST_SECRET_B is not set");
     setenv("MF_TEST_SECRET_B", "", 1);
-    ck_assert_int_eq(mf_config_load_secret(NULL, "MF_TEST_SECRET_B", true, "x",
+    ck_assert_int_eq(mf_secret_load(NULL, "MF_TEST_SECRET_B", true, "x",
                                            &s, e, sizeof(e)), -1);
     ck_assert_str_eq(e, "x: environment variable MF_TEST_SECRET_B is empty");
     unsetenv("MF_TEST_SECRET_A");
@@ -848,7 +774,7 @@ END_TEST
 START_TEST(mcls_tenant_helpers)
 {
     char text[1024], e[256];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
     struct mf_secret s;
     const char *sec, *key;
@@ -889,7 +815,7 @@ END_TEST
 START_TEST(mcls_never_in_errors)
 {
     char text[2048];
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_buf b;
     struct mf_config *c;
     const char *good, *open_file;
@@ -959,10 +885,9 @@ END_TEST
 START_TEST(mcd_round_trip)
 {
     char *text = mf_test_slurp(mf_test_data("config/full.yaml"), NULL);
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *a, *b;
     struct mf_buf out;
-    size_t i;
 
     a = load(text, 0, &err);
     ck_assert_msg(a != NULL, "%s", err.all);
@@ -972,15 +897,7 @@ START_TEST(mcd_round_trip)
     ck_assert_msg(b != NULL, "%s\n--- dump:\n%s", err.all, out.data);
     ck_assert_uint_eq(a->tenants.n, b->tenants.n);
     ck_assert_uint_eq(a->outputs.n, b->outputs.n);
-    for (i = 0; i < a->tenants.n; i++)
-        ck_assert_msg(mf_config_tenant_equal(&a->tenants.v[i],
-                                             &b->tenants.v[i]),
-                      "tenant %zu differs", i);
-    for (i = 0; i < a->outputs.n; i++)
-        ck_assert_msg(mf_config_output_equal(&a->outputs.v[i],
-                                             &b->outputs.v[i]),
-                      "output %zu differs", i);
-    ck_assert(!mf_config_diff(a, b, NULL, NULL));
+    ck_assert_uint_eq(mf_config_diff(&mf_config_sec, a, b, NULL, NULL), 0);
     /* spot checks of the text */
     ck_assert_ptr_nonnull(strstr(out.data, "  poll_interval: 30s\n"));
     ck_assert_ptr_nonnull(strstr(out.data, "  - id: \"fabrikam.onmicrosoft."
@@ -995,33 +912,25 @@ END_TEST
 
 /* ---- mf_config_diff ---------------------------------------------------- */
 
+static const char *const kind_names[] = {"changed", "added", "removed"};
+static const char *const reload_names[] = {"restart", "live", "never"};
+
 struct diff_log {
-    char text[1024];
+    char text[4096];
+    size_t n;
+    bool hidden;      /* a change without its values */
 };
 
-static const char *const change_names[] = {"unchanged", "added", "removed",
-                                           "changed"};
-
 static void
-on_tenant(enum mf_config_change ch, const struct mf_tenant_conf *o,
-          const struct mf_tenant_conf *n, void *ud)
+on_change(const struct mf_change *ch, void *ud)
 {
     struct diff_log *l = ud;
     size_t k = strlen(l->text);
 
-    snprintf(l->text + k, sizeof(l->text) - k, "t:%s:%s ", (o ? o : n)->id,
-             change_names[ch]);
-}
-
-static void
-on_output(enum mf_config_change ch, const struct mf_output_conf *o,
-          const struct mf_output_conf *n, void *ud)
-{
-    struct diff_log *l = ud;
-    size_t k = strlen(l->text);
-
-    snprintf(l->text + k, sizeof(l->text) - k, "o:%s:%s ", (o ? o : n)->name,
-             change_names[ch]);
+    snprintf(l->text + k, sizeof(l->text) - k, "%s:%s:%s ", ch->path,
+             kind_names[ch->kind], reload_names[ch->reload]);
+    l->n++;
+    l->hidden = ch->kind == MF_CHANGE_CHANGED && !ch->old_value;
 }
 
 START_TEST(mcdf_changes)
@@ -1036,40 +945,265 @@ START_TEST(mcdf_changes)
         "  - {name: g, type: file, path: /b}\n";
     static const char *new_text =
         "# comments and order do not matter\n"
+        "state_dir: /srv/m365fwd\n"
+        "log_level: debug\n"
         "tenants:\n"
         "  - {id: d.example.com, client_id: app, client_secret_env: S}\n"
-        "  - {id: C.example.com, client_id: app, client_secret_env: S}\n"
+        "  - {id: c.example.com, client_id: app, client_secret_env: S}\n"
         "  - {id: a.example.com, client_id: app2, client_secret_env: S}\n"
         "outputs:\n"
         "  - {name: g, type: file, path: /b}\n"
         "  - {name: f, type: file, path: /a, filter: {min_severity: 3}}\n"
         "  - {name: h, type: file, path: /c}\n";
-    struct diff_log log = {""};
-    struct mf_config_diff_ops ops = {on_tenant, on_output};
-    struct mf_cfgerr err;
+    struct diff_log log = {0};
+    struct mf_err err;
     struct mf_config *a = load(old_text, 0, &err), *b;
 
     ck_assert_msg(a != NULL, "%s", err.all);
     b = load(new_text, 0, &err);
     ck_assert_msg(b != NULL, "%s", err.all);
-    ck_assert(!mf_config_diff(a, b, &ops, &log));
+    ck_assert_uint_eq(mf_config_diff(&mf_config_sec, a, b, on_change, &log), 7);
     ck_assert_str_eq(log.text,
-                     "t:a.example.com:changed t:b.example.com:removed "
-                     "t:c.example.com:changed t:d.example.com:added "
-                     "o:f:changed o:g:unchanged o:h:added ");
-    mf_config_destroy(b);
-    b = load("log_level: debug\n", 0, &err);
-    ck_assert_ptr_null(b);
-    b = load("collect: {poll_interval: 2m}\n"
-             "outputs: [{name: f, type: file, path: /a}]\n", 0, &err);
-    ck_assert_msg(b != NULL, "%s", err.all);
-    ck_assert(mf_config_diff(a, b, NULL, NULL));
+                     "state_dir:changed:never log_level:changed:live "
+                     "tenants[a.example.com].client_id:changed:restart "
+                     "tenants[b.example.com]:removed:restart "
+                     "tenants[d.example.com]:added:restart "
+                     "outputs[f].filter.min_severity:changed:restart "
+                     "outputs[h]:added:restart ");
+    ck_assert_uint_eq(mf_config_diff(&mf_config_sec, b, b, on_change, &log), 0);
     mf_config_destroy(b);
     mf_config_destroy(a);
 }
 END_TEST
 
-/* ---- mf_config_check_tags ---------------------------------------------- */
+/* Every key of the composed table, generated from the table: each is set
+ * to another value its own table accepts, and the diff names exactly that
+ * key path with the table's reload class (the identity key of a list
+ * element: the element removed and added). A new key is covered without a
+ * new test; a kind (output type) missing from the base configuration fails
+ * the coverage check. */
+static const char *const str_candidates[] = {
+    "changed-1", "changed.example.com", "changed.example.com:1234",
+    "https://changed.example.com", "http://changed.example.com:3128",
+    "CHANGED_ENV", "/tmp/changed", NULL,
+};
+
+static const char *
+valid_str(const struct mf_option *o, const char *cur)
+{
+    char why[160];
+    int v;
+
+    for (size_t i = 0; str_candidates[i]; i++) {
+        const char *c = str_candidates[i];
+
+        if ((cur && !strcmp(c, cur)) ||
+            (o->check && o->check(c, why, sizeof(why)) != 0) ||
+            (o->choices && mf_enum_parse(o->choices, c, &v) != 0))
+            continue;
+        return c;
+    }
+    for (const struct mf_enum *e = o->choices; e && e->name; e++)
+        if (!cur || strcmp(e->name, cur))
+            return e->name;
+    return NULL;
+}
+
+/* Change the field of o in base to another valid value. */
+static void
+mutate(const struct mf_option *o, void *base, struct mf_arena *a)
+{
+    char *f = (char *)base + o->offset;
+
+    switch (o->type) {
+    case MF_OPT_STR: {
+        const char *cur, *nv;
+
+        memcpy(&cur, f, sizeof(cur));
+        nv = valid_str(o, cur);
+        ck_assert_msg(nv != NULL, "%s: no valid value to try", o->name);
+        memcpy(f, &nv, sizeof(nv));
+        return;
+    }
+    case MF_OPT_INT:
+    case MF_OPT_DURATION:
+    case MF_OPT_SIZE: {
+        int64_t v;
+
+        memcpy(&v, f, sizeof(v));
+        v = (o->min || o->max) ? (v != o->max ? o->max : o->min) : v + 1;
+        memcpy(f, &v, sizeof(v));
+        return;
+    }
+    case MF_OPT_BOOL:
+        *(bool *)f = !*(bool *)f;
+        return;
+    case MF_OPT_ENUM: {
+        int v, w;
+
+        memcpy(&v, f, sizeof(v));
+        ck_assert_int_eq(mf_enum_parse(o->choices, valid_str(o, mf_enum_name(o->choices, v)),
+                                       &w), 0);
+        memcpy(f, &w, sizeof(w));
+        return;
+    }
+    case MF_OPT_STRLIST: {
+        struct mf_strlist sl;
+        const char **v = mf_arena_calloc(a, sizeof(*v));
+
+        memcpy(&sl, f, sizeof(sl));
+        v[0] = valid_str(o, sl.n == 1 ? sl.v[0] : NULL);
+        ck_assert_ptr_nonnull(v[0]);
+        sl.v = v;
+        sl.n = 1;
+        memcpy(f, &sl, sizeof(sl));
+        return;
+    }
+    case MF_OPT_PREFIX: {
+        struct mf_kvlist kl;
+        struct mf_kv *v;
+
+        memcpy(&kl, f, sizeof(kl));
+        v = mf_arena_calloc(a, (kl.n + 1) * sizeof(*v));
+        if (kl.n)
+            memcpy(v, kl.v, kl.n * sizeof(*v));
+        v[kl.n].key = "changed.key";
+        v[kl.n].value = "/tmp/changed";
+        kl.v = v;
+        kl.n++;
+        memcpy(f, &kl, sizeof(kl));
+        return;
+    }
+    default:
+        ck_abort_msg("%s: not a value", o->name);
+    }
+}
+
+static size_t
+field_size(const struct mf_option *o)
+{
+    switch (o->type) {
+    case MF_OPT_BOOL: return sizeof(bool);
+    case MF_OPT_ENUM: return sizeof(int);
+    case MF_OPT_STRLIST: return sizeof(struct mf_strlist);
+    case MF_OPT_PREFIX: return sizeof(struct mf_kvlist);
+    default: return sizeof(int64_t);   /* and pointers */
+    }
+}
+
+struct every {
+    const struct mf_config *a;
+    struct mf_config *b;
+    size_t keys;
+    const struct mf_option *seen[512];
+    size_t nseen;
+};
+
+static void every_sec(struct every *ev, const struct mf_optsec *sec,
+                      void *eb, const char *path);
+
+static void
+every_option(struct every *ev, const struct mf_optsec *sec,
+             const struct mf_option *o, void *eb, const char *path)
+{
+    char kp[300], want[400], saved[32];
+    struct diff_log log = {0};
+    size_t n;
+
+    snprintf(kp, sizeof(kp), "%s%s%s", path, path[0] ? "." : "", o->name);
+    if (o->type == MF_OPT_SECTION) {
+        every_sec(ev, o->sub, (char *)eb + o->offset, kp);
+        return;
+    }
+    if (o->type == MF_OPT_LIST) {
+        struct mf_anylist l;
+
+        memcpy(&l, (char *)eb + o->offset, sizeof(l));
+        for (size_t i = 0; i < l.n; i++) {
+            const char *id;
+            char ep[400];
+
+            memcpy(&id, (const char *)l.v + i * o->sub->size +
+                            mf_opt_find(o->sub, o->sub->key)->offset, sizeof(id));
+            snprintf(ep, sizeof(ep), "%s[%s]", kp, id);
+            every_sec(ev, o->sub, (char *)l.v + i * o->sub->size, ep);
+        }
+        return;
+    }
+    memcpy(saved, (char *)eb + o->offset, field_size(o));
+    mutate(o, eb, &ev->b->arena);
+    n = mf_config_diff(&mf_config_sec, ev->a, ev->b, on_change, &log);
+    if (sec->key && !strcmp(o->name, sec->key)) {
+        /* the identity changed: another element */
+        ck_assert_msg(n == 2 && strstr(log.text, ":removed:") &&
+                      strstr(log.text, ":added:"), "%s: %s", kp, log.text);
+    } else {
+        snprintf(want, sizeof(want), "%s:changed:%s ", kp, reload_names[o->reload]);
+        ck_assert_msg(n == 1 && !strcmp(log.text, want), "%s: want '%s', got '%s'",
+                      kp, want, log.text);
+        ck_assert_msg(log.hidden == ((o->flags & (MF_OPT_SECRET | MF_OPT_NOECHO)) != 0),
+                      "%s: a secret or NOECHO value must never be shown", kp);
+    }
+    memcpy((char *)eb + o->offset, saved, field_size(o));
+    ck_assert_uint_eq(mf_config_diff(&mf_config_sec, ev->a, ev->b, NULL, NULL), 0);
+    ev->keys++;
+    for (n = 0; n < ev->nseen && ev->seen[n] != o; n++)
+        ;
+    if (n == ev->nseen && ev->nseen < 512)
+        ev->seen[ev->nseen++] = o;
+}
+
+static void
+every_sec(struct every *ev, const struct mf_optsec *sec, void *eb, const char *path)
+{
+    const struct mf_optsec *kind = mf_opt_kind_sec(sec, eb);
+
+    for (const struct mf_option *o = sec->opts; o->name; o++)
+        every_option(ev, sec, o, eb, path);
+    for (const struct mf_option *o = kind ? kind->opts : NULL; o && o->name; o++)
+        every_option(ev, kind, o, (void *)mf_opt_kind(sec, eb), path);
+}
+
+/* Every leaf option reachable from sec (kinds included). */
+static size_t
+count_options(const struct mf_optsec *sec)
+{
+    size_t n = 0;
+
+    for (const struct mf_option *o = sec->opts; o->name; o++)
+        n += o->type == MF_OPT_SECTION || o->type == MF_OPT_LIST ? count_options(o->sub)
+                                                                 : 1;
+    for (size_t k = 0; sec->kinds && k < sec->nkinds; k++)
+        n += sec->kinds[k] ? count_options(sec->kinds[k]) : 0;
+    return n;
+}
+
+START_TEST(mcdf_every_key)
+{
+    static const char *text =
+        "tenants:\n"
+        "  - {id: t.example.com, client_id: app, client_secret_env: S}\n"
+        "outputs:\n"
+        "  - {name: f, type: file, path: /a}\n"
+        "  - {name: k, type: kafka, brokers: 'b:9092', topic: t}\n"
+        "  - {name: s, type: syslog, address: 's:514'}\n";
+    struct every ev = {0};
+    struct mf_err err;
+    struct mf_config *a = load(text, 0, &err);
+
+    ck_assert_msg(a != NULL, "%s", err.all);
+    ev.a = a;
+    ev.b = load(text, 0, &err);
+    ck_assert_ptr_nonnull(ev.b);
+    every_sec(&ev, &mf_config_sec, ev.b, "");
+    ck_assert_uint_eq(ev.nseen, count_options(&mf_config_sec));
+    ck_assert_uint_ge(ev.keys, ev.nseen);
+    mf_config_destroy(ev.b);
+    mf_config_destroy(a);
+}
+END_TEST
+
+/* ---- mf_output_check_tags ---------------------------------------------- */
 
 static bool
 known_tag(const char *id, void *ud)
@@ -1079,9 +1213,9 @@ known_tag(const char *id, void *ud)
 
 START_TEST(mcct_unknown_tags)
 {
-    struct mf_tagerr terr;
+    struct mf_err terr;
     struct mf_tagdb *db = mf_tagdb_load_builtin(&terr);
-    struct mf_cfgerr err;
+    struct mf_err err;
     struct mf_config *c;
 
     ck_assert_msg(db != NULL, "%s", terr.msg);
@@ -1090,8 +1224,8 @@ START_TEST(mcct_unknown_tags)
                    "             identity.no_such_tag]\n",
              0, &err);
     ck_assert_msg(c != NULL, "%s", err.all);
-    mf_cfgerr_reset(&err);
-    ck_assert_uint_eq(mf_config_check_tags(c, known_tag, db, &err), 1);
+    mf_err_reset(&err);
+    ck_assert_uint_eq(mf_output_check_tags(&c->outputs, c->file, known_tag, db, &err), 1);
     ck_assert_str_eq(err.msg, "m365fwd.yaml:10: outputs[0].filter.tags: "
                               "unknown tag 'identity.no_such_tag'");
     mf_config_destroy(c);
@@ -1126,15 +1260,19 @@ END_TEST
 START_TEST(mcdm_content)
 {
     static const char *const want[] = {
-        "| `poll_interval` | duration, 1s to 1d | `60s` |",
-        "| `client_secret_env` | string | not set | *(secret source)*",
+        "| `poll_interval` | duration, 1s to 1d | `60s` | restart |",
+        "| `client_secret_env` | string | not set | restart | *(secret source)*",
+        "| `state_dir` | path | `/var/lib/m365fwd` | never |",
+        "| `log_level` | one of `error`, `warn`, `info`, `debug` | `info` | live |",
+        "| `listen` | string | `127.0.0.1:9465` | live |",
+        "| `tags_file` | path | the built-in catalogue | restart |",
         "| `cloud` | one of `commercial`, `gcc`, `gcc-high`, `dod` | "
         "`commercial` |",
         "### `tenants[]`",
         "#### `outputs[].filter`",
-        "| `brokers` | string | **required** | *(type kafka)*",
-        "| `flush_timeout` | duration, 0s to 10m | `10s` | *(type kafka, "
-        "syslog)*",
+        "### `outputs[]` with `type: kafka`",
+        "| `brokers` | string | **required** | restart |",
+        "| `flush_timeout` | duration, 0s to 10m | `10s` | restart |",
         "| `rdkafka`, `rdkafka.*` | mapping of strings |",
         "| `dod` | `https://login.microsoftonline.us` | "
         "`https://manage.protection.apps.mil` |",
@@ -1157,23 +1295,6 @@ config_suite(void)
     Suite *s = suite_create("config");
     TCase *tc;
 
-    tc = tcase_create("mf_opt_parse_duration()");
-    tcase_add_loop_test(tc, opd_valid, 0,
-                        sizeof(durations) / sizeof(durations[0]));
-    tcase_add_loop_test(tc, opd_invalid, 0,
-                        sizeof(bad_durations) / sizeof(bad_durations[0]));
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("mf_opt_parse_size()");
-    tcase_add_loop_test(tc, ops_valid, 0, sizeof(sizes) / sizeof(sizes[0]));
-    tcase_add_loop_test(tc, ops_invalid, 0,
-                        sizeof(bad_sizes) / sizeof(bad_sizes[0]));
-    suite_add_tcase(s, tc);
-
-    tc = tcase_create("mf_opt_format_duration()");
-    tcase_add_test(tc, off_formats);
-    suite_add_tcase(s, tc);
-
     tc = tcase_create("mf_config_load()");
     tcase_add_test(tc, mcl_defaults);
     tcase_add_test(tc, mcl_full_values);
@@ -1189,7 +1310,7 @@ config_suite(void)
     tcase_add_test(tc, mcl_vocabularies_match);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("mf_config_load_secret()");
+    tc = tcase_create("mf_secret_load()");
     tcase_add_test(tc, mcls_file_ok);
     tcase_add_test(tc, mcls_file_refused);
     tcase_add_test(tc, mcls_env);
@@ -1203,6 +1324,7 @@ config_suite(void)
 
     tc = tcase_create("mf_config_diff()");
     tcase_add_test(tc, mcdf_changes);
+    tcase_add_test(tc, mcdf_every_key);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mf_config_check_tags()");

@@ -9,7 +9,7 @@
 
 #include "bloom.h"
 #include "clock.h"
-#include "config.h"
+#include "agent_conf.h"
 #include "deliver.h"
 #include "fanout.h"
 #include "normalize.h"
@@ -57,9 +57,9 @@ static void
 fx_open(struct fixture *f, int lanes, const char *output_path, const char *horizon)
 {
     char yaml[1024], err[512];
-    struct mf_cfgerr cerr;
-    struct mf_normerr nerr;
-    struct mf_state_err serr;
+    struct mf_err cerr;
+    struct mf_err nerr;
+    struct mf_err serr;
     struct mf_deliver_opts o;
 
     memset(f, 0, sizeof(*f));

@@ -18,7 +18,7 @@ static struct mf_arena arena;
 static void
 setup(void)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
 
     map = mf_ecs_map_load_builtin(&err);
     ck_assert_msg(map != NULL, "built-in ecs.yaml: %s", err.msg);
@@ -108,7 +108,7 @@ jhas(json_t *root, const char *path, const char *s)
 static void
 expect_load_error(const char *yaml, const char *needle)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     struct mf_ecs_map *m = mf_ecs_map_load("t.yaml", yaml, strlen(yaml), &err);
 
     ck_assert_msg(m == NULL, "loaded although it should fail (%s)", needle);
@@ -118,7 +118,7 @@ expect_load_error(const char *yaml, const char *needle)
 
 START_TEST(ml_minimal_ok)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     const char *y = "version: 1\n";
     struct mf_ecs_map *m = mf_ecs_map_load("t.yaml", y, strlen(y), &err);
 
@@ -224,9 +224,23 @@ START_TEST(ml_differs_from_fanout)
 }
 END_TEST
 
+START_TEST(ml_new_keys_checked)
+{
+    expect_load_error("version: 1\noutcome_missing: maybe\n", "not an ECS event.outcome");
+    expect_load_error("version: 1\naudit: {maps: [Parameters], colors: {}}\n",
+                      "unknown key 'colors'");
+    expect_load_error("version: 1\nfields:\n  - {from: X, to: file.name, require: url}\n",
+                      "require must be");
+    expect_load_error("version: 1\nfields:\n  - {from: X, to: file.name, as: attachments}\n",
+                      "'as: attachments' goes with");
+    expect_load_error("version: 1\nfields:\n  - {from: X, to: email.attachments}\n",
+                      "'as: attachments' goes with");
+}
+END_TEST
+
 START_TEST(ml_bad_yaml)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     const char *y = "version: 1\nfields: [\n";
 
     ck_assert_ptr_null(mf_ecs_map_load("t.yaml", y, strlen(y), &err));
@@ -238,7 +252,7 @@ END_TEST
 
 START_TEST(mlb_loads)
 {
-    struct mf_normerr err = { { 0 } };
+    struct mf_err err = {0};
     struct mf_ecs_map *m = mf_ecs_map_load_builtin(&err);
 
     ck_assert_msg(m != NULL, "%s", err.msg);
@@ -263,7 +277,8 @@ START_TEST(eb_clientip_v4_port)
     ck_assert_int_eq(json_integer_value(jp(j, "client.port")), 50412);
     ck_assert_str_eq(js(j, "source.ip"), "203.0.113.77");
     ck_assert_int_eq(json_integer_value(jp(j, "source.port")), 50412);
-    ck_assert_str_eq(js(j, "client.address"), "203.0.113.77:50412");
+    /* Elastic's pipeline: the address itself, without the port */
+    ck_assert_str_eq(js(j, "client.address"), "203.0.113.77");
     ck_assert_str_eq(js(j, "network.type"), "ipv4");
     ck_assert(jhas(j, "related.ip", "203.0.113.77"));
     json_decref(j);
@@ -420,11 +435,17 @@ END_TEST
 
 /* ---- outcome ---------------------------------------------------------- */
 
-START_TEST(eb_outcome_missing_is_unknown)
+START_TEST(eb_outcome_missing_is_success)
 {
+    /* Elastic's convention: SharePoint/OneDrive/Teams log what happened */
     json_t *j = ecs_of(REC("\"RecordType\":6,\"Operation\":\"FileDownloaded\""));
 
-    ck_assert_str_eq(js(j, "event.outcome"), "unknown");
+    ck_assert_str_eq(js(j, "event.outcome"), "success");
+    json_decref(j);
+    /* ... but a logon without ResultStatus still follows ErrorNumber */
+    j = ecs_of(REC("\"RecordType\":15,\"Operation\":\"UserLoggedIn\","
+                   "\"ErrorNumber\":\"50126\""));
+    ck_assert_str_eq(js(j, "event.outcome"), "failure");
     json_decref(j);
 }
 END_TEST
@@ -435,7 +456,8 @@ START_TEST(eb_outcome_words)
         { "\"True\"", "success" }, { "\"Succeeded\"", "success" },
         { "\"PartiallySucceeded\"", "success" }, { "\"Success\"", "success" },
         { "\"False\"", "failure" }, { "\"Failed\"", "failure" },
-        { "\"InProgress\"", "unknown" }, { "true", "success" },
+        { "\"InProgress\"", "success" }, { "true", "success" },
+        { "\"Failure\"", "failure" },
     };
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -519,7 +541,12 @@ START_TEST(eb_flatten_stringified_data)
     ck_assert(jhas(j, "event.category", "malware"));
     ck_assert_int_eq(json_integer_value(jp(j, "event.severity")), 4);
     ck_assert_str_eq(js(j, "rule.name"), "Forwarding");
-    ck_assert_str_eq(js(j, "message"), "New alert");
+    ck_assert_str_eq(js(j, "message"), "Forwarding");   /* the alert name */
+    ck_assert_str_eq(js(j, "o365.audit.Comments"), "New alert");
+    /* the user the alert is about; user.id stays the service */
+    ck_assert_str_eq(js(j, "user.id"), "SecurityComplianceAlerts");
+    ck_assert_str_eq(js(j, "user.email"), "alice@contoso.com");
+    ck_assert_str_eq(js(j, "user.name"), "alice");
     json_decref(j);
 }
 END_TEST
@@ -589,9 +616,136 @@ START_TEST(eb_common_fields)
     ck_assert_str_eq(js(j, "host.id"), "0b1c2d3e-4f50");
     ck_assert_str_eq(js(j, "organization.name"), "contoso.onmicrosoft.com");
     ck_assert_str_eq(js(j, "host.name"), "contoso.onmicrosoft.com");
-    ck_assert_str_eq(js(j, "server.address"), "DM6PR11MB4012");
+    /* a build number in parentheses is not an address: the raw text */
+    ck_assert_str_eq(js(j, "server.address"), "DM6PR11MB4012 (15.20.7452.025)");
+    ck_assert_str_eq(js(j, "server.domain"), "DM6PR11MB4012");
     ck_assert_ptr_null(jp(j, "server.ip"));
     ck_assert_ptr_null(jp(j, "event.original"));
+    ck_assert_str_eq(js(j, "data_stream.dataset"), "o365.audit");
+    ck_assert_str_eq(js(j, "data_stream.type"), "logs");
+    ck_assert_str_eq(js(j, "data_stream.namespace"), "default");
+    json_decref(j);
+    /* "HOST (ip)": the address is the ip (Elastic's pipeline) */
+    j = ecs_of(REC("\"RecordType\":2,\"Operation\":\"Update\","
+                   "\"OriginatingServer\":\"EXCH01 (192.0.2.20)\\n\""));
+    ck_assert_str_eq(js(j, "server.address"), "192.0.2.20");
+    ck_assert_str_eq(js(j, "server.domain"), "EXCH01");
+    ck_assert_str_eq(js(j, "server.ip"), "192.0.2.20");
+    ck_assert_str_eq(js(j, "destination.ip"), "192.0.2.20");
+    ck_assert(jhas(j, "related.ip", "192.0.2.20"));
+    json_decref(j);
+}
+END_TEST
+
+/* ---- o365.audit Name/Value lists: only three become maps --------------- */
+
+START_TEST(eb_audit_lists_kept)
+{
+    json_t *j = ecs_of(REC("\"RecordType\":50,\"Operation\":\"MailItemsAccessed\","
+                           "\"OperationProperties\":[{\"Name\":\"IsThrottled\","
+                           "\"Value\":\"True\"}],\"ExtendedProperties\":["
+                           "{\"Name\":\"UserAgent\",\"Value\":\"ua\"}],"
+                           "\"DeviceProperties\":\"[{\\\"Name\\\":\\\"IsCompliant\\\","
+                           "\\\"Value\\\":\\\"False\\\"}]\","
+                           "\"Platform\":1,\"Message\":{\"Id\":\"m1\"}"));
+    json_t *op = jp(j, "o365.audit.OperationProperties");
+    json_t *dp = jp(j, "o365.audit.DeviceProperties");
+
+    /* Elastic's rules query OperationProperties.Name/.Value: a list */
+    ck_assert(json_is_array(op));
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(op, 0), "Name")),
+                     "IsThrottled");
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(op, 0), "Value")),
+                     "True");
+    /* a list given as JSON text is parsed, still a list */
+    ck_assert(json_is_array(dp));
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(dp, 0), "Value")),
+                     "False");
+    /* ExtendedProperties is one of the three maps */
+    ck_assert_str_eq(js(j, "o365.audit.ExtendedProperties.UserAgent"), "ua");
+    ck_assert_str_eq(js(j, "o365.audit.Platform"), "Windows");
+    ck_assert_str_eq(js(j, "o365.audit.MessageObject.Id"), "m1");
+    ck_assert_ptr_null(jp(j, "o365.audit.Message"));
+    ck_assert(jhas(j, "event.category", "email"));
+    json_decref(j);
+}
+END_TEST
+
+/* ---- mail, Defender and Teams content ----------------------------------- */
+
+START_TEST(eb_email_fields)
+{
+    json_t *j = ecs_of(REC("\"RecordType\":2,\"Operation\":\"Create\","
+                           "\"UserId\":\"S-1-5-18\",\"MailboxOwnerUPN\":\"alice@contoso.example\","
+                           "\"Item\":{\"Subject\":\"Q2\",\"InternetMessageId\":\"<m@x>\","
+                           "\"Attachments\":\"logo.png (8192b); Plan (v2).docx (73728b); notes\"}"));
+    json_t *att = jp(j, "email.attachments");
+
+    ck_assert_str_eq(js(j, "email.subject"), "Q2");
+    ck_assert_str_eq(js(j, "email.message_id"), "<m@x>");
+    ck_assert_int_eq(json_array_size(att), 3);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+                     json_array_get(att, 1), "file"), "name")), "Plan (v2).docx");
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(
+                     json_array_get(att, 1), "file"), "extension")), "docx");
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(
+                     json_array_get(att, 0), "file"), "size")), 8192);
+    ck_assert_ptr_null(json_object_get(json_object_get(json_array_get(att, 2), "file"),
+                                       "size"));
+    /* related.user: user.id and user.email as Elastic writes them */
+    ck_assert(jhas(j, "related.user", "S-1-5-18"));
+    ck_assert(jhas(j, "related.user", "alice@contoso.example"));
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(eb_defender_teams_content)
+{
+    json_t *j = ecs_of(REC("\"RecordType\":28,\"Operation\":\"TIMailData\","
+                           "\"P1Sender\":\"bounce@evil.example\",\"P2Sender\":\"ceo@evil.example\","
+                           "\"Recipients\":[\"alice@contoso.com\"],\"SenderIp\":\"203.0.113.9\","
+                           "\"AttachmentData\":[{\"FileName\":\"inv.docm\",\"SHA256\":\"ab12\"}]"));
+
+    ck_assert(jhas(j, "related.ip", "203.0.113.9"));
+    ck_assert_str_eq(js(j, "email.from.address"), "ceo@evil.example");
+    ck_assert_str_eq(js(j, "email.sender.address"), "bounce@evil.example");
+    ck_assert_str_eq(js(j, "email.to.address"), "alice@contoso.com");
+    ck_assert_str_eq(js(j, "file.name"), "inv.docm");
+    ck_assert_str_eq(js(j, "file.hash.sha256"), "ab12");
+    ck_assert_str_eq(json_string_value(jp(json_array_get(jp(j, "email.attachments"), 0),
+                                          "file.hash.sha256")), "ab12");
+    json_decref(j);
+    j = ecs_of(REC("\"RecordType\":47,\"Operation\":\"AtpDetection\","
+                   "\"FileData\":{\"FileName\":\"x.exe\",\"FilePath\":\"https://s/x.exe\","
+                   "\"SHA256\":\"cd34\",\"FileSize\":\"1024\"}"));
+    ck_assert_str_eq(js(j, "file.name"), "x.exe");
+    ck_assert_str_eq(js(j, "file.path"), "https://s/x.exe");
+    ck_assert_str_eq(js(j, "file.hash.sha256"), "cd34");
+    ck_assert_int_eq(json_integer_value(jp(j, "file.size")), 1024);
+    json_decref(j);
+    j = ecs_of(REC("\"RecordType\":25,\"Operation\":\"MessageCreatedHasLink\","
+                   "\"MessageURLs\":[\"https://a.example/1\",\"https://b.example/2\"]"));
+    ck_assert(jhas(j, "url.original", "https://a.example/1"));
+    ck_assert(jhas(j, "url.original", "https://b.example/2"));
+    json_decref(j);
+    /* Yammer: user.id is UserId, the Yammer number only without one */
+    j = ecs_of(REC("\"RecordType\":22,\"Operation\":\"GroupCreation\","
+                   "\"UserId\":\"alice@contoso.com\",\"ActorYammerUserId\":36787265537"));
+    ck_assert_str_eq(js(j, "user.id"), "alice@contoso.com");
+    json_decref(j);
+}
+END_TEST
+
+START_TEST(eb_spo_guest)
+{
+    /* SharePoint one-time-code guest: the address without the prefix */
+    json_t *j = ecs_of(REC("\"RecordType\":6,\"Operation\":\"FileAccessed\","
+                           "\"UserId\":\"urn:spo:guest#jdoe@fabrikam.example\""));
+
+    ck_assert_str_eq(js(j, "user.id"), "urn:spo:guest#jdoe@fabrikam.example");
+    ck_assert_str_eq(js(j, "user.email"), "jdoe@fabrikam.example");
+    ck_assert_str_eq(js(j, "user.name"), "jdoe");
+    ck_assert_str_eq(js(j, "user.domain"), "fabrikam.example");
     json_decref(j);
 }
 END_TEST
@@ -751,6 +905,7 @@ ecs_suite(void)
     tcase_add_test(tc, ml_empty_op_rule);
     tcase_add_test(tc, ml_differs_from_fanout);
     tcase_add_test(tc, ml_bad_yaml);
+    tcase_add_test(tc, ml_new_keys_checked);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mf_ecs_map_load_builtin");
@@ -775,7 +930,7 @@ ecs_suite(void)
     tcase_add_test(tc, eb_mailbox_owner);
     tcase_add_test(tc, eb_own_mailbox_no_target);
     tcase_add_test(tc, eb_sid_actor_owner_email);
-    tcase_add_test(tc, eb_outcome_missing_is_unknown);
+    tcase_add_test(tc, eb_outcome_missing_is_success);
     tcase_add_test(tc, eb_outcome_words);
     tcase_add_test(tc, eb_outcome_sts_error_number);
     tcase_add_test(tc, eb_flatten_parameters);
@@ -785,6 +940,10 @@ ecs_suite(void)
     tcase_add_test(tc, eb_no_tags_no_risk);
     tcase_add_test(tc, eb_common_fields);
     tcase_add_test(tc, eb_unknown_record_type);
+    tcase_add_test(tc, eb_spo_guest);
+    tcase_add_test(tc, eb_audit_lists_kept);
+    tcase_add_test(tc, eb_email_fields);
+    tcase_add_test(tc, eb_defender_teams_content);
     tcase_add_test(tc, eb_entra_rename);
     tcase_add_test(tc, eb_sharing);
     tcase_add_test(tc, eb_dlp_block);

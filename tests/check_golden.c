@@ -96,7 +96,7 @@ run_one(const char *data, size_t len, const char *ctype, enum mf_schema schema,
 {
     struct mf_nctx c;
     struct mf_buf out;
-    struct mf_norm_result res;
+    struct mf_event ev;
     struct mf_norm_in in = {.data = data, .len = len, .first_line = 1,
                             .content_type = ctype, .schema = schema};
     json_error_t jerr;
@@ -105,9 +105,10 @@ run_one(const char *data, size_t len, const char *ctype, enum mf_schema schema,
 
     mf_nctx_init(&c);
     mf_buf_init(&out, 0);
-    st = mf_normalize(g_norm, &c, &in, &out, &res);
+    mf_event_init(&ev, 0);
+    st = mf_normalize(g_norm, &c, &in, &out, &ev);
     if (st != MF_OK) {
-        snprintf(why, whysz, "mf_normalize: status %d: %s", (int)st, res.error);
+        snprintf(why, whysz, "mf_normalize: status %d: %s", (int)st, ev.error);
     } else {
         j = json_loadb(out.data, out.len, 0, &jerr);
         if (!j)
@@ -115,6 +116,7 @@ run_one(const char *data, size_t len, const char *ctype, enum mf_schema schema,
                      jerr.text, out.data);
     }
     mf_buf_fini(&out);
+    mf_event_fini(&ev);
     mf_nctx_fini(&c);
     return j;
 }
@@ -223,7 +225,7 @@ static void
 setup(void)
 {
     struct mf_norm_opts opts = {0};
-    struct mf_normerr err = {{0}};
+    struct mf_err err = {0};
     g_norm = mf_normalizer_new(&opts, &err);
     ck_assert_msg(g_norm != NULL, "mf_normalizer_new: %s", err.msg);
 }
@@ -299,6 +301,118 @@ START_TEST(golden_detects_mismatch)
 }
 END_TEST
 
+/* One event renders every form (schema x keep_raw) byte for byte as a
+ * record normalized for that form alone, in whatever order the forms are
+ * asked for: one parse and one tag evaluation serve every output. */
+static int
+forms_agree(const char *data, size_t len, const char *ctype, size_t rot,
+            const char *where)
+{
+    struct mf_nctx c1, c2;
+    struct mf_event one, fresh;
+    struct mf_norm_in in = {.data = data, .len = len, .first_line = 1,
+                            .content_type = ctype};
+    const struct mf_event_form *f[MF_EVENT_FORMS];
+    int fails = 0;
+
+    mf_nctx_init(&c1);
+    mf_nctx_init(&c2);
+    mf_event_init(&one, 0);
+    mf_event_init(&fresh, 0);
+    if (mf_normalize_event(g_norm, &c1, &in, &one) != MF_OK ||
+        (one.repairs & MF_REPAIR_TIME))  /* ingest time differs run to run */
+        goto out;
+    for (size_t i = 0; i < MF_EVENT_FORMS; i++) {
+        size_t k = (i + rot) % MF_EVENT_FORMS;
+
+        if (rot & 1)
+            k = MF_EVENT_FORMS - 1 - k;
+        f[k] = mf_event_form(&one, (enum mf_schema)(k / 2), k % 2);
+    }
+    for (size_t k = 0; k < MF_EVENT_FORMS; k++) {
+        struct mf_buf out;
+
+        mf_buf_init(&out, 0);
+        in.schema = (enum mf_schema)(k / 2);
+        in.keep_raw = k % 2;
+        ck_assert_int_eq(mf_normalize(g_norm, &c2, &in, &out, &fresh), MF_OK);
+        ck_assert_ptr_nonnull(f[k]);
+        if (f[k]->text.len != out.len || memcmp(f[k]->text.data, out.data, out.len)) {
+            fprintf(stderr, "# %s: form %s%s differs when rendered with the others\n",
+                    where, mf_schema_name(in.schema), in.keep_raw ? "+raw" : "");
+            fails++;
+        }
+        mf_buf_fini(&out);
+    }
+out:
+    mf_event_fini(&one);
+    mf_event_fini(&fresh);
+    mf_nctx_fini(&c1);
+    mf_nctx_fini(&c2);
+    return fails;
+}
+
+START_TEST(golden_forms_of_one_event)
+{
+    int fails = 0;
+    size_t checked = 0;
+
+    for (size_t i = 0; i < g_ncases; i++) {
+        size_t len, ctlen;
+        char *data = mf_test_slurp(case_path(g_cases[i], ".in.json"), &len);
+        char *ctype = mf_test_slurp(case_path(g_cases[i], ".ctype"), &ctlen);
+        json_t *blob;
+
+        if (ctype)
+            ctype[strcspn(ctype, "\r\n")] = '\0';
+        blob = json_loadb(data, len, 0, NULL);
+        if (json_is_array(blob)) {
+            size_t k;
+            json_t *rec;
+
+            json_array_foreach(blob, k, rec) {
+                char *txt = json_dumps(rec, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+                fails += forms_agree(txt, strlen(txt), ctype, checked++, g_cases[i]);
+                free(txt);
+            }
+        } else {
+            fails += forms_agree(data, len, ctype, checked++, g_cases[i]);
+        }
+        json_decref(blob);
+        free(data);
+        free(ctype);
+    }
+    /* and the tag cases: one record per line under "record" */
+    for (size_t t = 0; t < 6; t++) {
+        static const char *const files[] = {"behavior", "collab", "data", "device",
+                                            "identity", "monitor"};
+        char rel[64];
+        FILE *fp;
+        char *line = NULL;
+        size_t cap = 0;
+
+        snprintf(rel, sizeof(rel), "tags/%s.ndjson", files[t]);
+        fp = fopen(mf_test_data(rel), "r");
+        ck_assert_msg(fp != NULL, "%s", rel);
+        while (getline(&line, &cap, fp) > 0) {
+            json_t *c = json_loads(line, 0, NULL);
+            char *txt = json_dumps(json_object_get(c, "record"),
+                                   JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+            if (txt)
+                fails += forms_agree(txt, strlen(txt), NULL, checked++, rel);
+            free(txt);
+            json_decref(c);
+        }
+        free(line);
+        fclose(fp);
+    }
+    ck_assert_uint_gt(checked, 200);
+    ck_assert_msg(fails == 0, "%d forms differ", fails);
+}
+END_TEST
+
 static Suite *
 golden_suite(void)
 {
@@ -312,6 +426,7 @@ golden_suite(void)
     tcase_add_test(tc, golden_ecs);
     tcase_add_test(tc, golden_raw);
     tcase_add_test(tc, golden_detects_mismatch);
+    tcase_add_test(tc, golden_forms_of_one_event);
     suite_add_tcase(s, tc);
     return s;
 }

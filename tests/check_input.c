@@ -191,13 +191,85 @@ START_TEST(next_truncated_line)
     EXPECT("[{\"a\":1},{\"b\":\n[{\"c\":3}]\n", MF_INPUT_AUTO, 0,
            {'R', 1, 0, "{\"a\":1}"}, {'E', 1, 1, "truncated record"},
            {'R', 2, 0, "{\"c\":3}"});
+    /* a compact line that ends after ',' goes on (the comma-trailing
+     * layout); an NDJSON line after it ends the array, nothing is lost */
+    EXPECT("[{\"a\":1},\n{\"c\":3}\n[{\"d\":4}]\n", MF_INPUT_AUTO, 0,
+           {'R', 1, 0, "{\"a\":1}"}, {'R', 2, 1, "{\"c\":3}"},
+           {'E', 1, -1, "unterminated array: line ends inside it after 2"},
+           {'R', 3, 0, "{\"d\":4}"});
     EXPECT("[{\"a\":1},\n{\"c\":3}\n", MF_INPUT_AUTO, 0,
+           {'R', 1, 0, "{\"a\":1}"}, {'R', 2, 1, "{\"c\":3}"},
+           {'E', 1, -1, "unterminated array: line ends inside it after 2"});
+    /* a cut line that ends where JSON could go on: the records after it
+     * are read again on their own */
+    EXPECT("{\"a\":[\n{\"x\":1}\n{\"y\":2}\n", MF_INPUT_AUTO, 0,
+           {'E', 1, -1, "truncated record"}, {'R', 2, -1, "{\"x\":1}"},
+           {'R', 3, -1, "{\"y\":2}"});
+    EXPECT("{\"a\":1,\n{\"x\":1}", MF_INPUT_AUTO, 0,
+           {'E', 1, -1, "truncated record"}, {'R', 2, -1, "{\"x\":1}"});
+    EXPECT("[{\"a\":1},{\"b\":[\n{\"x\":1}\n{\"y\":2}\n", MF_INPUT_AUTO, 0,
+           {'R', 1, 0, "{\"a\":1}"}, {'E', 1, 1, "truncated record"},
+           {'R', 2, -1, "{\"x\":1}"}, {'R', 3, -1, "{\"y\":2}"});
+    /* elements without commas between lines are not JSON: the array ends */
+    EXPECT("[{\"a\":1}\n{\"b\":2}\n]\n", MF_INPUT_AUTO, 0,
            {'R', 1, 0, "{\"a\":1}"}, {'E', 1, -1, "unterminated array"},
-           {'R', 2, -1, "{\"c\":3}"});
+           {'R', 2, -1, "{\"b\":2}"}, {'E', 3, -1, "unexpected ']'"});
     /* in a pretty array a broken compact element is local damage */
     EXPECT("[\n{\"a\":1},\n{\"b\":\n{\"c\":3}\n]\n", MF_INPUT_AUTO, 0,
            {'R', 2, 0, "{\"a\":1}"}, {'E', 3, 1, "truncated record"},
            {'R', 4, 2, "{\"c\":3}"});
+}
+END_TEST
+
+START_TEST(next_array_layouts)
+{
+    /* every layout of a valid JSON array is one array in auto mode */
+    static const char *const texts[] = {
+        "[{\"a\":1},{\"b\":2},{\"c\":3}]",
+        "[{\"a\":1}\n,{\"b\":2}\n,{\"c\":3}\n]\n",
+        "[{\"a\":1},\n{\"b\":2},\n{\"c\":3}]\n",
+        "[{\"a\":1}\r\n, {\"b\":2}\r\n, {\"c\":3}\r\n]\r\n",
+        "[\n{\"a\":1}\n,\n{\"b\":2}\n,\n{\"c\":3}\n]",
+        "[{\"a\":1}\n\n   ,\n\n{\"b\":2}  ,  {\"c\":3}\n\n]",
+        "[ {\"a\":1}, {\"b\":2},\n  {\"c\":3} ]",
+        "[{\"a\":1}, {\"b\":2}, {\"c\":3}\n]",
+        "  [{\"a\":\n1},{\"b\"\n:2},{\n\"c\":3}]",
+        "[{\"a\":1},{\"b\":2},{\"c\":\n3\n}\n]",
+        "[{\"a\":1}\n,{\"b\":2},{\"c\":3}]\n",
+    };
+
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        for (size_t c = 0; c < N_CHUNKS; c++) {
+            struct mf_input_opts o = {MF_INPUT_AUTO, 0, chunks[c]};
+            struct mf_input *in = mf_input_new_mem(texts[i], strlen(texts[i]),
+                                                   "t.json", &o);
+            struct mf_input_rec rec;
+            struct mf_input_err err;
+            enum mf_input_ev e;
+            int n = 0;
+
+            while ((e = mf_input_next(in, &rec, &err)) != MF_INPUT_EOF) {
+                json_error_t je;
+                json_t *j;
+
+                ck_assert_msg(e == MF_INPUT_RECORD, "layout %zu chunk %zu: "
+                              "error '%s' at line %u", i, chunks[c], err.msg,
+                              err.loc.line);
+                ck_assert_int_eq(rec.loc.index, n);
+                j = json_loadb(rec.data, rec.len, 0, &je);
+                ck_assert_msg(j != NULL, "layout %zu: element %d not JSON", i, n);
+                json_decref(j);
+                n++;
+            }
+            ck_assert_msg(n == 3, "layout %zu chunk %zu: %d records", i,
+                          chunks[c], n);
+            mf_input_destroy(in);
+        }
+    }
+    /* a record laid out over lines in an NDJSON-looking file */
+    EXPECT("{\"a\":1,\n\"b\":[2,\n3]}\n{\"c\":3}\n", MF_INPUT_AUTO, 0,
+           {'R', 1, -1, "{\"a\":1,\n\"b\":[2,\n3]}"},
+           {'R', 4, -1, "{\"c\":3}"});
 }
 END_TEST
 
@@ -715,6 +787,7 @@ input_suite(void)
     tcase_add_test(tc, next_ndjson_lines);
     tcase_add_test(tc, next_ndjson_array_per_line);
     tcase_add_test(tc, next_truncated_line);
+    tcase_add_test(tc, next_array_layouts);
     tcase_add_test(tc, next_truncated_eof);
     tcase_add_test(tc, next_non_object);
     tcase_add_test(tc, next_garbage);

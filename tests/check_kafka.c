@@ -26,7 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "kafka.h"
 #include "kafka.h"
 #include "log.h"
 #include "output.h"
@@ -103,19 +103,29 @@ cluster_free(struct cluster *c)
     rd_kafka_destroy(c->rk);
 }
 
-/* Output configuration with test defaults. */
+/* The kafka conf of an output conf made by conf_init(). */
+#define KC(oc) ((struct mf_kafka_conf *)(uintptr_t)(oc).plugin)
+
+/* Output configuration with test defaults (its kafka conf from a pool
+ * large enough for the outputs one test opens). */
 static void
 conf_init(struct mf_output_conf *oc, const struct cluster *c, const char *topic)
 {
+    static struct mf_kafka_conf pool[16];
+    static unsigned next;
+    struct mf_kafka_conf *kc = &pool[next++ % 16];
+
     memset(oc, 0, sizeof(*oc));
+    memset(kc, 0, sizeof(*kc));
+    oc->plugin = kc;
     oc->name = "kt";
     oc->type = MF_OUTPUT_KAFKA;
     oc->schema = MF_CONF_SCHEMA_OCSF;
     oc->enabled = true;
-    oc->brokers = c ? c->boot : "127.0.0.1:9";
-    oc->topic = topic;
-    oc->key = "{id}";
-    oc->compression = MF_KAFKA_COMPRESS_LZ4;
+    kc->brokers = c ? c->boot : "127.0.0.1:9";
+    kc->topic = topic;
+    kc->key = "{id}";
+    kc->compression = MF_KAFKA_COMPRESS_LZ4;
     oc->flush_timeout_ms = 10000;
     oc->max_in_flight = 10000;
 }
@@ -123,65 +133,76 @@ conf_init(struct mf_output_conf *oc, const struct cluster *c, const char *topic)
 static struct mf_output *
 open_ok(const struct mf_output_conf *oc)
 {
-    char err[512] = "";
-    struct mf_output *o = mf_output_kafka_ops.open(oc, err, sizeof(err));
+    struct mf_err err;
+    struct mf_output *o = mf_output_kafka_ops.open(oc, &err);
 
-    ck_assert_msg(o != NULL, "open: %s", err);
+    ck_assert_msg(o != NULL, "open: %s", err.msg);
     /* what mf_output_open() does */
     o->ops = &mf_output_kafka_ops;
     o->conf = oc;
     return o;
 }
 
+/* open() with its error as text (for the message checks). */
+static struct mf_output *
+kopen(const struct mf_output_conf *oc, char *err, size_t n)
+{
+    struct mf_err e;
+    struct mf_output *o = mf_output_kafka_ops.open(oc, &e);
+
+    snprintf(err, n, "%s", o ? "" : e.msg);
+    return o;
+}
+
 /* A record as the collector hands it over. */
 static const char *const ident_attack[] = {"T1556", NULL};
-static const struct mf_tag tag_ident = {
+static const struct mf_event_tag tag_ident = {
     .id = "identity.mfa_disabled", .title = "MFA disabled",
     .area = MF_AREA_IDENTITY_ACCESS, .severity = 4, .attack = ident_attack,
     .n_attack = 1};
-static const struct mf_tag tag_share = {
+static const struct mf_event_tag tag_share = {
     .id = "sharing.anonymous_link", .title = "Anonymous link",
     .area = MF_AREA_COLLABORATION_SHARING, .severity = 3};
 
 struct rec {
     char data[2048];
-    struct mf_norm_result res;
-    struct mf_out_msg m;
+    char id[32];
+    struct mf_event ev;          /* its OCSF form is data */
 };
 
 static void
 rec_make(struct rec *r, int i, const char *tenant, int ntags, size_t pad)
 {
+    struct mf_event *ev = &r->ev;
     int n;
 
-    memset(&r->res, 0, sizeof(r->res));
-    snprintf(r->res.id, sizeof(r->res.id), "id-%06d", i);
-    r->res.class_uid = 3002;
+    memset(ev, 0, sizeof(*ev));
+    snprintf(r->id, sizeof(r->id), "id-%06d", i);
+    ev->id = r->id;
+    ev->class_uid = 3002;
+    ev->severity = 1;
     if (ntags >= 1) {
-        r->res.tags.hit[0].tag = &tag_ident;
-        r->res.tags.hit[0].severity = 4;
-        r->res.tags.top = &tag_ident;
-        r->res.tags.max_severity = 4;
-        r->res.tags.n = 1;
+        ev->tags[0] = tag_ident;
+        ev->top = &ev->tags[0];
+        ev->severity = 4;
+        ev->areas |= 1u << tag_ident.area;
+        ev->n_tags = 1;
     }
     if (ntags >= 2) {
-        r->res.tags.hit[1].tag = &tag_share;
-        r->res.tags.hit[1].severity = 3;
-        r->res.tags.n = 2;
+        ev->tags[1] = tag_share;
+        ev->areas |= 1u << tag_share.area;
+        ev->n_tags = 2;
     }
     if (pad > sizeof(r->data) - 100)
         pad = sizeof(r->data) - 100;
     n = snprintf(r->data, sizeof(r->data),
                  "{\"metadata\":{\"uid\":\"id-%06d\"},\"seq\":%d,\"pad\":\"%*s\"}",
                  i, i, (int)pad, "");
-    memset(&r->m, 0, sizeof(r->m));
-    r->m.data = r->data;
-    r->m.len = (size_t)n;
-    r->m.res = &r->res;
-    r->m.tenant = tenant;
-    r->m.tenant_id = "00000000-0000-0000-0000-000000000001";
-    r->m.content_type = "Audit.AzureActiveDirectory";
-    r->m.schema = MF_SCHEMA_OCSF;
+    ev->form[MF_SCHEMA_OCSF * 2].made = true;
+    ev->form[MF_SCHEMA_OCSF * 2].text = (struct mf_buf){.data = r->data, .len = (size_t)n};
+    ev->tenant = tenant;
+    ev->tenant_id = "00000000-0000-0000-0000-000000000001";
+    ev->content_type = "Audit.AzureActiveDirectory";
 }
 
 static void
@@ -191,7 +212,7 @@ send_range(struct mf_output *o, int from, int to, const char *tenant)
 
     for (int i = from; i < to; i++) {
         rec_make(&r, i, tenant, i % 3, 100);
-        ck_assert_msg(mf_output_send_wait(o, &r.m, 10000) == MF_OK, "%s", logbuf);
+        ck_assert_msg(mf_output_send_wait(o, &r.ev, NULL, 10000) == MF_OK, "%s", logbuf);
     }
 }
 
@@ -503,9 +524,9 @@ START_TEST(ko_compression_and_overrides)
         struct mf_output *o;
 
         conf_init(&oc, NULL, "t");
-        oc.compression = c;
-        oc.rdkafka.v = kv;
-        oc.rdkafka.n = 2;
+        KC(oc)->compression = c;
+        KC(oc)->rdkafka.v = kv;
+        KC(oc)->rdkafka.n = 2;
         o = open_ok(&oc);
         expect_conf(o, "compression.codec", names[c]);
         expect_conf(o, "linger.ms", "50");
@@ -524,12 +545,12 @@ START_TEST(ko_refused_property)
     char err[512];
 
     conf_init(&oc, NULL, "t");
-    oc.rdkafka.v = unknown;
-    oc.rdkafka.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = unknown;
+    KC(oc)->rdkafka.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "no.such.property"), "%s", err);
-    oc.rdkafka.v = badval;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = badval;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "acks") &&
                   strstr(err, "banana"), "%s", err);
 }
@@ -546,26 +567,26 @@ START_TEST(ko_refused_secret_redacted)
 
     conf_init(&oc, NULL, "t");
     setenv("MF_TEST_KAFKA_SECRET", "s3cr3t-value", 1);
-    oc.rdkafka_secret_env.v = env;
-    oc.rdkafka_secret_env.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka_secret_env.v = env;
+    KC(oc)->rdkafka_secret_env.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "acks") &&
                   strstr(err, "<redacted>"), "%s", err);
     ck_assert_msg(!strstr(err, "s3cr3t"), "secret echoed: %s", err);
 
     conf_init(&oc, NULL, "t");
-    oc.rdkafka.v = inline_sensitive;
-    oc.rdkafka.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = inline_sensitive;
+    KC(oc)->rdkafka.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "ssl.key.password.bogus"), "%s", err);
     ck_assert_msg(!strstr(err, "hunter2"), "secret echoed: %s", err);
 
     /* missing environment variable: named, start-up error */
     unsetenv("MF_TEST_KAFKA_SECRET");
     conf_init(&oc, NULL, "t");
-    oc.rdkafka_secret_env.v = env;
-    oc.rdkafka_secret_env.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka_secret_env.v = env;
+    KC(oc)->rdkafka_secret_env.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "MF_TEST_KAFKA_SECRET") && strstr(err, "acks"),
                   "%s", err);
 }
@@ -585,8 +606,8 @@ START_TEST(ko_secret_file)
     close(fd);
     chmod(path, 0600);
     conf_init(&oc, NULL, "t");
-    oc.rdkafka_secret_files.v = files;
-    oc.rdkafka_secret_files.n = 1;
+    KC(oc)->rdkafka_secret_files.v = files;
+    KC(oc)->rdkafka_secret_files.n = 1;
     o = open_ok(&oc);
     /* loaded and trimmed (librdkafka returns the value it holds) */
     ck_assert_int_eq(mf_kafka_conf_get(o, "sasl.password", v, sizeof(v)), 0);
@@ -597,7 +618,7 @@ START_TEST(ko_secret_file)
     {
         char err[512];
 
-        ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+        ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
         ck_assert_msg(strstr(err, "sasl.password"), "%s", err);
         ck_assert_msg(!strstr(err, "pw-from-file"), "%s", err);
     }
@@ -613,9 +634,9 @@ START_TEST(ko_inconsistent_config)
     char err[512];
 
     conf_init(&oc, NULL, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
-    ck_assert_ptr_null(mf_output_kafka_ops.open(&oc, err, sizeof(err)));
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
+    ck_assert_ptr_null(kopen(&oc, err, sizeof(err)));
     ck_assert_msg(strstr(err, "'kt'") && strstr(err, "acks"), "%s", err);
 }
 END_TEST
@@ -667,14 +688,14 @@ START_TEST(ks_topic_template)
     rd_kafka_mock_topic_create(c.mc, "m365.contoso.identity_access.3002", 1, 1);
     rd_kafka_mock_topic_create(c.mc, "m365.fab_rikam.none.3002", 1, 1);
     conf_init(&oc, &c, "m365.{tenant}.{area}.{class_uid}");
-    oc.key = "{tenant}/{id}";
+    KC(oc)->key = "{tenant}/{id}";
     o = open_ok(&oc);
     for (int i = 0; i < 200; i++) {
         /* untagged records of "fab rikam" (space: not a topic character) */
         bool contoso = i % 2 == 0;
 
         rec_make(&r, i, contoso ? "contoso" : "fab rikam", contoso ? 1 : 0, 50);
-        ck_assert_int_eq(mf_output_send(o, &r.m), MF_OK);
+        ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_OK);
         if (contoso)
             want_ident++;
         else
@@ -752,12 +773,12 @@ START_TEST(ks_too_large_refused)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     send_range(o, 0, 5, "contoso");
     rec_make(&r, 5, "contoso", 1, 1990);        /* > message.max.bytes */
-    ck_assert_int_eq(mf_output_send(o, &r.m), MF_DROP);
+    ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_DROP);
     send_range(o, 6, 10, "contoso");
     /* the checkpoint must hold */
     ck_assert_int_eq(mf_output_flush(o, 20000), -1);
@@ -795,24 +816,24 @@ START_TEST(ks_queue_full_backpressure)
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
     oc.max_in_flight = 5;              /* queue.buffering.max.messages */
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     for (i = 0; i < 5; i++) {
         rec_make(&r, i, "contoso", 1, 10);
-        ck_assert_int_eq(mf_output_send(o, &r.m), MF_OK);
+        ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_OK);
     }
     /* the batch lingers 300 ms: the sixth record finds the queue full */
     rec_make(&r, 5, "contoso", 1, 10);
-    ck_assert_int_eq(mf_output_send(o, &r.m), MF_RETRY);
+    ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_RETRY);
     stats(o, &st);
     ck_assert_uint_ge(st.retries, 1);
     ck_assert_uint_eq(st.queued, 5);
     /* the caller's wait loop serves delivery reports until there is room */
-    ck_assert_int_eq(mf_output_send_wait(o, &r.m, 10000), MF_OK);
+    ck_assert_int_eq(mf_output_send_wait(o, &r.ev, NULL, 10000), MF_OK);
     for (i = 6; i < 40; i++) {
         rec_make(&r, i, "contoso", 1, 10);
-        ck_assert_int_eq(mf_output_send_wait(o, &r.m, 10000), MF_OK);
+        ck_assert_int_eq(mf_output_send_wait(o, &r.ev, NULL, 10000), MF_OK);
     }
     ck_assert_int_eq(mf_output_flush(o, 10000), 0);
     stats(o, &st);
@@ -846,8 +867,8 @@ START_TEST(kf_broker_down_mid_stream)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     send_range(o, 0, n / 2, "contoso");
     /* no flush: some batches are in flight when the broker goes away */
@@ -888,8 +909,8 @@ START_TEST(kf_timeout_then_next_epoch)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 1;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 1;
     o = open_ok(&oc);
     rd_kafka_mock_broker_set_down(c.mc, 1);
     send_range(o, 0, 50, "contoso");
@@ -1000,13 +1021,13 @@ START_TEST(kf_injected_permanent)
         cluster_new(&c, 1);
         rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
         conf_init(&oc, &c, "t");
-        oc.rdkafka.v = kv;
-        oc.rdkafka.n = 1;
+        KC(oc)->rdkafka.v = kv;
+        KC(oc)->rdkafka.n = 1;
         o = open_ok(&oc);
         /* one record alone in the failing request */
         rd_kafka_mock_push_request_errors(c.mc, APIKEY_PRODUCE, 1, errs[e]);
         rec_make(&r, 0, "contoso", 1, 10);
-        ck_assert_int_eq(mf_output_send(o, &r.m), MF_OK);
+        ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_OK);
         ck_assert_int_eq(mf_output_flush(o, 20000), -1);
         stats(o, &st);
         ck_assert_uint_eq(st.dropped, 1);
@@ -1022,7 +1043,7 @@ START_TEST(kf_injected_permanent)
             enum mf_status v;
 
             rec_make(&r, 1, "contoso", 1, 10);
-            while ((v = mf_output_send(o, &r.m)) == MF_DROP &&
+            while ((v = mf_output_send(o, &r.ev, NULL)) == MF_DROP &&
                    now_ms() < deadline)
                 mf_output_poll(o, 100);
             ck_assert_int_eq(v, MF_OK);
@@ -1074,7 +1095,7 @@ START_TEST(kf_fatal_recreates_producer)
                          "injected by check_kafka"),
                      RD_KAFKA_RESP_ERR_NO_ERROR);
     rec_make(&r, 10, "contoso", 1, 10);
-    ck_assert_int_eq(mf_output_send(o, &r.m), MF_FATAL);
+    ck_assert_int_eq(mf_output_send(o, &r.ev, NULL), MF_FATAL);
     ck_assert_int_eq(mf_output_flush(o, 20000), -1);
     ck_assert_msg(strstr(logbuf, "fatal"), "log: %s", logbuf);
     /* a fresh producer takes the records sent again */
@@ -1108,8 +1129,8 @@ START_TEST(kf_rtt_spike)
     cluster_new(&c, 1);
     rd_kafka_mock_topic_create(c.mc, "t", 1, 1);
     conf_init(&oc, &c, "t");
-    oc.rdkafka.v = kv;
-    oc.rdkafka.n = 2;
+    KC(oc)->rdkafka.v = kv;
+    KC(oc)->rdkafka.n = 2;
     o = open_ok(&oc);
     send_range(o, 0, n / 2, "contoso");
     ck_assert_int_eq(mf_output_flush(o, 20000), 0);

@@ -55,7 +55,7 @@ patched(int line, const char *repl)
 }
 
 static struct mf_ocsf_map *
-load_text(const char *text, struct mf_normerr *err)
+load_text(const char *text, struct mf_err *err)
 {
     memset(err, 0, sizeof *err);
     return mf_ocsf_map_load("t.yaml", text, strlen(text), err);
@@ -65,7 +65,7 @@ load_text(const char *text, struct mf_normerr *err)
 static void
 expect_error(const char *text, const char *where, const char *what)
 {
-    struct mf_normerr err;
+    struct mf_err err;
     struct mf_ocsf_map *m = load_text(text, &err);
     ck_assert_msg(m == NULL, "table loaded but should not:\n%s", text);
     ck_assert_msg(strstr(err.msg, where) != NULL, "error '%s' lacks '%s'", err.msg, where);
@@ -76,7 +76,7 @@ expect_error(const char *text, const char *where, const char *what)
 
 START_TEST(load_valid_table)
 {
-    struct mf_normerr err;
+    struct mf_err err;
     struct mf_ocsf_map *m = load_text(k_table, &err);
     ck_assert_msg(m != NULL, "%s", err.msg);
     mf_ocsf_map_destroy(m);
@@ -158,7 +158,7 @@ END_TEST
 
 START_TEST(load_bad_yaml)
 {
-    struct mf_normerr err;
+    struct mf_err err;
     ck_assert_ptr_null(load_text("version: [1\n", &err));
     ck_assert_msg(err.msg[0] != '\0', "no message");
 }
@@ -168,7 +168,7 @@ END_TEST
 
 START_TEST(builtin_loads)
 {
-    struct mf_normerr err = {{0}};
+    struct mf_err err = {0};
     struct mf_ocsf_map *m = mf_ocsf_map_load_builtin(&err);
     ck_assert_msg(m != NULL, "built-in ocsf.yaml: %s", err.msg);
     mf_ocsf_map_destroy(m);
@@ -225,7 +225,7 @@ static struct mf_ocsf_map *g_map;
 static void
 map_setup(void)
 {
-    struct mf_normerr err = {{0}};
+    struct mf_err err = {0};
     g_map = mf_ocsf_map_load_builtin(&err);
     ck_assert_msg(g_map != NULL, "%s", err.msg);
 }
@@ -283,6 +283,59 @@ START_TEST(classof_unknown_is_api_activity)
 {
     ck_assert_int_eq(class_of_op(g_map, "SomethingNobodyKnows"), 6003);
     ck_assert_int_eq(class_of_op(g_map, ""), 6003);
+}
+END_TEST
+
+static int
+class_of_rt(const struct mf_ocsf_map *m, const char *op, int rt)
+{
+    char json[512];
+    struct rec x;
+    int c;
+    snprintf(json, sizeof json,
+             "{\"CreationTime\":\"2026-01-01T00:00:00\",\"Id\":\"x\",\"Operation\":\"%s\","
+             "\"RecordType\":%d}", op, rt);
+    rec_init(&x, json);
+    c = mf_ocsf_class_of(m, &x.r);
+    rec_fini(&x);
+    return c;
+}
+
+START_TEST(classof_record_type_rules)
+{
+    /* alerts named by their Operation: the RecordType decides */
+    ck_assert_int_eq(class_of_rt(g_map, "Impossible travel activity", 98), 2004);
+    ck_assert_int_eq(class_of_rt(g_map, "Some new AIR thing", 64), 2004);
+    /* a listed Operation still wins over its RecordType */
+    ck_assert_int_eq(class_of_rt(g_map, "UserLoggedIn", 98), 3002);
+    /* former fallbacks with a class now (issue 12) */
+    ck_assert_int_eq(class_of_rt(g_map, "Add OAuth2PermissionGrant.", 8), 3004);
+    ck_assert_int_eq(class_of_rt(g_map, "Remove app role assignment from service principal.", 8), 3004);
+    ck_assert_int_eq(class_of_rt(g_map, "SharingInheritanceBroken", 14), 3004);
+    ck_assert_int_eq(class_of_rt(g_map, "ChatCreated", 25), 3006);
+    ck_assert_int_eq(class_of_rt(g_map, "GroupCreation", 22), 3006);
+    ck_assert_int_eq(class_of_rt(g_map, "PageViewed", 4), 6006);
+    ck_assert_int_eq(class_of_rt(g_map, "CreateArtifact", 20), 3004);
+    ck_assert_int_eq(class_of_rt(g_map, "AIInteractionCreatedNotification", 25), 6001);
+    ck_assert_int_eq(class_of_rt(g_map, "AirInvestigationData", 64), 2004);
+    ck_assert_int_eq(class_of_rt(g_map, "SearchDataInsightsSubscription", 52), 6003);
+    /* no table entry, no record-type entry: the fallback */
+    ck_assert_int_eq(class_of_rt(g_map, "SomethingNobodyKnows", 22), 6003);
+}
+END_TEST
+
+START_TEST(load_record_types_checked)
+{
+    char *t = patched(15, "record_types:\n  - {record_types: [98], class: 3005, activity: 1}\n"
+                          "  - {record_types: [98], class: 6003, activity: 1}\ncmdlets:");
+    expect_error(t, "t.yaml:", "RecordType 98 listed twice");
+    free(t);
+    t = patched(15, "record_types:\n  - {record_types: [98], class: 3009, activity: 1}\ncmdlets:");
+    expect_error(t, "t.yaml:", "unknown class 3009");
+    free(t);
+    t = patched(15, "record_types:\n  - {record_types: [], class: 6003, activity: 1}\ncmdlets:");
+    expect_error(t, "t.yaml:", "non-empty list");
+    free(t);
 }
 END_TEST
 
@@ -550,6 +603,7 @@ ocsf_suite(void)
     tcase_add_test(tl, load_missing_fallback);
     tcase_add_test(tl, load_entity_type_wrong_class);
     tcase_add_test(tl, load_bad_yaml);
+    tcase_add_test(tl, load_record_types_checked);
     suite_add_tcase(s, tl);
 
     tcase_add_test(tb, builtin_loads);
@@ -560,6 +614,7 @@ ocsf_suite(void)
     tcase_add_test(tc, classof_case_insensitive);
     tcase_add_test(tc, classof_trailing_period_matters);
     tcase_add_test(tc, classof_unknown_is_api_activity);
+    tcase_add_test(tc, classof_record_type_rules);
     suite_add_tcase(s, tc);
 
     tcase_add_checked_fixture(tbld, map_setup, map_teardown);

@@ -4,37 +4,56 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "file.h"
+#include "normalize.h"
 #include "output.h"
 #include "test_common.h"
 
 static struct mf_normalizer *N;
-static struct mf_nctx C;
+/* two records at once: each event lives in its own context */
+static struct mf_nctx C[2];
+static struct mf_event HOT, COLD;
 
 static void
 setup(void)
 {
-    struct mf_normerr err;
+    struct mf_err err;
 
     N = mf_normalizer_new(NULL, &err);
     ck_assert_msg(N != NULL, "%s", err.msg);
-    mf_nctx_init(&C);
+    mf_nctx_init(&C[0]);
+    mf_nctx_init(&C[1]);
+    mf_event_init(&HOT, 0);
+    mf_event_init(&COLD, 0);
 }
 
 static void
 teardown(void)
 {
-    mf_nctx_fini(&C);
+    mf_event_fini(&HOT);
+    mf_event_fini(&COLD);
+    mf_nctx_fini(&C[0]);
+    mf_nctx_fini(&C[1]);
     mf_normalizer_destroy(N);
 }
 
-/* Normalize one record, returning its result (tags etc.). */
+/* Normalize one record into ev (context k). */
 static void
-norm(const char *rec, struct mf_norm_result *res, struct mf_buf *out)
+norm(const char *rec, struct mf_event *ev, int k)
 {
-    struct mf_norm_in in = {.data = rec, .len = strlen(rec), .schema = MF_SCHEMA_RAW};
+    struct mf_norm_in in = {.data = rec, .len = strlen(rec)};
 
-    mf_buf_reset(out);
-    ck_assert_int_eq(mf_normalize(N, &C, &in, out, res), MF_OK);
+    ck_assert_int_eq(mf_normalize_event(N, &C[k], &in, ev), MF_OK);
+}
+
+/* The event with tenant and content type as a filter sees them. */
+static const struct mf_event *
+as(struct mf_event *ev, const char *tenant, const char *tenant_id, const char *ct)
+{
+    ev->tenant = tenant;
+    ev->tenant_id = tenant_id;
+    ev->content_type = ct;
+    return ev;
 }
 
 static const char *const FORWARD_RULE =
@@ -54,44 +73,40 @@ static const char *const PLAIN_LOGIN =
 
 START_TEST(mow_filters)
 {
-    struct mf_norm_result hot, cold;
-    struct mf_buf b;
     struct mf_output_conf oc;
     const char *areas[] = {"data_protection"};
     const char *tags[] = {"identity.login_failed"};
     const char *cts[] = {"Audit.Exchange"};
     const char *tenants[] = {"contoso"};
 
-    mf_buf_init(&b, 0);
-    norm(FORWARD_RULE, &hot, &b);
-    norm(PLAIN_LOGIN, &cold, &b);
-    ck_assert_int_ge(hot.tags.max_severity, 4);
+    norm(FORWARD_RULE, &HOT, 0);
+    norm(PLAIN_LOGIN, &COLD, 1);
+    ck_assert_int_ge(HOT.severity, 4);
 
     memset(&oc, 0, sizeof(oc));
-    ck_assert(mf_output_wants(&oc, &cold, "contoso", "0b1c2d3e", "Audit.General"));
+    ck_assert(mf_output_wants(&oc, as(&COLD, "contoso", "0b1c2d3e", "Audit.General")));
     oc.filter.min_severity = 3;
-    ck_assert(mf_output_wants(&oc, &hot, "contoso", "0b1c2d3e", "Audit.Exchange"));
-    ck_assert(!mf_output_wants(&oc, &cold, "contoso", "0b1c2d3e", "Audit.General"));
+    ck_assert(mf_output_wants(&oc, as(&HOT, "contoso", "0b1c2d3e", "Audit.Exchange")));
+    ck_assert(!mf_output_wants(&oc, as(&COLD, "contoso", "0b1c2d3e", "Audit.General")));
     oc.filter.min_severity = 0;
     oc.filter.areas.v = areas;
     oc.filter.areas.n = 1;
-    ck_assert(mf_output_wants(&oc, &hot, "contoso", "0b1c2d3e", "Audit.Exchange"));
-    ck_assert(!mf_output_wants(&oc, &cold, "contoso", "0b1c2d3e", "Audit.General"));
+    ck_assert(mf_output_wants(&oc, as(&HOT, "contoso", "0b1c2d3e", "Audit.Exchange")));
+    ck_assert(!mf_output_wants(&oc, as(&COLD, "contoso", "0b1c2d3e", "Audit.General")));
     oc.filter.areas.n = 0;
     oc.filter.tags.v = tags;
     oc.filter.tags.n = 1;
-    ck_assert(!mf_output_wants(&oc, &hot, "contoso", "0b1c2d3e", "Audit.Exchange"));
+    ck_assert(!mf_output_wants(&oc, as(&HOT, "contoso", "0b1c2d3e", "Audit.Exchange")));
     oc.filter.tags.n = 0;
     oc.filter.content_types.v = cts;
     oc.filter.content_types.n = 1;
-    ck_assert(mf_output_wants(&oc, &hot, "contoso", "0b1c2d3e", "audit.exchange"));
-    ck_assert(!mf_output_wants(&oc, &hot, "contoso", "0b1c2d3e", "DLP.All"));
+    ck_assert(mf_output_wants(&oc, as(&HOT, "contoso", "0b1c2d3e", "audit.exchange")));
+    ck_assert(!mf_output_wants(&oc, as(&HOT, "contoso", "0b1c2d3e", "DLP.All")));
     oc.filter.content_types.n = 0;
     oc.filter.tenants.v = tenants;
     oc.filter.tenants.n = 1;
-    ck_assert(mf_output_wants(&oc, &hot, "contoso", "0b1c2d3e", "Audit.Exchange"));
-    ck_assert(!mf_output_wants(&oc, &hot, "fabrikam", "99", "Audit.Exchange"));
-    mf_buf_fini(&b);
+    ck_assert(mf_output_wants(&oc, as(&HOT, "contoso", "0b1c2d3e", "Audit.Exchange")));
+    ck_assert(!mf_output_wants(&oc, as(&HOT, "fabrikam", "99", "Audit.Exchange")));
 }
 END_TEST
 
@@ -99,29 +114,23 @@ END_TEST
 
 START_TEST(moe_templates)
 {
-    struct mf_norm_result hot, cold;
-    struct mf_buf b;
     char out[128];
-    struct mf_out_msg m = {.tenant = "Contoso Ltd", .tenant_id = "0b1c2d3e",
-                           .content_type = "Audit.Exchange", .schema = MF_SCHEMA_OCSF};
 
-    mf_buf_init(&b, 0);
-    norm(FORWARD_RULE, &hot, &b);
-    norm(PLAIN_LOGIN, &cold, &b);
-    m.res = &hot;
-    mf_output_expand("m365.{tenant}.{area}", &m, true, out, sizeof(out));
+    norm(FORWARD_RULE, &HOT, 0);
+    norm(PLAIN_LOGIN, &COLD, 1);
+    as(&HOT, "Contoso Ltd", "0b1c2d3e", "Audit.Exchange");
+    as(&COLD, "Contoso Ltd", "0b1c2d3e", "Audit.Exchange");
+    mf_output_expand("m365.{tenant}.{area}", &HOT, MF_SCHEMA_OCSF, true, out, sizeof(out));
     ck_assert_str_eq(out, "m365.Contoso_Ltd.data_protection");
-    mf_output_expand("{tenant_id}/{content_type}/{class_uid}/{schema}/{id}/{unknown}", &m,
-                     false, out, sizeof(out));
+    mf_output_expand("{tenant_id}/{content_type}/{class_uid}/{schema}/{id}/{unknown}", &HOT,
+                     MF_SCHEMA_OCSF, false, out, sizeof(out));
     ck_assert_str_eq(out, "0b1c2d3e/Audit.Exchange/3004/ocsf/"
                           "8e4f2a1c-7b3d-4e9f-a1c2-08dc3f9e7a10/{unknown}");
-    m.res = &cold;
-    mf_output_expand("x.{area}", &m, true, out, sizeof(out));
+    mf_output_expand("x.{area}", &COLD, MF_SCHEMA_OCSF, true, out, sizeof(out));
     ck_assert_str_eq(out, "x.none");
     /* truncation keeps the NUL */
-    ck_assert_uint_eq(mf_output_expand("{tenant}", &m, false, out, 5), 4);
+    ck_assert_uint_eq(mf_output_expand("{tenant}", &COLD, MF_SCHEMA_OCSF, false, out, 5), 4);
     ck_assert_str_eq(out, "Cont");
-    mf_buf_fini(&b);
 }
 END_TEST
 
@@ -134,27 +143,30 @@ START_TEST(mof_file_flush_and_failure)
     struct mf_output_conf oc;
     struct mf_output *o;
     struct mf_output_stats st;
-    struct mf_norm_result res;
-    struct mf_out_msg m;
-    char err[256];
+    const struct mf_event_form *form;
+    struct mf_buf scratch;
+    struct mf_err err;
+    struct mf_file_conf fc = {0};
     char *text;
     size_t len;
-    struct mf_buf b;
 
     ck_assert_int_ge(fd, 0);
     close(fd);
     memset(&oc, 0, sizeof(oc));
     oc.name = "f";
     oc.type = MF_OUTPUT_FILE;
-    oc.path = path;
+    oc.plugin = &fc;
+    fc.path = path;
     oc.flush_timeout_ms = 1000;
-    o = mf_output_open(&oc, err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
-    mf_buf_init(&b, 0);
-    norm(PLAIN_LOGIN, &res, &b);
-    m = (struct mf_out_msg){.data = b.data, .len = b.len, .res = &res};
-    ck_assert_int_eq(mf_output_send_wait(o, &m, 100), MF_OK);
-    ck_assert_int_eq(mf_output_send(o, &m), MF_OK);
+    oc.schema = MF_SCHEMA_RAW;
+    o = mf_output_open(&oc, &err);
+    ck_assert_msg(o != NULL, "%s", err.msg);
+    mf_buf_init(&scratch, 0);
+    norm(PLAIN_LOGIN, &COLD, 1);
+    form = mf_event_form(&COLD, MF_SCHEMA_RAW, false);
+    ck_assert_ptr_nonnull(form);
+    ck_assert_int_eq(mf_output_send_wait(o, &COLD, &scratch, 100), MF_OK);
+    ck_assert_int_eq(mf_output_send(o, &COLD, &scratch), MF_OK);
     o->ops->stats(o, &st);
     ck_assert_uint_eq(st.queued, 2);
     ck_assert_int_eq(mf_output_flush(o, 1000), 0);
@@ -163,26 +175,26 @@ START_TEST(mof_file_flush_and_failure)
     ck_assert_uint_eq(st.queued, 0);
     mf_output_close(o);
     text = mf_test_slurp(path, &len);
-    ck_assert_uint_eq(len, 2 * (b.len + 1));
+    ck_assert_uint_eq(len, 2 * (form->text.len + 1));
     free(text);
     unlink(path);
 
     /* a device that is always full: the barrier must fail, never ack */
-    oc.path = "/dev/full";
-    o = mf_output_open(&oc, err, sizeof(err));
-    ck_assert_msg(o != NULL, "%s", err);
+    fc.path = "/dev/full";
+    o = mf_output_open(&oc, &err);
+    ck_assert_msg(o != NULL, "%s", err.msg);
     for (int i = 0; i < 3000; i++)
-        mf_output_send(o, &m);
+        mf_output_send(o, &COLD, &scratch);
     ck_assert_int_eq(mf_output_flush(o, 1000), -1);
     o->ops->stats(o, &st);
     ck_assert_uint_eq(st.acked, 0);
     mf_output_close(o);
 
     /* an output that cannot open is an error with its name */
-    oc.path = "/nonexistent/dir/out.ndjson";
-    ck_assert_ptr_null(mf_output_open(&oc, err, sizeof(err)));
-    ck_assert(strstr(err, "outputs 'f'") != NULL);
-    mf_buf_fini(&b);
+    fc.path = "/nonexistent/dir/out.ndjson";
+    ck_assert_ptr_null(mf_output_open(&oc, &err));
+    ck_assert(strstr(err.msg, "outputs 'f'") != NULL);
+    mf_buf_fini(&scratch);
 }
 END_TEST
 

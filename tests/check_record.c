@@ -72,31 +72,6 @@ START_TEST(mpci_forms)
 }
 END_TEST
 
-/* |  mf_parse_time()  | */
-
-START_TEST(mpt_forms)
-{
-    int64_t ms;
-
-    ck_assert_int_eq(mf_parse_time("2020-02-07T20:49:49", &ms), 0);
-    ck_assert_int_eq(ms, 1581108589000LL);
-    ck_assert_int_eq(mf_parse_time("2020-02-07T20:49:49Z", &ms), 0);
-    ck_assert_int_eq(ms, 1581108589000LL);
-    ck_assert_int_eq(mf_parse_time("2020-02-07T20:49:49.1234567Z", &ms), 0);
-    ck_assert_int_eq(ms, 1581108589123LL);
-    ck_assert_int_eq(mf_parse_time("2020-02-07T22:49:49+02:00", &ms), 0);
-    ck_assert_int_eq(ms, 1581108589000LL);
-    ck_assert_int_eq(mf_parse_time("1969-12-31T23:59:59", &ms), 0);
-    ck_assert_int_eq(ms, -1000);
-    ck_assert_int_eq(mf_parse_time("2024-02-29T00:00:00", &ms), 0);
-    ck_assert_int_eq(ms, 1709164800000LL);
-    ck_assert_int_eq(mf_parse_time("2020-13-07T20:49:49", &ms), -1);
-    ck_assert_int_eq(mf_parse_time("yesterday", &ms), -1);
-    ck_assert_int_eq(mf_parse_time("2020-02-07T20:49:49junk", &ms), -1);
-    ck_assert_int_eq(mf_parse_time("", &ms), -1);
-}
-END_TEST
-
 /* |  mf_record_init()  | */
 
 START_TEST(mri_view_flattens_name_value)
@@ -250,9 +225,6 @@ record_suite(void)
 
     tc = tcase_create("mf_parse_client_ip()");
     tcase_add_loop_test(tc, mpci_forms, 0, (int)(sizeof(ip_cases) / sizeof(ip_cases[0])));
-    suite_add_tcase(s, tc);
-    tc = tcase_create("mf_parse_time()");
-    tcase_add_test(tc, mpt_forms);
     suite_add_tcase(s, tc);
     tc = tcase_create("mf_record_init()");
     tcase_add_checked_fixture(tc, setup, teardown);

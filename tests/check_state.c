@@ -25,7 +25,7 @@ teardown(void)
 static struct mf_state *
 open_ok(void)
 {
-    struct mf_state_err err;
+    struct mf_err err;
     struct mf_state *st = mf_state_open(dir, &err);
 
     ck_assert_msg(st != NULL, "%s", err.msg);
@@ -196,7 +196,7 @@ END_TEST
 
 START_TEST(mso_open_errors)
 {
-    struct mf_state_err err;
+    struct mf_err err;
     FILE *f;
     char path[300];
 

@@ -164,7 +164,7 @@ END_TEST
 START_TEST(te_cases_loaded)
 {
     ck_assert_msg(load_problem[0] == '\0', "%s", load_problem);
-    ck_assert_uint_gt(n_cases, 2 * 69 - 1);
+    ck_assert_uint_gt(n_cases, 2 * 74 - 1);
 }
 END_TEST
 
@@ -288,12 +288,15 @@ START_TEST(te_odd_shapes)
             ck_assert_uint_le(h.n, MF_TAGS_MAX_HITS);
             for (k = 0; k < h.n; k++)
                 ck_assert(h.hit[k].severity >= 1 && h.hit[k].severity <= 5);
-            /* the same as a system actor: only tags that include them */
+            /* the same as a system actor: only tags that include them
+             * (identity.mfa_disabled does: Entra logs MFA changes under
+             * the MFA service) */
             snprintf(rec, sizeof(rec),
                      "{\"Operation\":\"%s\",\"UserType\":4,%s}", ops[i], bodies[j]);
             eval_json(builtin_db, &a, rec, &h);
             for (k = 0; k < h.n; k++)
-                ck_assert_msg(strncmp(h.hit[k].tag->id, "identity.", 9) != 0,
+                ck_assert_msg(strncmp(h.hit[k].tag->id, "identity.", 9) != 0 ||
+                              strcmp(h.hit[k].tag->id, "identity.mfa_disabled") == 0,
                               "%s raised for a system actor", h.hit[k].tag->id);
             mf_arena_reset(&a);
         }
@@ -373,6 +376,9 @@ static const char *const expected_ids[] = {
     "behavior.phish_delivered", "behavior.phish_url_clicked",
     "behavior.user_reported_phish", "behavior.legacy_mail_protocol_enabled",
     "behavior.sending_restricted", "monitor.collection_gap",
+    "data.ediscovery_case_changed", "data.quarantine_message_exported",
+    "collab.permission_level_added", "collab.sharing_invitation_blocked",
+    "monitor.quarantine_message_released",
 };
 #define N_EXPECTED (sizeof(expected_ids) / sizeof(expected_ids[0]))
 
@@ -381,7 +387,7 @@ START_TEST(tl_builtin_exact_ids)
     size_t i;
 
     ck_assert_ptr_nonnull(builtin_db);
-    ck_assert_uint_eq(N_EXPECTED, 69);
+    ck_assert_uint_eq(N_EXPECTED, 74);
     ck_assert_uint_eq(mf_tagdb_count(builtin_db), N_EXPECTED);
     for (i = 0; i < N_EXPECTED; i++)
         ck_assert_msg(mf_tagdb_find(builtin_db, expected_ids[i]) != NULL,
@@ -538,7 +544,7 @@ START_TEST(tl_bad_yaml)
 {
     const struct bad_yaml *b = &bad_cases[_i];
     char text[2048];
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db;
 
     snprintf(text, sizeof(text), "%s%s", tag_head, b->tail);
@@ -551,7 +557,7 @@ END_TEST
 
 START_TEST(tl_good_minimal)
 {
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", tag_head, strlen(tag_head), &err);
 
     ck_assert_msg(db != NULL, "%s", err.msg);
@@ -572,7 +578,7 @@ START_TEST(tl_top_level)
         "version: 1\ntags:\n  - [unclosed\n",
         "",
     };
-    struct mf_tagerr err;
+    struct mf_err err;
     size_t i;
 
     for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
@@ -681,7 +687,7 @@ START_TEST(tc_lang)
 {
     const struct lang_case *lc = &lang_cases[_i];
     char text[2048];
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db;
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -715,7 +721,7 @@ START_TEST(tc_pinning)
         " match: {any: [{operation: OpB}, {operation: OpD}]}}\n"
         "  - {id: identity.d, title: d, area: identity_access, severity: 4,"
         " match: {any: [{operation: OpB}, {field: Y, exists: true}]}}\n";
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", text, sizeof(text) - 1, &err);
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -750,7 +756,7 @@ START_TEST(tc_exclusions)
         " system_actors: include, match: {operation: Op}}\n"
         "  - {id: identity.any, title: c, area: identity_access, severity: 3,"
         " outcome: any, match: {operation: Op}}\n";
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", text, sizeof(text) - 1, &err);
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -794,7 +800,7 @@ START_TEST(tc_severity)
         {"{\"Operation\":\"M\",\"P\":[{\"R\":[{\"Severity\":\"High\"}]}],\"Force\":\"True\"}", 1},
         {"{\"Operation\":\"M\",\"P\":[{\"R\":[{\"Severity\":\"High\"}]}],\"Boost\":1}", 5},
     };
-    struct mf_tagerr err;
+    struct mf_err err;
     struct mf_tagdb *db = mf_tagdb_load("t.yaml", text, sizeof(text) - 1, &err);
     struct mf_arena a;
     struct mf_tag_hits h;
@@ -816,9 +822,38 @@ END_TEST
 
 /* ---- mf_rules_text_external() ------------------------------------------ */
 
+struct xcase {
+    const char *rec;
+    const char *text;
+    bool ext;
+};
+
+/* Each case's text judged for its record, with the accepted domains doms
+ * (n_doms 0: none configured). */
+static void
+check_external(const struct xcase *xc, size_t n, const char *const *doms, size_t n_doms)
+{
+    struct mf_arena a;
+
+    mf_arena_init(&a, 4096);
+    for (size_t i = 0; i < n; i++) {
+        struct mf_record r;
+        struct mf_jval *root = mf_json_parse(&a, xc[i].rec, strlen(xc[i].rec),
+                                             NULL, NULL, NULL);
+
+        ck_assert_ptr_nonnull(root);
+        mf_record_init(&r, &a, root, NULL, 0, NULL, 0);
+        r.domains = doms;
+        r.n_domains = n_doms;
+        ck_assert_msg(mf_rules_text_external(&r, xc[i].text, strlen(xc[i].text)) == xc[i].ext,
+                      "%zu: %s vs %s", i, xc[i].rec, xc[i].text);
+    }
+    mf_arena_fini(&a);
+}
+
 START_TEST(tx_domains)
 {
-    static const struct { const char *rec; const char *text; bool ext; } xc[] = {
+    static const struct xcase xc[] = {
         {"{\"UserId\":\"adam@contoso.onmicrosoft.com\"}", "johndoe@gmail.com", true},
         {"{\"UserId\":\"adam@contoso.onmicrosoft.com\"}", "smtp:eve@contoso.onmicrosoft.com", false},
         {"{\"UserId\":\"adam@contoso.onmicrosoft.com\"}", "a@contoso.com", false},
@@ -833,21 +868,28 @@ START_TEST(tx_domains)
         {"{\"UserId\":\"a@contoso.com\"}", "@gmail.com", false},
         {"{\"UserId\":\"a@contoso.com\"}", "x@localhost", false},
     };
-    struct mf_arena a;
-    size_t i;
 
-    mf_arena_init(&a, 4096);
-    for (i = 0; i < sizeof(xc) / sizeof(xc[0]); i++) {
-        struct mf_record r;
-        struct mf_jval *root = mf_json_parse(&a, xc[i].rec, strlen(xc[i].rec),
-                                             NULL, NULL, NULL);
+    check_external(xc, sizeof(xc) / sizeof(xc[0]), NULL, 0);
+}
+END_TEST
 
-        ck_assert_ptr_nonnull(root);
-        mf_record_init(&r, &a, root, NULL, 0, NULL, 0);
-        ck_assert_msg(mf_rules_text_external(&r, xc[i].text, strlen(xc[i].text)) == xc[i].ext,
-                      "%zu: %s vs %s", i, xc[i].rec, xc[i].text);
-    }
-    mf_arena_fini(&a);
+START_TEST(tx_accepted_domains)
+{
+    /* configured accepted domains (tenants[].domains) replace what the
+     * record says: a partner admin's own domain is not internal, a second
+     * accepted domain is */
+    static const char *const doms[] = {"contoso.com", "contoso.onmicrosoft.com",
+                                       "fabrikam-subsidiary.example"};
+    static const struct xcase xc[] = {
+        {"{\"UserId\":\"tech@partner.example\"}", "x@partner.example", true},
+        {"{\"UserId\":\"tech@partner.example\"}", "x@fabrikam-subsidiary.example", false},
+        {"{\"UserId\":\"adam@contoso.com\"}", "x@eu.contoso.com", false},
+        {"{\"UserId\":\"adam@contoso.com\"}", "x@contoso.co", true},
+        {"{\"UserId\":\"S-1-5-21\"}", "x@gmail.com", true},
+        {"{\"UserId\":\"S-1-5-21\"}", "smtp:x@CONTOSO.COM", false},
+    };
+
+    check_external(xc, sizeof(xc) / sizeof(xc[0]), doms, sizeof(doms) / sizeof(doms[0]));
 }
 END_TEST
 
@@ -904,6 +946,7 @@ tags_suite(void)
 
     tc = tcase_create("mf_rules_text_external()");
     tcase_add_test(tc, tx_domains);
+    tcase_add_test(tc, tx_accepted_domains);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mf_area_name()");
@@ -915,7 +958,7 @@ tags_suite(void)
 int
 main(void)
 {
-    struct mf_tagerr err;
+    struct mf_err err;
     int rc;
     size_t i;
 

@@ -20,14 +20,14 @@ teardown(void)
 }
 
 static struct mf_jval *
-load(const char *text, struct mf_yerror *err)
+load(const char *text, struct mf_err *err)
 {
     return mf_yaml_load(&A, "t.yaml", text, strlen(text), err);
 }
 
 START_TEST(myl_types_and_lines)
 {
-    struct mf_yerror err;
+    struct mf_err err;
     struct mf_jval *v = load("version: 1\n"
                              "tags:\n"
                              "  - id: identity.mfa_disabled\n"
@@ -70,7 +70,7 @@ static const struct {
 
 START_TEST(myl_errors_name_line)
 {
-    struct mf_yerror err;
+    struct mf_err err;
 
     ck_assert_ptr_null(load(bad[_i].text, &err));
     ck_assert_msg(strncmp(err.msg, bad[_i].msg, strlen(bad[_i].msg)) == 0,
@@ -80,7 +80,7 @@ END_TEST
 
 START_TEST(myl_file_missing)
 {
-    struct mf_yerror err;
+    struct mf_err err;
 
     ck_assert_ptr_null(mf_yaml_load_file(&A, "/nonexistent/x.yaml", &err));
     ck_assert(strstr(err.msg, "/nonexistent/x.yaml: cannot open") != NULL);

@@ -87,7 +87,7 @@ def test_version_and_help():
     rc, out, _ = run(["help", "normalize"], check_rc=0)
     for opt in ("--schema", "--input", "--keep-raw", "--content-type",
                 "--summary", "--tags-file", "--ocsf-file", "--ecs-file",
-                "--max-record-size"):
+                "--max-record-size", "--domains"):
         ok(opt in out, "normalize help mentions " + opt)
 
 
@@ -97,6 +97,7 @@ def test_usage_errors():
         ["normalize", "--schema", "xml"], ["normalize", "--input", "yaml"],
         ["normalize", "--schema"], ["normalize", "--max-record-size", "lots"],
         ["normalize", "--content-type", "Audit.Nope"], ["help", "bogus"],
+        ["normalize", "--domains", "user@contoso.com"], ["normalize", "--domains", "*.contoso.com"],
         ["version", "extra"],
     ]
     for args in cases:
@@ -180,6 +181,67 @@ def test_rejects_and_locations():
     eq(len(lines(out)), 1, "record before the truncation kept")
     ok(re.search(r"trunc\.json:1 \(index 1\): (truncated|unterminated)", err),
        err)
+
+
+def test_auto_array_layouts():
+    """--input auto reads every layout of a JSON array as one array and
+    still tells a truncated NDJSON line from a record going on."""
+    recs = [dumps(rec(i)) for i in range(40, 44)]
+    layouts = {
+        "compact": "[" + ",".join(recs) + "]",
+        "comma-leading": "[" + "\n,".join(recs) + "\n]\n",
+        "comma-trailing": "[" + ",\n".join(recs) + "]\n",
+        "crlf-comma-leading": "[" + "\r\n, ".join(recs) + "\r\n]\r\n",
+        "pretty": json.dumps([rec(i) for i in range(40, 44)], indent=2),
+    }
+    want = [rec(i)["Id"] for i in range(40, 44)]
+    for name, text in layouts.items():
+        path = write("layout-%s.json" % name, text)
+        for fmt in ("auto", "json"):
+            rc, out, err = run(["normalize", "--input", fmt, path])
+            eq((rc, err), (0, ""), "%s as %s: exit and errors" % (name, fmt))
+            eq([e["metadata"]["uid"] for e in lines(out)], want,
+               "%s as %s: records" % (name, fmt))
+    # bad input: a cut NDJSON line that ends after ',' and then records;
+    # nothing after it is lost and the cut line is named
+    good = [dumps(rec(i)) for i in range(50, 53)]
+    cut = good[1][:good[1].index(',"Operation"') + 1]
+    text = (good[0] + "\n" + cut + "\n" + good[2] + "\n"
+            + "[" + good[0] + ",\n" + good[1] + "\n" + "[" + good[2] + "]\n")
+    path = write("cut.ndjson", text)
+    rc, out, err = run(["normalize", path])
+    eq(rc, 1, "cut line: exit 1")
+    eq([e["metadata"]["uid"] for e in lines(out)],
+       [rec(50)["Id"], rec(52)["Id"], rec(50)["Id"], rec(51)["Id"], rec(52)["Id"]],
+       "records around the cut line")
+    errs = err.strip().splitlines()
+    eq(len(errs), 2, "two errors: %r" % errs)
+    ok(errs[0].startswith(path + ":2: truncated record"), errs[0])
+    ok(errs[1].startswith(path + ":4: unterminated array"), errs[1])
+
+
+def test_domains():
+    """--domains: the tenant's accepted domains decide inside/outside; by
+    default each record's own domains do (so a partner admin's domain is
+    internal to the record)."""
+    r = rec(60, op="Set-Mailbox", rt=1, Workload="Exchange", ResultStatus="True",
+            UserType=2, UserId="tech@partner.example",
+            OrganizationName="contoso.onmicrosoft.com",
+            Parameters=[{"Name": "Identity", "Value": "ceo@contoso.com"},
+                        {"Name": "ForwardingSmtpAddress",
+                         "Value": "smtp:drop@partner.example"}])
+    path = write("fwd.ndjson", dumps(r) + "\n")
+
+    def sev(args):
+        _, out, _ = run(["normalize", "--schema", "raw"] + args + [path], check_rc=0)
+        (e,) = lines(out)
+        eq(e["m365fwd"]["tags"], ["behavior.mailbox_smtp_forwarding"], "tags")
+        return e["m365fwd"]["severity"]
+    eq(sev([]), 4, "without --domains partner.example is the actor's own domain")
+    eq(sev(["--domains", "contoso.com, contoso.onmicrosoft.com"]), 5,
+       "outside the accepted domains")
+    eq(sev(["--domains", "contoso.com", "--domains", "partner.example"]), 4,
+       "repeated --domains add up")
 
 
 def test_keep_raw():

@@ -14,12 +14,20 @@ rc = subprocess.run([sys.executable, os.path.join(src, "tools", "readme_config.p
                      binary, os.path.join(src, "README.md"), "--check"]).returncode
 failed += rc != 0
 
-gen = subprocess.run([binary, "help-config"], capture_output=True, check=True).stdout
+gen = subprocess.run([binary, "help", "config"], capture_output=True, check=True).stdout
 with open(os.path.join(src, "docs", "configuration.md"), "rb") as f:
     if f.read() != gen:
-        print("docs/configuration.md differs from `m365fwd help-config`: run "
+        print("docs/configuration.md differs from `m365fwd help config`: run "
               "`ninja -C build config-doc`")
         failed += 1
+alias = subprocess.run([binary, "help-config"], capture_output=True, check=True).stdout
+if alias != gen:
+    print("`m365fwd help-config` differs from `m365fwd help config`")
+    failed += 1
+
+rc = subprocess.run([sys.executable, os.path.join(src, "tools", "ocsf_doc.py"),
+                     "--check", src]).returncode
+failed += rc != 0
 
 top = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
 cmds = [l.split()[0] for l in top.split("Commands:")[1].splitlines()
@@ -29,5 +37,5 @@ for cmd in cmds:
     if p.returncode != 0 or "Usage: m365fwd " + cmd not in p.stdout:
         print("`m365fwd %s --help` does not print its usage (exit %d)" % (cmd, p.returncode))
         failed += 1
-print("%d passed, %d failed" % (2 + len(cmds) - failed, failed))
+print("%d passed, %d failed" % (3 + len(cmds) - failed, failed))
 sys.exit(1 if failed else 0)

@@ -88,6 +88,24 @@ class ImportTest(unittest.TestCase):
         self.assertIn(bad + ":2", err)
         self.assertEqual([e["metadata"]["uid"] for e in self.lines("all.ndjson")], ["1", "3"])
 
+    def test_record_size_same_on_cli_and_in_file(self):
+        # one parser: 16MB is 16,000,000 bytes for --max-record-size and for
+        # max_record_size alike, 16MiB is 16,777,216
+        path = os.path.join(self.d, "big.ndjson")
+        with open(path, "w") as f:
+            f.write(json.dumps({"Id": "big", "Operation": "X", "CreationTime": "2024-01-01T00:00:00",
+                                "Blob": "x" * 16400000}) + "\n")
+            f.write('{"Id":"small","Operation":"Y","CreationTime":"2024-01-01T00:00:00"}\n')
+        for size, want in (("16MB", 1), ("16MiB", 0)):
+            rc_cli, _, err = run(["normalize", "--max-record-size", size, "-o", os.devnull, path])
+            cfg = self.config("  - {name: all, type: file, path: %s, schema: raw}\n" % os.devnull,
+                              "collect:\n  max_record_size: %s\n" % size)
+            rc_file, _, err2 = run(["import", "-c", cfg, path])
+            self.assertEqual((rc_cli, rc_file), (want, want), size + ": " + err + err2)
+            if want:
+                self.assertIn("maximum record size", err)
+                self.assertIn("maximum record size", err2)
+
     def test_unacknowledged_output_fails(self):
         if not os.path.exists("/dev/full"):
             self.skipTest("no /dev/full")
@@ -119,6 +137,39 @@ class ImportTest(unittest.TestCase):
         rc, _, err = run(["import", "-c", cfg, "--tenant", "contoso"], stdin=rec)
         self.assertEqual(rc, 0, err)
         self.assertEqual(len(self.lines("all.ndjson")), 1)
+
+    def test_tenant_accepted_domains(self):
+        """Each record is judged with its own tenant's domains (found by
+        OrganizationId), also when the tenants alternate in one file."""
+        t1, t2 = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0", "1c2d3e4f-5061-4283-94a5-b6c7d8e9f0a1"
+        cfg = self.config(
+            "  - {name: all, type: file, path: %s/all.ndjson, schema: raw}\n" % self.d,
+            extra="tenants:\n"
+                  "  - {id: %s, name: contoso, client_id: x, client_secret_env: NOPE,\n"
+                  "     domains: [contoso.com]}\n"
+                  "  - {id: %s, name: partner, client_id: x, client_secret_env: NOPE,\n"
+                  "     domains: [partner.example, contoso.com]}\n" % (t1, t2))
+
+        def rec(i, org):
+            return json.dumps({
+                "Id": "r%d" % i, "CreationTime": "2024-01-01T00:00:0%d" % i,
+                "OrganizationId": org, "RecordType": 1, "Operation": "Set-Mailbox",
+                "Workload": "Exchange", "ResultStatus": "True", "UserType": 2,
+                "UserId": "tech@partner.example",
+                "Parameters": [{"Name": "Identity", "Value": "x"},
+                               {"Name": "ForwardingSmtpAddress",
+                                "Value": "smtp:drop@partner.example"}]})
+        data = "\n".join([rec(1, t1), rec(2, t2), rec(3, t1), rec(4, t1), rec(5, t2)]) + "\n"
+        rc, _, err = run(["import", "-c", cfg], stdin=data.encode())
+        self.assertEqual(rc, 0, err)
+        sev = {r["Id"]: r["m365fwd"]["severity"] for r in self.lines("all.ndjson")}
+        # partner.example is outside contoso's domains, inside the partner's
+        self.assertEqual(sev, {"r1": 5, "r2": 4, "r3": 5, "r4": 5, "r5": 4})
+        # --tenant applies its domains to every record
+        os.unlink(os.path.join(self.d, "all.ndjson"))
+        rc, _, err = run(["import", "-c", cfg, "--tenant", "partner"], stdin=data.encode())
+        self.assertEqual(rc, 0, err)
+        self.assertEqual({r["m365fwd"]["severity"] for r in self.lines("all.ndjson")}, {4})
 
 
 if __name__ == "__main__":

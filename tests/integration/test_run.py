@@ -271,6 +271,28 @@ class TestCollect(RunTestCase):
         self.assertGreaterEqual(e.counter("rejected_tokens"), 1)
         self.compare(e, a, visible_tenants=[h.T1])
 
+    def test_tenant_accepted_domains(self):
+        """run: a tenant's `domains` decide whether forwarding leaves the
+        organization (a partner admin forwarding to their own domain)."""
+        sc = h.scenario([h.tenant(h.T1, {"Audit.Exchange": ct_content(1, 1, "1h")})])
+        e = self.emu(sc)
+        a = self.agent(e, content_types=["Audit.Exchange"],
+                       tenant_overrides={"domains": "[contoso.com, contoso.onmicrosoft.com]"})
+        rec = {"CreationTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(e.now() - 60)),
+               "Id": "5e6f7a8b-0000-4000-8000-00000000d001", "Operation": "Set-Mailbox",
+               "OrganizationId": h.T1, "RecordType": 1, "ResultStatus": "True",
+               "UserType": 2, "Workload": "Exchange", "UserId": "tech@partner.example",
+               "Parameters": [{"Name": "Identity", "Value": "ceo@contoso.com"},
+                              {"Name": "ForwardingSmtpAddress",
+                               "Value": "smtp:drop@partner.example"}]}
+        e.publish(h.T1, "Audit.Exchange", record_list=[rec], created="-30s")
+        self.once_ok(a)
+        got = [r for r in a.read_output().records if r.get("Id") == rec["Id"]]
+        self.assertEqual(len(got), 1, "the published record delivered once")
+        self.assertEqual(got[0]["m365fwd"]["tags"], ["behavior.mailbox_smtp_forwarding"])
+        self.assertEqual(got[0]["m365fwd"]["severity"], 5,
+                         "partner.example is outside the tenant's domains")
+
     def test_late_and_duplicate_records(self):
         sc = h.scenario([h.tenant(h.T1, {"Audit.SharePoint": ct_content(
             8, 5, "6h", duplicates=3)})])

@@ -21,6 +21,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ecs_validate  # noqa: E402
+import peer_inputs  # noqa: E402
 
 SRC = os.environ.get('MF_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
 TIMEOUT = 300
@@ -123,6 +124,9 @@ def input_sets(tmpdir):
             sets.append(('corpus', files))
     else:
         print('# shared corpus not found at %s: not validated' % corpus)
+    peers = peer_inputs.peer_files(shared_dir(), tmpdir)
+    if peers:
+        sets.append(('peers', peers))
     return sets
 
 

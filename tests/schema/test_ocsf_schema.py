@@ -19,6 +19,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import ocsf_validate  # noqa: E402
+import peer_inputs  # noqa: E402
 
 SRC = os.environ.get('MF_SOURCE_ROOT') or os.path.normpath(
     os.path.join(HERE, '..', '..'))
@@ -132,6 +133,9 @@ def collect_inputs(tmp):
         sets.append(('corpus', cfiles))
     else:
         print('note: shared corpus not found at %s, not used' % corpus)
+    peers = peer_inputs.peer_files(shared_dir(), tmp)
+    if peers:
+        sets.append(('peers', peers))
     return sets
 
 

@@ -84,11 +84,11 @@ class Service(unittest.TestCase):
         cls.emu.stop()
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
-    def write_config(self, path, port, extra_output=""):
+    def write_config(self, path, port, extra_output="", log_level="debug", state="state"):
         root = "https://127.0.0.1:%d" % self.emu.port
         with open(path, "w") as f:
-            f.write("""state_dir: %(d)s/state
-log_level: debug
+            f.write("""state_dir: %(d)s/%(state)s
+log_level: %(level)s
 metrics:
   enabled: true
   listen: "127.0.0.1:%(port)d"
@@ -101,7 +101,60 @@ tenants:
 outputs:
   - {name: main, type: file, path: %(d)s/main.ndjson, schema: raw}
 %(extra)s""" % {"d": self.d, "port": port, "t1": T1, "app": APP, "root": root,
-               "ca": self.certs["ca"], "extra": extra_output})
+               "ca": self.certs["ca"], "extra": extra_output, "level": log_level,
+               "state": state})
+
+    def log_text(self):
+        return slurp(os.path.join(self.d, "agent.log")).decode("utf-8", "replace")
+
+    def sighup_until(self, agent, text, what, count=1):
+        agent.send_signal(signal.SIGHUP)
+        try:
+            wait_for(lambda: self.log_text().count(text) >= count, what)
+        except AssertionError:
+            print(self.log_text()[-4000:])
+            raise
+        self.assertIsNone(agent.poll(), "the agent must keep running")
+
+    def reload_key_by_key(self, agent, cfg, port):
+        """SIGHUP tells what changed, key by key, applies what it can and
+        refuses what it cannot, always keeping a running configuration."""
+        restarts = self.log_text().count("configuration reloaded")
+        # the same file: nothing to do, nothing restarted
+        self.sighup_until(agent, "unchanged; nothing to do", "the unchanged reload")
+        # log_level: applied in place (no restart); debug lines stop
+        self.write_config(cfg, port, log_level="info")
+        self.sighup_until(agent, 'reload: log_level: "debug" -> "info" (applied)',
+                          "the log_level change")
+        wait_for(lambda: "change(s) applied in place" in self.log_text(), "applied in place")
+        mark = len(self.log_text())
+        # metrics.listen: the listener moves
+        port2 = free_port()
+        self.write_config(cfg, port2, log_level="info")
+        self.sighup_until(agent, 'reload: metrics.listen: "127.0.0.1:%d" -> "127.0.0.1:%d" '
+                          '(applied)' % (port, port2), "the metrics.listen change")
+        wait_for(lambda: get("http://127.0.0.1:%d/healthz" % port2)[0] == 200,
+                 "/healthz on the new port")
+        with self.assertRaises(OSError):
+            urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=5)
+        # state_dir: refused with the key named; the old configuration runs on
+        self.write_config(cfg, port2, log_level="info", state="elsewhere")
+        self.sighup_until(agent, "state_dir cannot change while m365fwd runs",
+                          "the state_dir refusal")
+        self.assertIn("reload: state_dir: ", self.log_text())
+        self.assertFalse(os.path.exists(os.path.join(self.d, "elsewhere")))
+        self.assertEqual(get("http://127.0.0.1:%d/healthz" % port2)[0], 200)
+        # ... which the unchanged previous file proves
+        self.write_config(cfg, port2, log_level="info")
+        self.sighup_until(agent, "unchanged; nothing to do", "unchanged after the refusal", 2)
+        # an invalid file: refused with file:line, the old one stays
+        with open(cfg, "a") as f:
+            f.write("collect: {poll_interval: 5}\n")
+        self.sighup_until(agent, "the running one stays", "the invalid file refused", 2)
+        self.assertIn("m365fwd.yaml:", self.log_text())
+        self.assertEqual(self.log_text().count("configuration reloaded"), restarts,
+                         "no change above needed a restart of collection")
+        self.assertNotIn("level=debug", self.log_text()[mark:])
 
     def test_metrics_health_reload_drain(self):
         self.d = tempfile.mkdtemp(dir=self.tmp)
@@ -200,6 +253,7 @@ outputs:
                 return body if names == ["main"] else None
             body = wait_for(main_only, "/readyz without the removed output")
             self.assertEqual([t["name"] for t in json.loads(body)["tenants"]], ["contoso"])
+            self.reload_key_by_key(agent, cfg, port)
 
             agent.send_signal(signal.SIGTERM)
             self.assertEqual(agent.wait(60), 0)

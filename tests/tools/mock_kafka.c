@@ -32,23 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop;
+#include "tool_util.h"
 
-static void
-on_signal(int sig)
-{
-    (void)sig;
-    stop = 1;
-}
-
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 usage(void)

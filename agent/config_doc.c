@@ -5,7 +5,7 @@
 #include <stdlib.h>
 
 #include "buf.h"
-#include "config.h"
+#include "agent_conf.h"
 
 int
 main(int argc, char **argv)
