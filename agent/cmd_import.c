@@ -17,6 +17,7 @@
 #include "agent_conf.h"
 #include "input.h"
 #include "log.h"
+#include "aggregate.h"
 #include "mem.h"
 #include "normalize.h"
 #include "fanout.h"
@@ -44,6 +45,12 @@ const char mf_cmd_import_usage[] =
     "  --threads N           records are normalized and sent by N threads\n"
     "                        (default: collect.delivery_threads; 1 keeps\n"
     "                        the input order in every output)\n"
+    "  --no-aggregates       no aggregate findings (by default a record that\n"
+    "                        takes a window over its threshold is followed by\n"
+    "                        its finding, routed like a record: docs/aggregates.md)\n"
+    "  --aggregate-state F   load the aggregate windows from F first and save\n"
+    "                        them there at the end (a backfill in several\n"
+    "                        imports fires each window once)\n"
     "  -h, --help            show this help\n"
     "\n"
     "Exit status: 0 every record delivered, 1 some record rejected or not\n"
@@ -66,6 +73,8 @@ struct chunk {
     unsigned long long normalized;    /* records that went through */
     unsigned long long rejected;      /* refused by the normalizer */
     unsigned long long refused;       /* not accepted by an output */
+    unsigned long long findings;      /* aggregate findings sent */
+    unsigned long long findings_refused;
 };
 
 struct lane {
@@ -74,6 +83,9 @@ struct lane {
     bool started;
     struct mf_nctx nctx;
     struct mf_fanout fo;
+    struct mf_findings findings;      /* the record's aggregate findings */
+    struct mf_arena farena;           /* their forms */
+    struct mf_finding_ctx fctx;
 };
 
 /* The reader (main thread) fills chunks; lanes normalize and send them;
@@ -93,7 +105,8 @@ struct import_run {
     size_t n_todo, busy;
     bool quit;
     struct chunk *cur;                     /* being filled by the reader */
-    unsigned long long read, delivered, rejected, unacked, since_barrier;
+    struct mf_agg *agg;                    /* NULL with --no-aggregates */
+    unsigned long long read, delivered, rejected, unacked, since_barrier, findings;
 };
 
 static volatile sig_atomic_t import_stop;
@@ -117,6 +130,58 @@ tenant_domains(const char *tenant_id, const char *const **out, void *ud)
     return t ? t->domains.n : 0;
 }
 
+/* Send the lane's event to every output that wants it; false when one
+ * did not take it. */
+static bool
+send_event(struct lane *L, const struct mf_input_loc *loc)
+{
+    struct mf_event *ev = &L->fo.ev;
+    char where[300];
+    bool taken = true;
+
+    for (size_t i = 0; i < L->fo.n; i++) {
+        struct mf_output *o = L->fo.outs[i];
+        enum mf_status st;
+
+        if (!L->fo.want[i])
+            continue;
+        st = mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms);
+        if (st == MF_OK)
+            continue;
+        taken = false;
+        if (st == MF_RETRY)
+            mf_log(MF_LOG_ERROR, "output=%s %s id=%s: not accepted within %"
+                   PRId64 " ms", o->conf->name,
+                   mf_input_loc_str(loc, where, sizeof(where)),
+                   ev->id[0] ? ev->id : "(none)", o->conf->flush_timeout_ms);
+    }
+    return taken;
+}
+
+/* The aggregate findings of the record the lane normalized last, each sent
+ * right after it like a record of the same tenant and content type. */
+static void
+send_findings(struct lane *L, struct chunk *c, const struct mf_input_loc *loc,
+              const struct mf_tenant_conf *tc, const char *content_type)
+{
+    struct mf_event *ev = &L->fo.ev;
+
+    mf_findings_reset(&L->findings);
+    if (mf_agg_feed(L->r->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
+        return;
+    for (size_t k = 0; k < L->findings.n; k++) {
+        mf_arena_reset(&L->farena);
+        mf_finding_event(ev, &L->findings.v[k], content_type, &L->fctx, &L->farena);
+        if (tc)
+            ev->tenant_id = tc->id;
+        ev->tenant = tc ? tc->name : ev->tenant_id;
+        if (mf_fanout_route(&L->fo) < 0 || !send_event(L, loc))
+            c->findings_refused++;
+        else
+            c->findings++;
+    }
+}
+
 static void
 import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
 {
@@ -133,7 +198,6 @@ import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
     struct mf_event *ev = &L->fo.ev;
     const struct mf_tenant_conf *tc = r->tenant;
     char where[300];
-    bool refused = false;
 
     if (mf_fanout_normalize(&L->fo, r->norm, &L->nctx, &in) == MF_OK) {
         if (!tc && ev->tenant_id[0])
@@ -142,24 +206,12 @@ import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
             ev->tenant_id = tc->id;
         ev->tenant = tc ? tc->name : ev->tenant_id;
         if (mf_fanout_route(&L->fo) >= 0) {
-            for (size_t i = 0; i < L->fo.n; i++) {
-                struct mf_output *o = L->fo.outs[i];
-                enum mf_status st;
+            const char *ct = ev->content_type;
 
-                if (!L->fo.want[i])
-                    continue;
-                st = mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms);
-                if (st == MF_OK)
-                    continue;
-                refused = true;
-                if (st == MF_RETRY)
-                    mf_log(MF_LOG_ERROR, "output=%s %s id=%s: not accepted within %"
-                           PRId64 " ms", o->conf->name,
-                           mf_input_loc_str(&loc, where, sizeof(where)),
-                           ev->id[0] ? ev->id : "(none)", o->conf->flush_timeout_ms);
-            }
+            c->refused += !send_event(L, &loc);
             c->normalized++;
-            c->refused += refused;
+            if (r->agg)
+                send_findings(L, c, &loc, tc, ct);
             return;
         }
     }
@@ -222,6 +274,7 @@ chunk_get(struct import_run *r)
     c->n = 0;
     c->next = NULL;
     c->normalized = c->rejected = c->refused = 0;
+    c->findings = c->findings_refused = 0;
     return c;
 }
 
@@ -280,8 +333,9 @@ barrier(struct import_run *r)
             ok = false;
     for (struct chunk *c = list; c; c = c->next) {
         n += c->normalized - c->refused;
-        refused += c->refused;
+        refused += c->refused + c->findings_refused;
         r->rejected += c->rejected;
+        r->findings += c->findings;
     }
     r->unacked += refused;
     if (ok) {
@@ -384,6 +438,8 @@ lanes_start(struct import_run *r, int n, char *err, size_t errsz)
         L->r = r;
         mf_nctx_init(&L->nctx);
         mf_fanout_share(&L->fo, &r->fo);
+        mf_findings_init(&L->findings);
+        mf_arena_init(&L->farena, 65536);
         if ((e = pthread_create(&L->th, NULL, lane_main, L)) != 0) {
             snprintf(err, errsz, "cannot start a thread: %s", strerror(e));
             return -1;
@@ -411,6 +467,8 @@ lanes_stop(struct import_run *r)
             pthread_join(L->th, NULL);
         mf_fanout_close(&L->fo);
         mf_nctx_fini(&L->nctx);
+        mf_findings_fini(&L->findings);
+        mf_arena_fini(&L->farena);
     }
     {
         struct chunk *lists[] = {r->spare, r->todo, r->done};
@@ -447,13 +505,17 @@ mf_cmd_import(int argc, char **argv)
         {"tenant", required_argument, NULL, 'T'},
         {"input", required_argument, NULL, 'I'},
         {"threads", required_argument, NULL, 'j'},
+        {"no-aggregates", no_argument, NULL, 'A'},
+        {"aggregate-state", required_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const struct mf_cmd *self = mf_cli_find("import");
     struct import_run r = {0};
     struct mf_input_opts io = {.format = MF_INPUT_AUTO};
-    const char *config = NULL, *tenant = NULL;
+    const char *config = NULL, *tenant = NULL, *agg_state = NULL;
+    bool no_aggregates = false;
+    struct mf_err aerr;
     struct mf_normalizer *norm;
     struct mf_config *cfg;
     struct sigaction sa;
@@ -484,6 +546,12 @@ mf_cmd_import(int argc, char **argv)
             threads = (int)v;
             break;
         }
+        case 'A':
+            no_aggregates = true;
+            break;
+        case 'S':
+            agg_state = optarg;
+            break;
         case 'h':
             return mf_cli_help(self);
         default:
@@ -505,6 +573,13 @@ mf_cmd_import(int argc, char **argv)
         fprintf(stderr, "m365fwd: --tenant %s: no such tenant in %s\n", tenant, config);
         rc = MF_EXIT_USAGE;
         goto out;
+    }
+    if (!no_aggregates) {
+        struct mf_agg_opts ao = {.geo = mf_normalizer_geoip(norm)};
+
+        r.agg = mf_agg_new(mf_normalizer_aggregates(norm), &ao);
+        if (agg_state && mf_agg_load(r.agg, agg_state, &aerr) != 0)
+            mf_log(MF_LOG_WARN, "%s", aerr.msg);
     }
     if (mf_fanout_open(&r.fo, cfg, err, sizeof(err)) != 0 ||
         lanes_start(&r, threads ? threads : default_lanes(cfg), err, sizeof(err)) != 0) {
@@ -528,11 +603,17 @@ mf_cmd_import(int argc, char **argv)
     drain(&r);
     barrier(&r);
     fprintf(stderr, "m365fwd import: %llu records read, %llu delivered, %llu rejected, "
-            "%llu not acknowledged\n", r.read, r.delivered, r.rejected, r.unacked);
+            "%llu not acknowledged; %llu aggregate findings\n", r.read, r.delivered,
+            r.rejected, r.unacked, r.findings);
+    if (r.agg && agg_state && mf_agg_save(r.agg, agg_state, &aerr) != 0) {
+        mf_log(MF_LOG_ERROR, "saving the aggregate state: %s", aerr.msg);
+        rc = MF_EXIT_REJECTED;
+    }
     if (r.rejected || r.unacked || files_failed || import_stop)
         rc = MF_EXIT_REJECTED;
 out:
     lanes_stop(&r);
+    mf_agg_destroy(r.agg);
     mf_fanout_close(&r.fo);
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);

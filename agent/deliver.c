@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "bloom.h"
 #include "clock.h"
 #include "agent_conf.h"
@@ -29,6 +30,7 @@
 
 #define MAX_LANES    8      /* with lanes = 0 (one per CPU) */
 #define COMMIT_MAX   16     /* blobs per group commit while more are queued */
+#define AGG_SAVE_MS  30000  /* the aggregate windows saved at most this often */
 
 /* A thread's own normalizer context, record buffers and SQLite connection.
  * The collector's thread has one too (d->self) for gap events. */
@@ -40,6 +42,9 @@ struct lane {
     struct mf_fanout fo;
     struct mf_state *state;
     bool own_state;
+    struct mf_findings findings;   /* a record's aggregate findings */
+    struct mf_arena farena;        /* their forms */
+    struct mf_finding_ctx fctx;
 };
 
 /* Ids of records sent and not yet committed (all lanes): the same Id in
@@ -75,6 +80,10 @@ struct mf_deliver {
     struct mf_bloom seen;        /* every Id in the state: most records are
                                     new, and need no SQLite lookup */
     uint64_t commits;            /* group commits ended so far */
+
+    struct mf_agg *agg;          /* the aggregate windows (thread-safe) */
+    char agg_path[4096];         /* state_dir/aggregates.state */
+    int64_t agg_saved_ms;        /* under mu */
 
     pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
     pthread_mutex_t gen_mu;      /* fail_gen */
@@ -291,6 +300,67 @@ count_delivered(struct mf_deliver *d, const char *tenant, const char *ct,
                                          sent[i]);
 }
 
+/* The aggregate findings of the record L normalized last, each sent after
+ * it like a record of its blob (same tenant and content type), so that the
+ * blob's commit covers them too. A finding whose blob is fetched again is
+ * not emitted again: its window fired (docs/aggregates.md). */
+static void
+send_findings(struct lane *L, const char *tenant_id, const char *tenant_name,
+              const char *ct, uint64_t *sent)
+{
+    struct mf_deliver *d = L->d;
+    struct mf_event *ev = &L->fo.ev;
+
+    mf_findings_reset(&L->findings);
+    if (mf_agg_feed(d->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
+        return;
+    for (size_t k = 0; k < L->findings.n; k++) {
+        mf_arena_reset(&L->farena);
+        mf_finding_event(ev, &L->findings.v[k], ct, &L->fctx, &L->farena);
+        ev->tenant_id = tenant_id;
+        ev->tenant = tenant_name;
+        if (mf_fanout_route(&L->fo) < 0) {
+            mf_log(MF_LOG_ERROR, "tenant=%s finding %s: %s", tenant_name, ev->id, ev->error);
+            continue;
+        }
+        mf_log(MF_LOG_INFO, "tenant=%s finding=%s rule=%s severity=%d", tenant_name,
+               ev->id, ev->operation, ev->severity);
+        for (size_t i = 0; i < L->fo.n; i++) {
+            struct mf_output *o = L->fo.outs[i];
+
+            if (!L->fo.want[i])
+                continue;
+            if (mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
+                mf_log(MF_LOG_ERROR, "output=%s cannot take finding %s (full for %"
+                       PRId64 " ms)", o->conf->name, ev->id, o->conf->flush_timeout_ms);
+                continue;
+            }
+            sent[i]++;
+        }
+    }
+}
+
+/* Write the aggregate windows to state_dir (at most every AGG_SAVE_MS
+ * unless force), after a commit and at the end. */
+static void
+agg_save(struct mf_deliver *d, bool force)
+{
+    int64_t now = mf_clock_mono_ms();
+    struct mf_err err;
+
+    if (!d->agg)
+        return;
+    pthread_mutex_lock(&d->mu);
+    if (!force && now - d->agg_saved_ms < AGG_SAVE_MS) {
+        pthread_mutex_unlock(&d->mu);
+        return;
+    }
+    d->agg_saved_ms = now;
+    pthread_mutex_unlock(&d->mu);
+    if (mf_agg_save(d->agg, d->agg_path, &err) != 0)
+        mf_log(MF_LOG_ERROR, "aggregate windows not saved: %s", err.msg);
+}
+
 /* Normalize one record in every form in use and send it to every output
  * whose filter wants it; sent[i] counts what output i took. With b: drop
  * the Ids delivered before or held by another blob, and keep the Id in b
@@ -392,6 +462,8 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         /* MF_DROP: the output counted and logged it; its flush fails */
         sent[i]++;
     }
+    if (rc == 1 && b && d->agg)
+        send_findings(L, tenant_id, tenant_name, ct, sent);
     return rc;
 }
 
@@ -651,6 +723,9 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);
+    /* after the commit: what the windows counted is delivered; a crash
+     * before the next save re-counts nothing twice (Ids are remembered) */
+    agg_save(d, false);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -748,6 +823,8 @@ lane_init(struct mf_deliver *d, struct lane *L, struct mf_state *state, char *er
     L->d = d;
     mf_nctx_init(&L->nctx);
     mf_fanout_share(&L->fo, d->o.fo);
+    mf_findings_init(&L->findings);
+    mf_arena_init(&L->farena, 65536);
     if (state) {
         L->state = state;
         return 0;
@@ -772,6 +849,8 @@ lane_fini(struct lane *L)
         return;
     mf_nctx_fini(&L->nctx);
     mf_fanout_close(&L->fo);
+    mf_findings_fini(&L->findings);
+    mf_arena_fini(&L->farena);
     if (L->own_state)
         mf_state_close(L->state);
 }
@@ -809,6 +888,18 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     d->todo_tail = &d->todo;
     d->done_tail = &d->done;
     lane_init(d, &d->self, o->state, err, errsz);
+    {
+        /* the windows as the last run left them */
+        struct mf_agg_opts ao = {.geo = mf_normalizer_geoip(o->norm)};
+        struct mf_err ae;
+
+        d->agg = mf_agg_new(mf_normalizer_aggregates(o->norm), &ao);
+        snprintf(d->agg_path, sizeof(d->agg_path), "%s/aggregates.state",
+                 o->cfg->state_dir);
+        if (mf_agg_load(d->agg, d->agg_path, &ae) != 0)
+            mf_log(MF_LOG_WARN, "%s", ae.msg);
+        d->agg_saved_ms = mf_clock_mono_ms();
+    }
     d->dedupe = o->cfg->collect.dedupe_horizon_ms > 0;
     if (d->dedupe && seen_load(d, o->state) != 0) {
         snprintf(err, errsz, "%s", mf_state_errmsg(o->state));
@@ -940,6 +1031,8 @@ mf_deliver_destroy(struct mf_deliver *d)
             pthread_join(d->lanes[i].th, NULL);
         lane_fini(&d->lanes[i]);
     }
+    agg_save(d, true);
+    mf_agg_destroy(d->agg);
     /* what was not committed is fetched again on the next run */
     for (b = d->todo; b; b = next) {
         next = b->next;

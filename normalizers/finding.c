@@ -473,3 +473,55 @@ mf_finding_write(struct mf_arena *a, const struct mf_finding *f,
 {
     return mf_json_write(out, mf_finding_build(a, f, schema));
 }
+
+/* ---- as an event ----------------------------------------------------------- */
+
+/* mf_event_render_fn of a finding */
+static int
+render_finding(struct mf_event *ev, enum mf_schema schema, bool keep_raw,
+               struct mf_event_form *form)
+{
+    struct mf_finding_ctx *c = ev->render_ud;
+    struct mf_jval *tree = mf_finding_build(c->a, c->f, schema);
+
+    (void)keep_raw;
+    if (mf_json_write(&form->text, tree) != 0) {
+        mf_buf_reset(&form->text);
+        snprintf(ev->error, sizeof(ev->error),
+                 "finding larger than the output limit (%zu bytes)", form->text.max);
+        return -1;
+    }
+    form->tree = tree;
+    return 0;
+}
+
+void
+mf_finding_event(struct mf_event *ev, const struct mf_finding *f,
+                 const char *content_type, struct mf_finding_ctx *ctx,
+                 struct mf_arena *a)
+{
+    const struct mf_tag *t = f->tag;
+
+    mf_event_reset(ev);
+    ctx->f = f;
+    ctx->a = a;
+    ev->id = f->uid;
+    ev->tenant_id = f->tenant;
+    ev->content_type = content_type ? content_type : "";
+    ev->time_ms = f->last_ms;
+    ev->operation = f->rule;
+    ev->user = f->n_actors == 1 ? f->actors[0] : NULL;
+    ev->client_ip = f->n_ips == 1 ? f->ips[0] : "";
+    ev->record_type = -1;
+    ev->outcome = MF_OUTCOME_UNKNOWN;
+    ev->class_uid = 2004;
+    ev->tags[0] = (struct mf_event_tag){.id = t->id, .title = t->title, .area = t->area,
+                                        .severity = sev_of(f), .attack = t->attack,
+                                        .n_attack = t->n_attack};
+    ev->n_tags = 1;
+    ev->severity = sev_of(f);
+    ev->areas = 1u << t->area;
+    ev->top = &ev->tags[0];
+    ev->render = render_finding;
+    ev->render_ud = ctx;
+}

@@ -72,4 +72,22 @@ struct mf_jval *mf_finding_build(struct mf_arena *a, const struct mf_finding *f,
 int mf_finding_write(struct mf_arena *a, const struct mf_finding *f,
                      enum mf_schema schema, struct mf_buf *out);
 
+/* What an event needs to render a finding (caller's storage: it must
+ * outlive the event's use, like f and a). */
+struct mf_finding_ctx {
+    const struct mf_finding *f;
+    struct mf_arena *a;
+};
+
+/* Make ev (reset first) the finding f, so that outputs route and render it
+ * like a record (core/event.h): its tag (area, severity, ATT&CK), class
+ * 2004, id = the finding's uid, time = its last event, user / client_ip
+ * when it has one actor / address, tenant_id, the content type given (the
+ * record that fired it: content-type filters route the finding with its
+ * records). The forms are built in ctx->a (keep_raw makes no difference:
+ * a finding has no original). ev->tenant stays for the caller to name. */
+void mf_finding_event(struct mf_event *ev, const struct mf_finding *f,
+                      const char *content_type, struct mf_finding_ctx *ctx,
+                      struct mf_arena *a);
+
 #endif
