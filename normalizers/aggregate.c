@@ -93,15 +93,6 @@ struct arule {
     int follower;                  /* the rule that says `after:` this one, or -1 */
 };
 
-struct op_ent {
-    const char *op;                /* lower-cased */
-    size_t rule;
-};
-
-struct op_slot {
-    uint64_t h;                    /* hash_lc of the operation; 0 empty */
-    uint32_t start, end;           /* its entries in the sorted index */
-};
 
 struct mf_aggdb {
     struct mf_rules *rs;
@@ -113,16 +104,11 @@ struct mf_aggdb {
     size_t max_keys;
     size_t max_memory;
     unsigned related, samples;
-    struct op_ent *index;
-    size_t n_index, cap_index;
-    struct op_slot *ops;           /* hash of an operation -> its index range */
-    size_t ops_mask;
+    struct mf_opindex *ops;        /* pinned rules by operation */
     size_t *unpinned;              /* rules evaluated for every record */
     size_t n_unpinned;
     size_t *tagged_only;           /* rules without match (per-event tag only) */
     size_t n_tagged_only;
-    regex_t **res;
-    size_t n_res;
     const char **paths;            /* compiled paths, each once */
     size_t n_paths;
 };
@@ -263,31 +249,6 @@ compile_field(struct mf_aggdb *db, const char *name, const struct mf_jval *v,
     }
 }
 
-static regex_t *
-compile_regex(struct mf_aggdb *db, const char *name, const struct mf_jval *v,
-              char *err, size_t errsz)
-{
-    regex_t *re;
-    char ebuf[120];
-    int rc;
-
-    if (!mf_jis_str(v) || v->len == 0) {
-        set_err(err, errsz, name, v, "a regular expression must be a non-empty string");
-        return NULL;
-    }
-    re = mf_xmalloc(sizeof(*re));
-    rc = regcomp(re, v->u.s, REG_EXTENDED | REG_ICASE | REG_NOSUB);
-    if (rc != 0) {
-        regerror(rc, re, ebuf, sizeof(ebuf));
-        free(re);
-        set_err(err, errsz, name, v, "bad regular expression '%s': %s", v->u.s, ebuf);
-        return NULL;
-    }
-    db->res = mf_xrealloc(db->res, (db->n_res + 1) * sizeof(*db->res));
-    db->res[db->n_res++] = re;
-    return re;
-}
-
 static int
 load_key(struct mf_aggdb *db, const char *name, struct arule *r,
          const struct mf_jval *v, char *err, size_t errsz)
@@ -363,7 +324,7 @@ load_dims(struct mf_aggdb *db, const char *name, struct arule *r,
                     }
                     d->split = o->val->u.s[0];
                 } else if (strcmp(o->key, "exclude") == 0) {
-                    if (!(d->exclude = compile_regex(db, name, o->val, err, errsz)))
+                    if (!(d->exclude = mf_rules_compile_regex(db->rs, o->val, err, errsz)))
                         return -1;
                 } else {
                     set_err(err, errsz, name, o->val, "%s: unknown key '%s' in distinct "
@@ -412,35 +373,6 @@ load_geo(const char *name, struct arule *r, const struct mf_jval *v, char *err,
             r->geo_min_kmh = (double)n;
     }
     return 0;
-}
-
-static void
-index_add(void *ud, const char *op_lc)
-{
-    struct mf_aggdb *db = ud;
-    size_t i;
-
-    for (i = 0; i < db->n_index; i++)
-        if (db->index[i].rule == db->n_rules && strcmp(db->index[i].op, op_lc) == 0)
-            return;
-    if (db->n_index == db->cap_index) {
-        db->cap_index = db->cap_index ? db->cap_index * 2 : 64;
-        db->index = mf_xrealloc(db->index, db->cap_index * sizeof(*db->index));
-    }
-    db->index[db->n_index].op = op_lc;
-    db->index[db->n_index].rule = db->n_rules;
-    db->n_index++;
-}
-
-static int
-cmp_ent(const void *a, const void *b)
-{
-    const struct op_ent *x = a, *y = b;
-    int c = strcmp(x->op, y->op);
-
-    if (c)
-        return c;
-    return x->rule < y->rule ? -1 : x->rule > y->rule;
 }
 
 static const char *const rule_keys[] = {
@@ -674,7 +606,7 @@ load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
         r->key_ip = r->key_ip || (r->key[i].n == 1 && r->key[i].path[0] == derived_names[0]);
     }
     if (r->match && mf_cond_pinned(r->match))
-        mf_cond_each_op(r->match, index_add, db);
+        mf_opindex_add(db->ops, r->match, db->n_rules);
     else if (r->match)
         db->unpinned[db->n_unpinned++] = db->n_rules;
     else
@@ -879,31 +811,6 @@ load_settings(struct mf_aggdb *db, const char *name, const struct mf_jval *root,
     return 0;
 }
 
-/* The operation index as a hash table: one lookup per record. */
-static void
-ops_build(struct mf_aggdb *db)
-{
-    size_t n = 16, i = 0;
-
-    while (n < db->n_index * 2)
-        n *= 2;
-    db->ops = mf_xcalloc(n, sizeof(*db->ops));
-    db->ops_mask = n - 1;
-    while (i < db->n_index) {
-        size_t j = i, k;
-        uint64_t h = mf_mix64(hash_lc(0, db->index[i].op, strlen(db->index[i].op))) | 1;
-
-        while (j < db->n_index && strcmp(db->index[j].op, db->index[i].op) == 0)
-            j++;
-        for (k = (size_t)h & db->ops_mask; db->ops[k].h; k = (k + 1) & db->ops_mask)
-            ;
-        db->ops[k].h = h;
-        db->ops[k].start = (uint32_t)i;
-        db->ops[k].end = (uint32_t)j;
-        i = j;
-    }
-}
-
 struct mf_aggdb *
 mf_aggdb_load(const char *name, const char *text, size_t len,
               const struct mf_tagdb *tags, struct mf_err *e)
@@ -931,6 +838,7 @@ mf_aggdb_load(const char *name, const char *text, size_t len,
     }
     db = mf_xcalloc(1, sizeof(*db));
     db->rs = mf_rules_new(name);
+    db->ops = mf_opindex_new();
     if (load_settings(db, name, root, &fields, &list, err, errsz) != 0)
         goto fail;
     if (!mf_jobj_get(root, "version")) {
@@ -974,9 +882,7 @@ mf_aggdb_load(const char *name, const char *text, size_t len,
     for (i = 0; i < list->len; i++)
         if (load_tag(db, name, tags, list->u.items[i], err, errsz) != 0)
             goto fail;
-    if (db->n_index > 1)
-        qsort(db->index, db->n_index, sizeof(*db->index), cmp_ent);
-    ops_build(db);
+    mf_opindex_finish(db->ops);
     mf_arena_fini(&ya);
     return db;
 fail:
@@ -996,20 +902,12 @@ mf_aggdb_load_builtin(const struct mf_tagdb *tags, struct mf_err *err)
 void
 mf_aggdb_destroy(struct mf_aggdb *db)
 {
-    size_t i;
-
     if (!db)
         return;
-    for (i = 0; i < db->n_res; i++) {
-        regfree(db->res[i]);
-        free(db->res[i]);
-    }
-    free(db->res);
     free(db->paths);
     free(db->tags);
     free(db->rules);
-    free(db->index);
-    free(db->ops);
+    mf_opindex_destroy(db->ops);
     free(db->unpinned);
     free(db->tagged_only);
     mf_rules_destroy(db->rs);
@@ -2405,8 +2303,9 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
     const struct mf_aggdb *db = g->db;
     struct contrib cs[MAX_HIT_RULES];
     uint8_t cand[MAX_RULES];
-    const char *src, *tenant;
-    size_t i, k, nc = 0, n0 = out->n, len;
+    const char *tenant;
+    const size_t *pins;
+    size_t i, k, nc = 0, n0 = out->n, n_pins;
     uint64_t idh, tenant_h;
     uint32_t tidx;
     struct memo memo;
@@ -2421,23 +2320,9 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
     tenant_h = hash_str(0, tenant);
     memo.n = 0;
     memset(cand, 0, db->n_rules);
-    src = rec->operation ? rec->operation : "";
-    len = strlen(src);
-    if (db->ops) {
-        uint64_t h = mf_mix64(hash_lc(0, src, len)) | 1;
-        size_t s;
-
-        for (s = (size_t)h & db->ops_mask; db->ops[s].h; s = (s + 1) & db->ops_mask)
-            if (db->ops[s].h == h) {
-                const struct op_slot *o = &db->ops[s];
-
-                if (strlen(db->index[o->start].op) == len &&
-                    strncasecmp(db->index[o->start].op, src, len) == 0)
-                    for (i = o->start; i < o->end; i++)
-                        cand[db->index[i].rule] = 1;
-                break;
-            }
-    }
+    pins = mf_opindex_find(db->ops, rec->operation ? rec->operation : "", &n_pins);
+    for (i = 0; i < n_pins; i++)
+        cand[pins[i]] = 1;
     for (i = 0; i < db->n_unpinned; i++)
         cand[db->unpinned[i]] = 1;
     for (i = 0; i < db->n_tagged_only; i++)
