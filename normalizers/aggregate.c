@@ -73,7 +73,9 @@ struct arule {
     const char *description;
     uint64_t sig;                  /* what saved windows must agree on */
     int64_t window_s;
-    const struct mf_cond *match;   /* NULL: `tagged` only */
+    const struct mf_cond *match;   /* NULL: `tagged` only; shared by rules
+                                      whose match is the same */
+    const struct mf_jval *match_src;   /* while loading only */
     const struct mf_tag *tagged;   /* per-event tag required, or NULL */
     struct keypart key[MAX_KEY_PARTS];
     size_t n_key;
@@ -536,8 +538,12 @@ load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
         set_err(err, errsz, name, t, "%s: needs match or tagged (or both)", r->id);
         return -1;
     }
-    if (s.match && !(r->match = mf_rules_compile(db->rs, s.match, err, errsz)))
+    for (i = 0; s.match && i < db->n_rules && !r->match; i++)
+        if (db->rules[i].match_src && mf_json_equal(db->rules[i].match_src, s.match))
+            r->match = db->rules[i].match;   /* evaluated once per record */
+    if (s.match && !r->match && !(r->match = mf_rules_compile(db->rs, s.match, err, errsz)))
         return -1;
+    r->match_src = s.match;
     r->op_only = mf_jis_obj(s.match) && s.match->len == 1 &&
                  strcmp(s.match->u.mem[0].key, "operation") == 0;
     if (s.tagged) {
@@ -883,6 +889,8 @@ mf_aggdb_load(const char *name, const char *text, size_t len,
         if (load_tag(db, name, tags, list->u.items[i], err, errsz) != 0)
             goto fail;
     mf_opindex_finish(db->ops);
+    for (i = 0; i < db->n_rules; i++)
+        db->rules[i].match_src = NULL;   /* the YAML goes now */
     mf_arena_fini(&ya);
     return db;
 fail:
@@ -2296,6 +2304,30 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
     lru_touch(g, ei);
 }
 
+/* Conditions already evaluated for this record (rules may share one). */
+struct match_memo {
+    const struct mf_cond *c[MAX_HIT_RULES];
+    bool v[MAX_HIT_RULES];
+    size_t n;
+};
+
+static bool
+match_memo(struct match_memo *m, const struct mf_cond *c, const struct mf_record *rec)
+{
+    size_t i;
+    bool v;
+
+    for (i = 0; i < m->n; i++)
+        if (m->c[i] == c)
+            return m->v[i];
+    v = mf_cond_eval(c, rec);
+    if (m->n < MAX_HIT_RULES) {
+        m->c[m->n] = c;
+        m->v[m->n++] = v;
+    }
+    return v;
+}
+
 size_t
 mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
             const struct mf_tag_hits *hits, struct mf_findings *out)
@@ -2309,6 +2341,7 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
     uint64_t idh, tenant_h;
     uint32_t tidx;
     struct memo memo;
+    struct match_memo mm = {.n = 0};
 
     if (!rec || (rec->repairs & MF_REPAIR_TIME) || rec->time_ms < 0) {
         pthread_mutex_lock(&g->mu);
@@ -2342,7 +2375,7 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
             if (!tagged)
                 continue;
         }
-        if (r->match && !r->op_only && !mf_cond_eval(r->match, rec))
+        if (r->match && !r->op_only && !match_memo(&mm, r->match, rec))
             continue;   /* an `operation:`-only match was decided by the index */
         if (read_contrib(g, i, rec, tenant_h, &memo, &cs[nc]))
             nc++;

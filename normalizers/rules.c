@@ -991,8 +991,8 @@ walk(const struct mf_jval *v, const char *rest, size_t rlen, visit_fn fn,
         const struct mf_jmem *m = &v->u.mem[i];
         size_t kl = m->klen;
 
-        if (kl == 0 || kl > rlen ||
-            ((m->key[0] ^ rest[0]) & ~0x20) != 0 ||   /* cheap first-letter test */
+        if (kl == 0 || kl > rlen || (kl < rlen && rest[kl] != '.') ||
+            ((m->key[0] ^ rest[0]) & ~0x20) != 0 ||   /* cheap tests first */
             strncasecmp(m->key, rest, kl) != 0)
             continue;
         if (kl == rlen) {
