@@ -37,6 +37,7 @@
 #include "yaml_tree.h"
 
 #define MAX_RULES     256
+#define RULE_WORDS    (MAX_RULES / 64)   /* a bit per rule */
 #define MAX_KEY_PARTS 4
 #define MAX_ALTS      4
 #define MAX_DIMS      MF_FINDING_MAX_DISTINCT
@@ -111,6 +112,7 @@ struct mf_aggdb {
     size_t n_unpinned;
     size_t *tagged_only;           /* rules without match (per-event tag only) */
     size_t n_tagged_only;
+    uint64_t every[RULE_WORDS];    /* bits: unpinned and tagged_only rules */
     const char **paths;            /* compiled paths, each once */
     size_t n_paths;
 };
@@ -143,30 +145,52 @@ lower8(uint64_t w)
     return w | (upper >> 2);
 }
 
+/* 8 bytes as a little-endian word (the same hash on every machine). */
 static inline uint64_t
-load8(const char *s, size_t n)
+word8(const char *s)
+{
+    uint64_t w;
+
+    memcpy(&w, s, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* The last n (1..7) bytes of s[0..len) in the low bytes of a word, the
+ * rest zero: one load overlapping the previous word when len >= 8. */
+static inline uint64_t
+tail8(const char *s, size_t len, size_t n)
 {
     uint64_t w = 0;
 
-    memcpy(&w, s, n < 8 ? n : 8);
+    if (len >= 8)
+        return word8(s + len - 8) >> ((8 - n) * 8);
+    memcpy(&w, s + len - n, n);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);   /* the same hash on every machine */
+    w = __builtin_bswap64(w);
 #endif
     return w;
 }
 
 /* Hash of ASCII-lower-cased bytes, continuing h (0 to start): one
- * multiply per 8 bytes, the length folded in; mix with mf_mix64 before
- * using the bits. Stable across runs and machines (finding uids). */
+ * multiply per 8 bytes (the last word zero-padded), the length folded in;
+ * mix with mf_mix64 before using the bits. Stable across runs and
+ * machines (finding uids). */
 static uint64_t
 hash_lc(uint64_t h, const char *s, size_t n)
 {
     const uint64_t k = 0x9e3779b97f4a7c15ULL;
-    size_t i;
+    size_t i, full = n & ~(size_t)7;
 
     h ^= (uint64_t)n * 0xff51afd7ed558ccdULL;
-    for (i = 0; i < n; i += 8) {
-        h = (h ^ lower8(load8(s + i, n - i))) * k;
+    for (i = 0; i < full; i += 8) {
+        h = (h ^ lower8(word8(s + i))) * k;
+        h ^= h >> 29;
+    }
+    if (n > full) {
+        h = (h ^ lower8(tail8(s, n, n - full))) * k;
         h ^= h >> 29;
     }
     return h;
@@ -617,6 +641,8 @@ load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
         db->unpinned[db->n_unpinned++] = db->n_rules;
     else
         db->tagged_only[db->n_tagged_only++] = db->n_rules;
+    if (!(r->match && mf_cond_pinned(r->match)))
+        db->every[db->n_rules / 64] |= 1ULL << (db->n_rules % 64);
     db->n_rules++;
     return 0;
 }
@@ -961,10 +987,10 @@ enum { E_FIRED = 1, E_FOLLOWED = 2, E_USED = 8 };
 enum { L_WAITING = 0, L_PROBATION = 1, L_PROTECTED = 2, N_LISTS = 3 };
 #define E_LIST(e) (((e)->flags >> 4) & 3)
 
-/* A detail holds fixed-size hashes first, one array per kind in this
- * order (scanned as arrays), then tagged items [kind][length][payload]. */
+/* A detail holds 32-bit hashes first, one array per kind in this order
+ * (scanned as arrays), then tagged items [kind][length][payload]. */
 enum {
-    I_ID = 0,         /* u64: hash of a record Id (duplicates are not counted) */
+    I_ID = 0,         /* u32: hash of a record Id (duplicates are not counted) */
     I_DIM0,           /* u32: hash of a distinct value (I_DIM0 + dimension) */
     I_DIM1,
     I_DIM2,
@@ -980,7 +1006,11 @@ enum {
     N_ITEM_KINDS
 };
 
-static const uint8_t fixed_size[N_FIXED] = {8, 4, 4, 4, 4};
+/* The hashes of the fixed arrays are 32 bits: a 1 in 2^32 chance per value
+ * and window that a new record Id or value is taken for one seen (one
+ * record less counted), for arrays half the size that the compiler
+ * compares four at a time. */
+#define FIXED_SIZE 4
 
 struct detail {
     uint16_t len, cap;
@@ -1031,6 +1061,7 @@ struct mf_agg {
     size_t detail_bytes, name_bytes;
     uint32_t sweep;
     bool rule_on[MAX_RULES];
+    uint64_t on[RULE_WORDS];  /* rule_on as bits */
     struct mf_agg_stats st;
 };
 
@@ -1263,7 +1294,7 @@ fixed_off(const struct detail *d, int k)
     int i;
 
     for (i = 0; i < k; i++)
-        o += (size_t)d->n[i] * fixed_size[i];
+        o += (size_t)d->n[i] * FIXED_SIZE;
     return o;
 }
 
@@ -1298,42 +1329,33 @@ detail_room(struct mf_agg *g, struct entry *e, size_t n)
     return true;
 }
 
+/* Whether the fixed array of kind k holds v. The whole array is compared
+ * without an early exit, which the compiler turns into vector compares
+ * (an array holds up to a few hundred values). */
 static bool
-fixed_has(const struct detail *d, int k, const void *p)
+fixed_has(const struct detail *d, int k, uint32_t v)
 {
     const unsigned char *a;
     size_t i, n;
+    unsigned found = 0;
 
     if (!d || !(n = d->n[k]))
         return false;
     a = d->data + fixed_off(d, k);
-    if (fixed_size[k] == 8) {
-        uint64_t v, x;
+    for (i = 0; i < n; i++) {
+        uint32_t x;
 
-        memcpy(&v, p, 8);
-        for (i = 0; i < n; i++, a += 8) {
-            memcpy(&x, a, 8);
-            if (x == v)
-                return true;
-        }
-    } else {
-        uint32_t v, x;
-
-        memcpy(&v, p, 4);
-        for (i = 0; i < n; i++, a += 4) {
-            memcpy(&x, a, 4);
-            if (x == v)
-                return true;
-        }
+        memcpy(&x, a + i * FIXED_SIZE, FIXED_SIZE);
+        found |= x == v;
     }
-    return false;
+    return found != 0;
 }
 
 /* Insert into the fixed array of kind k (the arrays after it move up). */
 static bool
-fixed_add(struct mf_agg *g, struct entry *e, int k, const void *p)
+fixed_add(struct mf_agg *g, struct entry *e, int k, uint32_t v)
 {
-    size_t sz = fixed_size[k], end;
+    size_t sz = FIXED_SIZE, end;
     struct detail *d;
 
     if (!detail_room(g, e, sz))
@@ -1341,16 +1363,16 @@ fixed_add(struct mf_agg *g, struct entry *e, int k, const void *p)
     d = e->d;
     end = fixed_off(d, k) + (size_t)d->n[k] * sz;
     memmove(d->data + end + sz, d->data + end, d->len - end);
-    memcpy(d->data + end, p, sz);
+    memcpy(d->data + end, &v, sz);
     d->len = (uint16_t)(d->len + sz);
     d->n[k]++;
     return true;
 }
 
 static bool
-fixed_add_unique(struct mf_agg *g, struct entry *e, int k, const void *p)
+fixed_add_unique(struct mf_agg *g, struct entry *e, int k, uint32_t v)
 {
-    return !fixed_has(e->d, k, p) && fixed_add(g, e, k, p);
+    return !fixed_has(e->d, k, v) && fixed_add(g, e, k, v);
 }
 
 /* Append a tagged item. */
@@ -1539,6 +1561,8 @@ mf_agg_new(const struct mf_aggdb *db, const struct mf_agg_opts *opts)
             g->rule_on[i] = false;
         if (!g->rule_on[i])
             g->st.rules_off++;
+        else
+            g->on[i / 64] |= 1ULL << (i % 64);
     }
     return g;
 }
@@ -2158,14 +2182,20 @@ follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
     }
 }
 
-static uint64_t
+/* 32 bits of the record's Id (of its text without one), never 0; 0 when
+ * the record has neither. */
+static uint32_t
 record_id_hash(const struct mf_record *rec)
 {
+    uint64_t h;
+
     if (rec->id && rec->id[0])
-        return mf_mix64(hash_str(0, rec->id));
-    if (rec->src && rec->src_len)
-        return mf_mix64(hash_lc(0, rec->src, rec->src_len));
-    return 0;
+        h = mf_mix64(hash_str(0, rec->id));
+    else if (rec->src && rec->src_len)
+        h = mf_mix64(hash_lc(0, rec->src, rec->src_len));
+    else
+        return 0;
+    return (uint32_t)h ? (uint32_t)h : 1;
 }
 
 static void
@@ -2179,7 +2209,7 @@ sample(struct mf_agg *g, struct entry *e, int kind, const char *s, size_t n,
     if (n > SAMPLE_MAX)
         n = SAMPLE_MAX;
     h = (uint32_t)mf_mix64(hash_lc((uint64_t)kind, s, n));
-    if (fixed_add_unique(g, e, I_SH, &h))
+    if (fixed_add_unique(g, e, I_SH, h))
         item_add(g, e, kind, s, n);
 }
 
@@ -2227,7 +2257,7 @@ geo_check(struct mf_agg *g, struct entry *e, const struct arule *r,
 
 static void
 apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
-      uint64_t idh, uint32_t tidx, struct memo *memo, struct mf_findings *out)
+      uint32_t idh, uint32_t tidx, struct memo *memo, struct mf_findings *out)
 {
     const struct mf_aggdb *db = g->db;
     const struct arule *r = &db->rules[c->rule];
@@ -2258,10 +2288,10 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
         return;
     }
     if (idh != 0) {
-        if (fixed_has(e->d, I_ID, &idh))
+        if (fixed_has(e->d, I_ID, idh))
             return;   /* the same record again: a replay or a duplicate */
         if (!e->d || e->d->n[I_ID] < (r->count_min > 64 ? r->count_min : 64))
-            fixed_add(g, e, I_ID, &idh);
+            fixed_add(g, e, I_ID, idh);
     }
     e->count++;
     if (c->sev > e->sev)
@@ -2269,7 +2299,7 @@ apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
     for (i = 0; i < r->n_dim; i++)
         for (k = 0; k < c->n_dimh[i]; k++)
             if (!e->d || e->d->n[I_DIM0 + i] < r->dim[i].min)
-                fixed_add_unique(g, e, I_DIM0 + (int)i, &c->dimh[i][k]);
+                fixed_add_unique(g, e, I_DIM0 + (int)i, c->dimh[i][k]);
     /* a key of UserId (address) has one actor (address): kept once */
     if (!r->key_user || !e->d || !e->d->n[I_ACTOR])
         sample(g, e, I_ACTOR, rec->user_id, rec->user_id ? strlen(rec->user_id) : 0,
@@ -2334,12 +2364,12 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
 {
     const struct mf_aggdb *db = g->db;
     struct contrib cs[MAX_HIT_RULES];
-    uint8_t cand[MAX_RULES];
+    uint64_t cand[RULE_WORDS];
     const char *tenant;
     const size_t *pins;
-    size_t i, k, nc = 0, n0 = out->n, n_pins;
-    uint64_t idh, tenant_h;
-    uint32_t tidx;
+    size_t i, k, w, nc = 0, n0 = out->n, n_pins;
+    uint64_t tenant_h;
+    uint32_t idh, tidx;
     struct memo memo;
     struct match_memo mm = {.n = 0};
 
@@ -2352,19 +2382,21 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
     tenant = rec->tenant ? rec->tenant : "";
     tenant_h = hash_str(0, tenant);
     memo.n = 0;
-    memset(cand, 0, db->n_rules);
+    memcpy(cand, db->every, sizeof(cand));
     pins = mf_opindex_find(db->ops, rec->operation ? rec->operation : "", &n_pins);
     for (i = 0; i < n_pins; i++)
-        cand[pins[i]] = 1;
-    for (i = 0; i < db->n_unpinned; i++)
-        cand[db->unpinned[i]] = 1;
-    for (i = 0; i < db->n_tagged_only; i++)
-        cand[db->tagged_only[i]] = 1;
-    for (i = 0; i < db->n_rules && nc < MAX_HIT_RULES; i++) {
-        const struct arule *r = &db->rules[i];
+        cand[pins[i] / 64] |= 1ULL << (pins[i] % 64);
+    /* the candidates in table order: a bit per rule, lowest first */
+    for (w = 0; nc < MAX_HIT_RULES; cand[w] &= cand[w] - 1) {
+        const struct arule *r;
 
-        if (!cand[i] || !g->rule_on[i])
-            continue;
+        while (w < RULE_WORDS && !(cand[w] & g->on[w]))
+            w++;
+        if (w == RULE_WORDS)
+            break;
+        cand[w] &= g->on[w];
+        i = w * 64 + (size_t)__builtin_ctzll(cand[w]);
+        r = &db->rules[i];
         if (!r->include_system && rec->is_system_actor)
             continue;
         if (r->tagged) {
@@ -2403,7 +2435,7 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
  * (least recently used first; protected, probation, then waiting), and a
  * 64-bit FNV-1a of everything before it. Native byte order; a file from
  * another byte order fails the magic. */
-static const char agg_magic[8] = {'M', 'F', 'A', 'G', 'G', 2, 0, 0};
+static const char agg_magic[8] = {'M', 'F', 'A', 'G', 'G', 3, 0, 0};
 #define AGG_ENDIAN 0x01020304u
 
 struct wbuf {

@@ -1402,7 +1402,9 @@ op_hash(const char *s)
     uint64_t h = 0xcbf29ce484222325ULL;
 
     for (; *s; s++) {
-        h ^= (unsigned char)tolower((unsigned char)*s);
+        unsigned char c = (unsigned char)*s;
+
+        h ^= c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;   /* ASCII, as strcasecmp */
         h *= 0x100000001b3ULL;
     }
     return h | 1;
