@@ -2419,6 +2419,12 @@ mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
         g->st.late++;
         nc = 0;
     }
+    for (i = 0; i < nc; i++) {   /* the windows' memory on its way while sweeping */
+        uint32_t ei = entry_find(g, cs[i].rule, cs[i].key, cs[i].win);
+
+        if (ei && g->e[ei].d)
+            __builtin_prefetch(g->e[ei].d);
+    }
     sweep(g, 2);
     for (i = 0; i < nc; i++)
         apply(g, &cs[i], rec, idh, tidx, &memo, out);
