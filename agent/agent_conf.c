@@ -129,6 +129,8 @@ static const struct mf_option top_opts[] = {
     {.name = "normalizer", .type = MF_OPT_SECTION, .offset = TOP(normalizer),
      .sub = &mf_normalizer_sec,
      .desc = "Tables of the normalizer (risk tags, OCSF and ECS mappings)."},
+    {.name = "report", .type = MF_OPT_SECTION, .offset = TOP(report),
+     .sub = &mf_report_sec, .desc = "The rollup of the review."},
     {.name = "tenants", .type = MF_OPT_LIST, .offset = TOP(tenants),
      .sub = &mf_tenant_sec,
      .desc = "Tenants to collect from. `run`, `status` and `preflight` need "

@@ -3,7 +3,8 @@
  *
  * Every section is declared beside the code that uses it: `tenants[]` and
  * `collect` in agent/collector_conf.c, `metrics` in agent/metrics.c,
- * `normalizer` in normalizers/norm_conf.c, `outputs[]` in outputs/output.c
+ * `normalizer` in normalizers/norm_conf.c, `report` in agent/report_feed.c,
+ * `outputs[]` in outputs/output.c
  * with each type's own keys beside the type (outputs/registry.c). This
  * module composes them into the top table (mf_config_sec), adds the top
  * keys and the checks across sections, and loads a file with the generic
@@ -28,6 +29,7 @@
 #include "collector_conf.h"
 #include "config.h"
 #include "metrics.h"
+#include "report_feed.h"
 #include "normalize.h"
 #include "output.h"
 
@@ -43,6 +45,7 @@ struct mf_config {
     struct mf_collect_conf collect;
     struct mf_metrics_conf metrics;
     struct mf_norm_opts normalizer;
+    struct mf_report_conf report;
     struct mf_tenant_list tenants;
     struct mf_output_list outputs;
     /* private */

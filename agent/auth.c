@@ -24,6 +24,7 @@
 
 #include "arena.h"
 #include "buf.h"
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 #include "mem.h"
@@ -31,6 +32,8 @@
 #define DEFAULT_RESOURCE "https://manage.office.com"
 #define ASSERTION_LIFETIME_S 600
 #define REFRESH_MARGIN_MS (5 * 60 * 1000)
+#define SKEW_USE_MS (60 * 1000)     /* below this the local clock dates
+                                       assertions as it is */
 
 struct mf_auth {
     const struct mf_tenant_conf *t;
@@ -54,6 +57,7 @@ struct mf_auth {
 
     char err[512];
     enum mf_status st;
+    int64_t skew_ms;        /* local clock - token host clock */
 };
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -185,29 +189,18 @@ ossl_reason(char *out, size_t n)
     ERR_clear_error();
 }
 
-/* Append the signed client_assertion JWT to jwt. 0 / -1 (a->err set). */
+/* The certificate's SHA-1 and SHA-256 thumbprints, base64url, into x5t and
+ * x5t256 (the JWT header's x5t and x5t#S256). 0 / -1 (a->err set). */
 static int
-make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
+cert_thumbprints(struct mf_auth *a, struct mf_buf *x5t, struct mf_buf *x5t256)
 {
     const struct mf_tenant_conf *t = a->t;
-    struct mf_secret key = {0};
-    char err[256], reason[200], jti[33];
-    unsigned char der_sha1[20], der_sha256[32], rnd[16];
-    unsigned char *der = NULL, *sig = NULL;
-    int derlen, rc = -1, i;
-    size_t siglen = 0;
-    FILE *f;
+    unsigned char der_sha1[20], der_sha256[32];
+    unsigned char *der = NULL;
+    char reason[200];
+    int derlen, rc = -1;
     X509 *cert = NULL;
-    BIO *bio = NULL;
-    EVP_PKEY *pkey = NULL;
-    EVP_MD_CTX *md = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
-    struct mf_buf hdr, x5t, x5t256;
-    int64_t now = now_ms / 1000;
-
-    mf_buf_init(&hdr, 0);
-    mf_buf_init(&x5t, 0);
-    mf_buf_init(&x5t256, 0);
+    FILE *f;
 
     f = t->certificate_file ? fopen(t->certificate_file, "r") : NULL;
     if (!f) {
@@ -231,20 +224,38 @@ make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
     }
     SHA1(der, (size_t)derlen, der_sha1);
     SHA256(der, (size_t)derlen, der_sha256);
-    b64url(&x5t, der_sha1, sizeof(der_sha1));
-    b64url(&x5t256, der_sha256, sizeof(der_sha256));
+    b64url(x5t, der_sha1, sizeof(der_sha1));
+    b64url(x5t256, der_sha256, sizeof(der_sha256));
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    X509_free(cert);
+    return rc;
+}
+
+/* Append the assertion's signing input to jwt: base64url(header) '.'
+ * base64url(payload), with a random jti, valid from now for
+ * ASSERTION_LIFETIME_S. 0 / -1 (a->err set: no random bytes). */
+static int
+assertion_claims(struct mf_auth *a, int64_t now, const struct mf_buf *x5t,
+                 const struct mf_buf *x5t256, struct mf_buf *jwt)
+{
+    const struct mf_tenant_conf *t = a->t;
+    unsigned char rnd[16];
+    char jti[33];
+    struct mf_buf hdr;
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         set_err(a, MF_RETRY, "tenant %s: no random bytes for the jti", t->name);
-        goto out;
+        return -1;
     }
-    for (i = 0; i < 16; i++)
+    for (int i = 0; i < 16; i++)
         snprintf(jti + 2 * i, 3, "%02x", rnd[i]);
 
-    /* header.payload */
+    mf_buf_init(&hdr, 0);
     mf_buf_printf(&hdr, "{\"alg\":\"%s\",\"typ\":\"JWT\",\"x5t\":\"%s\","
                   "\"x5t#S256\":\"%s\"}", a->opts.pss ? "PS256" : "RS256",
-                  x5t.data, x5t256.data);
+                  x5t->data, x5t256->data);
     b64url(jwt, (const unsigned char *)hdr.data, hdr.len);
     mf_buf_appendc(jwt, '.');
     mf_buf_reset(&hdr);
@@ -258,11 +269,24 @@ make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
                   "\"exp\":%lld}", jti, (long long)now, (long long)now,
                   (long long)(now + ASSERTION_LIFETIME_S));
     b64url(jwt, (const unsigned char *)hdr.data, hdr.len);
+    mf_buf_fini(&hdr);
+    return 0;
+}
 
-    /* sign */
+/* The tenant's RSA private key (the secret read, parsed and cleared), or
+ * NULL (a->err set). The caller frees it with EVP_PKEY_free(). */
+static EVP_PKEY *
+load_rsa_key(struct mf_auth *a)
+{
+    const struct mf_tenant_conf *t = a->t;
+    struct mf_secret key = {0};
+    char err[256], reason[200];
+    EVP_PKEY *pkey = NULL;
+    BIO *bio;
+
     if (mf_tenant_private_key(t, &key, err, sizeof(err)) != 0) {
         set_err(a, MF_FATAL, "%s", err);
-        goto out;
+        return NULL;
     }
     bio = BIO_new_mem_buf(key.data, (int)key.len);
     pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
@@ -271,47 +295,78 @@ make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
         ossl_reason(reason, sizeof(reason));
         set_err(a, MF_FATAL, "tenant %s: private_key_file is not a readable "
                 "PEM private key (%s)", t->name, reason);
-        goto out;
-    }
-    if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
+    } else if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
         set_err(a, MF_FATAL, "tenant %s: the private key is not RSA", t->name);
-        goto out;
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
     }
-    md = EVP_MD_CTX_new();
+    BIO_free(bio);
+    return pkey;
+}
+
+/* Sign jwt (the signing input) with pkey, SHA-256 with PSS or PKCS#1 v1.5
+ * padding (a->opts.pss), and append '.' base64url(signature). 0 / -1
+ * (a->err set). */
+static int
+sign_assertion(struct mf_auth *a, EVP_PKEY *pkey, struct mf_buf *jwt)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    char reason[200];
+    int rc = -1;
+
     if (!md || EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) != 1)
-        goto sign_fail;
+        goto out;
     if (a->opts.pss) {
         if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
                                              RSA_PSS_SALTLEN_DIGEST) != 1 ||
             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1)
-            goto sign_fail;
+            goto out;
     } else if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
-        goto sign_fail;
+        goto out;
     }
     if (EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)jwt->data,
                        jwt->len) != 1)
-        goto sign_fail;
+        goto out;
     sig = mf_xmalloc(siglen);
     if (EVP_DigestSign(md, sig, &siglen, (const unsigned char *)jwt->data,
                        jwt->len) != 1)
-        goto sign_fail;
+        goto out;
     mf_buf_appendc(jwt, '.');
     b64url(jwt, sig, siglen);
     rc = 0;
-    goto out;
-sign_fail:
-    ossl_reason(reason, sizeof(reason));
-    set_err(a, MF_FATAL, "tenant %s: signing the client assertion failed: %s",
-            t->name, reason);
 out:
+    if (rc != 0) {
+        ossl_reason(reason, sizeof(reason));
+        set_err(a, MF_FATAL, "tenant %s: signing the client assertion "
+                "failed: %s", a->t->name, reason);
+    }
     free(sig);
     EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/* Append the signed client_assertion JWT to jwt. 0 / -1 (a->err set). */
+static int
+make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
+{
+    struct mf_buf x5t, x5t256;
+    EVP_PKEY *pkey = NULL;
+    int rc = -1;
+
+    mf_buf_init(&x5t, 0);
+    mf_buf_init(&x5t256, 0);
+    if (cert_thumbprints(a, &x5t, &x5t256) != 0 ||
+        assertion_claims(a, now_ms / 1000, &x5t, &x5t256, jwt) != 0)
+        goto out;
+    if (!(pkey = load_rsa_key(a)))
+        goto out;
+    rc = sign_assertion(a, pkey, jwt);
+out:
     EVP_PKEY_free(pkey);
-    BIO_free(bio);
-    OPENSSL_free(der);
-    X509_free(cert);
-    mf_buf_fini(&hdr);
     mf_buf_fini(&x5t);
     mf_buf_fini(&x5t256);
     return rc;
@@ -416,6 +471,12 @@ mf_auth_last_status(const struct mf_auth *a)
     return a->st;
 }
 
+void
+mf_auth_set_skew(struct mf_auth *a, int64_t skew_ms)
+{
+    a->skew_ms = skew_ms;
+}
+
 const char *
 mf_auth_roles(const struct mf_auth *a)
 {
@@ -488,6 +549,71 @@ read_claims(struct mf_auth *a)
     mf_buf_fini(&roles);
 }
 
+/* Token endpoint verdicts (m365-api.md §1.8; issue 11 defect 1): what is
+ * transient is retried with backoff like any API error, the rest is a
+ * configuration error (retried at a slow cadence by the caller). First
+ * matching row wins; status 0 = any, NULL = any. */
+struct token_row {
+    long status_lo, status_hi;
+    const char *error;          /* the body's "error" */
+    const char *code;           /* "AADSTS<n>" */
+    enum mf_status verdict;
+    const char *why;
+};
+
+static const struct token_row token_verdicts[] = {
+    {0, 0, "temporarily_unavailable", NULL, MF_RETRY, "Entra ID temporarily unavailable"},
+    {0, 0, "server_error", NULL, MF_RETRY, "Entra ID server error"},
+    {0, 0, NULL, "AADSTS90033", MF_RETRY, "Entra ID transient error"},
+    {0, 0, NULL, "AADSTS90055", MF_RETRY, "token endpoint throttled"},
+    /* the assertion was dated by a local clock far off: the next one is
+     * dated on the token host's clock (its Date header) */
+    {0, 0, NULL, "AADSTS700024", MF_RETRY, "client assertion outside its validity "
+     "(clock skew)"},
+    {500, 599, NULL, NULL, MF_RETRY, "token endpoint server error"},
+    {408, 408, NULL, NULL, MF_RETRY, "token endpoint timeout"},
+    {429, 429, NULL, NULL, MF_RETRY, "token endpoint throttled"},
+    {400, 499, NULL, NULL, MF_FATAL, "configuration error"},
+    {0, 0, NULL, NULL, MF_RETRY, "unexpected answer from the token endpoint"},
+};
+
+static const struct token_row *
+token_verdict(const struct mf_http_req *req, const char *error)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(token_verdicts) / sizeof(token_verdicts[0]); i++) {
+        const struct token_row *r = &token_verdicts[i];
+
+        if (r->status_lo && (req->status < r->status_lo || req->status > r->status_hi))
+            continue;
+        if (r->error && strcmp(r->error, error) != 0)
+            continue;
+        if (r->code && strcmp(r->code, req->af_code) != 0)
+            continue;
+        return r;
+    }
+    return &token_verdicts[i - 1];
+}
+
+/* The "error" member of a token endpoint error body ("" when none). */
+static void
+oauth_error(const struct mf_http_req *req, char *out, size_t n)
+{
+    struct mf_arena ar;
+    const char *e;
+
+    out[0] = '\0';
+    if (!req->resp.data || req->resp.len == 0)
+        return;
+    mf_arena_init(&ar, 0);
+    e = mf_jstrv(mf_jobj_get(mf_json_parse(&ar, req->resp.data, req->resp.len, NULL,
+                                           NULL, NULL), "error"));
+    if (e)
+        snprintf(out, n, "%s", e);
+    mf_arena_fini(&ar);
+}
+
 static void
 auth_done(struct mf_http_req *req, void *ud)
 {
@@ -501,6 +627,8 @@ auth_done(struct mf_http_req *req, void *ud)
     req->body = NULL;
     req->body_len = 0;
     req->basic_pass = NULL;
+    if (req->date_ms > 0)
+        a->skew_ms = mf_clock_wall_ms() - req->date_ms;
 
     st = mf_http_classify(req, why, sizeof(why));
     if (st == MF_OK) {
@@ -533,19 +661,22 @@ auth_done(struct mf_http_req *req, void *ud)
             OPENSSL_cleanse((void *)tok->u.s, tok->len);
         }
         mf_arena_fini(&ar);
+    } else if (req->status == 0 || req->curl_code != 0) {
+        set_err(a, MF_RETRY, "tenant %s: token request failed: %s (retrying)",
+                a->t->name, req->error);
     } else {
-        if (st == MF_DROP)
-            st = MF_FATAL;
-        if (req->status == 0 || req->curl_code != 0)
-            set_err(a, MF_RETRY, "tenant %s: token request failed: %s",
-                    a->t->name, req->error);
-        else if (req->af_code[0])
-            set_err(a, st, "tenant %s: token request refused (HTTP %ld): "
-                    "%s: %s", a->t->name, req->status, req->af_code,
-                    req->af_message);
+        char error[64];
+        const struct token_row *v;
+
+        oauth_error(req, error, sizeof(error));
+        v = token_verdict(req, error);
+        if (req->af_code[0])
+            set_err(a, v->verdict, "tenant %s: token request refused, %s (HTTP %ld%s%s): "
+                    "%s: %s", a->t->name, v->why, req->status, error[0] ? " " : "",
+                    error, req->af_code, req->af_message);
         else
-            set_err(a, st, "tenant %s: token request refused: %s",
-                    a->t->name, why);
+            set_err(a, v->verdict, "tenant %s: token request refused, %s: %s",
+                    a->t->name, v->why, why);
     }
     if (req->resp.data)
         OPENSSL_cleanse(req->resp.data, req->resp.cap);
@@ -578,7 +709,9 @@ mf_auth_refresh(struct mf_auth *a, struct mf_http *h, int64_t now_ms)
     if (t->auth == MF_AUTH_CERTIFICATE) {
         struct mf_buf jwt;
         mf_buf_init(&jwt, 0);
-        if (make_assertion(a, now_ms, &jwt) != 0) {
+        bool off = a->skew_ms > SKEW_USE_MS || a->skew_ms < -SKEW_USE_MS;
+
+        if (make_assertion(a, off ? now_ms - a->skew_ms : now_ms, &jwt) != 0) {
             mf_buf_fini(&jwt);
             body_wipe(&a->body);
             return -1;
@@ -608,7 +741,11 @@ mf_auth_refresh(struct mf_auth *a, struct mf_http *h, int64_t now_ms)
     a->req.ca_file = t->ca_file;
     a->req.proxy = a->opts.proxy;
     a->req.proxy_userpwd = a->opts.proxy_userpwd;
-    a->req.timeout_ms = 60000;
+    a->req.timeout_ms = a->opts.transfer_timeout_ms > 0 ? (long)a->opts.transfer_timeout_ms
+                                                        : 120000;
+    a->req.connect_timeout_ms = a->opts.request_timeout_ms > 0
+                                ? (long)a->opts.request_timeout_ms : 60000;
+    a->req.stall_seconds = (long)((a->req.connect_timeout_ms + 999) / 1000);
     a->req.max_body = 1 << 20;
     a->req.done = auth_done;
     a->req.ud = a;

@@ -30,6 +30,10 @@ struct mf_auth_opts {
     const char *proxy;  /* or NULL */
     const char *proxy_userpwd;  /* "user:password" for the proxy, or NULL
                                    (copied; wiped on destroy) */
+    int64_t request_timeout_ms;   /* no progress this long ends a token
+                                     request (collect.request_timeout);
+                                     0 = 60 s */
+    int64_t transfer_timeout_ms;  /* ceiling of one token request; 0 = 120 s */
 };
 
 struct mf_auth *mf_auth_new(const struct mf_tenant_conf *t,
@@ -51,9 +55,18 @@ void mf_auth_invalidate(struct mf_auth *a);
 /* Last failure: one line for people, no secrets ("AADSTS7000215: invalid
  * client secret ...", "connect to login host failed: ..."). "" when none. */
 const char *mf_auth_last_error(const struct mf_auth *a);
-/* Verdict of the last failure: MF_RETRY (network, 5xx, throttling) or
- * MF_FATAL (bad credentials, unknown tenant or app, no consent). */
+/* Verdict of the last failure: MF_RETRY for what is transient (network,
+ * timeouts, 5xx, 408, 429, an `error` of temporarily_unavailable or
+ * server_error, throttling AADSTS codes) or MF_FATAL for a configuration
+ * error (bad secret or certificate, unknown app or tenant, no consent).
+ * The caller retries both: transient errors with backoff, configuration
+ * errors at a slow cadence (they may be fixed without a restart). */
 enum mf_status mf_auth_last_status(const struct mf_auth *a);
+
+/* The local clock minus the token host's (from its Date header), used to
+ * date client assertions when the local clock is off by more than a
+ * minute; the collector also passes the API's. */
+void mf_auth_set_skew(struct mf_auth *a, int64_t skew_ms);
 
 /* Claims of the cached token (decoded JWT payload, not verified): roles
  * as a comma-separated list ("" when none), tenant id, expiry. For

@@ -51,5 +51,7 @@ int mf_cmd_status(int argc, char **argv);
 extern const char mf_cmd_status_usage[];
 int mf_cmd_import(int argc, char **argv);
 extern const char mf_cmd_import_usage[];
+int mf_cmd_report(int argc, char **argv);
+extern const char mf_cmd_report_usage[];
 
 #endif

@@ -21,6 +21,7 @@
 #include "mem.h"
 #include "normalize.h"
 #include "fanout.h"
+#include "report_feed.h"
 
 #define IMPORT_BATCH  5000          /* records between acknowledgement barriers */
 #define CHUNK_RECORDS 256           /* records a lane takes at once */
@@ -96,6 +97,7 @@ struct import_run {
     const struct mf_normalizer *norm;
     struct mf_fanout fo;                   /* the outputs (lanes share them) */
     const struct mf_tenant_conf *tenant;   /* --tenant */
+    struct mf_report_feed *report;         /* state_dir/report.db, or NULL */
     struct lane *lanes;
     int n_lanes;
     pthread_mutex_t mu;
@@ -105,7 +107,7 @@ struct import_run {
     size_t n_todo, busy;
     bool quit;
     struct chunk *cur;                     /* being filled by the reader */
-    struct mf_agg *agg;                    /* NULL with --no-aggregates */
+    struct mf_aggregates *agg;             /* NULL with --no-aggregates */
     unsigned long long read, delivered, rejected, unacked, since_barrier, findings;
 };
 
@@ -167,7 +169,7 @@ send_findings(struct lane *L, struct chunk *c, const struct mf_input_loc *loc,
     struct mf_event *ev = &L->fo.ev;
 
     mf_findings_reset(&L->findings);
-    if (mf_agg_feed(L->r->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
+    if (mf_aggregates_feed(L->r->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
         return;
     for (size_t k = 0; k < L->findings.n; k++) {
         mf_arena_reset(&L->farena);
@@ -207,10 +209,14 @@ import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
         ev->tenant = tc ? tc->name : ev->tenant_id;
         if (mf_fanout_route(&L->fo) >= 0) {
             const char *ct = ev->content_type;
+            bool refused = !send_event(L, &loc);
 
-            c->refused += !send_event(L, &loc);
             c->normalized++;
-            if (r->agg)
+            c->refused += refused;
+            /* counted with its chunk, kept when the chunk is acknowledged */
+            if (!refused)
+                mf_report_feed_record(r->report, c, &L->nctx, ev);
+            if (r->agg)   /* after: a finding takes the lane's event */
                 send_findings(L, c, &loc, tc, ct);
             return;
         }
@@ -313,6 +319,29 @@ submit(struct import_run *r)
     pthread_mutex_unlock(&r->mu);
 }
 
+/* The report rollup's batches are the chunks: kept when acknowledged. */
+static void
+report_settle(struct import_run *r, struct chunk *list, bool ok)
+{
+    const void **keys;
+    size_t n = 0;
+
+    if (!r->report)
+        return;
+    for (struct chunk *c = list; c; c = c->next)
+        n++;
+    keys = mf_xcalloc(n + 1, sizeof(*keys));
+    n = 0;
+    for (struct chunk *c = list; c; c = c->next) {
+        if (ok)
+            keys[n++] = c;
+        else
+            mf_report_feed_discard(r->report, c);
+    }
+    mf_report_feed_commit(r->report, keys, n);
+    free(keys);
+}
+
 /* The acknowledgement barrier: every chunk the lanes completed before it is
  * delivered once every output acknowledged everything sent so far. */
 static void
@@ -338,6 +367,7 @@ barrier(struct import_run *r)
         r->findings += c->findings;
     }
     r->unacked += refused;
+    report_settle(r, list, ok);
     if (ok) {
         r->delivered += n;
     } else {
@@ -575,12 +605,13 @@ mf_cmd_import(int argc, char **argv)
         goto out;
     }
     if (!no_aggregates) {
-        struct mf_agg_opts ao = {.geo = mf_normalizer_geoip(norm)};
+        struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(norm)};
 
-        r.agg = mf_agg_new(mf_normalizer_aggregates(norm), &ao);
-        if (agg_state && mf_agg_load(r.agg, agg_state, &aerr) != 0)
+        r.agg = mf_aggregates_new(mf_normalizer_aggregates(norm), &ao);
+        if (agg_state && mf_aggregates_load(r.agg, agg_state, &aerr) != 0)
             mf_log(MF_LOG_WARN, "%s", aerr.msg);
     }
+    r.report = mf_report_feed_open(cfg, norm);
     if (mf_fanout_open(&r.fo, cfg, err, sizeof(err)) != 0 ||
         lanes_start(&r, threads ? threads : default_lanes(cfg), err, sizeof(err)) != 0) {
         fprintf(stderr, "m365fwd: %s\n", err);
@@ -605,7 +636,7 @@ mf_cmd_import(int argc, char **argv)
     fprintf(stderr, "m365fwd import: %llu records read, %llu delivered, %llu rejected, "
             "%llu not acknowledged; %llu aggregate findings\n", r.read, r.delivered,
             r.rejected, r.unacked, r.findings);
-    if (r.agg && agg_state && mf_agg_save(r.agg, agg_state, &aerr) != 0) {
+    if (r.agg && agg_state && mf_aggregates_save(r.agg, agg_state, &aerr) != 0) {
         mf_log(MF_LOG_ERROR, "saving the aggregate state: %s", aerr.msg);
         rc = MF_EXIT_REJECTED;
     }
@@ -613,7 +644,8 @@ mf_cmd_import(int argc, char **argv)
         rc = MF_EXIT_REJECTED;
 out:
     lanes_stop(&r);
-    mf_agg_destroy(r.agg);
+    mf_aggregates_destroy(r.agg);
+    mf_report_feed_close(r.report);
     mf_fanout_close(&r.fo);
     mf_config_destroy(cfg);
     mf_normalizer_destroy(norm);

@@ -103,7 +103,7 @@ struct norm_stats {
 
 struct norm_run {
     const struct mf_normalizer *n;
-    struct mf_agg *agg;              /* NULL with --no-aggregates */
+    struct mf_aggregates *agg;       /* NULL with --no-aggregates */
     struct mf_findings findings;
     struct mf_arena farena;          /* finding trees */
     struct mf_buf fline;             /* one finding as a line */
@@ -247,9 +247,9 @@ print_summary(struct norm_run *r)
         fprintf(f, "  (no risk tags)\n");
 
     if (r->agg) {
-        struct mf_agg_stats as;
+        struct mf_aggregates_stats as;
 
-        mf_agg_stats(r->agg, &as);
+        mf_aggregates_stats(r->agg, &as);
         fprintf(f, "\nAggregate findings:   %llu", r->n_findings);
         fprintf(f, " (windows tracked %llu, late %llu, evicted %llu",
                 (unsigned long long)as.keys, (unsigned long long)as.late,
@@ -299,7 +299,7 @@ write_findings(struct norm_run *r)
     size_t i;
 
     mf_findings_reset(&r->findings);
-    if (mf_agg_feed(r->agg, &r->ctx.rec, &r->ctx.hits, &r->findings) == 0)
+    if (mf_aggregates_feed(r->agg, &r->ctx.rec, &r->ctx.hits, &r->findings) == 0)
         return;
     for (i = 0; i < r->findings.n; i++) {
         mf_arena_reset(&r->farena);
@@ -562,10 +562,10 @@ mf_cmd_normalize(int argc, char **argv)
     mf_arena_init(&r.farena, 65536);
     mf_buf_init(&r.fline, 0);
     if (!no_aggregates) {
-        struct mf_agg_opts ao = {.geo = mf_normalizer_geoip(n)};
+        struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(n)};
 
-        r.agg = mf_agg_new(mf_normalizer_aggregates(n), &ao);
-        if (agg_state && mf_agg_load(r.agg, agg_state, &aerr) != 0)
+        r.agg = mf_aggregates_new(mf_normalizer_aggregates(n), &ao);
+        if (agg_state && mf_aggregates_load(r.agg, agg_state, &aerr) != 0)
             fprintf(stderr, "m365fwd normalize: %s\n", aerr.msg);
     }
     mf_nctx_init(&r.ctx);
@@ -586,14 +586,14 @@ mf_cmd_normalize(int argc, char **argv)
     }
     if (r.summary)
         print_summary(&r);
-    if (r.agg && agg_state && mf_agg_save(r.agg, agg_state, &aerr) != 0) {
+    if (r.agg && agg_state && mf_aggregates_save(r.agg, agg_state, &aerr) != 0) {
         fprintf(stderr, "m365fwd normalize: saving the aggregate state: %s\n", aerr.msg);
         r.write_failed = true;
     }
 
     rc = (r.st.rejected || r.st.files_failed || r.write_failed)
          ? MF_EXIT_REJECTED : MF_EXIT_OK;
-    mf_agg_destroy(r.agg);
+    mf_aggregates_destroy(r.agg);
     mf_findings_fini(&r.findings);
     mf_arena_fini(&r.farena);
     mf_buf_fini(&r.fline);

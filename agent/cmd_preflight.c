@@ -447,7 +447,7 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
                              NULL, NULL, NULL);
         line(p, t, V_OK, "listing", "%s, last hour: %zu blob(s) on the first "
              "page%s", list_type, mf_jis_arr(root) ? root->len : 0,
-             r.next_page_uri[0] ? ", more pages" : "");
+             r.next_page_uri ? ", more pages" : "");
         mf_arena_fini(&ar);
     }
     mf_http_req_fini(&r);

@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "mf_config.h"
 #include "normalize.h"
+#include "state.h"
 
 const char mf_cmd_run_usage[] =
     "Usage: m365fwd run -c FILE [--once] [--tenant NAME] [--timeout SECONDS]\n"
@@ -38,12 +39,14 @@ const char mf_cmd_run_usage[] =
     "and a file that is invalid, changes a key that needs a restart\n"
     "(state_dir) or cannot start is refused: the running one stays.\n"
     "\n"
-    "Exit status: 0 done, 1 something could not be delivered or a stream\n"
-    "stopped with an error (see `m365fwd status`), 2 usage or configuration\n"
-    "error.\n";
+    "Exit status: 0 done, 1 something could not be delivered or collected\n"
+    "(a stream stopped with an error, records quarantined, a blob over\n"
+    "collect.max_blob_size, the state_dir in use by another agent - its PID\n"
+    "is named; see `m365fwd status`), 2 usage or configuration error.\n";
 
 static struct mf_collector *running;
 static volatile sig_atomic_t reload_requested;
+static volatile sig_atomic_t stop_requested;   /* also before a collector runs */
 
 static void
 on_signal(int sig)
@@ -52,6 +55,7 @@ on_signal(int sig)
         reload_requested = 1;
         return;
     }
+    stop_requested = 1;
     if (running)
         mf_collector_stop(running);
 }
@@ -364,6 +368,8 @@ run_loop(struct reload *rl, struct mf_collector_opts *opts)
             drop(&prev, &prev_norm);
         }
         running = c;
+        if (stop_requested)         /* SIGTERM while starting up */
+            mf_collector_stop(c);
         rc = mf_collector_run(c);
         running = NULL;
         mf_collector_destroy(c);
@@ -386,6 +392,7 @@ mf_cmd_run(int argc, char **argv)
     const char *config = NULL;
     struct reload rl = {0};
     struct sigaction sa;
+    struct mf_state_lock *lock;
     char err[512];
     int rc = parse_args(argc, argv, &opts, &config);
 
@@ -397,6 +404,14 @@ mf_cmd_run(int argc, char **argv)
     if (!rl.run)
         return MF_EXIT_USAGE;
     apply_log_settings(rl.run);
+    /* one agent per state_dir, for the whole run (reloads included;
+     * state_dir is not reloadable) */
+    lock = mf_state_lock(rl.run->state_dir, err, sizeof(err));
+    if (!lock) {
+        fprintf(stderr, "m365fwd: %s\n", err);
+        drop(&rl.run, &rl.norm);
+        return MF_EXIT_REJECTED;
+    }
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -421,6 +436,7 @@ mf_cmd_run(int argc, char **argv)
     if (rl.cur != rl.run)
         mf_config_destroy(rl.cur);
     drop(&rl.run, &rl.norm);
+    mf_state_unlock(lock);
     mf_log(MF_LOG_INFO, "exiting with status %d", rc);
     return rc;
 }

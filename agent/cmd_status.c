@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,13 +13,18 @@
 #include "agent_conf.h"
 #include "state.h"
 
+#define SKEW_WARN_MS (5LL * 60 * 1000)
+
 const char mf_cmd_status_usage[] =
     "Usage: m365fwd status -c FILE [--json]\n"
     "\n"
     "Show, for each tenant and content type: the time range collected, the\n"
     "last poll and last successful poll, blobs and records delivered,\n"
     "duplicates dropped, gaps that could not be collected, and the last\n"
-    "error. Reads the state in state_dir; does not contact the API.\n"
+    "error; then the agent running on the state_dir (its PID), when the\n"
+    "state was created or reset, and the clock skew against the API (a\n"
+    "warning beyond 5 minutes). Reads the state in state_dir; does not\n"
+    "contact the API.\n"
     "\n"
     "Options:\n"
     "  -c, --config FILE   configuration\n"
@@ -139,6 +145,97 @@ status_row(const struct mf_stream_state *s, void *ud)
     return 0;
 }
 
+/* The agent holding the state_dir, how the state began (new, reset, a
+ * damaged inflight.db set aside). */
+static void
+state_info(struct status_ctx *x)
+{
+    struct mf_state_origin o;
+    long pid = mf_state_lock_holder(x->cfg->state_dir);
+    char when[32], reset[32], fl[32], note[256] = "";
+    int64_t fl_ms = 0;
+
+    if (mf_state_origin(x->st, &o) != 0)
+        return;
+    if (mf_state_meta_get(x->st, "inflight_reset_reason", note, sizeof(note)) == 1) {
+        char v[32];
+
+        if (mf_state_meta_get(x->st, "inflight_reset_ms", v, sizeof(v)) == 1)
+            fl_ms = strtoll(v, NULL, 10);
+    }
+    iso(o.created_ms, when, sizeof(when));
+    iso(o.reset_ms, reset, sizeof(reset));
+    iso(fl_ms, fl, sizeof(fl));
+    if (x->json) {
+        printf(",\n \"state\":{\"running_pid\":%ld,\"created_at\":", pid > 0 ? pid : 0);
+        if (o.created_ms)
+            printf("\"%s\"", when);
+        else
+            printf("null");
+        printf(",\"reset_at\":");
+        if (o.reset_ms) {
+            printf("\"%s\",\"reset_reason\":", reset);
+            json_str(o.reset_reason);
+        } else {
+            printf("null");
+        }
+        printf(",\"inflight_reset_at\":");
+        if (fl_ms) {
+            printf("\"%s\",\"inflight_reset_reason\":", fl);
+            json_str(note);
+        } else {
+            printf("null");
+        }
+        printf("}");
+        return;
+    }
+    printf("\nstate_dir %s: %s", x->cfg->state_dir,
+           pid > 0 ? "in use by m365fwd PID " : "no agent running");
+    if (pid > 0)
+        printf("%ld", pid);
+    printf("; state created %s\n", when);
+    if (o.reset_ms)
+        printf("    STATE RESET at %s: %s\n", reset, o.reset_reason);
+    if (fl_ms)
+        printf("    at %s: %s\n", fl, note);
+}
+
+/* The clock skew last measured against each tenant's API (beyond 5
+ * minutes it is a warning). */
+static void
+clock_info(struct status_ctx *x)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < x->cfg->tenants.n; i++) {
+        const struct mf_tenant_conf *t = &x->cfg->tenants.v[i];
+        char key[200], v[64], at[32];
+        long long skew = 0, when = 0;
+        bool warn;
+
+        snprintf(key, sizeof(key), "clock_skew:%s", t->id);
+        if (mf_state_meta_get(x->st, key, v, sizeof(v)) != 1 ||
+            sscanf(v, "%lld %lld", &skew, &when) != 2)
+            continue;
+        warn = skew > SKEW_WARN_MS || skew < -SKEW_WARN_MS;
+        iso(when, at, sizeof(at));
+        if (x->json) {
+            printf("%s{\"tenant\":", n ? "," : ",\n \"clock_skew\":[");
+            json_str(t->name);
+            printf(",\"seconds\":%lld,\"measured_at\":\"%s\",\"warning\":%s}",
+                   skew / 1000, at, warn ? "true" : "false");
+        } else if (warn) {
+            printf("CLOCK: the local clock was %lld s %s the API's for tenant %s (at %s): "
+                   "fix it (NTP); collection follows the API's clock\n",
+                   (skew < 0 ? -skew : skew) / 1000, skew > 0 ? "ahead of" : "behind",
+                   t->name, at);
+        }
+        n++;
+    }
+    if (x->json)
+        printf(n ? "]" : ",\n \"clock_skew\":[]");
+}
+
 int
 mf_cmd_status(int argc, char **argv)
 {
@@ -194,9 +291,13 @@ mf_cmd_status(int argc, char **argv)
     }
     mf_state_foreach_stream(x.st, status_row, &x);
     if (x.json)
-        printf("\n]}\n");
+        printf("\n]");
     else if (!x.rows)
         printf("(nothing collected yet)\n");
+    state_info(&x);
+    clock_info(&x);
+    if (x.json)
+        printf("}\n");
     mf_state_close(x.st);
     mf_config_destroy(cfg);
     return MF_EXIT_OK;

@@ -34,6 +34,10 @@
 #define BACKOFF_BASE_MS   1000
 #define DROP_ATTEMPTS     8      /* a blob refused this often becomes a gap */
 #define SKEW_WARN_MS      (5LL * 60 * 1000)
+#define SKEW_STEP_MS      2000   /* the Date header has 1 s resolution: the
+                                    skew applied moves only by more */
+#define NF_ATTEMPTS       5      /* a blob answering 404 this often, over at
+                                    least a poll interval, becomes a gap */
 #define DRAIN_MS          30000
 #define LIST_MAX_BODY     ((size_t)32 << 20)
 #define GLOBAL_MAX_XFERS  16     /* transfers in flight, all tenants: bounds
@@ -69,6 +73,8 @@ struct blob {
     int64_t retry_at_ms;
     int fd;
     bool retried_401;
+    int not_found;               /* 404 answers in a row */
+    int64_t first_nf_ms;
     struct mf_http_req *req;     /* while a download is in flight */
     struct mf_dl_blob job;       /* while the delivery stage has it */
 };
@@ -96,6 +102,10 @@ struct stream {
     int fails;
     bool caught_up;              /* --once: reached the run's start time */
     bool delivery_failed;        /* some record could not be delivered */
+    uint64_t *pages;             /* NextPageUris seen in this window (hash) */
+    size_t n_pages, cap_pages;
+    size_t quarantined;          /* records kept in state_dir/quarantine */
+    size_t oversize;             /* blobs over collect.max_blob_size */
     char error[256];
 };
 
@@ -117,7 +127,11 @@ struct tenant {
     bool subs_listed;
     struct mf_http_req *subs_req; /* in flight */
     bool skew_warned;
-    int64_t skew_ms;
+    int64_t skew_ms;             /* local - API clock, last measured */
+    int64_t api_offset_ms;       /* the skew the windows follow */
+    bool auth_pending;           /* a token request whose outcome is not
+                                    handled yet */
+    int auth_fails;              /* token failures in a row */
     bool stopped;
 };
 
@@ -205,32 +219,94 @@ stream_error(struct stream *st, const char *fmt, ...)
     mf_state_poll_done(st->t->c->state, st->t->conf->id, st->ct, mf_clock_wall_ms(), st->error);
 }
 
+/* Retry-After of r in ms, at most collect.max_retry_after; -1 when none. */
+static int64_t
+retry_after_ms(struct tenant *t, const struct mf_http_req *r)
+{
+    int64_t ms, cap = t->c->cfg->collect.max_retry_after_ms;
+
+    if (r->retry_after_s < 0)
+        return -1;
+    ms = (int64_t)r->retry_after_s * 1000;
+    if (cap > 0 && ms > cap) {
+        mf_log(MF_LOG_WARN, "tenant=%s Retry-After of %ld s cut to collect.max_retry_after "
+               "(%" PRId64 " s)", t->conf->name, r->retry_after_s, cap / 1000);
+        ms = cap;
+    }
+    return ms;
+}
+
 static void
-stream_retry(struct stream *st, int64_t now, long retry_after_s)
+stream_retry(struct stream *st, int64_t now, int64_t retry_ms)
 {
     struct mf_collector *c = st->t->c;
-    int64_t d = retry_after_s >= 0 ? retry_after_s * 1000 : backoff_ms(c, st->fails);
+    int64_t d = retry_ms >= 0 ? retry_ms : backoff_ms(c, st->fails);
 
     st->fails++;
     st->wake_ms = now + d;
 }
 
+/* A configuration error (permission, tenant, credentials), already logged
+ * by stream_error: --once stops the stream (exit 1); a service retries at
+ * the slow cadence (collect.max_backoff), so a fixed secret or consent
+ * needs no restart. */
+static void
+stream_config_error(struct stream *st, int64_t now)
+{
+    struct mf_collector *c = st->t->c;
+
+    mf_metrics_status_set(c->m, MF_METRICS_TENANT, st->t->conf->name, false, st->error, 0);
+    if (c->opts.once)
+        st->phase = P_STOPPED;
+    else
+        st->wake_ms = now + c->cfg->collect.max_backoff_ms;
+}
+
+/* The API's clock, as far as this tenant's Date headers tell. */
+static int64_t
+api_now(const struct tenant *t, int64_t now)
+{
+    return now - t->api_offset_ms;
+}
+
+/* The skew against the API's Date header: listing windows follow the
+ * API's clock (a local clock hours off neither skips blobs nor moves the
+ * checkpoint into the future); beyond 5 minutes it is a warning, in the
+ * log, the metric and `status`. */
 static void
 check_skew(struct tenant *t, const struct mf_http_req *r)
 {
-    int64_t now = mf_clock_wall_ms(), skew;
+    int64_t now = mf_clock_wall_ms(), skew, d;
+    bool far;
 
     if (!r->date_ms)
         return;
     skew = now - r->date_ms;
     t->skew_ms = skew;
-    if ((skew > SKEW_WARN_MS || skew < -SKEW_WARN_MS) && !t->skew_warned) {
-        t->skew_warned = true;
-        mf_log(MF_LOG_WARN,
-               "tenant=%s clock skew of %" PRId64 " s against the API's Date header: "
-               "fix the local clock (NTP); listing windows and token lifetimes "
-               "depend on it", t->conf->name, skew / 1000);
+    d = skew - t->api_offset_ms;
+    if (d <= SKEW_STEP_MS && d >= -SKEW_STEP_MS)
+        return;
+    t->api_offset_ms = skew;
+    mf_auth_set_skew(t->auth, skew);
+    mf_metrics_clock_skew(t->c->m, t->conf->name, (double)skew / 1000);
+    {
+        char key[200], v[64];
+
+        snprintf(key, sizeof(key), "clock_skew:%s", t->conf->id);
+        snprintf(v, sizeof(v), "%" PRId64 " %" PRId64, skew, now);
+        mf_state_meta_set(t->c->state, key, v);
     }
+    far = skew > SKEW_WARN_MS || skew < -SKEW_WARN_MS;
+    if (far)
+        mf_log(MF_LOG_WARN,
+               "tenant=%s the local clock is %" PRId64 " s %s the API's (Date header): "
+               "listing windows follow the API's clock; fix the local clock (NTP)",
+               t->conf->name, (skew < 0 ? -skew : skew) / 1000,
+               skew > 0 ? "ahead of" : "behind");
+    else if (t->skew_warned)
+        mf_log(MF_LOG_INFO, "tenant=%s the local clock is within %" PRId64 " s of the "
+               "API's again", t->conf->name, (skew < 0 ? -skew : skew) / 1000 + 1);
+    t->skew_warned = far;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -264,6 +340,7 @@ blob_delivered(struct mf_dl_blob *j, void *ud)
         b->state = B_DONE;
         st->n_done++;
         st->fails = 0;
+        st->quarantined += j->n_bad;   /* unreadable records kept aside */
     } else {
         /* retried; what never gets through keeps the window open, so
          * --once ends non-zero at its deadline */
@@ -333,7 +410,11 @@ new_req(struct tenant *t, const char *method, mf_http_done_fn done, void *ud)
     r->ca_file = t->conf->ca_file;
     r->proxy = t->c->cfg->proxy;
     r->proxy_userpwd = t->c->proxy_auth.data;
-    r->timeout_ms = t->c->cfg->collect.request_timeout_ms;
+    /* request_timeout: no progress this long (connection, answer, body);
+     * transfer_timeout: the whole transfer */
+    r->connect_timeout_ms = (long)t->c->cfg->collect.request_timeout_ms;
+    r->stall_seconds = (long)((t->c->cfg->collect.request_timeout_ms + 999) / 1000);
+    r->timeout_ms = (long)t->c->cfg->collect.transfer_timeout_ms;
     r->done = creq_done;
     r->ud = q;
     return r;
@@ -372,7 +453,7 @@ finish_common(struct tenant *t, struct mf_http_req *r, char *why, size_t whysz)
     if (r->status == 401)
         mf_auth_invalidate(t->auth);
     if ((r->status == 429 || !strcmp(r->af_code, "AF429")) && r->retry_after_s > 0)
-        t->pause_until_ms = mf_clock_wall_ms() + r->retry_after_s * 1000;
+        t->pause_until_ms = mf_clock_wall_ms() + retry_after_ms(t, r);
     else if (r->status == 429 || !strcmp(r->af_code, "AF429"))
         t->pause_until_ms = mf_clock_wall_ms() + backoff_ms(t->c, t->throttles++);
     else if (v == MF_OK)
@@ -405,17 +486,23 @@ subs_done(struct mf_http_req *r, void *ud)
 
     t->subs_req = NULL;
     if (v != MF_OK) {
+        int64_t now = mf_clock_wall_ms();
+        bool cfg_err = fatal_code(r->af_code);
+
         for (size_t i = 0; i < t->n_streams; i++) {
             struct stream *st = &t->streams[i];
 
-            if (fatal_code(r->af_code)) {
-                stream_error(st, "cannot list subscriptions: %s", why);
-                st->phase = P_STOPPED;
+            if (cfg_err) {
+                stream_error(st, "cannot list subscriptions: %s (configuration error%s)",
+                             why, t->c->opts.once ? "" : "; retrying slowly");
+                stream_config_error(st, now);
             } else {
                 stream_error(st, "cannot list subscriptions: %s (retrying)", why);
-                stream_retry(st, mf_clock_wall_ms(), r->retry_after_s);
+                stream_retry(st, now, retry_after_ms(t, r));
             }
         }
+        /* the list is per tenant: its retry waits as the streams do */
+        t->pause_until_ms = t->streams[0].wake_ms;
         return;
     }
     mf_arena_init(&a, 16384);
@@ -459,8 +546,9 @@ start_done(struct mf_http_req *r, void *ud)
         return;
     }
     if (fatal_code(r->af_code)) {
-        stream_error(st, "cannot start the subscription: %s", why);
-        st->phase = P_STOPPED;
+        stream_error(st, "cannot start the subscription: %s (configuration error%s)", why,
+                     t->c->opts.once ? "" : "; retrying slowly");
+        stream_config_error(st, mf_clock_wall_ms());
         return;
     }
     stream_error(st, "cannot start the subscription: %s (retrying)", why);
@@ -468,7 +556,7 @@ start_done(struct mf_http_req *r, void *ud)
         st->retried_401 = true;
         return;
     }
-    stream_retry(st, mf_clock_wall_ms(), r->retry_after_s);
+    stream_retry(st, mf_clock_wall_ms(), retry_after_ms(t, r));
 }
 
 static int64_t
@@ -516,6 +604,25 @@ free_blobs(struct stream *st)
     st->n_blobs = st->n_done = 0;
 }
 
+/* Has this NextPageUri been seen in the current window? Remembers it. */
+static bool
+page_seen(struct stream *st, const char *uri)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (const char *p = uri; *p; p++)
+        h = (h ^ (unsigned char)tolower((unsigned char)*p)) * 0x100000001b3ULL;
+    for (size_t i = 0; i < st->n_pages; i++)
+        if (st->pages[i] == h)
+            return true;
+    if (st->n_pages == st->cap_pages) {
+        st->cap_pages = st->cap_pages ? st->cap_pages * 2 : 16;
+        st->pages = mf_xrealloc(st->pages, st->cap_pages * sizeof(*st->pages));
+    }
+    st->pages[st->n_pages++] = h;
+    return false;
+}
+
 static void
 list_done(struct mf_http_req *r, void *ud)
 {
@@ -541,7 +648,7 @@ list_done(struct mf_http_req *r, void *ud)
         if (!strcmp(r->af_code, "AF20055") || !strcmp(r->af_code, "AF20030")) {
             /* the window start is too old for the API: what is older than
              * the retention can no longer be fetched */
-            int64_t floor_ms = now - RETENTION_MS + 2 * RETENTION_MARGIN;
+            int64_t floor_ms = api_now(t, now) - RETENTION_MS + 2 * RETENTION_MARGIN;
 
             if (emit_gap(st, st->win_start, floor_ms,
                          "older than the API's 7-day retention (AF20055)") == 0) {
@@ -557,12 +664,13 @@ list_done(struct mf_http_req *r, void *ud)
             return;
         }
         if (fatal_code(r->af_code)) {
-            stream_error(st, "content listing refused: %s", why);
-            st->phase = P_STOPPED;
+            stream_error(st, "content listing refused: %s (configuration error%s)", why,
+                         c->opts.once ? "" : "; retrying slowly");
+            stream_config_error(st, now);
             return;
         }
         stream_error(st, "content listing failed: %s (retrying)", why);
-        stream_retry(st, now, r->retry_after_s);
+        stream_retry(st, now, retry_after_ms(t, r));
         return;
     }
     st->retried_401 = false;
@@ -590,9 +698,12 @@ list_done(struct mf_http_req *r, void *ud)
             continue;
         }
         if (!url_trusted(t, uri)) {
+            char shown[300];
+
+            mf_http_url_redact(uri, shown, sizeof(shown));
             mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s contentUri outside the API "
-                   "endpoint refused (the token is never sent there): %.200s",
-                   t->conf->name, st->ct, uri);
+                   "endpoint refused (the token is never sent there): %s",
+                   t->conf->name, st->ct, shown);
             st->delivery_failed = true;
             continue;
         }
@@ -604,20 +715,65 @@ list_done(struct mf_http_req *r, void *ud)
     mf_arena_fini(&a);
     free(st->next_url);
     st->next_url = NULL;
-    if (r->next_page_uri[0]) {
-        if (url_trusted(t, r->next_page_uri)) {
-            st->next_url = mf_xstrdup(r->next_page_uri);
-        } else {
-            stream_error(st, "NextPageUri outside the API endpoint refused: %.200s",
-                         r->next_page_uri);
+    st->list_done = false;
+    st->phase = P_FETCH;         /* the blobs listed so far, in any case */
+    if (r->next_page_too_long) {
+        /* never taken for the last page: that would close the window over
+         * blobs not listed */
+        stream_error(st, "content listing: a NextPageUri of %d bytes or more cannot be "
+                     "followed; the window is listed again from its first page later",
+                     MF_HTTP_URL_MAX);
+        stream_retry(st, now, -1);
+        return;
+    }
+    if (r->next_page_uri) {
+        char shown[300];
+
+        mf_http_url_redact(r->next_page_uri, shown, sizeof(shown));
+        if (!url_trusted(t, r->next_page_uri)) {
+            stream_error(st, "NextPageUri outside the API endpoint refused: %s", shown);
             stream_retry(st, now, -1);
             return;
         }
+        if (page_seen(st, r->next_page_uri)) {
+            stream_error(st, "content listing: the NextPageUri repeats a page already "
+                         "listed in this window (%s); the window is listed again from "
+                         "its first page later", shown);
+            stream_retry(st, now, -1);
+            return;
+        }
+        st->next_url = mf_xstrdup(r->next_page_uri);
     }
     st->list_done = st->next_url == NULL;
-    st->phase = P_FETCH;
     mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s listed %zu new blobs%s", t->conf->name,
            st->ct, fresh, st->list_done ? "" : " (more pages)");
+}
+
+/* A blob that will not be delivered: a gap event of its own, then done. */
+static void
+blob_gap(struct blob *b, const char *reason, int64_t now)
+{
+    struct stream *st = b->st;
+
+    if (emit_gap(st, b->created_ms, b->created_ms, reason) == 0) {
+        b->state = B_DONE;
+        st->n_done++;
+    } else {
+        b->retry_at_ms = now + backoff_ms(st->t->c, b->attempts++);
+    }
+}
+
+/* Another 404 for b: true when it has now been missing often enough, and
+ * for at least a poll interval (a listing later), to be a gap. */
+static bool
+blob_gone(struct blob *b, int64_t now)
+{
+    const struct mf_collector *c = b->st->t->c;
+
+    if (b->not_found++ == 0)
+        b->first_nf_ms = now;
+    return b->not_found >= NF_ATTEMPTS &&
+           now - b->first_nf_ms >= c->cfg->collect.poll_interval_ms;
 }
 
 static void
@@ -646,24 +802,39 @@ blob_done(struct mf_http_req *r, void *ud)
         b->state = B_DELIVERING;
         mf_deliver_submit(t->c->dl, &b->job);
         return;
+    } else if (r->body_truncated && r->status < 400) {
+        /* a blob over collect.max_blob_size (after decompression): not
+         * delivered, announced as a gap naming it; the rest goes on */
+        char reason[400];
+
+        snprintf(reason, sizeof(reason), "blob %.150s is larger than collect.max_blob_size "
+                 "(%" PRId64 " bytes once decompressed): not collected", b->content_id,
+                 t->c->cfg->collect.max_blob_size);
+        mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %s", t->conf->name, st->ct, reason);
+        blob_gap(b, reason, now);
+        if (b->state == B_DONE)
+            st->oversize++;
+    } else if ((r->status == 404 || !strcmp(r->af_code, "AF20050")) &&
+               !blob_gone(b, now)) {
+        /* listed but not fetchable (yet): tried again across listings */
+        b->retry_at_ms = now + backoff_ms(t->c, b->not_found - 1);
+        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %s; retrying (%d of at "
+               "least %d attempts)", t->conf->name, st->ct, b->content_id, why,
+               b->not_found, NF_ATTEMPTS);
     } else if (!strcmp(r->af_code, "AF20051") || !strcmp(r->af_code, "AF20050") ||
                r->status == 404 || (v == MF_DROP && b->attempts + 1 >= DROP_ATTEMPTS)) {
         char reason[400];
 
         snprintf(reason, sizeof(reason), "blob %.150s could not be fetched: %.200s",
                  b->content_id, why);
-        if (emit_gap(st, b->created_ms, b->created_ms, reason) == 0) {
-            b->state = B_DONE;
-            st->n_done++;
-        } else {
-            b->retry_at_ms = now + backoff_ms(t->c, b->attempts++);
-        }
+        blob_gap(b, reason, now);
     } else {
         if (r->status == 401 && !b->retried_401) {
             b->retried_401 = true;
         } else {
-            b->retry_at_ms = now + (r->retry_after_s >= 0 ? r->retry_after_s * 1000
-                                                            : backoff_ms(t->c, b->attempts));
+            int64_t ra = retry_after_ms(t, r);
+
+            b->retry_at_ms = now + (ra >= 0 ? ra : backoff_ms(t->c, b->attempts));
             b->attempts++;
         }
         mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %s (retrying)",
@@ -693,9 +864,10 @@ spool_fd(struct mf_collector *c)
 /* ---------------------------------------------------------------------- */
 
 static void
-open_window(struct stream *st, int64_t now)
+open_window(struct stream *st, int64_t local_now)
 {
     struct mf_collector *c = st->t->c;
+    int64_t now = api_now(st->t, local_now);     /* the API's clock */
     int64_t floor_ms = now - RETENTION_MS + RETENTION_MARGIN;
     int64_t start;
 
@@ -709,13 +881,24 @@ open_window(struct stream *st, int64_t now)
         mf_state_checkpoint(c->state, st->t->conf->id, st->ct, floor_ms);
         st->checkpoint_ms = floor_ms;
     }
-    start = st->checkpoint_ms - c->cfg->collect.overlap_ms;
+    start = st->checkpoint_ms;
+    if (start > now - 1000) {
+        /* a checkpoint ahead of the API's clock (written by a clock that
+         * was ahead): list up to now again rather than wait for it */
+        if (start > now + SKEW_WARN_MS)
+            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s the checkpoint is %" PRId64 " s "
+                   "ahead of the API's clock; listing from now", st->t->conf->name, st->ct,
+                   (start - now) / 1000);
+        start = now - 1000;
+    }
+    start -= c->cfg->collect.overlap_ms;
     if (start < floor_ms)
         start = floor_ms;
     st->win_start = start;
     st->win_end = start + DAY_MS < now ? start + DAY_MS : now;
     st->window_open = true;
     st->list_done = false;
+    st->n_pages = 0;
     free(st->next_url);
     st->next_url = NULL;
 }
@@ -724,7 +907,7 @@ static void
 close_window(struct stream *st, int64_t now)
 {
     struct mf_collector *c = st->t->c;
-    int64_t target = c->opts.once ? c->run_start_ms : now - 1000;
+    int64_t target = api_now(st->t, c->opts.once ? c->run_start_ms : now - 1000);
 
     if (mf_state_checkpoint(c->state, st->t->conf->id, st->ct, st->win_end) < 0)
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(c->state));
@@ -808,6 +991,8 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
             break;
         st->req = new_req(t, "GET", list_done, st);
         st->req->max_body = LIST_MAX_BODY;
+        if (!st->next_url)
+            st->n_pages = 0;     /* the first page: no page seen yet */
         if (st->next_url) {
             snprintf(st->req->url, sizeof(st->req->url), "%s", st->next_url);
         } else {
@@ -848,6 +1033,7 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
             }
             b->req = new_req(t, "GET", blob_done, b);
             b->req->body_fd = b->fd;
+            b->req->max_body = (size_t)c->cfg->collect.max_blob_size;
             snprintf(b->req->url, sizeof(b->req->url), "%s", b->uri);
             add_publisher(t, b->req->url, sizeof(b->req->url));
             b->state = B_ACTIVE;
@@ -879,6 +1065,42 @@ throttled:
         *wake = w;
 }
 
+/* The outcome of a token request that failed (returns false when it did
+ * not): transient errors are retried with backoff like any API error;
+ * configuration errors are reported as such, stop the streams under
+ * --once, and are retried at the slow cadence by a service. */
+static bool
+auth_failed(struct tenant *t, int64_t now)
+{
+    struct mf_collector *c = t->c;
+    const char *e = mf_auth_last_error(t->auth);
+    bool cfg_err = mf_auth_last_status(t->auth) == MF_FATAL;
+
+    if (!e[0] || mf_auth_last_status(t->auth) == MF_OK)
+        return false;
+    t->auth_fails++;
+    mf_metrics_retry(c->m, t->conf->name, cfg_err ? "token_config" : "token");
+    for (size_t i = 0; i < t->n_streams; i++) {
+        struct stream *st = &t->streams[i];
+
+        if (cfg_err) {
+            stream_error(st, "no token, configuration error (check client_id, the secret "
+                         "or certificate, the tenant id, admin consent%s): %s",
+                         c->opts.once ? "" : "; retried at collect.max_backoff", e);
+            stream_config_error(st, now);
+        } else {
+            stream_error(st, "no token: %s", e);
+        }
+    }
+    if (cfg_err && c->opts.once) {
+        t->stopped = true;
+        return true;
+    }
+    t->pause_until_ms = now + (cfg_err ? c->cfg->collect.max_backoff_ms
+                                       : backoff_ms(c, t->auth_fails - 1));
+    return false;
+}
+
 static void
 tenant_step(struct tenant *t, int64_t now, int64_t *wake)
 {
@@ -892,25 +1114,26 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
         return;     /* mf_http_run() returns as soon as one finishes */
     tok = mf_auth_token(t->auth, now);
     if (!tok) {
-        if (!mf_auth_busy(t->auth)) {
-            if (mf_auth_last_status(t->auth) == MF_FATAL && mf_auth_last_error(t->auth)[0]) {
-                for (size_t i = 0; i < t->n_streams; i++) {
-                    stream_error(&t->streams[i], "no token: %s", mf_auth_last_error(t->auth));
-                    t->streams[i].phase = P_STOPPED;
-                }
-                t->stopped = true;
+        if (mf_auth_busy(t->auth))
+            return;
+        if (t->auth_pending) {
+            t->auth_pending = false;
+            if (auth_failed(t, now))
                 return;
-            }
-            if (now < t->pause_until_ms) {
-                if (t->pause_until_ms < *wake)
-                    *wake = t->pause_until_ms;
-                return;
-            }
-            if (mf_auth_last_error(t->auth)[0])
-                t->pause_until_ms = now + backoff_ms(c, 2);
-            mf_auth_refresh(t->auth, c->http, now);
         }
+        if (now < t->pause_until_ms) {
+            if (t->pause_until_ms < *wake)
+                *wake = t->pause_until_ms;
+            return;
+        }
+        t->auth_pending = true;
+        mf_auth_refresh(t->auth, c->http, now);
         return;
+    }
+    if (t->auth_fails) {
+        mf_log(MF_LOG_INFO, "tenant=%s token obtained after %d failed attempt(s)",
+               t->conf->name, t->auth_fails);
+        t->auth_fails = 0;
     }
     if (!t->subs_listed) {
         if (t->subs_req || !take_token(t, now, &w)) {
@@ -932,6 +1155,44 @@ tenant_step(struct tenant *t, int64_t now, int64_t *wake)
 /* ---------------------------------------------------------------------- */
 /* Life cycle                                                             */
 /* ---------------------------------------------------------------------- */
+
+/* An event of the state recorded in meta (when_key = its time in ms,
+ * why_key = what happened): logged once by a run, also when another
+ * command (status) opened the state first. */
+static void
+log_state_event(const struct mf_collector *c, const char *when_key, const char *why_key,
+                const char *what)
+{
+    char when[32], why[256], key[64], done[32];
+
+    if (mf_state_meta_get(c->state, when_key, when, sizeof(when)) != 1 ||
+        mf_state_meta_get(c->state, why_key, why, sizeof(why)) != 1)
+        return;
+    snprintf(key, sizeof(key), "%s_logged", when_key);
+    if (mf_state_meta_get(c->state, key, done, sizeof(done)) == 1 && !strcmp(done, when))
+        return;
+    mf_log(MF_LOG_WARN, "state_dir %s: %s: %s", c->cfg->state_dir, what, why);
+    mf_state_meta_set(c->state, key, when);
+}
+
+/* A new, reset or repaired state is never silent (also in `status`). */
+static void
+log_origin(const struct mf_collector *c)
+{
+    struct mf_state_origin o;
+
+    if (mf_state_origin(c->state, &o) != 0)
+        return;
+    if (o.created_now && !o.reset)
+        mf_log(MF_LOG_INFO, "state_dir %s: new state: each content type starts %" PRId64
+               " s back (collect.initial_lookback)", c->cfg->state_dir,
+               c->cfg->collect.initial_lookback_ms / 1000);
+    log_state_event(c, "reset_ms", "reset_reason", "the state was reset (records of the "
+                    "lookback may be delivered again)");
+    log_state_event(c, "inflight_reset_ms", "inflight_reset_reason", "in-flight marks "
+                    "lost (they only count possible duplicates of interrupted blobs; no "
+                    "record is lost)");
+}
 
 struct mf_collector *
 mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
@@ -955,6 +1216,7 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
         snprintf(err, errsz, "%s", serr.msg);
         goto fail;
     }
+    log_origin(c);
     snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", cfg->state_dir);
     if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
@@ -962,6 +1224,9 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     }
     if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
         goto fail;
+    for (size_t i = 0; i < cfg->outputs.n; i++)
+        if (cfg->outputs.v[i].enabled && cfg->outputs.v[i].name)
+            mf_metrics_status_add(c->m, MF_METRICS_OUTPUT, cfg->outputs.v[i].name);
     if (cfg->proxy_auth_file) {
         char e[256];
 
@@ -986,7 +1251,9 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     for (size_t i = 0; i < cfg->tenants.n; i++) {
         const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
         struct mf_auth_opts ao = {.proxy = cfg->proxy,
-                                  .proxy_userpwd = c->proxy_auth.data};
+                                  .proxy_userpwd = c->proxy_auth.data,
+                                  .request_timeout_ms = cfg->collect.request_timeout_ms,
+                                  .transfer_timeout_ms = cfg->collect.transfer_timeout_ms};
         struct tenant *t;
         int64_t now = mf_clock_wall_ms();
 
@@ -1081,7 +1348,8 @@ mf_collector_run(struct mf_collector *c)
                     struct stream *st = &t->streams[k];
 
                     mf_metrics_checkpoint_lag(c->m, t->conf->name, st->ct,
-                                              (double)(now - st->checkpoint_ms) / 1000);
+                                              (double)(api_now(t, now) - st->checkpoint_ms)
+                                              / 1000);
                     if (st->phase == P_STOPPED)
                         mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name,
                                               false, st->error, 0);
@@ -1145,6 +1413,19 @@ mf_collector_run(struct mf_collector *c)
 
             if (st->phase == P_STOPPED || st->delivery_failed)
                 rc = 1;
+            if (st->quarantined) {
+                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu unreadable record(s) "
+                       "quarantined in %s/quarantine (see docs/reliability.md to replay "
+                       "them)", c->tenants[i].conf->name, st->ct, st->quarantined,
+                       c->cfg->state_dir);
+                rc = 1;
+            }
+            if (st->oversize) {
+                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu blob(s) over "
+                       "collect.max_blob_size not collected (reported as gaps)",
+                       c->tenants[i].conf->name, st->ct, st->oversize);
+                rc = 1;
+            }
         }
     if (mf_deliver_pending(c->dl) != 0 || mf_deliver_flush(c->dl) != 0)
         rc = 1;
@@ -1166,6 +1447,7 @@ mf_collector_destroy(struct mf_collector *c)
             free_blobs(&t->streams[k]);
             free(t->streams[k].blobs);
             free(t->streams[k].next_url);
+            free(t->streams[k].pages);
             free_req(t->streams[k].req);
         }
         free_req(t->subs_req);

@@ -9,14 +9,8 @@
 
 #include "optcheck.h"
 #include "output.h"
+#include "units.h"
 
-#define MS_S 1000LL
-#define MS_M (60 * MS_S)
-#define MS_H (60 * MS_M)
-#define MS_D (24 * MS_H)
-#define KIB 1024LL
-#define MIB (1024 * KIB)
-#define GIB (1024 * MIB)
 
 static const struct mf_enum cloud_choices[] = {
     {"commercial", MF_CLOUD_COMMERCIAL},
@@ -312,19 +306,19 @@ const struct mf_optsec mf_tenant_sec = {
 #define COL(f) offsetof(struct mf_collect_conf, f)
 static const struct mf_option collect_opts[] = {
     {.name = "poll_interval", .type = MF_OPT_DURATION, .def = "60s",
-     .offset = COL(poll_interval_ms), .min = MS_S, .max = MS_D,
+     .offset = COL(poll_interval_ms), .min = MF_MS_S, .max = MF_MS_D,
      .desc = "Time between two listings of a content type."},
     {.name = "initial_lookback", .type = MF_OPT_DURATION, .def = "24h",
-     .offset = COL(initial_lookback_ms), .min = 0, .max = 7 * MS_D,
+     .offset = COL(initial_lookback_ms), .min = 0, .max = 7 * MF_MS_D,
      .desc = "Where a content type without a checkpoint starts (the API "
              "keeps 7 days)."},
     {.name = "overlap", .type = MF_OPT_DURATION, .def = "1h",
-     .offset = COL(overlap_ms), .min = 0, .max = MS_D,
+     .offset = COL(overlap_ms), .min = 0, .max = MF_MS_D,
      .desc = "Window behind the checkpoint that is listed again to catch "
              "blobs published late; blobs already delivered are skipped by "
              "contentId."},
     {.name = "dedupe_horizon", .type = MF_OPT_DURATION, .def = "24h",
-     .offset = COL(dedupe_horizon_ms), .min = 0, .max = 7 * MS_D,
+     .offset = COL(dedupe_horizon_ms), .min = 0, .max = 7 * MF_MS_D,
      .desc = "How long record `Id`s are remembered to drop the same record "
              "served in two blobs. At least `overlap`; `0s` disables "
              "record-level dedupe."},
@@ -336,20 +330,42 @@ static const struct mf_option collect_opts[] = {
      .desc = "API requests per minute per tenant (token bucket). Microsoft "
              "allows about 2000 per publisher."},
     {.name = "request_timeout", .type = MF_OPT_DURATION, .def = "60s",
-     .offset = COL(request_timeout_ms), .min = MS_S, .max = 10 * MS_M,
-     .desc = "Time limit of one HTTP request without progress."},
+     .offset = COL(request_timeout_ms), .min = MF_MS_S, .max = 10 * MF_MS_M,
+     .desc = "An HTTP request (token, listing or blob) that makes no progress "
+             "for this long - no connection, no answer, no byte of the body "
+             "- is abandoned and retried. A slow transfer that progresses "
+             "goes on, up to `transfer_timeout`."},
+    {.name = "transfer_timeout", .type = MF_OPT_DURATION, .def = "30m",
+     .offset = COL(transfer_timeout_ms), .min = MF_MS_S, .max = 24 * MF_MS_H,
+     .desc = "Ceiling of one whole HTTP transfer, however it progresses (a "
+             "body dripped out a byte at a time ends here and is retried)."},
+    {.name = "max_blob_size", .type = MF_OPT_SIZE, .def = "1GiB",
+     .offset = COL(max_blob_size), .min = 64 * MF_KIB, .max = 64 * MF_GIB,
+     .desc = "Largest content blob accepted, counted after decompression (a "
+             "gzip bomb stops here, not when the state disk is full). A "
+             "larger blob is not delivered: it is reported as a collection "
+             "gap naming its contentId, `run --once` exits 1, and the rest "
+             "goes on."},
+    {.name = "max_retry_after", .type = MF_OPT_DURATION, .def = "15m",
+     .offset = COL(max_retry_after_ms), .min = MF_MS_S, .max = 24 * MF_MS_H,
+     .desc = "Longest `Retry-After` honoured; a longer one from the server "
+             "(or a proxy) is cut to this, so one answer cannot stop "
+             "collection for days."},
     {.name = "max_backoff", .type = MF_OPT_DURATION, .def = "5m",
-     .offset = COL(max_backoff_ms), .min = MS_S, .max = MS_H,
+     .offset = COL(max_backoff_ms), .min = MF_MS_S, .max = MF_MS_H,
      .desc = "Ceiling of the exponential backoff (with jitter) between "
              "retries; a `Retry-After` from the server is honoured even when "
-             "longer."},
+             "longer (up to `max_retry_after`). Configuration errors of a "
+             "tenant (bad secret, unknown app or tenant, no consent) are "
+             "retried at this cadence, so a fixed secret or a recovered "
+             "Entra ID needs no restart."},
     {.name = "delivery_threads", .type = MF_OPT_INT, .def = "0",
      .offset = COL(delivery_threads), .min = 0, .max = 64,
      .desc = "Threads that normalize downloaded blobs and send their records "
              "to the outputs, in parallel with the downloads. `0` starts one "
              "per online CPU (at most 8)."},
     {.name = "max_record_size", .type = MF_OPT_SIZE, .def = "16MiB",
-     .offset = COL(max_record_size), .min = 64 * KIB, .max = GIB,
+     .offset = COL(max_record_size), .min = 64 * MF_KIB, .max = MF_GIB,
      .desc = "Largest single audit record accepted; a larger one is reported "
              "and counted, never silently dropped."},
     {.name = NULL},

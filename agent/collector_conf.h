@@ -64,9 +64,12 @@ struct mf_collect_conf {
     int64_t dedupe_horizon_ms;
     int64_t max_concurrency;
     int64_t requests_per_minute;
-    int64_t request_timeout_ms;
+    int64_t request_timeout_ms;      /* no progress this long: abandon */
+    int64_t transfer_timeout_ms;     /* ceiling of one whole transfer */
     int64_t max_backoff_ms;
     int64_t max_record_size;
+    int64_t max_blob_size;           /* decompressed; larger = a gap */
+    int64_t max_retry_after_ms;      /* Retry-After honoured up to this */
     int64_t delivery_threads;        /* 0 = one per online CPU */
 };
 

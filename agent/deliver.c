@@ -26,6 +26,7 @@
 #include "metrics.h"
 #include "normalize.h"
 #include "output.h"
+#include "report_feed.h"
 #include "state.h"
 
 #define MAX_LANES    8      /* with lanes = 0 (one per CPU) */
@@ -81,9 +82,10 @@ struct mf_deliver {
                                     new, and need no SQLite lookup */
     uint64_t commits;            /* group commits ended so far */
 
-    struct mf_agg *agg;          /* the aggregate windows (thread-safe) */
+    struct mf_aggregates *agg;   /* the aggregate windows (thread-safe) */
     char agg_path[4096];         /* state_dir/aggregates.state */
     int64_t agg_saved_ms;        /* under mu */
+    struct mf_report_feed *report;   /* state_dir/report.db (report_feed.h) */
 
     pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
     pthread_mutex_t gen_mu;      /* fail_gen */
@@ -312,7 +314,7 @@ send_findings(struct lane *L, const char *tenant_id, const char *tenant_name,
     struct mf_event *ev = &L->fo.ev;
 
     mf_findings_reset(&L->findings);
-    if (mf_agg_feed(d->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
+    if (mf_aggregates_feed(d->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
         return;
     for (size_t k = 0; k < L->findings.n; k++) {
         mf_arena_reset(&L->farena);
@@ -357,7 +359,7 @@ agg_save(struct mf_deliver *d, bool force)
     }
     d->agg_saved_ms = now;
     pthread_mutex_unlock(&d->mu);
-    if (mf_agg_save(d->agg, d->agg_path, &err) != 0)
+    if (mf_aggregates_save(d->agg, d->agg_path, &err) != 0)
         mf_log(MF_LOG_ERROR, "aggregate windows not saved: %s", err.msg);
 }
 
@@ -462,7 +464,9 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         /* MF_DROP: the output counted and logged it; its flush fails */
         sent[i]++;
     }
-    if (rc == 1 && b && d->agg)
+    if (rc == 1)   /* counted with its blob, kept when the blob commits */
+        mf_report_feed_record(d->report, b, &L->nctx, ev);
+    if (rc == 1 && b && d->agg)   /* after: a finding takes the lane's event */
         send_findings(L, tenant_id, tenant_name, ct, sent);
     return rc;
 }
@@ -720,6 +724,7 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     if (d->dedupe && mf_bloom_full(&d->seen) && seen_load(d, L->state) != 0)
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
     pthread_mutex_unlock(&d->mu);
+    mf_report_feed_blobs(d->report, list);
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);
@@ -778,6 +783,7 @@ lane_main(void *arg)
             pthread_mutex_lock(&d->mu);
             if (rc != 0) {
                 b->rc = -1;
+                mf_report_feed_discard(d->report, b);
                 rid_release(d, b);
                 post_done(d, b);
                 pthread_mutex_unlock(&d->mu);
@@ -876,6 +882,7 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     pthread_condattr_t ca;
 
     d->o = *o;
+    d->report = mf_report_feed_open(o->cfg, o->norm);
     d->n_lanes = o->lanes > 0 ? o->lanes : online_cpus();
     pthread_mutex_init(&d->mu, NULL);
     pthread_mutex_init(&d->gen_mu, NULL);
@@ -890,13 +897,13 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     lane_init(d, &d->self, o->state, err, errsz);
     {
         /* the windows as the last run left them */
-        struct mf_agg_opts ao = {.geo = mf_normalizer_geoip(o->norm)};
+        struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(o->norm)};
         struct mf_err ae;
 
-        d->agg = mf_agg_new(mf_normalizer_aggregates(o->norm), &ao);
+        d->agg = mf_aggregates_new(mf_normalizer_aggregates(o->norm), &ao);
         snprintf(d->agg_path, sizeof(d->agg_path), "%s/aggregates.state",
                  o->cfg->state_dir);
-        if (mf_agg_load(d->agg, d->agg_path, &ae) != 0)
+        if (mf_aggregates_load(d->agg, d->agg_path, &ae) != 0)
             mf_log(MF_LOG_WARN, "%s", ae.msg);
         d->agg_saved_ms = mf_clock_mono_ms();
     }
@@ -1032,7 +1039,8 @@ mf_deliver_destroy(struct mf_deliver *d)
         lane_fini(&d->lanes[i]);
     }
     agg_save(d, true);
-    mf_agg_destroy(d->agg);
+    mf_aggregates_destroy(d->agg);
+    mf_report_feed_close(d->report);
     /* what was not committed is fetched again on the next run */
     for (b = d->todo; b; b = next) {
         next = b->next;

@@ -9,7 +9,7 @@
  * descriptor (spooled to disk so memory does not grow with blob size).
  *
  * Secrets: the bearer token and request bodies are never logged; error
- * strings name the URL without its query string.
+ * strings name the URL without credentials and query string.
  */
 #ifndef MF_HTTP_H
 #define MF_HTTP_H
@@ -24,12 +24,16 @@
 struct mf_http;
 struct mf_http_req;
 
+/* Longest URL a request can have (a NextPageUri of the API can be several
+ * KiB); a longer NextPageUri header sets next_page_too_long. */
+#define MF_HTTP_URL_MAX 16384
+
 typedef void (*mf_http_done_fn)(struct mf_http_req *req, void *ud);
 
 struct mf_http_req {
     /* ---- request (set by the caller) ---- */
     const char *method;          /* "GET" (default when NULL) or "POST" */
-    char url[4096];
+    char url[MF_HTTP_URL_MAX];
     const char *body;            /* POST body or NULL; not copied */
     size_t body_len;
     const char *content_type;    /* of the body, e.g. form-urlencoded */
@@ -41,10 +45,12 @@ struct mf_http_req {
                                     by libcurl when NULL) */
     const char *proxy_userpwd;   /* "user:password" for the proxy (from
                                     proxy_auth_file), or NULL; not copied */
-    long timeout_ms;             /* whole transfer; 0 = 120 s */
+    long timeout_ms;             /* ceiling of the whole transfer; 0 = 120 s */
     long connect_timeout_ms;     /* 0 = 15 s */
-    long stall_seconds;          /* abort when below 1 byte/s this long; 0 = 60 */
-    size_t max_body;             /* memory body ceiling; 0 = 16 MiB */
+    long stall_seconds;          /* no progress (below 1 byte/s) this long
+                                    aborts the transfer; 0 = 60 */
+    size_t max_body;             /* body ceiling (after decompression):
+                                    memory 0 = 16 MiB; body_fd 0 = none */
     int body_fd;                 /* >= 0: write the body there instead of
                                     memory (not closed); -1 (default via
                                     mf_http_req_init) = memory */
@@ -58,7 +64,10 @@ struct mf_http_req {
     struct mf_buf resp;          /* body when body_fd < 0 */
     size_t body_bytes;           /* body bytes received (memory or fd) */
     bool body_truncated;         /* over max_body (then verdict is DROP) */
-    char next_page_uri[4096];    /* NextPageUri header (any case), "" none */
+    char *next_page_uri;         /* NextPageUri header (any case), NULL none
+                                    (freed by mf_http_req_fini) */
+    bool next_page_too_long;     /* a NextPageUri of MF_HTTP_URL_MAX bytes or
+                                    more was not kept */
     long retry_after_s;          /* Retry-After in seconds, -1 when absent */
     int64_t date_ms;             /* Date header as epoch ms, 0 when absent */
     char af_code[24];            /* API error code from the body ("AF20024",
@@ -108,6 +117,9 @@ void mf_http_cancel(struct mf_http *h, struct mf_http_req *req);
  * that need more than a verdict (AF20024, AF20022/23, AF20055, AF20051...).
  * why gets a one-line reason without secrets. */
 enum mf_status mf_http_classify(const struct mf_http_req *req, char *why, size_t whysz);
+
+/* url without its user:password@ part, query and fragment, for messages. */
+void mf_http_url_redact(const char *url, char *out, size_t outsz);
 
 /* Parse an HTTP date (RFC 7231 IMF-fixdate, also RFC 850 and asctime) or
  * Retry-After (seconds or date) helpers, exposed for tests. */

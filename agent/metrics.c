@@ -134,6 +134,11 @@ static const struct std_family std_families[MF_M_STD_COUNT] = {
         "m365fwd_delivery_failures_total",
         "Deliveries an output reported as failed.",
         {"output"}},
+    [MF_M_CLOCK_SKEW] = {MF_METRIC_GAUGE,
+        "m365fwd_clock_skew_seconds",
+        "Local clock minus the API's (from its Date header); listing windows "
+        "follow the API's clock, beyond 300 s either way the agent warns.",
+        {"tenant"}},
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -795,6 +800,14 @@ mf_metrics_delivery_failure(struct mf_metrics *m, const char *output)
     mf_metrics_add(m, MF_M_DELIVERY_FAILURES, v, 1);
 }
 
+void
+mf_metrics_clock_skew(struct mf_metrics *m, const char *tenant, double seconds)
+{
+    const char *v[] = {tenant};
+
+    mf_metrics_set(m, MF_M_CLOCK_SKEW, v, seconds);
+}
+
 /* ---- rendering ---------------------------------------------------------- */
 
 /* esc_nl_bs: HELP escaping; with quote also '"' (label values). */
@@ -948,10 +961,10 @@ status_find(struct status_list *l, const char *name)
     return NULL;
 }
 
-void
-mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
-                      const char *name, bool ok, const char *reason,
-                      int64_t valid_ms)
+/* Set an entry; with only_new, leave an existing one as it is. */
+static void
+status_put(struct mf_metrics *m, enum mf_metrics_kind kind, const char *name,
+           bool ok, const char *reason, int64_t valid_ms, bool only_new)
 {
     struct status_list *l;
     struct status *e;
@@ -964,6 +977,10 @@ mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
     l = &m->st[kind];
     if ((e = status_find(l, nm)) != NULL) {
         free(nm);
+        if (only_new) {
+            unlock(m);
+            return;
+        }
         free(e->reason);
     } else {
         if (l->n == l->cap) {
@@ -978,6 +995,21 @@ mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
     e->set_ms = now_ms(m);
     e->valid_ms = valid_ms > 0 ? valid_ms : 0;
     unlock(m);
+}
+
+void
+mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
+                      const char *name, bool ok, const char *reason,
+                      int64_t valid_ms)
+{
+    status_put(m, kind, name, ok, reason, valid_ms, false);
+}
+
+void
+mf_metrics_status_add(struct mf_metrics *m, enum mf_metrics_kind kind,
+                      const char *name)
+{
+    status_put(m, kind, name, true, NULL, 0, true);
 }
 
 void
@@ -1238,6 +1270,27 @@ split_listen(const char *listen, char *host, size_t hn, char *port, size_t pn)
     return 0;
 }
 
+/* Idle connections (a prober that leaks keep-alives, a scanner) are
+ * dropped after LISTEN_IDLE_S, and up to LISTEN_MAX_CONNS are served by
+ * one polling thread (epoll), with no per-address limit: /healthz from
+ * the same host as the idle ones still answers. */
+#define LISTEN_MAX_CONNS 512
+#define LISTEN_IDLE_S    5
+
+static bool
+addr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
 struct mf_metrics_server *
 mf_metrics_server_start(struct mf_metrics *m, const char *listen, char *err,
                         size_t errsz)
@@ -1247,6 +1300,7 @@ mf_metrics_server_start(struct mf_metrics *m, const char *listen, char *err,
     char host[256], port[8], dummy[2];
     const union MHD_DaemonInfo *info;
     sigset_t all, old;
+    bool loopback = false;
     int rc;
 
     if (!err) {
@@ -1291,13 +1345,13 @@ mf_metrics_server_start(struct mf_metrics *m, const char *listen, char *err,
             continue;
         if (ai->ai_family == AF_INET6)
             flags |= MHD_USE_IPv6;
+        loopback = addr_is_loopback(ai->ai_addr);
         s->last_error[0] = '\0';
         s->d = MHD_start_daemon(flags, 0, NULL, NULL, handle, s,
                    MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                    MHD_OPTION_SOCK_ADDR, ai->ai_addr,
-                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
-                   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)16,
-                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10,
+                   MHD_OPTION_CONNECTION_LIMIT, (unsigned)LISTEN_MAX_CONNS,
+                   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)LISTEN_IDLE_S,
                    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
                    MHD_OPTION_END);
     }
@@ -1316,6 +1370,10 @@ mf_metrics_server_start(struct mf_metrics *m, const char *listen, char *err,
     mf_log(MF_LOG_INFO, "metrics: serving /metrics, /healthz, /readyz on "
            "%s%s%s:%d", strchr(host, ':') ? "[" : "", host,
            strchr(host, ':') ? "]" : "", s->port);
+    if (!loopback)
+        mf_log(MF_LOG_WARN, "metrics: the listener on %s is reachable beyond loopback "
+               "and has no authentication: keep it on a private network or behind a "
+               "firewall (metrics.listen)", listen);
     return s;
 }
 

@@ -71,6 +71,8 @@ enum mf_metric_id {
     MF_M_QUEUE_DEPTH,           /* m365fwd_output_queue_depth{output}
                                    (gauge) */
     MF_M_DELIVERY_FAILURES,     /* m365fwd_delivery_failures_total{output} */
+    MF_M_CLOCK_SKEW,            /* m365fwd_clock_skew_seconds{tenant} (gauge):
+                                   local clock minus the API's Date */
     MF_M_STD_COUNT
 };
 
@@ -131,6 +133,7 @@ void mf_metrics_gap_seconds(struct mf_metrics *m, const char *tenant,
 void mf_metrics_queue_depth(struct mf_metrics *m, const char *output,
                             double depth);
 void mf_metrics_delivery_failure(struct mf_metrics *m, const char *output);
+void mf_metrics_clock_skew(struct mf_metrics *m, const char *tenant, double seconds);
 
 /* Prometheus text format 0.0.4 of the whole registry: malloc'd, NUL-
  * terminated, *len (may be NULL) set. Families in registration order,
@@ -160,6 +163,10 @@ void mf_metrics_status_set(struct mf_metrics *m, enum mf_metrics_kind kind,
                            int64_t valid_ms);
 void mf_metrics_status_remove(struct mf_metrics *m, enum mf_metrics_kind kind,
                               const char *name);
+/* Register an entry (ok, no expiry) when it does not exist yet, so /readyz
+ * lists every configured output from the start, not from its first flush. */
+void mf_metrics_status_add(struct mf_metrics *m, enum mf_metrics_kind kind,
+                           const char *name);
 /* Draining (SIGTERM): /readyz answers 503 "draining". */
 void mf_metrics_set_draining(struct mf_metrics *m, bool draining);
 /* /readyz: 200 when not draining, at least one tenant is registered and

@@ -2,6 +2,7 @@
 #include "state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <sqlite3.h>
@@ -9,8 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "bloom.h"
+#include "clock.h"
 #include "mem.h"
 
 #define STATE_SCHEMA_VERSION 2   /* 2: records keyed by a 128-bit hash */
@@ -153,6 +157,8 @@ struct mf_state {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     bool write_txn;              /* holds wmu until mf_state_txn_end() */
+    bool created_now;            /* state.db made by this open */
+    char inflight_note[200];     /* inflight.db set aside by this open */
     char errmsg[256];
 };
 
@@ -255,12 +261,113 @@ schema_version(sqlite3 *db)
     return v;
 }
 
+static bool
+path_exists(const char *dir, const char *name)
+{
+    char p[4200];
+    struct stat sb;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return stat(p, &sb) == 0;
+}
+
+static int
+exec_locked(sqlite3 *db, const char *sql, char **emsg)
+{
+    int rc;
+
+    pthread_mutex_lock(&wmu);
+    pthread_mutex_lock(&fmu);
+    rc = sqlite3_exec(db, sql, NULL, NULL, emsg);
+    pthread_mutex_unlock(&fmu);
+    pthread_mutex_unlock(&wmu);
+    return rc;
+}
+
+/* Attach inflight.db as "fl" and make its table. A damaged file (not a
+ * database, corrupt) is reported under its own name and set aside: the
+ * marks only count duplicates of interrupted blobs, they never decide
+ * what is delivered, so collection goes on with an empty one. */
+static int
+attach_inflight(struct mf_state *st, const char *dir, struct mf_err *err)
+{
+    char *sql = sqlite3_mprintf("ATTACH DATABASE '%q/inflight.db' AS fl", dir);
+    char *emsg = NULL;
+    int rc = exec_locked(st->db, sql, &emsg);
+
+    sqlite3_free(sql);
+    if (rc == SQLITE_OK)
+        rc = exec_locked(st->db, inflight_sql, &emsg);
+    if (rc == SQLITE_OK)
+        return 0;
+    if ((rc & 0xff) == SQLITE_NOTADB || (rc & 0xff) == SQLITE_CORRUPT) {
+        char from[4200], to[4300], why[80];
+        static const char *const suffix[] = {"", "-wal", "-shm"};
+        int64_t now = mf_clock_wall_ms();
+
+        snprintf(why, sizeof(why), "%s", emsg ? emsg : sqlite3_errstr(rc));
+        sqlite3_free(emsg);
+        emsg = NULL;
+        exec_locked(st->db, "DETACH DATABASE fl", NULL);
+        for (int i = 0; i < 3; i++) {
+            snprintf(from, sizeof(from), "%s/inflight.db%s", dir, suffix[i]);
+            snprintf(to, sizeof(to), "%s/inflight.db.damaged-%lld%s", dir,
+                     (long long)(now / 1000), suffix[i]);
+            if (rename(from, to) != 0 && errno != ENOENT) {
+                mf_err_set(err, "%.100s/inflight.db is damaged (%s) and cannot be set "
+                           "aside: %s", dir, why, strerror(errno));
+                return -1;
+            }
+        }
+        snprintf(st->inflight_note, sizeof(st->inflight_note),
+                 "inflight.db was damaged (%.60s); set aside as inflight.db.damaged-%lld, "
+                 "started empty", why, (long long)(now / 1000));
+        sql = sqlite3_mprintf("ATTACH DATABASE '%q/inflight.db' AS fl", dir);
+        rc = exec_locked(st->db, sql, &emsg);
+        sqlite3_free(sql);
+        if (rc == SQLITE_OK)
+            rc = exec_locked(st->db, inflight_sql, &emsg);
+        if (rc == SQLITE_OK)
+            return 0;
+    }
+    mf_err_set(err, "%.150s/inflight.db (in-flight marks): cannot open: %.80s", dir,
+               emsg ? emsg : sqlite3_errstr(rc));
+    sqlite3_free(emsg);
+    return -1;
+}
+
+/* Record how this state began (meta): creation, a reset, a damaged
+ * inflight.db set aside. */
+static void
+note_origin(struct mf_state *st, bool used_before)
+{
+    char v[32];
+    int64_t now = mf_clock_wall_ms();
+
+    snprintf(v, sizeof(v), "%lld", (long long)now);
+    if (st->created_now) {
+        mf_state_meta_set(st, "created_ms", v);
+        if (used_before) {
+            mf_state_meta_set(st, "reset_ms", v);
+            mf_state_meta_set(st, "reset_reason", "state.db was missing from a state_dir "
+                              "used before: every stream starts over from "
+                              "collect.initial_lookback");
+        }
+    }
+    if (st->inflight_note[0]) {
+        mf_state_meta_set(st, "inflight_reset_ms", v);
+        mf_state_meta_set(st, "inflight_reset_reason", st->inflight_note);
+    }
+}
+
 struct mf_state *
 mf_state_open(const char *dir, struct mf_err *err)
 {
     struct mf_state *st;
     char path[4096];
     char *emsg = NULL;
+    bool used_before;
+    struct stat sb;
     int rc;
 
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
@@ -272,32 +379,25 @@ mf_state_open(const char *dir, struct mf_err *err)
         return NULL;
     }
     st = mf_xcalloc(1, sizeof(*st));
+    st->created_now = stat(path, &sb) != 0;
+    used_before = path_exists(dir, "spool") || path_exists(dir, "inflight.db") ||
+                  path_exists(dir, "quarantine");
     if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
                         SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         mf_err_set(err, "%.180s: cannot open: %s", path,
-                 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+                   st->db ? sqlite3_errmsg(st->db) : "out of memory");
         goto fail;
     }
     sqlite3_busy_timeout(st->db, 5000);
-    pthread_mutex_lock(&wmu);
-    pthread_mutex_lock(&fmu);
-    rc = sqlite3_exec(st->db, schema_sql, NULL, NULL, &emsg);
-    if (rc == SQLITE_OK) {
-        char *sql = sqlite3_mprintf("ATTACH DATABASE '%q/inflight.db' AS fl", dir);
-
-        rc = sqlite3_exec(st->db, sql, NULL, NULL, &emsg);
-        sqlite3_free(sql);
-    }
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(st->db, inflight_sql, NULL, NULL, &emsg);
-    pthread_mutex_unlock(&fmu);
-    pthread_mutex_unlock(&wmu);
+    rc = exec_locked(st->db, schema_sql, &emsg);
     if (rc != SQLITE_OK) {
         mf_err_set(err, "%.180s: cannot create the schema: %.60s", path,
-                 emsg ? emsg : "?");
+                   emsg ? emsg : "?");
         sqlite3_free(emsg);
         goto fail;
     }
+    if (attach_inflight(st, dir, err) != 0)
+        goto fail;
     if (schema_version(st->db) == 1) {
         pthread_mutex_lock(&wmu);
         pthread_mutex_lock(&fmu);
@@ -306,7 +406,7 @@ mf_state_open(const char *dir, struct mf_err *err)
         pthread_mutex_unlock(&wmu);
         if (rc != 0) {
             mf_err_set(err, "%.180s: cannot upgrade the state: %.60s",
-                     path, sqlite3_errmsg(st->db));
+                       path, sqlite3_errmsg(st->db));
             goto fail;
         }
     }
@@ -320,6 +420,7 @@ mf_state_open(const char *dir, struct mf_err *err)
             goto fail;
         }
     }
+    note_origin(st, used_before);
     return st;
 fail:
     mf_state_close(st);
@@ -726,4 +827,170 @@ mf_state_foreach_id(struct mf_state *st, mf_state_id_fn fn, void *ud)
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return fail(st, "list ids");
     return n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* meta, origin                                                           */
+/* ---------------------------------------------------------------------- */
+
+int
+mf_state_meta_set(struct mf_state *st, const char *key, const char *value)
+{
+    char *sql = sqlite3_mprintf("INSERT OR REPLACE INTO meta(key, value) VALUES (%Q, %Q)",
+                                key, value);
+    int rc;
+
+    pthread_mutex_lock(&wmu);
+    rc = sqlite3_exec(st->db, sql, NULL, NULL, NULL);
+    pthread_mutex_unlock(&wmu);
+    sqlite3_free(sql);
+    return rc == SQLITE_OK ? 0 : fail(st, "meta");
+}
+
+int
+mf_state_meta_get(struct mf_state *st, const char *key, char *out, size_t n)
+{
+    sqlite3_stmt *s;
+    int rc, found = 0;
+
+    if (sqlite3_prepare_v2(st->db, "SELECT value FROM meta WHERE key = ?1", -1, &s,
+                           NULL) != SQLITE_OK)
+        return fail(st, "meta");
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *v = sqlite3_column_text(s, 0);
+
+        snprintf(out, n, "%s", v ? (const char *)v : "");
+        found = 1;
+    }
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return fail(st, "meta");
+    return found;
+}
+
+static int64_t
+meta_ms(struct mf_state *st, const char *key)
+{
+    char v[32];
+
+    return mf_state_meta_get(st, key, v, sizeof(v)) == 1 ? strtoll(v, NULL, 10) : 0;
+}
+
+int
+mf_state_origin(struct mf_state *st, struct mf_state_origin *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->created_now = st->created_now;
+    out->created_ms = meta_ms(st, "created_ms");
+    out->reset_ms = meta_ms(st, "reset_ms");
+    out->reset = st->created_now && out->reset_ms != 0;
+    if (out->reset_ms &&
+        mf_state_meta_get(st, "reset_reason", out->reset_reason,
+                          sizeof(out->reset_reason)) < 0)
+        return -1;
+    snprintf(out->inflight_note, sizeof(out->inflight_note), "%s", st->inflight_note);
+    return 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* one agent per state_dir                                                */
+/* ---------------------------------------------------------------------- */
+
+struct mf_state_lock {
+    int fd;
+};
+
+static long
+lock_file_pid(int fd)
+{
+    char buf[32];
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    return strtol(buf, NULL, 10) > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+struct mf_state_lock *
+mf_state_lock(const char *dir, char *err, size_t errsz)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    struct mf_state_lock *l;
+    char path[4200], pid[32];
+    int fd;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errsz, "state_dir %s: cannot create: %s", dir, strerror(errno));
+        return NULL;
+    }
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errsz, "state_dir %s: cannot open %s: %s", dir, path, strerror(errno));
+        return NULL;
+    }
+    /* an open-file-description lock: not dropped when another descriptor
+     * of this file is closed in this process, released by the kernel when
+     * the process ends however it ends */
+    if (fcntl(fd, F_OFD_SETLK, &fl) != 0) {
+        int e = errno;
+        long holder = lock_file_pid(fd);
+
+        if (e == EAGAIN || e == EACCES) {
+            if (holder > 0)
+                snprintf(err, errsz, "state_dir %s is in use by another m365fwd (PID %ld): "
+                         "one agent per state_dir (two would deliver everything twice)",
+                         dir, holder);
+            else
+                snprintf(err, errsz, "state_dir %s is in use by another m365fwd (PID "
+                         "unknown): one agent per state_dir", dir);
+        } else {
+            snprintf(err, errsz, "state_dir %s: cannot lock %s: %s", dir, path,
+                     strerror(e));
+        }
+        close(fd);
+        return NULL;
+    }
+    snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+        snprintf(err, errsz, "state_dir %s: cannot write %s: %s", dir, path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    l = mf_xcalloc(1, sizeof(*l));
+    l->fd = fd;
+    return l;
+}
+
+void
+mf_state_unlock(struct mf_state_lock *l)
+{
+    if (!l)
+        return;
+    close(l->fd);
+    free(l);
+}
+
+long
+mf_state_lock_holder(const char *dir)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+    char path[4200];
+    long pid;
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/lock", dir);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
+        close(fd);
+        return -1;
+    }
+    pid = fl.l_type == F_UNLCK ? 0 : lock_file_pid(fd);
+    close(fd);
+    return pid;
 }

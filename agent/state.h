@@ -114,4 +114,36 @@ int mf_state_foreach_id(struct mf_state *st, mf_state_id_fn fn, void *ud);
 
 const char *mf_state_errmsg(struct mf_state *st);
 
+/* Small named values kept with the state (meta table): the clock skew
+ * measured against the API, when the state was created or reset. get: 1
+ * found, 0 not, -1 error. */
+int mf_state_meta_set(struct mf_state *st, const char *key, const char *value);
+int mf_state_meta_get(struct mf_state *st, const char *key, char *out, size_t n);
+
+/* How this state began, for the log and `status` (meta keys created_ms,
+ * reset_ms, reset_reason). created_now: state.db did not exist before this
+ * open. reset: it did not exist although the directory had been used by an
+ * agent before (spool/ or the lock file were there): everything restarts
+ * from collect.initial_lookback. */
+struct mf_state_origin {
+    bool created_now;
+    bool reset;
+    int64_t created_ms;          /* 0 = unknown (state older than this) */
+    int64_t reset_ms;            /* 0 = never reset */
+    char reset_reason[160];
+    char inflight_note[200];     /* inflight.db was damaged and set aside at
+                                    this open: what happened, "" = no */
+};
+int mf_state_origin(struct mf_state *st, struct mf_state_origin *out);
+
+/* One agent per state_dir: an exclusive lock on state_dir/lock (fcntl),
+ * held until mf_state_unlock() or the process ends (also kill -9). NULL
+ * when another process holds it (err names the directory and the holder's
+ * PID) or the file cannot be locked. */
+struct mf_state_lock;
+struct mf_state_lock *mf_state_lock(const char *dir, char *err, size_t errsz);
+void mf_state_unlock(struct mf_state_lock *l);
+/* PID of the process holding the lock of dir, 0 when none, -1 unknown. */
+long mf_state_lock_holder(const char *dir);
+
 #endif

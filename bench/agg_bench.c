@@ -34,7 +34,7 @@ static const char *const oses[] = {"Windows 10", "Windows 11", "MacOs", "iOS", "
 
 struct bench {
     struct mf_tagdb *tags;
-    struct mf_agg *g;
+    struct mf_aggregates *g;
     struct mf_arena a;
     struct mf_findings out;
     unsigned long long records, sprays_found;
@@ -75,7 +75,7 @@ feed(struct bench *b, int len)
     mf_record_init(&r, &b->a, root, b->buf, (size_t)len, NULL, 0);
     mf_tags_eval(b->tags, &r, &hits);
     mf_findings_reset(&b->out);
-    mf_agg_feed(b->g, &r, &hits, &b->out);
+    mf_aggregates_feed(b->g, &r, &hits, &b->out);
     for (i = 0; i < b->out.n; i++)
         if (strcmp(b->out.v[i].rule, "identity.password_spray/one_source") == 0)
             b->sprays_found++;
@@ -132,8 +132,8 @@ main(int argc, char **argv)
     struct bench b;
     struct mf_err terr, err;
     struct mf_aggdb *db;
-    struct mf_agg_opts ao;
-    struct mf_agg_stats st;
+    struct mf_aggregates_opts ao;
+    struct mf_aggregates_stats st;
     char t[40];
     const int64_t base = 1772445600;   /* 2026-03-02T10:00:00Z */
     long long total, rank, next_spray = 0, spray_every;
@@ -175,7 +175,7 @@ main(int argc, char **argv)
     memset(&ao, 0, sizeof(ao));
     ao.max_keys = (size_t)max_keys;
     ao.max_memory = (size_t)max_mb << 20;
-    b.g = mf_agg_new(db, &ao);
+    b.g = mf_aggregates_new(db, &ao);
 
     total = (long long)tenants * users;
     spray_every = sprays > 0 ? total / sprays : total + 1;
@@ -237,7 +237,7 @@ main(int argc, char **argv)
                      injected / 256, injected % 256, k, tn);
             }
             if (getenv("AGG_BENCH_DEBUG") && b.sprays_found == before) {
-                mf_agg_stats(b.g, &st);
+                mf_aggregates_stats(b.g, &st);
                 fprintf(stderr, "spray %d at rank %lld (%s) not found; keys %llu\n", injected,
                         rank, t, (unsigned long long)st.keys);
             }
@@ -245,13 +245,13 @@ main(int argc, char **argv)
             next_spray += spray_every;
         }
         if (rank % 100000 == 0) {
-            mf_agg_stats(b.g, &st);
+            mf_aggregates_stats(b.g, &st);
             if (st.bytes > b.peak_bytes)
                 b.peak_bytes = st.bytes;
         }
     }
     t1 = mf_clock_mono_ms();
-    mf_agg_stats(b.g, &st);
+    mf_aggregates_stats(b.g, &st);
     if (st.bytes > b.peak_bytes)
         b.peak_bytes = st.bytes;
     rss1 = rss_kb();
@@ -272,7 +272,7 @@ main(int argc, char **argv)
     printf("target: aggregate state peak %.1f MB < %ld MB  %s\n",
            b.peak_bytes / 1048576.0, target_mb,
            b.peak_bytes < (uint64_t)target_mb << 20 ? "PASS" : "FAIL");
-    mf_agg_destroy(b.g);
+    mf_aggregates_destroy(b.g);
     mf_aggdb_destroy(db);
     mf_tagdb_destroy(b.tags);
     mf_findings_fini(&b.out);

@@ -16,9 +16,9 @@
 #include "mem.h"
 #include "secret.h"
 #include "yaml_tree.h"
+#include "units.h"
 
 #define PATH_LEN 256
-#define MIB (1024 * 1024)
 
 static const void *
 cat(const void *base, size_t off)
@@ -162,7 +162,7 @@ mf_config_read_file(const struct mf_optsec *top, void *out, struct mf_arena *a,
     int rc;
 
     mf_err_reset(err);
-    mf_buf_init(&b, 16 * MIB);
+    mf_buf_init(&b, 16 * MF_MIB);
     if (mf_buf_read_file(&b, path) != 0) {
         if (errno == EFBIG)
             mf_err_add(err, path, 0, "larger than 16 MiB");

@@ -32,14 +32,29 @@ jtype_name(const struct mf_jval *v)
 }
 
 /* Printable excerpt of a user value for messages: control bytes become
- * '?', long values are cut with "...". Never called for secret entries. */
+ * '?', long values are cut with "...", the user:password@ of a URL becomes
+ * "***@". Never called for secret entries. */
 static const char *
 show(const char *s, char *out, size_t n)
 {
     size_t i, j = 0, lim = n < SHOW_LEN ? n : SHOW_LEN;
+    const char *sep = strstr(s, "://"), *at = NULL;
 
-    for (i = 0; s[i] && j + 4 < lim; i++)
+    if (sep) {
+        size_t host = strcspn(sep + 3, "/?#");
+
+        at = memchr(sep + 3, '@', host);
+    }
+    for (i = 0; s[i] && j + 4 < lim; i++) {
+        if (at && s + i == sep + 3) {
+            if (j + 8 >= lim)
+                break;          /* cut before the credentials */
+            memcpy(out + j, "***", 3);
+            j += 3;
+            i = (size_t)(at - s);
+        }
         out[j++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    }
     if (s[i]) {
         memcpy(out + j, "...", 3);
         j += 3;

@@ -1,5 +1,6 @@
 #include "clock.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -38,20 +39,28 @@ mf_days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-size_t
-mf_clock_fmt_iso(int64_t ms, unsigned flags, char *buf, size_t n)
+void
+mf_clock_tm(int64_t ms, struct tm *tm, int *msec)
 {
     int64_t s = ms / 1000;
-    int msec = (int)(ms % 1000), w;
-    struct tm tm;
     time_t t;
 
-    if (msec < 0) {
-        msec += 1000;
+    *msec = (int)(ms % 1000);
+    if (*msec < 0) {
+        *msec += 1000;
         s--;
     }
     t = (time_t)s;
-    gmtime_r(&t, &tm);
+    gmtime_r(&t, tm);
+}
+
+size_t
+mf_clock_fmt_iso(int64_t ms, unsigned flags, char *buf, size_t n)
+{
+    int msec, w;
+    struct tm tm;
+
+    mf_clock_tm(ms, &tm, &msec);
     w = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900,
                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (w >= 0 && (size_t)w < n && (flags & MF_UTC_MS))
@@ -137,6 +146,15 @@ time_of_day(const char **p, int *h, int *mi, int *sec, int *frac, int64_t *off)
     return zone(p, off);
 }
 
+static int
+days_in_month(int y, int m)
+{
+    static const int mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+    return m == 2 && leap ? 29 : mdays[m - 1];
+}
+
 int
 mf_time_parse(const char *s, int64_t *ms)
 {
@@ -159,7 +177,8 @@ mf_time_parse(const char *s, int64_t *ms)
     }
     while (*p == ' ')
         p++;
-    if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || mi > 59 || sec > 60)
+    if (*p || M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 ||
+        mi > 59 || sec > 60)
         return -1;
     days = mf_days_from_civil(Y, (unsigned)M, (unsigned)D);
     *ms = ((days * 86400 + h * 3600 + mi * 60 + sec) - off) * 1000 + frac;

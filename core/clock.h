@@ -12,6 +12,10 @@ int64_t mf_clock_wall_ms(void);
 /* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1..12),
  * negative before 1970 (Howard Hinnant's days_from_civil). */
 int64_t mf_days_from_civil(int64_t y, unsigned m, unsigned d);
+/* ms as broken-down UTC time and its milliseconds (0..999, also before
+ * 1970). */
+struct tm;
+void mf_clock_tm(int64_t ms, struct tm *tm, int *msec);
 /* The one UTC formatter: ms as "YYYY-MM-DDTHH:MM:SS", then ".mmm" with
  * MF_UTC_MS and "Z" with MF_UTC_Z (times before 1970 are fine). Returns
  * the length written (truncated to n - 1). */

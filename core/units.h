@@ -14,6 +14,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The units as numbers, for option tables' bounds. */
+#define MF_MS_S 1000LL
+#define MF_MS_M (60 * MF_MS_S)
+#define MF_MS_H (60 * MF_MS_M)
+#define MF_MS_D (24 * MF_MS_H)
+#define MF_KIB 1024LL
+#define MF_MIB (1024 * MF_KIB)
+#define MF_GIB (1024 * MF_MIB)
+
 int mf_parse_duration(const char *s, int64_t *ms);   /* 0 / -1 */
 int mf_parse_size(const char *s, int64_t *bytes);    /* 0 / -1 */
 /* Largest exact unit: 60000 -> "1m", 1500 -> "1500ms", 0 -> "0s". */

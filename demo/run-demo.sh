@@ -22,6 +22,8 @@
 #   MF_DEMO_DIR=DIR      work directory (default: a new temporary one)
 #   MF_DEMO_KEEP=1       keep the work directory (config, events, logs)
 #   MF_DEMO_NOW=ISO      reference time of the records (default: now)
+#   MF_DEMO_REPORT=FILE  where the review is written (default
+#                        ${TMPDIR:-/tmp}/m365fwd-demo-report.html)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -61,6 +63,9 @@ fi
 work=$(cd "$work" && pwd)
 emu_pid=
 kafka_pid=
+
+# The review outlives the work directory (it is the demo's last word).
+report=${MF_DEMO_REPORT:-${TMPDIR:-/tmp}/m365fwd-demo-report.html}
 
 # shellcheck disable=SC2317  # functions run from the EXIT trap
 stop_pid() {
@@ -259,9 +264,24 @@ fi
 say "m365fwd status -c $cfg"
 "$bin" status -c "$cfg" || true
 
+# ------------------------------------------------------------ the review
+# From the rollup `run` kept in the state directory as it delivered: the
+# two days around the records' reference time.
+if [ -n "${MF_DEMO_NOW:-}" ]; then
+    to_day=$(date -u -d "$MF_DEMO_NOW" +%F)
+else
+    to_day=$(date -u +%F)
+fi
+from_day=$(date -u -d "$to_day - 1 day" +%F)
+say "m365fwd report -c $cfg --from $from_day --to $to_day -o $report"
+report_rc=0
+"$bin" report -c "$cfg" --from "$from_day" --to "$to_day" -o "$report" || report_rc=$?
+
 echo
 echo "events (OCSF): $events"
 [ "${MF_DEMO_KEEP:-0}" = 1 ] || [ "$made_work" = 0 ] || \
     echo "(removed at exit; MF_DEMO_KEEP=1 keeps them)"
+echo "the security and governance review of the three tenants: $report"
 [ "$run_rc" -ne 0 ] && exit "$run_rc"
+[ "$report_rc" -ne 0 ] && exit "$report_rc"
 exit "$summary_rc"

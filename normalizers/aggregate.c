@@ -1042,7 +1042,7 @@ struct tenant {
 
 #define MAX_TENANTS 16384
 
-struct mf_agg {
+struct mf_aggregates {
     const struct mf_aggdb *db;
     const struct mf_geoip *geo;
     pthread_mutex_t mu;
@@ -1062,17 +1062,17 @@ struct mf_agg {
     uint32_t sweep;
     bool rule_on[MAX_RULES];
     uint64_t on[RULE_WORDS];  /* rule_on as bits */
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
 };
 
 static size_t
-home(const struct mf_agg *g, uint64_t key, uint32_t win)
+home(const struct mf_aggregates *g, uint64_t key, uint32_t win)
 {
     return (size_t)mf_mix64(key ^ ((uint64_t)win * 0x9E3779B97F4A7C15ULL)) & g->mask;
 }
 
 static uint32_t
-entry_find(const struct mf_agg *g, size_t rule, uint64_t key, uint32_t win)
+entry_find(const struct mf_aggregates *g, size_t rule, uint64_t key, uint32_t win)
 {
     size_t i = home(g, key, win);
 
@@ -1090,7 +1090,7 @@ entry_find(const struct mf_agg *g, size_t rule, uint64_t key, uint32_t win)
 }
 
 static void
-index_put(struct mf_agg *g, uint32_t ei)
+index_put(struct mf_aggregates *g, uint32_t ei)
 {
     size_t i = home(g, g->e[ei].key, g->e[ei].win);
 
@@ -1101,7 +1101,7 @@ index_put(struct mf_agg *g, uint32_t ei)
 
 /* Linear probing deletion by backward shift (no tombstones). */
 static void
-index_del(struct mf_agg *g, uint32_t ei)
+index_del(struct mf_aggregates *g, uint32_t ei)
 {
     size_t i = home(g, g->e[ei].key, g->e[ei].win), j;
 
@@ -1126,7 +1126,7 @@ index_del(struct mf_agg *g, uint32_t ei)
 }
 
 static void
-lru_unlink(struct mf_agg *g, uint32_t ei)
+lru_unlink(struct mf_aggregates *g, uint32_t ei)
 {
     struct entry *e = &g->e[ei];
     int l = E_LIST(e);
@@ -1144,7 +1144,7 @@ lru_unlink(struct mf_agg *g, uint32_t ei)
 }
 
 static void
-lru_push(struct mf_agg *g, uint32_t ei)
+lru_push(struct mf_aggregates *g, uint32_t ei)
 {
     struct entry *e = &g->e[ei];
     int l = e->count == 0 && !(e->flags & E_FIRED) ? L_WAITING
@@ -1163,14 +1163,14 @@ lru_push(struct mf_agg *g, uint32_t ei)
 
 /* Most recently used now (and on the list its count says). */
 static void
-lru_touch(struct mf_agg *g, uint32_t ei)
+lru_touch(struct mf_aggregates *g, uint32_t ei)
 {
     lru_unlink(g, ei);
     lru_push(g, ei);
 }
 
 static void
-detail_free(struct mf_agg *g, struct entry *e)
+detail_free(struct mf_aggregates *g, struct entry *e)
 {
     if (e->d) {
         g->detail_bytes -= sizeof(*e->d) + e->d->cap + MALLOC_OVERHEAD;
@@ -1180,7 +1180,7 @@ detail_free(struct mf_agg *g, struct entry *e)
 }
 
 static void
-entry_free(struct mf_agg *g, uint32_t ei)
+entry_free(struct mf_aggregates *g, uint32_t ei)
 {
     struct entry *e = &g->e[ei];
 
@@ -1194,7 +1194,7 @@ entry_free(struct mf_agg *g, uint32_t ei)
 }
 
 static size_t
-mem_used(const struct mf_agg *g)
+mem_used(const struct mf_aggregates *g)
 {
     return (size_t)g->cap_e * sizeof(struct entry) + (g->mask + 1) * sizeof(uint32_t) +
            g->detail_bytes + (size_t)g->cap_t * sizeof(struct tenant) +
@@ -1207,7 +1207,7 @@ mem_used(const struct mf_agg *g)
  * records (a slow trickle of one account's failures, or fired windows
  * waiting to close) cannot starve new windows of their second record. */
 static bool
-evict_one(struct mf_agg *g, uint32_t keep)
+evict_one(struct mf_aggregates *g, uint32_t keep)
 {
     int order[N_LISTS] = {L_WAITING, L_PROBATION, L_PROTECTED}, k;
 
@@ -1231,7 +1231,7 @@ evict_one(struct mf_agg *g, uint32_t keep)
 }
 
 static void
-enforce_caps(struct mf_agg *g, uint32_t keep)
+enforce_caps(struct mf_aggregates *g, uint32_t keep)
 {
     while ((g->n_used > g->max_keys || mem_used(g) > g->max_memory) &&
            evict_one(g, keep))
@@ -1241,7 +1241,7 @@ enforce_caps(struct mf_agg *g, uint32_t keep)
 /* Keep the index at most half full: double it and place every window
  * again. */
 static void
-index_grow(struct mf_agg *g)
+index_grow(struct mf_aggregates *g)
 {
     size_t n = (g->mask + 1) * 2;
     uint32_t i;
@@ -1255,7 +1255,7 @@ index_grow(struct mf_agg *g)
 }
 
 static uint32_t
-entry_alloc(struct mf_agg *g)
+entry_alloc(struct mf_aggregates *g)
 {
     uint32_t ei;
 
@@ -1304,7 +1304,7 @@ fixed_off(const struct detail *d, int k)
 
 /* Room for n more bytes of detail; false past DETAIL_MAX. */
 static bool
-detail_room(struct mf_agg *g, struct entry *e, size_t n)
+detail_room(struct mf_aggregates *g, struct entry *e, size_t n)
 {
     struct detail *d = e->d;
     size_t len = d ? d->len : 0, cap = d ? d->cap : 0, nc;
@@ -1353,7 +1353,7 @@ fixed_has(const struct detail *d, int k, uint32_t v)
 
 /* Insert into the fixed array of kind k (the arrays after it move up). */
 static bool
-fixed_add(struct mf_agg *g, struct entry *e, int k, uint32_t v)
+fixed_add(struct mf_aggregates *g, struct entry *e, int k, uint32_t v)
 {
     size_t sz = FIXED_SIZE, end;
     struct detail *d;
@@ -1370,14 +1370,14 @@ fixed_add(struct mf_agg *g, struct entry *e, int k, uint32_t v)
 }
 
 static bool
-fixed_add_unique(struct mf_agg *g, struct entry *e, int k, uint32_t v)
+fixed_add_unique(struct mf_aggregates *g, struct entry *e, int k, uint32_t v)
 {
     return !fixed_has(e->d, k, v) && fixed_add(g, e, k, v);
 }
 
 /* Append a tagged item. */
 static bool
-item_add(struct mf_agg *g, struct entry *e, int kind, const void *p, size_t n)
+item_add(struct mf_aggregates *g, struct entry *e, int kind, const void *p, size_t n)
 {
     struct detail *d;
 
@@ -1408,7 +1408,7 @@ item_has(const struct detail *d, int kind, const void *p, size_t n)
 
 /* Add p unless there; false when it was there or did not fit. */
 static bool
-item_add_unique(struct mf_agg *g, struct entry *e, int kind, const void *p, size_t n)
+item_add_unique(struct mf_aggregates *g, struct entry *e, int kind, const void *p, size_t n)
 {
     if (item_has(e->d, kind, p, n))
         return false;
@@ -1418,7 +1418,7 @@ item_add_unique(struct mf_agg *g, struct entry *e, int kind, const void *p, size
 /* ---- tenants ----------------------------------------------------------- */
 
 static struct tenant *
-tenant_get(struct mf_agg *g, const char *name, uint32_t *idx)
+tenant_get(struct mf_aggregates *g, const char *name, uint32_t *idx)
 {
     uint64_t h;
     size_t i;
@@ -1468,7 +1468,7 @@ tenant_get(struct mf_agg *g, const char *name, uint32_t *idx)
  * outage is new ground); otherwise it falls in a stretch the stream has
  * passed, whose windows may be gone: it is late. */
 static bool
-tenant_take(const struct mf_agg *g, struct tenant *t, int64_t s)
+tenant_take(const struct mf_aggregates *g, struct tenant *t, int64_t s)
 {
     int64_t l = g->db->lateness_s, old;
     uint32_t i, n;
@@ -1504,7 +1504,7 @@ tenant_take(const struct mf_agg *g, struct tenant *t, int64_t s)
 
 /* A window is closed once the stream is more than `lateness` past it. */
 static bool
-window_closed(const struct mf_agg *g, const struct tenant *t, int64_t ws,
+window_closed(const struct mf_aggregates *g, const struct tenant *t, int64_t ws,
               int64_t w)
 {
     int64_t l = g->db->lateness_s;
@@ -1513,7 +1513,7 @@ window_closed(const struct mf_agg *g, const struct tenant *t, int64_t ws,
 }
 
 static void
-sweep(struct mf_agg *g, int n)
+sweep(struct mf_aggregates *g, int n)
 {
     while (n-- > 0 && g->n_e > 1) {
         struct entry *e;
@@ -1531,10 +1531,10 @@ sweep(struct mf_agg *g, int n)
 
 /* ---- life cycle -------------------------------------------------------- */
 
-struct mf_agg *
-mf_agg_new(const struct mf_aggdb *db, const struct mf_agg_opts *opts)
+struct mf_aggregates *
+mf_aggregates_new(const struct mf_aggdb *db, const struct mf_aggregates_opts *opts)
 {
-    struct mf_agg *g = mf_xcalloc(1, sizeof(*g));
+    struct mf_aggregates *g = mf_xcalloc(1, sizeof(*g));
     size_t i;
 
     g->db = db;
@@ -1568,7 +1568,7 @@ mf_agg_new(const struct mf_aggdb *db, const struct mf_agg_opts *opts)
 }
 
 static void
-state_clear(struct mf_agg *g)
+state_clear(struct mf_aggregates *g)
 {
     uint32_t i;
 
@@ -1592,7 +1592,7 @@ state_clear(struct mf_agg *g)
 }
 
 void
-mf_agg_destroy(struct mf_agg *g)
+mf_aggregates_destroy(struct mf_aggregates *g)
 {
     if (!g)
         return;
@@ -1607,7 +1607,7 @@ mf_agg_destroy(struct mf_agg *g)
 }
 
 void
-mf_agg_stats(struct mf_agg *g, struct mf_agg_stats *st)
+mf_aggregates_stats(struct mf_aggregates *g, struct mf_aggregates_stats *st)
 {
     pthread_mutex_lock(&g->mu);
     g->st.keys = g->n_used;
@@ -1838,7 +1838,7 @@ key_text(const struct mf_aggdb *db, const struct contrib *c, char *buf, size_t n
 /* Fill c from the record for rule ri (a follower reads the key of the rule
  * it follows). false when the record has no value for a key field. */
 static bool
-read_contrib(const struct mf_agg *g, size_t ri, const struct mf_record *rec,
+read_contrib(const struct mf_aggregates *g, size_t ri, const struct mf_record *rec,
              uint64_t tenant_h, struct memo *memo, struct contrib *c)
 {
     const struct mf_aggdb *db = g->db;
@@ -1949,7 +1949,7 @@ entry_keytext(struct mf_findings *out, const struct entry *e)
 
 /* fired_id: the record that fired, listed last when the cap left it out */
 static void
-emit_entry(struct mf_agg *g, const struct entry *e, double dist, const char *fired_id,
+emit_entry(struct mf_aggregates *g, const struct entry *e, double dist, const char *fired_id,
            struct mf_findings *out)
 {
     const struct arule *r = &g->db->rules[e->rule];
@@ -2000,7 +2000,7 @@ struct pend {
 };
 
 static void
-emit_follow(struct mf_agg *g, const struct entry *e, const struct pend *p, size_t np,
+emit_follow(struct mf_aggregates *g, const struct entry *e, const struct pend *p, size_t np,
             const char *keytext, struct mf_findings *out)
 {
     const struct arule *a = &g->db->rules[e->rule];
@@ -2088,7 +2088,7 @@ pend_unpack(const unsigned char *p, size_t len, uint16_t *rule, struct pend *out
 /* A window of rule `e->rule` fired: records of its follower noted on it or
  * on its neighbours yield the follower's finding now. */
 static void
-check_pending(struct mf_agg *g, uint32_t ei, const char *keytext,
+check_pending(struct mf_aggregates *g, uint32_t ei, const char *keytext,
               struct mf_findings *out)
 {
     const struct entry *e = &g->e[ei];
@@ -2123,7 +2123,7 @@ check_pending(struct mf_agg *g, uint32_t ei, const char *keytext,
 }
 
 static uint32_t
-entry_new(struct mf_agg *g, size_t rule, uint64_t key, uint32_t win, uint32_t tidx,
+entry_new(struct mf_aggregates *g, size_t rule, uint64_t key, uint32_t win, uint32_t tidx,
           const char *keytext)
 {
     uint32_t ei = entry_alloc(g);
@@ -2144,7 +2144,7 @@ entry_new(struct mf_agg *g, size_t rule, uint64_t key, uint32_t win, uint32_t ti
  * window there yet, one is opened (count 0) to wait on: the records of a
  * spray may come after the success they explain. */
 static void
-follow(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
+follow(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *rec,
        uint32_t tidx, struct mf_findings *out)
 {
     const struct arule *a = &g->db->rules[c->rule];
@@ -2199,7 +2199,7 @@ record_id_hash(const struct mf_record *rec)
 }
 
 static void
-sample(struct mf_agg *g, struct entry *e, int kind, const char *s, size_t n,
+sample(struct mf_aggregates *g, struct entry *e, int kind, const char *s, size_t n,
        unsigned cap)
 {
     uint32_t h;
@@ -2216,7 +2216,7 @@ sample(struct mf_agg *g, struct entry *e, int kind, const char *s, size_t n,
 /* Largest qualifying distance between the record's place and the places
  * of the window's other addresses, 0 when none qualifies. */
 static double
-geo_check(struct mf_agg *g, struct entry *e, const struct arule *r,
+geo_check(struct mf_aggregates *g, struct entry *e, const struct arule *r,
           const struct contrib *c, const struct mf_record *rec, uint32_t t)
 {
     uint32_t iph = (uint32_t)mf_mix64(hash_str(0, rec->client_ip));
@@ -2256,7 +2256,7 @@ geo_check(struct mf_agg *g, struct entry *e, const struct arule *r,
 }
 
 static void
-apply(struct mf_agg *g, const struct contrib *c, const struct mf_record *rec,
+apply(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *rec,
       uint32_t idh, uint32_t tidx, struct memo *memo, struct mf_findings *out)
 {
     const struct mf_aggdb *db = g->db;
@@ -2359,8 +2359,8 @@ match_memo(struct match_memo *m, const struct mf_cond *c, const struct mf_record
 }
 
 size_t
-mf_agg_feed(struct mf_agg *g, const struct mf_record *rec,
-            const struct mf_tag_hits *hits, struct mf_findings *out)
+mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *rec,
+                   const struct mf_tag_hits *hits, struct mf_findings *out)
 {
     const struct mf_aggdb *db = g->db;
     struct contrib cs[MAX_HIT_RULES];
@@ -2506,7 +2506,7 @@ sync_dir_of(const char *path)
 }
 
 int
-mf_agg_save(struct mf_agg *g, const char *path, struct mf_err *err)
+mf_aggregates_save(struct mf_aggregates *g, const char *path, struct mf_err *err)
 {
     char tmp[4096];
     struct wbuf w = {NULL, 0xcbf29ce484222325ULL, false};
@@ -2623,7 +2623,7 @@ detail_fix(struct detail *d, const int *map, uint32_t n_file_rules)
 }
 
 static int
-load_entries(struct mf_agg *g, struct rbuf *r, const int *map, uint32_t n_file_rules)
+load_entries(struct mf_aggregates *g, struct rbuf *r, const int *map, uint32_t n_file_rules)
 {
     uint32_t n, i;
 
@@ -2682,7 +2682,7 @@ load_entries(struct mf_agg *g, struct rbuf *r, const int *map, uint32_t n_file_r
 }
 
 static int
-load_state(struct mf_agg *g, const unsigned char *buf, size_t len)
+load_state(struct mf_aggregates *g, const unsigned char *buf, size_t len)
 {
     struct rbuf r = {buf, buf + len - 8, false};
     char magic[8];
@@ -2755,7 +2755,7 @@ load_state(struct mf_agg *g, const unsigned char *buf, size_t len)
 }
 
 int
-mf_agg_load(struct mf_agg *g, const char *path, struct mf_err *err)
+mf_aggregates_load(struct mf_aggregates *g, const char *path, struct mf_err *err)
 {
     struct mf_buf b;
     int rc = 0;

@@ -8,7 +8,7 @@
  * format and the semantics. Loading validates everything with NAME:LINE
  * errors.
  *
- * The engine (struct mf_agg) is fed every record once, after the record
+ * The engine (struct mf_aggregates) is fed every record once, after the record
  * was tagged; a record that takes a window over its threshold yields a
  * finding (finding.h) - one per rule, key and window. Windows are aligned
  * on event time (CreationTime), so the order records arrive in does not
@@ -31,7 +31,7 @@
 #include "tags.h"
 
 struct mf_aggdb;
-struct mf_agg;
+struct mf_aggregates;
 
 /* Load the table. tags: the per-event catalogue (aggregate tag ids must
  * not clash with it; `tagged:` and raised tags must be in it; it must
@@ -50,21 +50,22 @@ const struct mf_tag *mf_aggdb_tag_at(const struct mf_aggdb *db, size_t i);
 size_t mf_aggdb_rule_count(const struct mf_aggdb *db);
 const char *mf_aggdb_rule_id(const struct mf_aggdb *db, size_t i, bool *geo);
 
-struct mf_agg_opts {
+struct mf_aggregates_opts {
     size_t max_keys;             /* 0 = the table's max_keys */
     size_t max_memory;           /* bytes; 0 = the table's max_memory */
     const struct mf_geoip *geo;  /* NULL: rules with `geo` are off */
 };
 
-struct mf_agg *mf_agg_new(const struct mf_aggdb *db, const struct mf_agg_opts *opts);
-void mf_agg_destroy(struct mf_agg *g);
+struct mf_aggregates *mf_aggregates_new(const struct mf_aggdb *db,
+                                        const struct mf_aggregates_opts *opts);
+void mf_aggregates_destroy(struct mf_aggregates *g);
 
 /* Count one tagged record (hits: its per-event tags, may be NULL). Every
  * finding it causes is appended to out; returns how many. */
-size_t mf_agg_feed(struct mf_agg *g, const struct mf_record *r,
-                   const struct mf_tag_hits *hits, struct mf_findings *out);
+size_t mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *r,
+                          const struct mf_tag_hits *hits, struct mf_findings *out);
 
-struct mf_agg_stats {
+struct mf_aggregates_stats {
     uint64_t records;            /* fed */
     uint64_t counted;            /* (record, rule) contributions */
     uint64_t late;               /* contributions refused: window out of the horizon */
@@ -76,15 +77,17 @@ struct mf_agg_stats {
     uint64_t bytes;              /* memory of the state now */
     uint64_t rules_off;          /* rules disabled (geo rules without geoip_db) */
 };
-void mf_agg_stats(struct mf_agg *g, struct mf_agg_stats *st);
+void mf_aggregates_stats(struct mf_aggregates *g, struct mf_aggregates_stats *st);
 
 /* Write the state to path atomically (path.tmp, fsync, rename). 0, or -1
  * with err. */
-int mf_agg_save(struct mf_agg *g, const char *path, struct mf_err *err);
+int mf_aggregates_save(struct mf_aggregates *g, const char *path,
+                       struct mf_err *err);
 /* Replace the state with the one saved at path. A missing file is an empty
  * state (returns 0); a damaged or foreign file returns -1 with err and
  * leaves the state empty. Windows of rules changed or removed since are
  * dropped (stats.load_dropped). */
-int mf_agg_load(struct mf_agg *g, const char *path, struct mf_err *err);
+int mf_aggregates_load(struct mf_aggregates *g, const char *path,
+                       struct mf_err *err);
 
 #endif

@@ -102,12 +102,6 @@ static const char *const compression_names[] = {
     [MF_KAFKA_COMPRESS_ZSTD] = "zstd",
 };
 
-/* Substrings of property names whose values are never echoed. */
-static const char *const sensitive_words[] = {
-    "password", "secret", "key", "token", "credential", "oauthbearer.config",
-    "sasl.username", NULL,
-};
-
 /* Delivery errors that a retry of the same message cannot fix. */
 static const rd_kafka_resp_err_t permanent_errors[] = {
     RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE,
@@ -125,19 +119,6 @@ static const rd_kafka_resp_err_t permanent_errors[] = {
     RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION,
     RD_KAFKA_RESP_ERR__INVALID_ARG,
 };
-
-bool
-mf_kafka_prop_sensitive(const char *prop)
-{
-    size_t i;
-
-    if (!prop)
-        return false;
-    for (i = 0; sensitive_words[i]; i++)
-        if (strstr(prop, sensitive_words[i]))
-            return true;
-    return false;
-}
 
 bool
 mf_kafka_err_permanent(int err)

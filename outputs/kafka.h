@@ -87,8 +87,15 @@ void mf_kafka_doc_placeholders(struct mf_buf *b);
  * named per message (RD_KAFKA_V_TOPIC). */
 #define MF_KAFKA_TOPIC_CACHE 64
 
-/* A property whose value must never be echoed (password, secret, key
- * material, tokens, SASL/OAuth configuration). */
+/* How a librdkafka property is treated (one table, kafka_conf.c):
+ * SECRET  its value is a credential (password, secret, key material): never
+ *         written in the configuration (rdkafka_secret_files/_env only) and
+ *         never shown;
+ * HIDDEN  never shown in a message (key locations, user names, tokens);
+ * PLAIN   shown in errors. */
+enum mf_kafka_prop { MF_KAFKA_PROP_PLAIN = 0, MF_KAFKA_PROP_HIDDEN, MF_KAFKA_PROP_SECRET };
+enum mf_kafka_prop mf_kafka_prop_class(const char *prop);
+/* A property whose value must never be echoed (SECRET or HIDDEN). */
 bool mf_kafka_prop_sensitive(const char *prop);
 
 /* A delivery error that retrying the same message cannot fix

@@ -131,17 +131,44 @@ check_key_template(const char *s, char *w, size_t n)
 }
 
 /* librdkafka properties that carry credentials (refused inline). */
-static bool
-rdkafka_sensitive(const char *k)
-{
-    static const char *const exact[] = {"ssl.key.pem", "ssl_key",
-                                        "sasl.oauthbearer.config", NULL};
-    size_t i;
+/* The one list of librdkafka properties that reveal credentials: the
+ * name exactly, or (exact false) anywhere in the name. */
+static const struct {
+    const char *word;
+    bool exact;
+    enum mf_kafka_prop cls;
+} prop_classes[] = {
+    {"password", false, MF_KAFKA_PROP_SECRET},
+    {"secret", false, MF_KAFKA_PROP_SECRET},
+    {"ssl.key.pem", true, MF_KAFKA_PROP_SECRET},
+    {"ssl_key", true, MF_KAFKA_PROP_SECRET},
+    {"sasl.oauthbearer.config", true, MF_KAFKA_PROP_SECRET},
+    /* locations of key material, user names, tokens: not secrets
+     * themselves, never shown all the same */
+    {"key", false, MF_KAFKA_PROP_HIDDEN},
+    {"token", false, MF_KAFKA_PROP_HIDDEN},
+    {"credential", false, MF_KAFKA_PROP_HIDDEN},
+    {"oauthbearer.config", false, MF_KAFKA_PROP_HIDDEN},
+    {"sasl.username", false, MF_KAFKA_PROP_HIDDEN},
+};
 
-    for (i = 0; exact[i]; i++)
-        if (strcmp(k, exact[i]) == 0)
-            return true;
-    return strstr(k, "password") || strstr(k, "secret");
+enum mf_kafka_prop
+mf_kafka_prop_class(const char *prop)
+{
+    enum mf_kafka_prop cls = MF_KAFKA_PROP_PLAIN;
+
+    for (size_t i = 0; prop && i < sizeof(prop_classes) / sizeof(prop_classes[0]); i++)
+        if ((prop_classes[i].exact ? strcmp(prop, prop_classes[i].word) == 0
+                                   : strstr(prop, prop_classes[i].word) != NULL) &&
+            prop_classes[i].cls > cls)
+            cls = prop_classes[i].cls;
+    return cls;
+}
+
+bool
+mf_kafka_prop_sensitive(const char *prop)
+{
+    return mf_kafka_prop_class(prop) != MF_KAFKA_PROP_PLAIN;
 }
 
 /* Properties owned by dedicated keys. */
@@ -181,7 +208,7 @@ kafka_check(const struct mf_optctx *c, void *base, const struct mf_jval *node,
     for (k = 0; k < o->rdkafka.n; k++) {
         const struct mf_kv *kv = &o->rdkafka.v[k];
 
-        if (rdkafka_sensitive(kv->key))
+        if (mf_kafka_prop_class(kv->key) == MF_KAFKA_PROP_SECRET)
             mf_err_add(c->err, file, kv->line,
                           "%s.rdkafka.%s: secrets are never written "
                           "in the configuration: use rdkafka_secret_files or "

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "mem.h"
 #include "optcheck.h"
+#include "units.h"
 
 static bool
 strlist_has(const struct mf_strlist *l, const char *s)
@@ -76,8 +77,6 @@ mf_output_send_wait(struct mf_output *o, struct mf_event *ev, struct mf_buf *scr
 
 /* ---- configuration: the common keys and the filter -------------------- */
 
-#define MS_S 1000LL
-#define MS_M (60 * MS_S)
 
 const struct mf_enum mf_output_areas[] = {
     {"identity_access", 0},
@@ -202,7 +201,7 @@ static const struct mf_option output_opts[] = {
      .desc = "Records handed to the output and not yet acknowledged; at the "
              "limit collection pauses (backpressure), nothing is dropped."},
     {.name = "flush_timeout", .type = MF_OPT_DURATION, .def = "10s",
-     .offset = OUT(flush_timeout_ms), .min = 0, .max = 10 * MS_M,
+     .offset = OUT(flush_timeout_ms), .min = 0, .max = 10 * MF_MS_M,
      .desc = "Bound of every wait on the output: a record waiting for room "
              "(backpressure), an acknowledgement barrier, and at shutdown "
              "the outstanding acknowledgements. Records still "

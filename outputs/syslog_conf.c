@@ -5,9 +5,8 @@
 #include <string.h>
 
 #include "optcheck.h"
+#include "units.h"
 
-#define KIB 1024LL
-#define MIB (1024 * KIB)
 
 static const struct mf_enum transport_choices[] = {
     {"udp", MF_SYSLOG_UDP},
@@ -136,7 +135,7 @@ static const struct mf_option syslog_opts[] = {
              "secret files)."},
     {.name = "max_message_size", .type = MF_OPT_SIZE, .def = "64KiB",
      .offset = SYS(max_message_size), .min = 480,
-     .max = 16 * MIB,
+     .max = 16 * MF_MIB,
      .desc = "Largest message sent, header included (at most 65507 with "
              "udp). A larger record is never cut silently: see the syslog "
              "output documentation for the policy."},

@@ -77,21 +77,6 @@ mf_syslog_pri(int facility, int severity)
 
 /* ---- time ------------------------------------------------------------ */
 
-static void
-split_ms(int64_t ms, struct tm *tm, int *msec)
-{
-    int64_t s = ms / 1000;
-    time_t t;
-
-    *msec = (int)(ms % 1000);
-    if (*msec < 0) {
-        *msec += 1000;
-        s--;
-    }
-    t = (time_t)s;
-    gmtime_r(&t, tm);
-}
-
 size_t
 mf_syslog_ts5424(int64_t ms, char *buf, size_t n)
 {
@@ -104,7 +89,7 @@ mf_syslog_ts3164(int64_t ms, char *buf, size_t n)
     struct tm tm;
     int msec, w;
 
-    split_ms(ms, &tm, &msec);
+    mf_clock_tm(ms, &tm, &msec);
     w = snprintf(buf, n, "%s %2d %02d:%02d:%02d", month_abbr[tm.tm_mon],
                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return w < 0 ? 0 : ((size_t)w < n ? (size_t)w : n - 1);

@@ -102,7 +102,9 @@ for f in usr/bin/m365fwd:agent/meson.build \
          usr/share/doc/m365fwd/examples/records.ndjson:packaging/meson.build \
          usr/share/m365fwd/tags.yaml:normalizers/meson.build \
          usr/share/m365fwd/ocsf.yaml:normalizers/meson.build \
-         usr/share/m365fwd/ecs.yaml:normalizers/meson.build; do
+         usr/share/m365fwd/ecs.yaml:normalizers/meson.build \
+         usr/share/m365fwd/checks.yaml:report/meson.build \
+         usr/share/m365fwd/plan.yaml:report/meson.build; do
     if [ ! -f "$stage/${f%%:*}" ]; then
         echo "build-deb: /${f%%:*} was not installed (install rule in ${f#*:})" >&2
         missing=1

@@ -106,7 +106,8 @@ for f in ./usr/bin/m365fwd ./lib/systemd/system/m365fwd.service \
          ./usr/share/man/man1/m365fwd.1.gz ./usr/share/man/man5/m365fwd.yaml.5.gz \
          ./usr/share/doc/m365fwd/m365fwd.yaml.example ./usr/share/doc/m365fwd/copyright \
          ./usr/share/m365fwd/tags.yaml ./usr/share/m365fwd/ocsf.yaml \
-         ./usr/share/m365fwd/ecs.yaml; do
+         ./usr/share/m365fwd/ecs.yaml ./usr/share/m365fwd/checks.yaml \
+         ./usr/share/m365fwd/plan.yaml; do
     if grep -q " $f\$" "$tmp/contents"; then
         ok "package contains ${f#.}"
     else
@@ -186,6 +187,9 @@ check "normalize with the installed tables (--tags-file/--ocsf-file/--ecs-file)"
     "$bin" normalize --tags-file /usr/share/m365fwd/tags.yaml \
     --ocsf-file /usr/share/m365fwd/ocsf.yaml --ecs-file /usr/share/m365fwd/ecs.yaml \
     -o "$tmp/tables.ndjson" "$records"
+check "report with the installed tables (--checks-file/--plan-file)" \
+    "$bin" report --checks-file /usr/share/m365fwd/checks.yaml \
+    --plan-file /usr/share/m365fwd/plan.yaml -o "$tmp/review.html" "$records"
 printf '{"Id":"x","CreationTime":"2026-01-01T00:00:00","Operation":"UserLoggedIn"}\nnot json\n' |
     "$bin" normalize >/dev/null 2>"$tmp/bad.err"
 rc=$?

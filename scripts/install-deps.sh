@@ -19,7 +19,26 @@ PACKAGES=(
     jq time
     rsyslog rsyslog-gnutls
     openjdk-17-jre-headless maven
+    chromium nodejs
+    faketime stress-ng
 )
+
+# The report's browser test drives Debian's chromium with playwright-core
+# from npm (tests/report/browser/package-lock.json; no browser download).
+browser_test_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/report/browser
+npm_deps() {
+    if [ ! -f "$browser_test_dir/package-lock.json" ] ||
+       [ -d "$browser_test_dir/node_modules/playwright-core" ]; then
+        return 0
+    fi
+    if [ "$check_only" -eq 1 ]; then
+        echo "install-deps.sh: missing: npm packages of $browser_test_dir"
+        return 1
+    fi
+    echo "install-deps.sh: npm ci in $browser_test_dir"
+    (cd "$browser_test_dir" &&
+     PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+}
 
 check_only=0
 case "${1:-}" in
@@ -41,9 +60,16 @@ for p in "${PACKAGES[@]}"; do
     fi
 done
 
+# nodejs from another source (NodeSource) brings its own npm; Debian's
+# nodejs needs the npm package
+if ! command -v npm >/dev/null 2>&1 && [ "$(dpkg-query -W -f='${Status}' npm 2>/dev/null)" != "install ok installed" ]; then
+    missing+=(npm)
+fi
+
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps.sh: all ${#PACKAGES[@]} packages present"
-    exit 0
+    npm_deps
+    exit $?
 fi
 
 echo "install-deps.sh: missing: ${missing[*]}"
@@ -71,3 +97,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
     --no-install-recommends "${missing[@]}"
 echo "install-deps.sh: installed ${#missing[@]} package(s)"
+npm_deps

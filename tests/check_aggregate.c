@@ -29,7 +29,7 @@ static struct mf_tagdb *tagdb;
 
 struct harness {
     struct mf_aggdb *db;
-    struct mf_agg *g;
+    struct mf_aggregates *g;
     struct mf_findings out;
     struct mf_arena a;
 };
@@ -39,13 +39,13 @@ h_init_opts(struct harness *h, const char *table, size_t max_keys,
             size_t max_memory, const struct mf_geoip *geo)
 {
     struct mf_err err;
-    struct mf_agg_opts o = {.max_keys = max_keys, .max_memory = max_memory, .geo = geo};
+    struct mf_aggregates_opts o = {.max_keys = max_keys, .max_memory = max_memory, .geo = geo};
 
     memset(h, 0, sizeof(*h));
     h->db = table ? mf_aggdb_load("t.yaml", table, strlen(table), tagdb, &err)
                   : mf_aggdb_load_builtin(tagdb, &err);
     ck_assert_msg(h->db != NULL, "table: %s", err.msg);
-    h->g = mf_agg_new(h->db, &o);
+    h->g = mf_aggregates_new(h->db, &o);
     mf_findings_init(&h->out);
     mf_arena_init(&h->a, 65536);
 }
@@ -59,7 +59,7 @@ h_init(struct harness *h)
 static void
 h_fini(struct harness *h)
 {
-    mf_agg_destroy(h->g);
+    mf_aggregates_destroy(h->g);
     mf_aggdb_destroy(h->db);
     mf_findings_fini(&h->out);
     mf_arena_fini(&h->a);
@@ -78,7 +78,7 @@ feed(struct harness *h, const char *json)
     ck_assert_msg(root && root->type == MF_JOBJ, "bad test record %s", json);
     mf_record_init(&r, &h->a, root, json, strlen(json), NULL, 0);
     mf_tags_eval(tagdb, &r, &hits);
-    return mf_agg_feed(h->g, &r, &hits, &h->out);
+    return mf_aggregates_feed(h->g, &r, &hits, &h->out);
 }
 
 static const struct mf_finding *
@@ -458,7 +458,7 @@ END_TEST
 START_TEST(ta_lateness)
 {
     struct harness h;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
     int i;
 
     h_init(&h);
@@ -473,13 +473,13 @@ START_TEST(ta_lateness)
     }
     /* a spray at 05:00 is 7 h behind: the stream passed it (lateness 6h) */
     spray(&h, "late", NULL, -5 * 3600, 6, "203.0.113.8");
-    mf_agg_stats(h.g, &st);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.late, 6);
     ck_assert_uint_eq(h.out.n, 0);
     /* one at 07:30 (4.5 h behind) is within lateness */
     spray(&h, "ok", NULL, -(2 * 3600 + 30 * 60), 6, "203.0.113.8");
     ck_assert_uint_eq(count_rule(&h, "identity.password_spray/one_source"), 1);
-    mf_agg_stats(h.g, &st);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.late, 6);
     h_fini(&h);
 }
@@ -488,7 +488,7 @@ END_TEST
 START_TEST(ta_newest_first)
 {
     struct harness h;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
     int i;
 
     h_init(&h);
@@ -516,7 +516,7 @@ START_TEST(ta_newest_first)
         }
     }
     ck_assert_uint_eq(count_rule(&h, "identity.password_spray/one_source"), 1);
-    mf_agg_stats(h.g, &st);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.late, 0);
     ck_assert_uint_gt(st.expired, 50);   /* day-2 windows closed behind it */
     h_fini(&h);
@@ -528,7 +528,7 @@ END_TEST
 START_TEST(ta_eviction)
 {
     struct harness h;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
     int i, k = 0;
 
     h_init_opts(&h, NULL, 100, 0, NULL);
@@ -549,7 +549,7 @@ START_TEST(ta_eviction)
             feed(&h, login_failed(sid, "10:21:00", su, "203.0.113.10", "50126"));
             k++;
         }
-        mf_agg_stats(h.g, &st);
+        mf_aggregates_stats(h.g, &st);
         ck_assert_uint_le(st.keys, 100);
     }
     ck_assert_uint_gt(st.evicted, 2800);
@@ -584,7 +584,7 @@ END_TEST
 START_TEST(ta_memory_cap)
 {
     struct harness h;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
     size_t cap = (size_t)4 << 20;
     int i;
 
@@ -596,7 +596,7 @@ START_TEST(ta_memory_cap)
         snprintf(user, sizeof(user), "n%d@c.com", i);
         feed(&h, login_failed(id, "10:30:00", user, "192.0.2.77", "50055"));
     }
-    mf_agg_stats(h.g, &st);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_msg(st.bytes <= cap, "%llu bytes over a cap of %zu",
                   (unsigned long long)st.bytes, cap);
     ck_assert_uint_gt(st.evicted, 0);
@@ -611,7 +611,7 @@ START_TEST(ta_persist_split)
     struct harness h;
     char dir[256], path[300], uid[40];
     struct mf_err err;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
 
     mf_test_mkdtemp(dir, sizeof(dir), "mf-agg");
     snprintf(path, sizeof(path), "%s/aggregates.state", dir);
@@ -625,11 +625,11 @@ START_TEST(ta_persist_split)
     /* the same spray split by a restart */
     h_init(&h);
     spray(&h, "p", NULL, 0, 3, "203.0.113.11");
-    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
+    ck_assert_int_eq(mf_aggregates_save(h.g, path, &err), 0);
     h_fini(&h);
     h_init(&h);
-    ck_assert_msg(mf_agg_load(h.g, path, &err) == 0, "%s", err.msg);
-    mf_agg_stats(h.g, &st);
+    ck_assert_msg(mf_aggregates_load(h.g, path, &err) == 0, "%s", err.msg);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_gt(st.keys, 0);
     /* the records before the restart come again (blob not committed) */
     feed(&h, login_failed("p-1", "10:00:01", "user1@contoso.com", "203.0.113.11", "50126"));
@@ -643,10 +643,10 @@ START_TEST(ta_persist_split)
     ck_assert_str_eq(h.out.v[0].ids[0], "p-0");
 
     /* fired state survives too: a replay after the next restart stays quiet */
-    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
+    ck_assert_int_eq(mf_aggregates_save(h.g, path, &err), 0);
     h_fini(&h);
     h_init(&h);
-    ck_assert_int_eq(mf_agg_load(h.g, path, &err), 0);
+    ck_assert_int_eq(mf_aggregates_load(h.g, path, &err), 0);
     spray(&h, "p", NULL, 0, 5, "203.0.113.11");
     spray(&h, "q", NULL, 10, 5, "203.0.113.11");
     ck_assert_uint_eq(count_rule(&h, "identity.password_spray/one_source"), 0);
@@ -660,7 +660,7 @@ START_TEST(ta_persist_bad_files)
     struct harness h;
     char dir[256], path[300];
     struct mf_err err;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
     char *good;
     size_t len;
     FILE *f;
@@ -668,10 +668,10 @@ START_TEST(ta_persist_bad_files)
     mf_test_mkdtemp(dir, sizeof(dir), "mf-agg");
     snprintf(path, sizeof(path), "%s/missing.state", dir);
     h_init(&h);
-    ck_assert_int_eq(mf_agg_load(h.g, path, &err), 0);
+    ck_assert_int_eq(mf_aggregates_load(h.g, path, &err), 0);
     spray(&h, "x", NULL, 0, 3, "203.0.113.12");
     snprintf(path, sizeof(path), "%s/a.state", dir);
-    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
+    ck_assert_int_eq(mf_aggregates_save(h.g, path, &err), 0);
     good = mf_test_slurp(path, &len);
     ck_assert_ptr_nonnull(good);
 
@@ -679,21 +679,21 @@ START_TEST(ta_persist_bad_files)
     f = fopen(path, "wb");
     fputs("hello, world, this is no state at all", f);
     fclose(f);
-    ck_assert_int_eq(mf_agg_load(h.g, path, &err), -1);
+    ck_assert_int_eq(mf_aggregates_load(h.g, path, &err), -1);
     ck_assert_ptr_nonnull(strstr(err.msg, "a.state"));
-    mf_agg_stats(h.g, &st);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.keys, 0);
     /* truncated, and one flipped byte */
     f = fopen(path, "wb");
     fwrite(good, 1, len / 2, f);
     fclose(f);
-    ck_assert_int_eq(mf_agg_load(h.g, path, &err), -1);
+    ck_assert_int_eq(mf_aggregates_load(h.g, path, &err), -1);
     good[len / 3] ^= 0x40;
     f = fopen(path, "wb");
     fwrite(good, 1, len, f);
     fclose(f);
-    ck_assert_int_eq(mf_agg_load(h.g, path, &err), -1);
-    mf_agg_stats(h.g, &st);
+    ck_assert_int_eq(mf_aggregates_load(h.g, path, &err), -1);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.keys, 0);
     /* still usable */
     spray(&h, "y", NULL, 0, 5, "203.0.113.12");
@@ -723,17 +723,17 @@ START_TEST(ta_persist_table_changed)
     struct harness h;
     char dir[256], path[300];
     struct mf_err err;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
 
     mf_test_mkdtemp(dir, sizeof(dir), "mf-agg");
     snprintf(path, sizeof(path), "%s/s", dir);
     h_init_opts(&h, t1, 0, 0, NULL);
     feed(&h, login_failed("c1", "10:00:00", "v@c.com", "203.0.113.13", "50126"));
-    ck_assert_int_eq(mf_agg_save(h.g, path, &err), 0);
+    ck_assert_int_eq(mf_aggregates_save(h.g, path, &err), 0);
     h_fini(&h);
     h_init_opts(&h, t2, 0, 0, NULL);
-    ck_assert_int_eq(mf_agg_load(h.g, path, &err), 0);
-    mf_agg_stats(h.g, &st);
+    ck_assert_int_eq(mf_aggregates_load(h.g, path, &err), 0);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.keys, 1);          /* rule a kept its window */
     ck_assert_uint_eq(st.load_dropped, 1);  /* rule b's window is another */
     feed(&h, login_failed("c2", "10:00:01", "v@c.com", "203.0.113.13", "50126"));
@@ -923,11 +923,11 @@ START_TEST(tg_distant_signins)
 {
     struct mf_geoip *g = test_geo();
     struct harness h;
-    struct mf_agg_stats st;
+    struct mf_aggregates_stats st;
     const struct mf_finding *f;
 
     h_init(&h);   /* without a database the rule is off */
-    mf_agg_stats(h.g, &st);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.rules_off, 1);
     feed(&h, login_ok("g1", "10:00:00", "ann@c.com", "192.0.2.9"));
     feed(&h, login_ok("g2", "10:10:00", "ann@c.com", "198.51.100.9"));
@@ -936,7 +936,7 @@ START_TEST(tg_distant_signins)
     if (!g)
         return;
     h_init_opts(&h, NULL, 0, 0, g);
-    mf_agg_stats(h.g, &st);
+    mf_aggregates_stats(h.g, &st);
     ck_assert_uint_eq(st.rules_off, 0);
     /* Paris then Lyon (390 km): not far enough */
     feed(&h, login_ok("g1", "10:00:00", "ann@c.com", "192.0.2.9"));
@@ -1032,7 +1032,7 @@ aggregate_suite(void)
                         (int)(sizeof(bad_tables) / sizeof(bad_tables[0])));
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("mf_agg_feed()");
+    tc = tcase_create("mf_aggregates_feed()");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, ta_spray_threshold);
     tcase_add_test(tc, ta_distinct_vs_count);
@@ -1049,7 +1049,7 @@ aggregate_suite(void)
     tcase_add_test(tc, ta_raise_forwarding);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("mf_agg_save()");
+    tc = tcase_create("mf_aggregates_save()");
     tcase_add_test(tc, ta_persist_split);
     tcase_add_test(tc, ta_persist_bad_files);
     tcase_add_test(tc, ta_persist_table_changed);

@@ -85,6 +85,9 @@ START_TEST(mcl_defaults)
     ck_assert_int_eq(c->collect.max_concurrency, 8);
     ck_assert_int_eq(c->collect.requests_per_minute, 1800);
     ck_assert_int_eq(c->collect.max_record_size, 16 << 20);
+    ck_assert_int_eq(c->collect.max_blob_size, 1LL << 30);
+    ck_assert_int_eq(c->collect.max_retry_after_ms, 15 * 60 * 1000);
+    ck_assert_int_eq(c->collect.transfer_timeout_ms, 30 * 60 * 1000);
     ck_assert(!c->metrics.enabled);
     ck_assert_str_eq(c->metrics.listen, "127.0.0.1:9465");
     ck_assert_uint_eq(c->tenants.n, 1);
@@ -453,6 +456,9 @@ static const struct {
     {"proxy: http://user:" CANARY "@proxy:3128\n" T0 O0,
      "m365fwd.yaml:1: proxy: must not contain credentials (put user:password "
      "in the file named by proxy_auth_file)"},
+    {T0 "    api_endpoint: https://user:" CANARY "@api.example.com\n" O0,
+     "m365fwd.yaml:5: tenants[0].api_endpoint: 'https://***@api.example.com' "
+     "must not contain credentials"},
     {"tenants: {id: x}\n" O0,
      "m365fwd.yaml:1: tenants: expected a list, got a mapping"},
     {"tenants:\n  - id: [a\n" O0, "m365fwd.yaml:3: YAML syntax error: "},

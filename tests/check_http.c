@@ -210,7 +210,7 @@ follow_pages(const char *expect_name)
         ck_assert_msg(r.status == 200, "page %d: %ld %s", pages, r.status,
                       r.af_message);
         pages++;
-        if (!r.next_page_uri[0])
+        if (!r.next_page_uri)
             break;
         /* no CR/LF, no following header, lower-case params, no publisher */
         ck_assert_ptr_null(strpbrk(r.next_page_uri, "\r\n "));
@@ -279,7 +279,6 @@ START_TEST(hp_body_to_fd)
     req_api(&r, TID, "x");
     snprintf(r.url, sizeof(r.url), "%s?PublisherIdentifier=%s", uri, TID);
     r.body_fd = fd;
-    r.max_body = 10;   /* applies to memory only */
     ck_assert_int_eq(mf_http_perform(h, &r), 0);
     ck_assert_int_eq(r.status, 200);
     ck_assert(!r.body_truncated);
@@ -408,6 +407,163 @@ START_TEST(hp_stall_times_out)
     ck_assert_int_eq(mf_http_classify(&r, NULL, 0), MF_RETRY);
     mf_http_req_fini(&r);
     mf_http_destroy(h);
+}
+END_TEST
+
+/* A blob to a file, with a ceiling on the decompressed size; the fault
+ * (or none) is set first. */
+static void
+blob_to_fd(struct mf_http *h, struct mf_http_req *r, int fd, size_t max_body,
+           long stall_seconds)
+{
+    char uri[1024];
+
+    first_blob_uri(uri, sizeof(uri));
+    req_api(r, TID, "x");
+    snprintf(r->url, sizeof(r->url), "%s?PublisherIdentifier=%s", uri, TID);
+    r->body_fd = fd;
+    r->max_body = max_body;
+    r->stall_seconds = stall_seconds;
+    ck_assert_int_eq(mf_http_perform(h, r), 0);
+}
+
+/* A blob fetched to a file with a ceiling: truncated there, never more
+ * written, verdict DROP with the ceiling in the reason. */
+static void
+assert_capped(const char *fault_json, size_t cap)
+{
+    struct mf_http *h = mf_http_new();
+    struct mf_http_req r;
+    char path[] = "/tmp/mf-http-cap-XXXXXX", why[200], want[64];
+    int fd = mkstemp(path);
+
+    unlink(path);
+    if (fault_json)
+        fault(fault_json);
+    blob_to_fd(h, &r, fd, cap, 0);
+    ck_assert(r.body_truncated);
+    ck_assert_int_le(lseek(fd, 0, SEEK_END), (off_t)cap);
+    ck_assert_int_eq(mf_http_classify(&r, why, sizeof(why)), MF_DROP);
+    snprintf(want, sizeof(want), "over %zu bytes", cap);
+    ck_assert_ptr_nonnull(strstr(why, want));
+    close(fd);
+    mf_http_req_fini(&r);
+    mf_http_destroy(h);
+}
+
+START_TEST(hp_fd_body_capped)
+{
+    assert_capped(NULL, 100);
+}
+END_TEST
+
+START_TEST(hp_gzip_bomb_capped)
+{
+    /* 8 MiB once decompressed, a few KiB on the wire: the cap counts what
+     * is written, after decompression */
+    assert_capped("{\"match\": {\"route\": \"blob\"}, \"action\": \"gzip_bomb\","
+                  " \"size\": 8388608, \"count\": 1}", 1 << 20);
+}
+END_TEST
+
+START_TEST(hp_long_next_page)
+{
+    struct mf_http *h = mf_http_new();
+    struct mf_http_req r;
+    char f[256];
+
+    /* 6000 bytes: kept whole and followed */
+    fault("{\"match\": {\"route\": \"content\"}, \"action\": \"nextpage_long\","
+          " \"length\": 6000, \"count\": 1}");
+    req_listing(&r);
+    ck_assert_int_eq(mf_http_perform(h, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(r.next_page_uri);
+    ck_assert_uint_ge(strlen(r.next_page_uri), 6000);
+    ck_assert(!r.next_page_too_long);
+    snprintf(r.url, sizeof(r.url), "%s&PublisherIdentifier=%s", r.next_page_uri, TID);
+    ck_assert_int_eq(mf_http_perform(h, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    mf_http_req_fini(&r);
+    /* beyond what a request can carry: flagged, never "no next page" */
+    snprintf(f, sizeof(f), "{\"match\": {\"route\": \"content\"}, \"action\": "
+             "\"nextpage_long\", \"length\": %d, \"count\": 1}", MF_HTTP_URL_MAX + 100);
+    fault(f);
+    req_listing(&r);
+    ck_assert_int_eq(mf_http_perform(h, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_null(r.next_page_uri);
+    ck_assert(r.next_page_too_long);
+    mf_http_req_fini(&r);
+    mf_http_destroy(h);
+}
+END_TEST
+
+START_TEST(hp_slow_progress_is_no_stall)
+{
+    struct mf_http *h = mf_http_new();
+    struct mf_http_req r;
+    char path[] = "/tmp/mf-http-drip-XXXXXX";
+    int fd = mkstemp(path);
+
+    unlink(path);
+    /* a body that keeps coming for longer than the no-progress limit */
+    fault("{\"match\": {\"route\": \"blob\"}, \"action\": \"drip\","
+          " \"chunk\": 400, \"interval\": \"300ms\", \"count\": 1}");
+    blob_to_fd(h, &r, fd, 0, 1);
+    ck_assert_msg(r.curl_code == 0, "%s", r.error);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_gt(r.body_bytes, 2000);
+    close(fd);
+    mf_http_req_fini(&r);
+    mf_http_destroy(h);
+}
+END_TEST
+
+START_TEST(hp_stall_mid_body_times_out)
+{
+    struct mf_http *h = mf_http_new();
+    struct mf_http_req r;
+    char uri[1024];
+
+    fault("{\"match\": {\"route\": \"blob\"}, \"action\": \"drip\","
+          " \"chunk\": 50, \"interval\": \"10ms\", \"stall_after\": 100,"
+          " \"stall_max\": \"30s\", \"count\": 1}");
+    first_blob_uri(uri, sizeof(uri));
+    req_api(&r, TID, "x");
+    snprintf(r.url, sizeof(r.url), "%s?PublisherIdentifier=%s", uri, TID);
+    r.stall_seconds = 1;
+    ck_assert_int_eq(mf_http_perform(h, &r), 0);
+    ck_assert_int_eq(r.curl_code, CURLE_OPERATION_TIMEDOUT);
+    ck_assert_int_eq(mf_http_classify(&r, NULL, 0), MF_RETRY);
+    mf_http_req_fini(&r);
+    mf_http_destroy(h);
+}
+END_TEST
+
+/* ---- mf_http_url_redact ------------------------------------------------ */
+
+START_TEST(hu_redact)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"https://user:pw@host:8443/p/q?secret=1", "https://host:8443/p/q"},
+        {"http://u@proxy:3128", "http://proxy:3128"},
+        {"https://host/a@b?x=y", "https://host/a@b"},
+        {"https://host/path#frag", "https://host/path"},
+        {"user:pw@host/x", "host/x"},
+        {"https://h", "https://h"},
+    };
+    char out[64];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        mf_http_url_redact(cases[i].in, out, sizeof(out));
+        ck_assert_str_eq(out, cases[i].out);
+    }
+    mf_http_url_redact("https://user:pw@averyveryverylonghostname.example/x", out, 12);
+    ck_assert_ptr_null(strstr(out, "pw"));
+    ck_assert_uint_eq(strlen(out), 11);
 }
 END_TEST
 
@@ -779,6 +935,15 @@ suite(void)
     tcase_add_test(tc, hp_http_url_refused);
     tcase_add_test(tc, hp_connection_reset);
     tcase_add_test(tc, hp_stall_times_out);
+    tcase_add_test(tc, hp_fd_body_capped);
+    tcase_add_test(tc, hp_gzip_bomb_capped);
+    tcase_add_test(tc, hp_long_next_page);
+    tcase_add_test(tc, hp_slow_progress_is_no_stall);
+    tcase_add_test(tc, hp_stall_mid_body_times_out);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("mf_http_url_redact");
+    tcase_add_test(tc, hu_redact);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mf_http_classify");

@@ -593,7 +593,9 @@ START_TEST(mhelp_each_helper_hits_its_family)
     mf_metrics_queue_depth(m, "k", 17);
     mf_metrics_delivery_failure(m, "k");
     mf_metrics_delivery_failure(m, "k");
+    mf_metrics_clock_skew(m, "t", -7200);
     body = mf_metrics_render(m, &len);
+    assert_line(body, "m365fwd_clock_skew_seconds{tenant=\"t\"} -7200");
     assert_line(body, "m365fwd_records_rejected_total{tenant=\"t\","
                       "content_type=\"Audit.General\"} 2");
     assert_line(body, "m365fwd_duplicates_dropped_total{tenant=\"t\","
@@ -751,6 +753,30 @@ START_TEST(mrz_ok_entry_goes_stale)
 }
 END_TEST
 
+START_TEST(mrz_add_lists_without_overwriting)
+{
+    struct mf_metrics *m = new_fake();
+    json_t *j;
+    int st;
+
+    mf_metrics_status_set(m, MF_METRICS_TENANT, "contoso", true, NULL, 0);
+    /* registered before its first flush: listed, ok */
+    mf_metrics_status_add(m, MF_METRICS_OUTPUT, "kafka");
+    j = readyz_json(m, &st);
+    ck_assert_int_eq(st, 200);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "outputs")), 1);
+    json_decref(j);
+    /* a failing entry stays failing when added again (reload) */
+    mf_metrics_status_set(m, MF_METRICS_OUTPUT, "kafka", false, "down", 0);
+    mf_metrics_status_add(m, MF_METRICS_OUTPUT, "kafka");
+    j = readyz_json(m, &st);
+    ck_assert_int_eq(st, 503);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "outputs")), 1);
+    json_decref(j);
+    mf_metrics_destroy(m);
+}
+END_TEST
+
 START_TEST(mrz_null_registry)
 {
     json_t *j;
@@ -834,6 +860,35 @@ START_TEST(msrv_health_endpoints_follow_state)
     ck_assert_int_eq(r.status, 200);
     ck_assert_str_eq(r.body, "");
     http_free(&r);
+    mf_metrics_server_stop(s);
+    mf_metrics_destroy(m);
+}
+END_TEST
+
+/* Idle connections (more than the former per-address limit of 16 and
+ * total of 32) never keep /healthz from answering. */
+START_TEST(msrv_idle_connections_healthz_answers)
+{
+    struct mf_metrics *m = mf_metrics_new("1");
+    struct mf_metrics_server *s = start_ok(m, "127.0.0.1:0");
+    struct sockaddr_in a;
+    struct http_resp r;
+    int idle[48];
+
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)mf_metrics_server_port(s));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (size_t i = 0; i < sizeof(idle) / sizeof(idle[0]); i++) {
+        idle[i] = socket(AF_INET, SOCK_STREAM, 0);
+        ck_assert_int_ge(idle[i], 0);
+        ck_assert_int_eq(connect(idle[i], (struct sockaddr *)&a, sizeof(a)), 0);
+    }
+    r = http_do(AF_INET, mf_metrics_server_port(s), "GET", "/healthz");
+    ck_assert_int_eq(r.status, 200);
+    http_free(&r);
+    for (size_t i = 0; i < sizeof(idle) / sizeof(idle[0]); i++)
+        close(idle[i]);
     mf_metrics_server_stop(s);
     mf_metrics_destroy(m);
 }
@@ -1069,6 +1124,7 @@ metrics_suite(void)
     tc = tcase("mf_metrics_readyz()");
     tcase_add_test(tc, mrz_states);
     tcase_add_test(tc, mrz_ok_entry_goes_stale);
+    tcase_add_test(tc, mrz_add_lists_without_overwriting);
     tcase_add_test(tc, mrz_null_registry);
     suite_add_tcase(s, tc);
 
@@ -1076,6 +1132,7 @@ metrics_suite(void)
     tcase_add_test(tc, msrv_scrape_metrics_over_http);
     tcase_add_test(tc, msrv_health_endpoints_follow_state);
     tcase_add_test(tc, msrv_unknown_path_and_method);
+    tcase_add_test(tc, msrv_idle_connections_healthz_answers);
     tcase_add_test(tc, msrv_port_in_use_refused);
     tcase_add_test(tc, msrv_bad_listen_refused);
     tcase_add_test(tc, msrv_ipv6_loopback);

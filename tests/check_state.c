@@ -1,5 +1,6 @@
 /* check_state.c - durable collection state. */
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,115 @@ START_TEST(mso_open_errors)
 }
 END_TEST
 
+static void
+write_text(const char *name, const char *text)
+{
+    char p[400];
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static bool
+exists_in_dir(const char *prefix)
+{
+    char cmd[400];
+
+    snprintf(cmd, sizeof(cmd), "ls %s | grep -q '^%s'", dir, prefix);
+    return system(cmd) == 0;
+}
+
+START_TEST(msl_exclusive_and_names_holder)
+{
+    char err[512], pid[32];
+    struct mf_state_lock *a, *b;
+
+    ck_assert_int_eq(mf_state_lock_holder(dir), 0);
+    a = mf_state_lock(dir, err, sizeof(err));
+    ck_assert_msg(a != NULL, "%s", err);
+    /* an open-file-description lock: a second one conflicts even from
+     * this process (as it does from another agent) */
+    b = mf_state_lock(dir, err, sizeof(err));
+    ck_assert_ptr_null(b);
+    snprintf(pid, sizeof(pid), "PID %ld", (long)getpid());
+    ck_assert_msg(strstr(err, dir) && strstr(err, pid), "%s", err);
+    ck_assert_int_eq(mf_state_lock_holder(dir), getpid());
+    mf_state_unlock(a);
+    ck_assert_int_eq(mf_state_lock_holder(dir), 0);
+    b = mf_state_lock(dir, err, sizeof(err));
+    ck_assert_msg(b != NULL, "%s", err);
+    mf_state_unlock(b);
+}
+END_TEST
+
+START_TEST(mso_origin_new_then_reset)
+{
+    struct mf_state *st = open_ok();
+    struct mf_state_origin o;
+    char p[400];
+
+    ck_assert_int_eq(mf_state_origin(st, &o), 0);
+    ck_assert(o.created_now);
+    ck_assert(!o.reset);
+    ck_assert_int_gt(o.created_ms, 0);
+    mf_state_close(st);
+    st = open_ok();
+    ck_assert_int_eq(mf_state_origin(st, &o), 0);
+    ck_assert(!o.created_now);
+    mf_state_close(st);
+    /* state.db gone from a directory used before (inflight.db is there) */
+    snprintf(p, sizeof(p), "%s/state.db", dir);
+    ck_assert_int_eq(unlink(p), 0);
+    st = open_ok();
+    ck_assert_int_eq(mf_state_origin(st, &o), 0);
+    ck_assert(o.created_now && o.reset);
+    ck_assert_int_gt(o.reset_ms, 0);
+    ck_assert_ptr_nonnull(strstr(o.reset_reason, "state.db was missing"));
+    mf_state_close(st);
+}
+END_TEST
+
+START_TEST(mso_inflight_damaged_set_aside)
+{
+    struct mf_state *st = open_ok();
+    struct mf_state_origin o;
+    char v[256], p[400];
+
+    mf_state_close(st);
+    write_text("inflight.db", "this is not a database, this is not a database, "
+               "this is not a database, this is not a database\n");
+    snprintf(p, sizeof(p), "%s/inflight.db-wal", dir);
+    unlink(p);
+    st = open_ok();
+    ck_assert_int_eq(mf_state_origin(st, &o), 0);
+    ck_assert_ptr_nonnull(strstr(o.inflight_note, "inflight.db was damaged"));
+    ck_assert(exists_in_dir("inflight.db.damaged-"));
+    ck_assert_int_eq(mf_state_meta_get(st, "inflight_reset_reason", v, sizeof(v)), 1);
+    /* the marks work again */
+    ck_assert_int_eq(mf_state_blob_begin(st, "t", "c", "b1", 1), 0);
+    ck_assert_int_eq(mf_state_blob_begin(st, "t", "c", "b1", 2), 1);
+    mf_state_close(st);
+}
+END_TEST
+
+START_TEST(msm_meta)
+{
+    struct mf_state *st = open_ok();
+    char v[16];
+
+    ck_assert_int_eq(mf_state_meta_get(st, "k", v, sizeof(v)), 0);
+    ck_assert_int_eq(mf_state_meta_set(st, "k", "first"), 0);
+    ck_assert_int_eq(mf_state_meta_set(st, "k", "second value, cut"), 0);
+    ck_assert_int_eq(mf_state_meta_get(st, "k", v, sizeof(v)), 1);
+    ck_assert_str_eq(v, "second value, c");
+    mf_state_close(st);
+}
+END_TEST
+
 static Suite *
 state_suite(void)
 {
@@ -225,6 +335,18 @@ state_suite(void)
     tcase_add_test(tc, mso_open_errors);
     tcase_add_test(tc, mso_schema1_upgraded);
     tcase_add_test(tc, mso_id_hash_separates_tenant_and_id);
+    tcase_add_test(tc, mso_origin_new_then_reset);
+    tcase_add_test(tc, mso_inflight_damaged_set_aside);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("mf_state_lock");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, msl_exclusive_and_names_holder);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("mf_state_meta");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, msm_meta);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -88,8 +88,10 @@ class DemoRun(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.work = tempfile.mkdtemp(prefix="m365fwd-test-demo-")
+        cls.report = os.path.join(cls.work, "review.html")
         env = dict(os.environ, MF_DEMO_NO_BUILD="1", MF_BIN=BINARY,
-                   MF_DEMO_DIR=cls.work, MF_MOCK_KAFKA=MOCK or "none")
+                   MF_DEMO_DIR=cls.work, MF_MOCK_KAFKA=MOCK or "none",
+                   MF_DEMO_REPORT=cls.report)
         p = subprocess.run(["bash", os.path.join(DEMO, "run-demo.sh")],
                            cwd=SRC, env=env, stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=400)
@@ -246,6 +248,41 @@ class DemoRun(unittest.TestCase):
             allowed = {"m365.%s.%s" % (tenant, a) for a in areas}
             self.assertTrue(topics <= allowed, "%s on %s, expected one of %s"
                             % (rid, sorted(topics), sorted(allowed)))
+
+    def test_run_review_of_the_tenants(self):
+        """The demo ends with the review's path; the review, from the
+        rollup `run` kept, counts every delivered record once and finds the
+        scenario's stories."""
+        last = [l for l in self.output.splitlines() if l.strip()][-1]
+        self.assertEqual(last, "the security and governance review of the three "
+                         "tenants: %s" % self.report)
+        with open(self.report, encoding="utf-8") as f:
+            html = f.read()
+        for sec in ("summary", "exposure", "checks", "plan", "coverage"):
+            self.assertIn('<section id="%s">' % sec, html)
+        self.assertNotIn("<script", html.lower())
+        now = self.load("records/expected.json")["now"][:10]
+        p = subprocess.run([BINARY, "report", "-c", os.path.join(self.work, "m365fwd.yaml"),
+                            "--format", "json", "--from", "2020-01-01", "--to", now],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        doc = json.loads(p.stdout)
+        self.assertEqual(doc["source"]["kind"], "rollup")
+        self.assertEqual(sorted(t["name"] for t in doc["tenants"]),
+                         ["contoso", "fabrikam", "northwind"])
+        self.assertEqual(doc["summary"]["records"], len(self.by_id))
+        per_tenant = collections.Counter(TENANTS[e["metadata"]["tenant_uid"]]
+                                         for e in self.events)
+        self.assertEqual({t["name"]: t["records"] for t in doc["tenants"]}, dict(per_tenant))
+        ident = next(a for a in doc["exposure"]["areas"] if a["area"] == "identity_access")
+        self.assertEqual([(f["id"], f["tenant"], f["key"]) for f in ident["findings"]
+                          if f["id"] == "password_spray"],
+                         [("password_spray", "contoso", "45.153.160.2")])
+        status = {c["id"]: c["status"] for c in doc["checks"]}
+        for cid in ("audit_turned_off", "mfa_turned_off", "external_forwarding",
+                    "sharing_without_review", "device_code_flow"):
+            self.assertEqual(status[cid], "finding", cid)
+        self.assertIn("dave@contoso.com", [a["name"] for a in ident["actors"]])
 
     def test_run_stops_everything(self):
         ready = self.load("emu.ready")

@@ -71,6 +71,31 @@ DLP_TYPES = [
 ]
 
 
+# token_error fault kinds: (HTTP status, error, AADSTS code, description).
+# temporarily_unavailable, server_error and throttled are Entra ID
+# incidents (transient); the others look like configuration errors, for a
+# test that switches them off again.
+TOKEN_ERRORS = {
+    "temporarily_unavailable": (503, "temporarily_unavailable", 90033,
+                                "A transient error has occurred. Please try "
+                                "again."),
+    "server_error": (500, "server_error", 50000, "There was an error issuing "
+                     "a token or an issue with our sign-in service."),
+    "bad_secret": (401, "invalid_client", 7000215, "Invalid client secret "
+                   "provided."),
+    "secret_expired": (401, "invalid_client", 7000222, "The provided client "
+                       "secret keys for the app are expired."),
+    "unknown_app": (400, "unauthorized_client", 700016, "Application was not "
+                    "found in the directory."),
+    "unknown_tenant": (400, "invalid_request", 90002, "Tenant not found. "
+                       "Check to make sure you have the correct tenant ID."),
+    "no_consent": (400, "invalid_grant", 65001, "The user or administrator "
+                   "has not consented to use the application."),
+    "throttled": (429, "temporarily_unavailable", 90055, "Tenant throttled: "
+                  "too many requests."),
+}
+
+
 # --------------------------------------------------------------------------
 # small helpers
 
@@ -1037,7 +1062,7 @@ class Emulator:
 
     # ---- faults
 
-    def take_fault(self, route, tenant_id, ct):
+    def take_fault(self, route, tenant_id, ct, content_id=None):
         with self.lock:
             for f in self.faults:
                 m = f["match"]
@@ -1047,6 +1072,8 @@ class Emulator:
                 if m.get("tenant") and m["tenant"].lower() != (tenant_id or ""):
                     continue
                 if m.get("contentType") and canon_ct(m["contentType"]) != ct:
+                    continue
+                if m.get("contentId") and m["contentId"] != content_id:
                     continue
                 if f.get("skip", 0) > 0:
                     f["skip"] -= 1
@@ -1196,17 +1223,29 @@ class EmuHandlerBase(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body[:len(body) // 2])
             self.wfile.flush()
             self.reset()
-        if action == "slow":
-            bps = max(1, int(fault.get("bytes_per_second", 1024)))
-            chunk = max(1, bps // 10)
-            pause = chunk / float(bps)
+        if action in ("slow", "drip") and len(body) > 1:
+            # all but the last byte trickled out; the last one below (so a
+            # blob served this way is counted like any other)
+            if action == "slow":
+                bps = max(1, int(fault.get("bytes_per_second", 1024)))
+                chunk = max(1, bps // 10)
+                pause = chunk / float(bps)
+                stall_after = None
+            else:
+                chunk = max(1, int(fault.get("chunk", 1)))
+                pause = parse_duration(fault.get("interval", 0.5))
+                stall_after = fault.get("stall_after")
             stop = self.server.stop_event
-            for i in range(0, len(body), chunk):
-                self.wfile.write(body[i:i + chunk])
+            head, body = body[:-1], body[-1:]
+            for i in range(0, len(head), chunk):
+                if stall_after is not None and i >= int(stall_after):
+                    # no more progress: the client's no-progress limit ends it
+                    stop.wait(parse_duration(fault.get("stall_max", "1h")))
+                    self.reset()
+                self.wfile.write(head[i:i + chunk])
                 self.wfile.flush()
                 if stop.wait(pause):
                     self.reset()
-            return
         if before_last is None or not body:
             self.wfile.write(body)
             self.wfile.flush()
@@ -1322,7 +1361,8 @@ class ApiHandler(EmuHandlerBase):
                     ct = b.ct
             claims, t = emu.check_token(self.headers.get("Authorization"))
             tenant_id = t.id
-            self.pre_fault(route, t.id, ct)
+            self.pre_fault(route, t.id, ct, rest[len("audit/"):]
+                           if route == "blob" else None)
             if not GUID_RE.match(url_tid):
                 raise af_error(400, "AF20013", "The tenant ID '%s' in the URL "
                                "is not a valid GUID." % url_tid)
@@ -1383,13 +1423,13 @@ class ApiHandler(EmuHandlerBase):
                 "list": "ListSubscriptions",
                 "notifications": "ListNotifications"}.get(route, route)
 
-    def pre_fault(self, route, tenant_id, ct):
+    def pre_fault(self, route, tenant_id, ct, content_id=None):
         """Latency and injected faults applied before normal handling."""
         emu = self.server.emu
         stop = self.server.stop_event
         if emu.latency > 0 and stop.wait(emu.latency):
             self.reset()
-        f = emu.take_fault(route, tenant_id, ct)
+        f = emu.take_fault(route, tenant_id, ct, content_id)
         self.fault = f
         if f is None:
             return
@@ -1417,6 +1457,17 @@ class ApiHandler(EmuHandlerBase):
             raise EmuError(401, {"Message": "Authorization has been denied "
                                  "for this request."},
                            [("WWW-Authenticate", "Bearer")])
+        if action == "token_error":
+            kind = f.get("kind", "temporarily_unavailable")
+            if kind not in TOKEN_ERRORS:
+                raise EmuError(500, {"error": "server_error",
+                                     "error_description": "m365emu: unknown "
+                                     "token_error kind %s" % kind})
+            st, error, code, desc = TOKEN_ERRORS[kind]
+            self.token_error(st, error, code, desc)
+        if action == "not_found":
+            raise af_error(404, "AF20050", "The specified content (%s) does "
+                           "not exist." % (content_id or ""))
         if action == "status":
             st = int(f.get("status", 500))
             hdrs = []
@@ -1879,12 +1930,25 @@ class ApiHandler(EmuHandlerBase):
                    for b in page]
             emu.stats_misc["blobs_listed"] += len(out)
         headers = []
-        if more:
-            nb = more[0]
-            tok = "%s$%s$emu%d" % (digits23(nb.created), digits23(start), nb.seq)
+        f = getattr(self, "fault", None) or {}
+        repeat = f.get("action") == "nextpage_repeat"
+        if more or repeat:
+            if repeat:
+                # the NextPageUri of this page is this page again (a loop)
+                tok = token
+            else:
+                nb = more[0]
+                tok = "%s$%s$emu%d" % (digits23(nb.created), digits23(start),
+                                       nb.seq)
             uri = ("https://%s/api/v1.0/%s/activity/feed/subscriptions/content?"
-                   "contenttype=%s&starttime=%s&endtime=%s&nextpage=%s"
-                   % (host, url_tid, s.ct, fmt_7(start), fmt_7(end), tok))
+                   "contenttype=%s&starttime=%s&endtime=%s"
+                   % (host, url_tid, s.ct, fmt_7(start), fmt_7(end)))
+            if tok is not None:
+                uri += "&nextpage=" + tok
+            if f.get("action") == "nextpage_long":
+                # a valid URI of `length` bytes (a filler parameter)
+                want = int(f.get("length", 5000))
+                uri += "&filler=" + "x" * max(0, want - len(uri) - 8)
             headers.append((emu.nextpage_header, uri))
         return self.respond(200, json.dumps(out, separators=(',', ':')).encode(), headers)
 
@@ -1908,6 +1972,9 @@ class ApiHandler(EmuHandlerBase):
                            "requested with the key %s "
                            "has already expired. Content older than 7 days "
                            "cannot be retrieved." % cid)
+        f = getattr(self, "fault", None)
+        if f and f.get("action") in ("gzip_bomb", "oversize"):
+            return self.send_big(b, f)
         body = emu.blob_body(b)
         n = len(emu.blob_ids(b)) if (b.records is not None or b.dups) else b.n
 
@@ -1920,6 +1987,49 @@ class ApiHandler(EmuHandlerBase):
 
         # Counted only when the whole body was written (see send_raw).
         return self.respond(200, body, before_last=served)
+
+
+    def send_big(self, b, f):
+        """A blob whose body is `size` bytes once decompressed: its records,
+        then blanks up to size. gzip_bomb sends it gzip-compressed
+        (Content-Encoding: gzip, about 1000:1), oversize as it is. Never
+        counted as served."""
+        import zlib
+        emu = self.server.emu
+        size = int(parse_duration(f.get("size", 64 << 20)))
+        head = emu.blob_body(b)[:-1]
+        pad = max(0, size - len(head) - 1)
+        hdrs = [("Content-Type", "application/json; charset=utf-8")]
+        if f["action"] == "gzip_bomb":
+            z = zlib.compressobj(9, zlib.DEFLATED, 31)
+            parts = [z.compress(head)]
+            blank = b" " * (1 << 20)
+            left = pad
+            while left > 0:
+                parts.append(z.compress(blank[:min(left, len(blank))]))
+                left -= min(left, len(blank))
+            parts.append(z.compress(b"]"))
+            parts.append(z.flush())
+            body = b"".join(parts)
+            hdrs.append(("Content-Encoding", "gzip"))
+            self.send_raw(200, body, hdrs, ctype=False)
+            return 200
+        # oversize: streamed, never held in memory
+        self.send_response_only(200)
+        for k, v in hdrs + TRAILER_HEADERS:
+            self.send_header(k, v)
+        self.send_header("Date", fmt_http_date(emu.now()))
+        self.send_header("Content-Length", str(len(head) + pad + 1))
+        self.end_headers()
+        self.wfile.write(head)
+        blank = b" " * (1 << 20)
+        left = pad
+        while left > 0:
+            self.wfile.write(blank[:min(left, len(blank))])
+            left -= min(left, len(blank))
+        self.wfile.write(b"]")
+        self.wfile.flush()
+        return 200
 
 
 # --------------------------------------------------------------------------
@@ -2017,7 +2127,11 @@ class ControlHandler(EmuHandlerBase):
         if path == "/_control/faults":
             if method == "DELETE":
                 with emu.lock:
-                    emu.faults = []
+                    if q.get("id"):
+                        ids = {int(i) for i in q["id"].split(",")}
+                        emu.faults = [f for f in emu.faults if f["id"] not in ids]
+                    else:
+                        emu.faults = []
                 return {"ok": True}
             if method == "POST":
                 specs = req.get("faults", [req] if "action" in req else [])

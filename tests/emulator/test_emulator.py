@@ -931,13 +931,17 @@ class TestFaults(EmuTestCase):
                                 ssl.SSLError, OSError)):
             self.listing()
         items = json.loads(self.listing()[2])
+
+        def times_served():
+            served = self.emu.ctl("GET", "/_control/served?tenant=%s" % T1)
+            return sum(b["times"] for b in served["blobs"]
+                       if b["contentId"] == items[0]["contentId"])
+        before = times_served()
         self.fault(match={"route": "blob"}, action="reset_mid_body")
         with self.assertRaises((http.client.IncompleteRead, ConnectionError,
                                 ssl.SSLError, OSError)):
             self.emu.get_url(items[0]["contentUri"], self.tok, T1)
-        served = self.emu.ctl("GET", "/_control/served?tenant=%s" % T1)
-        self.assertNotIn(items[0]["contentId"],
-                         [b["contentId"] for b in served["blobs"]])
+        self.assertEqual(times_served(), before)
         self.fault(match={"route": "blob"}, action="malformed")
         st, _, data = self.emu.get_url(items[0]["contentUri"], self.tok, T1)
         self.assertEqual(st, 200)
@@ -993,6 +997,121 @@ class TestFaults(EmuTestCase):
                                           token=tok)[0], 401)
         finally:
             self.emu.ctl("POST", "/_control/config", {"token_lifetime": 3599})
+
+    def test_token_error_kinds_and_switch_off(self):
+        want = {"temporarily_unavailable": (503, 90033),
+                "server_error": (500, 50000), "bad_secret": (401, 7000215),
+                "unknown_app": (400, 700016), "unknown_tenant": (400, 90002),
+                "no_consent": (400, 65001)}
+        for kind, (status, code) in want.items():
+            self.fault(match={"route": "token"}, action="token_error", kind=kind)
+            st, _, body = self.emu.token_v2()
+            doc = json.loads(body)
+            self.assertEqual((st, doc["error_codes"]), (status, [code]), kind)
+            self.assertTrue(doc["error_description"].startswith("AADSTS%d:" % code))
+        # a fault without count stays until it is deleted by its id
+        ids = self.emu.ctl("POST", "/_control/faults", {"faults": [
+            {"match": {"route": "token"}, "action": "token_error",
+             "kind": "bad_secret"}]})["ids"]
+        self.assertEqual([self.emu.token_v2()[0] for _ in range(3)], [401] * 3)
+        self.emu.ctl("DELETE", "/_control/faults?id=%d" % ids[0])
+        self.assertEqual(self.emu.token_v2()[0], 200)
+
+    def test_not_found_for_one_blob(self):
+        items = json.loads(self.listing()[2])
+        cid = items[0]["contentId"]
+        self.fault(match={"route": "blob", "contentId": cid},
+                   action="not_found", count=2)
+        for _ in range(2):
+            st, _, body = self.emu.get_url(items[1]["contentUri"], self.tok, T1)
+            self.assertEqual(st, 200)
+            st, _, body = self.emu.get_url(items[0]["contentUri"], self.tok, T1)
+            self.assertEqual((st, err_code(body)), (404, "AF20050"))
+        self.assertEqual(self.emu.get_url(items[0]["contentUri"], self.tok,
+                                          T1)[0], 200)
+
+    def test_nextpage_repeat_and_long(self):
+        self.emu.ctl("POST", "/_control/config", {"page_size": 1})
+        try:
+            st, r, _ = self.listing()
+            first = r.getheader("NextPageUri")
+            self.fault(match={"route": "content"}, action="nextpage_repeat")
+            st, r, _ = self.emu.get_url(first, self.tok, T1)
+            self.assertEqual((st, r.getheader("NextPageUri")), (200, first))
+            # on the first page too: the loop points at that page
+            self.fault(match={"route": "content"}, action="nextpage_repeat")
+            st, r, _ = self.listing()
+            self.assertNotIn("nextpage=", r.getheader("NextPageUri"))
+            self.fault(match={"route": "content"}, action="nextpage_long",
+                       length=6000)
+            st, r, _ = self.listing()
+            long_uri = r.getheader("NextPageUri")
+            self.assertGreaterEqual(len(long_uri), 6000)
+            st, r, body = self.emu.get_url(long_uri, self.tok, T1)
+            self.assertEqual(st, 200)
+            self.assertEqual(len(json.loads(body)), 1)
+            self.assertIsNone(r.getheader("NextPageUri"))
+        finally:
+            self.emu.ctl("POST", "/_control/config", {"page_size": 100})
+
+    def test_gzip_bomb_and_oversize(self):
+        import zlib
+        items = json.loads(self.listing()[2])
+        uri = items[0]["contentUri"]
+        self.fault(match={"route": "blob"}, action="gzip_bomb", size=8 << 20)
+        st, r, body = self.emu.get_url(uri, self.tok, T1)
+        self.assertEqual((st, r.getheader("Content-Encoding")), (200, "gzip"))
+        self.assertLess(len(body), 256 << 10)
+        plain = zlib.decompress(body, 31)
+        self.assertEqual(len(plain), 8 << 20)
+        self.assertEqual(len(json.loads(plain)), 50)
+        self.fault(match={"route": "blob"}, action="oversize", size=3 << 20)
+        st, r, body = self.emu.get_url(uri, self.tok, T1)
+        self.assertEqual((st, len(body)), (200, 3 << 20))
+        self.assertEqual(len(json.loads(body)), 50)
+        served = self.emu.ctl("GET", "/_control/served?tenant=%s" % T1)
+        self.assertNotIn(items[0]["contentId"],
+                         [b["contentId"] for b in served["blobs"]])
+
+    def test_drip_and_stall_after(self):
+        items = json.loads(self.listing()[2])
+        uri = urllib.parse.urlsplit(items[1]["contentUri"])
+        path = uri.path + "?PublisherIdentifier=" + T1
+        hdr = {"Authorization": "Bearer " + self.tok}
+        # progress stops after 100 bytes: a reader with a 0.5 s read timeout
+        # gives up (no progress), it does not wait for the whole body
+        self.fault(match={"route": "blob"}, action="drip", chunk=50,
+                   interval="10ms", stall_after=100, stall_max="20s")
+        conn = http.client.HTTPSConnection("127.0.0.1", self.emu.port,
+                                           context=self.emu.ctx, timeout=0.5)
+        conn.request("GET", path, headers=hdr)
+        r = conn.getresponse()
+        self.assertEqual(r.read(100)[:1], b"[")
+        with self.assertRaises(socket.timeout):
+            r.read(1)
+        conn.close()
+        # a steady drip completes and the blob counts as served
+        self.fault(match={"route": "blob"}, action="drip", chunk=4096,
+                   interval="5ms")
+        t = time.monotonic()
+        st, _, body = self.emu.https("GET", path, headers=hdr)
+        self.assertEqual((st, len(json.loads(body))), (200, 50))
+        self.assertGreaterEqual(time.monotonic() - t,
+                                0.005 * (len(body) // 4096) * 0.8)
+        served = self.emu.ctl("GET", "/_control/served?tenant=%s" % T1)
+        self.assertIn(items[1]["contentId"],
+                      [b["contentId"] for b in served["blobs"]])
+
+    def test_date_header_follows_the_virtual_clock(self):
+        before = self.emu.now()
+        self.emu.ctl("POST", "/_control/advance-clock", {"seconds": -7200})
+        try:
+            st, r, _ = self.listing()
+            import email.utils
+            date = email.utils.parsedate_to_datetime(r.getheader("Date"))
+            self.assertLess(abs(date.timestamp() - (before - 7200)), 60)
+        finally:
+            self.emu.ctl("POST", "/_control/advance-clock", {"seconds": 7200})
 
     def test_probability_is_seeded(self):
         self.emu.ctl("POST", "/_control/faults", {"faults": [

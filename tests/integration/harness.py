@@ -68,6 +68,7 @@ class Certs:
     """Test CA and certificates, made once per process."""
     _certs = None
     _dir = None
+    prefix = ()         # command prefix for openssl (mkcerts.make_certs)
 
     @classmethod
     def get(cls):
@@ -75,7 +76,7 @@ class Certs:
             if not have_openssl():
                 raise SkipSuite("openssl command not found")
             cls._dir = tempfile.mkdtemp(prefix="m365fwd-integ-certs-")
-            cls._certs = mkcerts.make_certs(cls._dir)
+            cls._certs = mkcerts.make_certs(cls._dir, prefix=cls.prefix)
         return cls._certs
 
     @classmethod
@@ -268,12 +269,12 @@ class Agent:
 
     def __init__(self, binary, workdir, emu, tenants=None, content_types=None,
                  schema="raw", collect=None, auth="secret", output_path=None,
-                 extra_top=None, tenant_overrides=None):
+                 extra_top=None, tenant_overrides=None, state_dir=None):
         self.binary = binary
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.emu = emu
-        self.state_dir = os.path.join(workdir, "state")
+        self.state_dir = state_dir or os.path.join(workdir, "state")
         self.output = output_path or os.path.join(workdir, "out.ndjson")
         self.cfg = os.path.join(workdir, "m365fwd.yaml")
         self.logs = []
@@ -323,6 +324,8 @@ class Agent:
         with open(self.cfg, "w") as f:
             f.write("\n".join(lines) + "\n")
         self.proc = None
+        self.prefix = []        # e.g. ["faketime", "-f", "+2h"]
+        self.env = None         # environment of the agent (None: inherited)
 
     def _log_file(self, tag):
         while True:     # several Agent objects may share one directory
@@ -337,8 +340,9 @@ class Agent:
     def run_once(self, timeout=120, args=()):
         log = self._log_file("once")
         with open(log, "wb") as lf:
-            p = subprocess.Popen([self.binary, "run", "-c", self.cfg, "--once"]
-                                 + list(args), stdout=lf, stderr=lf)
+            p = subprocess.Popen(self.prefix + [self.binary, "run", "-c", self.cfg,
+                                                "--once"] + list(args),
+                                 stdout=lf, stderr=lf, env=self.env)
             try:
                 rc = p.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -352,8 +356,8 @@ class Agent:
         assert self.proc is None or self.proc.poll() is not None
         log = self._log_file("run")
         self._lf = open(log, "wb")
-        self.proc = subprocess.Popen([self.binary, "run", "-c", self.cfg],
-                                     stdout=self._lf, stderr=self._lf)
+        self.proc = subprocess.Popen(self.prefix + [self.binary, "run", "-c", self.cfg],
+                                     stdout=self._lf, stderr=self._lf, env=self.env)
         return self.proc
 
     def alive(self):
@@ -385,9 +389,9 @@ class Agent:
             self._lf.close()
 
     def status(self, timeout=30):
-        r = subprocess.run([self.binary, "status", "-c", self.cfg, "--json"],
+        r = subprocess.run(self.prefix + [self.binary, "status", "-c", self.cfg, "--json"],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=timeout)
+                           timeout=timeout, env=self.env)
         if r.returncode != 0:
             raise RuntimeError("status --json exited %d: %s" % (
                 r.returncode, r.stderr.decode("utf-8", "replace")[-1000:]))

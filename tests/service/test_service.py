@@ -218,6 +218,12 @@ outputs:
             agent.send_signal(signal.SIGHUP)
             wait_for(lambda: b"configuration reloaded" in slurp(
                 os.path.join(self.d, "agent.log")), "the reload in the log")
+            # every configured output is listed from the start, not from its
+            # first flush (a check right after the first records reached the
+            # file raced that flush: the flake of issue 11)
+            st, body = get(base + "/readyz")
+            self.assertEqual(sorted(o["name"] for o in json.loads(body)["outputs"]),
+                             ["extra", "main"], body)
             new = self.emu.ctl("POST", "/_control/publish",
                                {"tenant": T1, "contentType": "Audit.Exchange",
                                 "count": 1, "records": 5})

@@ -33,6 +33,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "emulator"))
 
 import mkcerts  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+from stallproxy import StallProxy  # noqa: E402
+
 BIN = None
 TMP = None
 CERTS = None
@@ -50,6 +53,7 @@ HOSTILE_USER = 'e=v|il\\x]"y\nz\t\u00e9\u65e5^@contoso.com'
 # min(max_in_flight, 4096); max_in_flight is 1000 in the configs below.
 WINDOW = 1000
 RESTART_WINDOW = 4096      # SL_WINDOW_RECORDS, the default window
+RESTART_HOLD = 256 * 1024  # bytes through the proxy before the restart
 DEADLINE = 30.0
 
 
@@ -149,6 +153,15 @@ def listening(port, proto):
         except OSError:
             pass
     return False
+
+
+def socket_buffer_max():
+    """The largest send buffer the kernel gives a TCP socket (autotuning)."""
+    try:
+        with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+            return int(f.read().split()[2])
+    except (OSError, ValueError, IndexError):
+        return 4 << 20
 
 
 def free_port(proto):
@@ -674,14 +687,26 @@ class SyslogTest(unittest.TestCase):
             self.assertEqual(json.loads(m["msg"]), norm[sd_id(m)])
 
     def restart_mid_stream(self, name, sig=signal.SIGTERM, **tls):
-        """import sends a stream; rsyslog is stopped (SIGTERM) once some
-        records have arrived and started again on the same port while import
-        keeps sending. Every Id must arrive at least once."""
+        """import sends a stream through a proxy the test controls; once
+        HOLD bytes went through, the proxy stops reading, so import is
+        blocked mid-stream (what it still has to send does not fit in the
+        socket buffers); then rsyslog is stopped (SIGTERM, or SIGKILL) and
+        started again on the same port, and only then does the proxy read
+        again. The fault is in place before import can finish, whatever
+        the machine's load. Every Id must arrive at least once."""
         n = 20000
         rs = self.rsyslog(name, **({"tls": "anon"} if tls else {}))
+        proxy = StallProxy(("127.0.0.1", rs.port)).start()
+        self.addCleanup(proxy.stop)
         recs = [record(i, name[:4]) for i in range(n)]
         inp = os.path.join(TMP, name + ".ndjson")
         write_records(inp, recs)
+        # bytes import cannot get rid of while the proxy holds: its socket
+        # send buffer and the proxy's receive buffer; the records left
+        # after the hold must be more than that
+        unread_max = socket_buffer_max() + 2 * 16384
+        self.assertGreater(os.path.getsize(inp) - RESTART_HOLD, 2 * unread_max,
+                           "too few records to block import behind the proxy")
         extra = {"transport": "tls", "ca_file": CERTS["ca"]} if tls else {}
         # the resend window must cover what the kernel buffers and rsyslog
         # hold unread when it stops: at the default (4096 records, 8 MiB)
@@ -689,21 +714,29 @@ class SyslogTest(unittest.TestCase):
         # outgrows (then records beyond the window are lost: the loss bound
         # of plain syslog, docs/outputs.md)
         cfg = config(name, rs, framing="octet-counting", flush_timeout="60s",
-                     max_in_flight=RESTART_WINDOW, **extra)
+                     max_in_flight=RESTART_WINDOW, address="127.0.0.1:%d" % proxy.port,
+                     **extra)
+        proxy.hold_after(RESTART_HOLD)
         p = run_import(cfg, [inp])
         try:
-            wait_for(lambda: len(rs.lines()) >= 500, "500 messages before the restart")
+            proxy.wait_held(DEADLINE)
+            if p.poll() is not None:
+                self.fail("import ended while the proxy held its stream: %s"
+                          % p.stderr.read()[-800:].decode("utf-8", "replace"))
+            # what went through reaches rsyslog's file (import stays blocked)
+            wait_for(lambda: len(rs.lines()) >= 100, "100 messages before the restart")
             port = rs.port
             rs.stop(sig)
             before = len(rs.lines())
             rs2 = Rsyslog(name, **({"tls": "anon"} if tls else {}), port=port)
             self.rs.append(rs2)
             rs2.start()
+            proxy.resume()
         finally:
             rc, err = finish(p)
         self.assertEqual(rc, 0, err)
         self.assertLess(before, n, "import was done before the restart: not a "
-                        "mid-stream test (raise n)")
+                        "mid-stream test")
 
         def all_there():
             seen = ids_in(rs2.lines(), parse_5424, sd_id)

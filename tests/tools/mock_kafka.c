@@ -16,7 +16,9 @@
  *       --wait, poll until it reaches N: exit 0 when reached, 1 on timeout.
  *
  *   mock_kafka --consume BOOTSTRAP TOPIC [--count N] [--timeout SEC]
- *       Read TOPIC (a name or a ^regex) from the beginning and print one
+ *       Read TOPIC (a name or a ^regex; topics created meanwhile are
+ *       picked up) from the beginning, partitions assigned directly (no
+ *       consumer group, so no rebalance to wait for), and print one
  *       line per record: topic, partition, offset and the m365fwd-id header
  *       (or the key when there is none), tab-separated. Stops after N
  *       records, after SEC seconds without a new record (default 10), or on
@@ -25,7 +27,9 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <pthread.h>
+#include <regex.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,28 +179,72 @@ cmd_watermark(const char *boot, const char *topic, long long want, int timeout_s
     return rc;
 }
 
+/* Assign (from the beginning) every partition of the topics matching
+ * topic (a name, or a ^regex) not assigned yet; returns how many topics
+ * are assigned in all. No consumer group: nothing waits for a rebalance. */
+static int
+assign_new(rd_kafka_t *rk, const char *topic, char **seen, int n_seen)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *add;
+    regex_t re;
+    bool is_re = topic[0] == '^';
+
+    if (is_re && regcomp(&re, topic, REG_EXTENDED | REG_NOSUB) != 0)
+        return n_seen;
+    if (rd_kafka_metadata(rk, 1, NULL, &md, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (is_re)
+            regfree(&re);
+        return n_seen;
+    }
+    add = rd_kafka_topic_partition_list_new(8);
+    for (int t = 0; t < md->topic_cnt && n_seen < 256; t++) {
+        const struct rd_kafka_metadata_topic *mt = &md->topics[t];
+        bool known = false;
+
+        if (mt->err || !(is_re ? regexec(&re, mt->topic, 0, NULL, 0) == 0
+                               : strcmp(mt->topic, topic) == 0))
+            continue;
+        for (int k = 0; k < n_seen && !known; k++)
+            known = strcmp(seen[k], mt->topic) == 0;
+        if (known)
+            continue;
+        seen[n_seen++] = strdup(mt->topic);
+        for (int p = 0; p < mt->partition_cnt; p++)
+            rd_kafka_topic_partition_list_add(add, mt->topic, mt->partitions[p].id)
+                ->offset = RD_KAFKA_OFFSET_BEGINNING;
+    }
+    if (add->cnt)
+        rd_kafka_incremental_assign(rk, add);
+    rd_kafka_topic_partition_list_destroy(add);
+    rd_kafka_metadata_destroy(md);
+    if (is_re)
+        regfree(&re);
+    return n_seen;
+}
+
 static int
 cmd_consume(const char *boot, const char *topic, long long count, int idle_s)
 {
     rd_kafka_t *rk = client(RD_KAFKA_CONSUMER, boot);
-    rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
-    long long got = 0, last = now_ms();
+    long long got = 0, last = now_ms(), looked = 0;
+    char *seen[256];
+    int n_seen = 0;
 
     rd_kafka_poll_set_consumer(rk);
-    rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
-    if (rd_kafka_subscribe(rk, subs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        fprintf(stderr, "mock_kafka: cannot subscribe to %s\n", topic);
-        return 2;
-    }
-    rd_kafka_topic_partition_list_destroy(subs);
     while (!stop && (count < 0 || got < count) &&
            now_ms() - last < (long long)idle_s * 1000) {
-        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+        rd_kafka_message_t *m;
         rd_kafka_headers_t *h = NULL;
         const void *v = NULL;
         size_t len = 0;
 
-        if (!m)
+        /* topics appear while the producer writes: look again now and then */
+        if (now_ms() - looked >= 500) {
+            n_seen = assign_new(rk, topic, seen, n_seen);
+            looked = now_ms();
+        }
+        if (!(m = rd_kafka_consumer_poll(rk, 200)))
             continue;
         if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF &&
@@ -219,6 +267,8 @@ cmd_consume(const char *boot, const char *topic, long long count, int idle_s)
         rd_kafka_message_destroy(m);
     }
     fflush(stdout);
+    for (int k = 0; k < n_seen; k++)
+        free(seen[k]);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return count >= 0 && got < count ? 1 : 0;

@@ -1,0 +1,244 @@
+"""faultlib: the fault suite's scenario registry, context and table.
+
+A scenario is a function decorated with @scenario(name, defect=..., needs=...)
+in a module tests/faults/scenarios_*.py. It gets a Ctx (its own temp dir,
+the m365fwd binary, helpers that start the emulator, an agent, a stalling
+proxy, faketime, a small file system) and returns a Row: what the source
+made available (sent), what reached the sink (received, unique), what was
+lost without being reported, duplicates, and a verdict:
+
+  healed    every record arrived (duplicates within the documented bound)
+  reported  what did not arrive was reported loudly (gap event naming it,
+            exit status, log, `status`) and nothing was lost in silence
+  FAIL ...  anything else (an assertion of the scenario failed)
+  skip ...  the environment cannot run it (the reason is printed)
+
+New scenarios slot in by adding a function (or a scenarios_<area>.py file);
+the runner (run_faults.py) imports every scenarios_*.py next to it.
+
+No sleeps for synchronization: waits are conditions with deadlines
+(harness.wait_for); timing faults are put in place by the test (proxy
+hold/reset, emulator faults switched on and off by id).
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.dirname(os.path.dirname(HERE))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+sys.path.insert(0, os.path.join(SRC, "tests", "tools"))
+import harness as h  # noqa: E402
+from stallproxy import StallProxy  # noqa: E402
+
+REGISTRY = []
+
+# Certificates valid from yesterday: an agent under faketime hours behind
+# still trusts them.
+if shutil.which("faketime"):
+    h.Certs.prefix = ("faketime", "-f", "-1d")
+
+
+class Skip(Exception):
+    """The environment cannot run this scenario."""
+
+
+class Fail(AssertionError):
+    pass
+
+
+def scenario(name, defect, needs=()):
+    """Register a scenario. defect: where it comes from (issue 11 defect N,
+    reliability.md §6 row N). needs: external commands it requires."""
+    def wrap(fn):
+        REGISTRY.append({"name": name, "defect": defect, "needs": tuple(needs),
+                         "fn": fn, "doc": (fn.__doc__ or "").strip()})
+        return fn
+    return wrap
+
+
+class Row:
+    def __init__(self, name, sent=0, received=0, lost=0, duplicates=0,
+                 verdict="healed", note=""):
+        self.name = name
+        self.sent = sent
+        self.received = received
+        self.lost = lost
+        self.duplicates = duplicates
+        self.verdict = verdict
+        self.note = note
+        self.seconds = 0.0
+
+    @property
+    def ok(self):
+        if self.verdict.startswith("skip"):
+            return True
+        return self.verdict in ("healed", "reported") and self.lost == 0
+
+
+def expect(cond, msg, *args):
+    if not cond:
+        raise Fail(msg % args if args else msg)
+
+
+class Ctx:
+    """Everything one scenario uses; cleanup() stops what it started."""
+
+    def __init__(self, binary, name, keep=False):
+        self.binary = binary
+        self.name = name
+        self.keep = keep
+        self.dir = tempfile.mkdtemp(prefix="m365fwd-fault-%s-" % name)
+        self.emus = []
+        self.agents = []
+        self.proxies = []
+        self.mounts = []
+
+    # ---- pieces ----------------------------------------------------------
+    def emu(self, scenario_dict, **kw):
+        e = h.Emulator(scenario_dict, os.path.join(self.dir, "emu%d" % len(self.emus)),
+                       **kw)
+        self.emus.append(e)
+        return e
+
+    def agent(self, emu, sub="agent", **kw):
+        a = h.Agent(self.binary, os.path.join(self.dir, sub), emu, **kw)
+        self.agents.append(a)
+        return a
+
+    def proxy(self, upstream_port, **kw):
+        p = StallProxy(("127.0.0.1", upstream_port), **kw).start()
+        self.proxies.append(p)
+        return p
+
+    @staticmethod
+    def faketime(offset):
+        """Command prefix running a program with its clock moved by offset
+        ("+2h", "-2h"). Skip when faketime is missing."""
+        if not shutil.which("faketime"):
+            raise Skip("faketime not installed (Debian package faketime)")
+        return ["faketime", "-f", offset]
+
+    @staticmethod
+    def faketime_env(binary):
+        """Environment for a faketime'd agent: the monotonic clock stays
+        real (timers), and a sanitizer build accepts the preloaded library."""
+        env = dict(os.environ)
+        env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        env["FAKETIME_DONT_RESET"] = "1"
+        asan = env.get("ASAN_OPTIONS", "")
+        env["ASAN_OPTIONS"] = (asan + ":" if asan else "") + "verify_asan_link_order=0"
+        return env
+
+    def small_fs(self, size_kib):
+        """A fresh tmpfs of size_kib mounted in the scenario dir (root only;
+        Skip otherwise). Returns its path; unmounted at cleanup."""
+        if os.geteuid() != 0 or not shutil.which("mount"):
+            raise Skip("a small file system needs root (mount -t tmpfs)")
+        d = os.path.join(self.dir, "smallfs%d" % len(self.mounts))
+        os.makedirs(d)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dk,mode=0700" % size_kib,
+                            "tmpfs", d], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if r.returncode != 0:
+            raise Skip("cannot mount a tmpfs: %s" % r.stderr.decode().strip()[:200])
+        self.mounts.append(d)
+        return d
+
+    def cleanup(self):
+        for a in self.agents:
+            a.stop_if_running()
+        for p in self.proxies:
+            p.stop()
+        for e in self.emus:
+            e.stop()
+        for d in reversed(self.mounts):
+            subprocess.run(["umount", "-l", d], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL)
+        # no secret in any log of any agent (reliability.md §4.1)
+        for a in self.agents:
+            logs = a.all_logs()
+            expect(h.SECRET.encode() not in logs, "the client secret is in an agent log")
+        if self.keep:
+            sys.stderr.write("  [kept %s]\n" % self.dir)
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- accounting ------------------------------------------------------------
+
+def tally(name, emu, agent, tenant=h.T1, ct=None, reported_blobs=(), note="",
+          verdict="healed"):
+    """Row for a collection scenario: sent = records of every blob visible
+    on the emulator; received = unique Ids delivered; lost = sent - received
+    - the records of blobs reported in a gap event (by contentId). The
+    verdict given ("healed", "reported") holds only when nothing was lost."""
+    blobs = emu.content(tenant, ct)
+    now = emu.now()
+    sent, by_blob = set(), {}
+    for b in blobs:
+        if h.parse_created(b["available"]) > now:
+            continue
+        sent.update(b["ids"])
+        by_blob[b["contentId"]] = set(b["ids"])
+    out = agent.read_output()
+    ids = out.ids()
+    got = set(ids)
+    reported = set()
+    for cid in reported_blobs:
+        reported |= by_blob.get(cid, set())
+    lost = sent - got - reported
+    extra = got - sent
+    expect(not out.bad, "output lines that are not objects: %s", out.bad[:2])
+    expect(not extra, "%d records delivered that were never served", len(extra))
+    row = Row(name, sent=len(sent), received=len(got & sent), lost=len(lost),
+              duplicates=len(ids) - len(got), note=note,
+              verdict=verdict if not lost else "FAIL")
+    row.lost_ids = sorted(lost)
+    row.gaps = out.gaps
+    return row
+
+
+def gap_names(gaps, content_id):
+    """Does a collection-gap event name content_id?"""
+    return any(content_id in json.dumps(g) for g in gaps)
+
+
+def wait_for(cond, timeout, what):
+    return h.wait_for(cond, timeout, what)
+
+
+def log_has(agent, needle, timeout=30):
+    """Wait until the agent's logs contain needle (bytes or str)."""
+    if isinstance(needle, str):
+        needle = needle.encode()
+    return h.wait_for(lambda: needle in agent.all_logs(), timeout,
+                      "%r in the agent log" % needle)
+
+
+# ---- table -------------------------------------------------------------------
+
+COLUMNS = ("scenario", "sent", "received", "lost", "duplicates", "verdict")
+
+
+def format_table(rows):
+    cells = [COLUMNS] + [(r.name, str(r.sent), str(r.received), str(r.lost),
+                          str(r.duplicates), r.verdict) for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    out = []
+    for k, c in enumerate(cells):
+        out.append("| " + " | ".join(c[i].ljust(widths[i]) for i in range(len(COLUMNS)))
+                   + " |")
+        if k == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
+
+
+def format_row(r):
+    return "%-28s sent %-6d received %-6d lost %-4d dup %-4d %s (%.1fs)%s" % (
+        r.name, r.sent, r.received, r.lost, r.duplicates, r.verdict, r.seconds,
+        ("\n      " + r.note) if r.note else "")
