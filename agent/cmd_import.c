@@ -289,9 +289,11 @@ report_settle(struct import_run *r, struct chunk *list, bool ok)
 }
 
 /* The acknowledgement barrier: every chunk the lanes completed before it is
- * delivered once every output acknowledged everything sent so far. */
+ * delivered once every output acknowledged everything sent so far. The
+ * last one (final) drains the outputs: the receivers confirm the end of
+ * the stream (mf_output_drain). */
 static void
-barrier(struct import_run *r)
+barrier(struct import_run *r, bool final)
 {
     struct chunk *list, *next;
     unsigned long long n = 0, refused = 0;
@@ -301,10 +303,10 @@ barrier(struct import_run *r)
     list = r->done;
     r->done = NULL;
     pthread_mutex_unlock(&r->mu);
-    if (!list)
+    if (!list && !final)
         return;
     for (size_t i = 0; i < r->fo.n; i++)
-        if (mf_fanout_flush(&r->fo, i) != 0)
+        if ((final ? mf_fanout_drain(&r->fo, i) : mf_fanout_flush(&r->fo, i)) != 0)
             ok = false;
     for (struct chunk *c = list; c; c = c->next) {
         n += c->normalized - c->refused;
@@ -359,7 +361,7 @@ add_record(struct import_run *r, const struct mf_input_rec *rec)
         submit(r);
     if (++r->since_barrier >= IMPORT_BATCH) {
         r->since_barrier = 0;
-        barrier(r);
+        barrier(r, false);
     }
 }
 
@@ -556,7 +558,7 @@ mf_cmd_import(int argc, char **argv)
                 files_failed++;
     }
     drain(&r);
-    barrier(&r);
+    barrier(&r, true);
     fprintf(stderr, "m365fwd import: %llu records read, %llu delivered, %llu rejected, "
             "%llu not acknowledged\n", r.read, r.delivered, r.rejected, r.unacked);
     if (r.rejected || r.unacked || files_failed || import_stop)
