@@ -165,6 +165,13 @@ class Ctx:
         self.procs.append(p)
         return p
 
+    def mock_kafka(self, topics=("t:1",)):
+        """A mock Kafka cluster (tests/mock_kafka of the build); Skip when
+        the build has none."""
+        k = MockKafka(self.binary, topics, os.path.join(self.dir, "kafka.log"))
+        self.procs.append(k)
+        return k
+
     def cleanup(self):
         for p in self.procs:
             p.kill()
@@ -272,6 +279,62 @@ class Import:
         if self.p.poll() is None:
             self.p.kill()
             self.p.wait()
+
+
+def mock_kafka_exe(binary):
+    build = os.environ.get("MF_BUILD_ROOT") or os.path.dirname(os.path.dirname(binary))
+    exe = os.path.join(build, "tests", "mock_kafka")
+    if not os.access(exe, os.X_OK):
+        raise Skip("no mock_kafka in this build (%s)" % exe)
+    return exe
+
+
+class MockKafka:
+    """tests/tools/mock_kafka serving a librdkafka mock cluster; down()
+    and up() take every broker down and back (SIGUSR1 / SIGUSR2)."""
+
+    def __init__(self, binary, topics, log):
+        self.exe = mock_kafka_exe(binary)
+        args = [self.exe]
+        for t in topics:
+            args += ["-t", t]
+        self.log = open(log, "wb")
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
+        self.bootstrap = self.p.stdout.readline().decode().strip()
+        expect(self.bootstrap, "mock_kafka did not start")
+
+    def _signal(self, sig, word):
+        import signal as sg
+        self.p.send_signal(getattr(sg, sig))
+        line = self.p.stdout.readline().decode().strip()
+        expect(line == word, "mock_kafka answered %r to %s", line, sig)
+
+    def down(self):
+        self._signal("SIGUSR1", "down")
+
+    def up(self):
+        self._signal("SIGUSR2", "up")
+
+    def ids(self, topic, timeout=20):
+        """Every record's Id in topic (duplicates included)."""
+        hw = subprocess.run([self.exe, "--watermark", self.bootstrap, topic],
+                            capture_output=True, text=True, timeout=60).stdout.strip()
+        if not hw or hw == "0":
+            return []
+        p = subprocess.run([self.exe, "--consume", self.bootstrap, topic, "--count", hw,
+                            "--timeout", str(timeout)],
+                           capture_output=True, text=True, timeout=120)
+        return [ln.split("\t")[-1] for ln in p.stdout.splitlines() if ln]
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
 
 
 SD_ID = re.compile(rb' id="([^"]*)"')

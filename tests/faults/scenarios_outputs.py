@@ -156,10 +156,11 @@ CT = "Audit.Exchange"
 FAST = {"poll_interval": "1s", "max_backoff": "2s", "request_timeout": "5s"}
 
 
-def emu_blobs(ctx, blobs, records_per_blob):
+def emu_blobs(ctx, blobs, records_per_blob, end=0):
+    """blobs over 3 hours up to end (emulator time spec: 0 now, "-2h")."""
     return ctx.emu(h.scenario([h.tenant(h.T1, {CT: {"blobs": blobs,
                                                     "records_per_blob": records_per_blob,
-                                                    "span": "3h"}})]))
+                                                    "span": "3h", "end": end}})]))
 
 
 def run_agent(ctx, emu, collect=None, **kw):
@@ -231,3 +232,45 @@ def file_rotated_deleted(ctx):
     got = check_lines(rotated).ids() + seen_second + check_lines(a.output).ids()
     return count_row("file-rotated-deleted", first | second | third, got,
                      note="renamed, then deleted, reopened each time")
+
+
+# ---------------------------------------------------------------------------
+# defect 6: each output acknowledges on its own
+
+def kafka_lines(bootstrap, topic, flush_timeout="2s"):
+    return ["  - name: k", "    type: kafka", "    brokers: \"%s\"" % bootstrap,
+            "    topic: %s" % topic, "    schema: raw", "    flush_timeout: %s" % flush_timeout]
+
+
+@scenario("kafka-outage-file-healthy", "issue 11 defect 6")
+def kafka_outage_file_healthy(ctx):
+    """3,000 records to a file output and a Kafka output whose brokers are
+    down from the start: the file gets every record exactly once while
+    Kafka is down (each output acknowledges blobs on its own; a blob comes
+    again only for Kafka); once the brokers are back Kafka gets every
+    record; the checkpoint waits for both."""
+    k = ctx.mock_kafka(["fo:1"])
+    k.down()
+    # all of them listed at the first listing (older than the last hour,
+    # which the collector lists again later)
+    e = emu_blobs(ctx, 30, 100, end="-2h")
+    a = run_agent(ctx, e, extra_top=kafka_lines(k.bootstrap, "fo"))
+    a.start()
+    ids = served(e)
+    wait_for(lambda: set(a.read_output().ids()) >= ids, 120,
+             "every record in the file while Kafka is down")
+    k.up()
+    wait_for(lambda: set(k.ids("fo")) >= ids, 120, "every record in Kafka once it is back")
+    rc = a.terminate()
+    expect(rc == 0, "SIGTERM exit %d", rc)
+    file_ids = a.read_output().ids()
+    kafka_ids = k.ids("fo")
+    frow = count_row("file", ids, file_ids)
+    krow = count_row("kafka", ids, kafka_ids)
+    expect(frow.duplicates == 0, "%d duplicates in the healthy file output", frow.duplicates)
+    row = count_row("kafka-outage-file-healthy", ids, [i for i in file_ids if i in set(kafka_ids)],
+                    note="file: %d lines, %d duplicates; kafka: %d records, %d duplicates"
+                    % (len(file_ids), frow.duplicates, len(kafka_ids), krow.duplicates))
+    row.lost = frow.lost + krow.lost
+    row.duplicates = frow.duplicates + krow.duplicates
+    return row
