@@ -837,8 +837,13 @@ blob_done(struct mf_http_req *r, void *ud)
             b->retry_at_ms = now + (ra >= 0 ? ra : backoff_ms(t->c, b->attempts));
             b->attempts++;
         }
-        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %s (retrying)",
-               t->conf->name, st->ct, b->content_id, why);
+        if (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT)))
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s: state_dir %s is full: "
+                   "%s; the blob is fetched again once there is room (the checkpoint "
+                   "holds)", t->conf->name, st->ct, b->content_id, t->c->cfg->state_dir, why);
+        else
+            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %s (retrying)",
+                   t->conf->name, st->ct, b->content_id, why);
     }
     if (b->fd >= 0) {
         close(b->fd);

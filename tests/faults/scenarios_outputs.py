@@ -13,6 +13,7 @@ can get past them.
 import os
 import re
 import subprocess
+import time
 
 from faultlib import (Skip, count_row, expect, h, records, scenario, wait_for,
                       write_ndjson, yaml_config)
@@ -273,4 +274,121 @@ def kafka_outage_file_healthy(ctx):
                     % (len(file_ids), frow.duplicates, len(kafka_ids), krow.duplicates))
     row.lost = frow.lost + krow.lost
     row.duplicates = frow.duplicates + krow.duplicates
+    return row
+
+
+# ---------------------------------------------------------------------------
+# defect 7: import with Kafka down
+
+@scenario("import-kafka-down", "issue 11 defect 7")
+def import_kafka_down(ctx):
+    """import of 2,000 records to a file output and a Kafka output whose
+    brokers are down past flush_timeout: the file takes every record once;
+    Kafka's are counted, named by Id and kept in state_dir/undelivered, exit
+    1; once the brokers are back the printed replay (import --output k)
+    delivers them to Kafka only: 0 lost, 0 duplicates."""
+    k = ctx.mock_kafka(["imp:1"])
+    k.down()
+    recs = records(2000, "kd")
+    sent = [r["Id"] for r in recs]
+    inp = write_ndjson(os.path.join(ctx.dir, "in.ndjson"), recs)
+    out = os.path.join(ctx.dir, "out.ndjson")
+    cfg = yaml_config(os.path.join(ctx.dir, "m365fwd.yaml"), os.path.join(ctx.dir, "state"),
+                      [file_out(out), {"name": "k", "type": "kafka", "brokers": k.bootstrap,
+                                       "topic": "imp", "schema": "raw",
+                                       "flush_timeout": "2s"}])
+    imp = ctx.imports(cfg, [inp])
+    rc = imp.wait(120)
+    err = imp.stderr()
+    expect(rc == 1, "import exited %d with Kafka down: %s", rc, err[-600:])
+    m = re.search(r"output k: (\d+) records not delivered", err)
+    expect(m and int(m.group(1)) == 2000, "the count is not named: %s", err[-800:])
+    named = re.findall(r"output=k id=([^ ]+) .*not delivered; kept in", err)
+    expect(len(named) >= 1 and set(named) <= set(sent), "no Id named: %s", err[-800:])
+    frow = count_row("file", sent, check_lines(out).ids())
+    expect(frow.lost == 0 and frow.duplicates == 0, "file output: %d lost, %d duplicates",
+           frow.lost, frow.duplicates)
+    k.up()
+    cmd = replay_command(err)
+    cmd[0] = ctx.binary
+    expect("--output" in cmd and "k" in cmd, "the replay is not for output k: %s", cmd)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+    expect(r.returncode == 0, "the replay exited %d: %s", r.returncode,
+           r.stderr.decode()[-600:])
+    kids = k.ids("imp")
+    frow = count_row("file", sent, check_lines(out).ids())
+    expect(frow.duplicates == 0, "the replay doubled the file output (%d)", frow.duplicates)
+    row = count_row("import-kafka-down", sent, kids, verdict="reported",
+                    note="2000 named and kept, replayed to Kafka only; file 0 duplicates")
+    return row
+
+
+# ---------------------------------------------------------------------------
+# SIGTERM with a stuck output
+
+@scenario("sigterm-stuck-output", "issue 11 defect 9, plan §6 row 10")
+def sigterm_stuck_output(ctx):
+    """run delivering to a file and a Kafka output whose brokers are down:
+    SIGTERM ends the agent within flush_timeout (plus the time to stop
+    collection), exit 0; what Kafka did not acknowledge was not committed
+    and comes at the next start, to Kafka only: 0 lost, 0 duplicates in the
+    file."""
+    k = ctx.mock_kafka(["st:1"])
+    k.down()
+    e = emu_blobs(ctx, 10, 50, end="-2h")
+    a = run_agent(ctx, e, extra_top=kafka_lines(k.bootstrap, "st", flush_timeout="3s"))
+    a.start()
+    ids = served(e)
+    wait_for(lambda: b"not acknowledged within" in a.all_logs(), 60,
+             "a flush that Kafka did not acknowledge")
+    t0 = time.monotonic()
+    rc = a.terminate(timeout=60)
+    took = time.monotonic() - t0
+    expect(rc == 0, "SIGTERM exit %d", rc)
+    expect(took < 3 + 10, "SIGTERM took %.1fs with flush_timeout 3s", took)
+    k.up()
+    a.start()
+    wait_for(lambda: set(k.ids("st")) >= ids, 120, "every record in Kafka after the restart")
+    wait_for(lambda: set(a.read_output().ids()) >= ids, 60, "every record in the file")
+    a.terminate()
+    file_ids = a.read_output().ids()
+    kafka_ids = k.ids("st")
+    frow = count_row("file", ids, file_ids)
+    krow = count_row("kafka", ids, kafka_ids)
+    expect(frow.duplicates == 0, "%d duplicates in the file", frow.duplicates)
+    row = count_row("sigterm-stuck-output", ids, [i for i in file_ids if i in set(kafka_ids)],
+                    note="stopped in %.1fs; kafka %d duplicates" % (took, krow.duplicates))
+    row.lost = frow.lost + krow.lost
+    row.duplicates = frow.duplicates + krow.duplicates
+    return row
+
+
+# ---------------------------------------------------------------------------
+# plan §6 row 12: the state disk full
+
+@scenario("state-disk-full", "plan §6 row 12")
+def state_disk_full(ctx):
+    """state_dir on a file system that fills up (spool, state.db): the
+    agent says so loudly (log, status) and does not move the checkpoint;
+    once space is freed collection completes: nothing lost, duplicates
+    counted as redelivered."""
+    fs = ctx.small_fs(1024)
+    state = os.path.join(fs, "state")
+    e = emu_blobs(ctx, 30, 200, end="-2h")
+    a = run_agent(ctx, e, state_dir=state)
+    a.start()
+    wait_for(lambda: b"is full: " in a.all_logs() or
+             b"level=error state: in-flight mark: database or disk is full" in a.all_logs(),
+             60, "the full state disk reported as an error")
+    expect(a.alive(), "the agent stopped on a full state disk")
+    remount(fs, 64 * 1024)
+    ids = served(e)
+    wait_for(lambda: set(a.read_output().ids()) >= ids, 120, "every record once there is room")
+    rc = a.terminate()
+    expect(rc == 0, "SIGTERM exit %d", rc)
+    redelivered = sum(s.get("redelivered", 0) for s in h.status_streams(a.status()))
+    row = count_row("state-disk-full", ids, a.read_output().ids(),
+                    note="duplicates <= redelivered (%d)" % redelivered)
+    expect(row.duplicates <= redelivered, "%d duplicates, %d counted as redelivered",
+           row.duplicates, redelivered)
     return row
