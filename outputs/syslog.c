@@ -61,6 +61,7 @@
 #include "mf_config.h"
 #include "output.h"
 #include "syslog_fmt.h"
+#include "syslog_relp.h"
 
 #define SL_WINDOW_RECORDS 4096
 #define SL_WINDOW_BYTES ((size_t)8 << 20)
@@ -682,6 +683,12 @@ sl_open(const struct mf_output_conf *oc, struct mf_err *err)
                  "[v6]:port", oc->name, c->address ? c->address : "");
         free(o);
         return NULL;
+    }
+    if (o->transport == MF_SYSLOG_RELP) {
+        struct mf_output *r = mf_syslog_relp_open(oc, o->host, o->port, err);
+
+        free(o);
+        return r;
     }
     o->max_size = c->max_message_size > 0 ? (size_t)c->max_message_size : 65536;
     if (o->transport == MF_SYSLOG_UDP && o->max_size > SL_UDP_MAX)

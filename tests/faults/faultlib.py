@@ -165,6 +165,11 @@ class Ctx:
         self.procs.append(p)
         return p
 
+    def rsyslog_relp(self):
+        r = RsyslogRelp(os.path.join(self.dir, "rsyslog")).start()
+        self.procs.append(r)
+        return r
+
     def mock_kafka(self, topics=("t:1",)):
         """A mock Kafka cluster (tests/mock_kafka of the build); Skip when
         the build has none."""
@@ -335,6 +340,88 @@ class MockKafka:
                 self.p.kill()
                 self.p.wait()
         self.log.close()
+
+
+RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+RS_MODDIR = "/usr/lib/x86_64-linux-gnu/rsyslog"
+
+
+class RsyslogRelp:
+    """rsyslogd receiving RELP (imrelp, Debian package rsyslog-relp) on a
+    fixed loopback port and writing each raw message as one line. Its
+    ruleset queue is direct and omfile writes at the end of each batch, so
+    what imrelp acknowledged is in the file (the page cache) even when
+    rsyslogd is killed with -9 right after."""
+
+    def __init__(self, workdir, port=0):
+        if not os.path.exists(RSYSLOGD) or \
+                not os.path.exists(os.path.join(RS_MODDIR, "imrelp.so")):
+            raise Skip("rsyslogd with imrelp missing (Debian packages rsyslog, rsyslog-relp)")
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.out = os.path.join(workdir, "out.log")
+        self.port = port or _free_port()
+        self.proc = None
+        self.starts = 0
+
+    def start(self):
+        cf = os.path.join(self.dir, "rsyslog.conf")
+        with open(cf, "w") as f:
+            f.write('global(workDirectory="%s" maxMessageSize="1m")\n'
+                    'module(load="imrelp")\n'
+                    'template(name="raw" type="string" string="%%rawmsg%%\\n")\n'
+                    'input(type="imrelp" port="%d" address="127.0.0.1" ruleset="r")\n'
+                    'ruleset(name="r" queue.type="Direct") {\n'
+                    '  action(type="omfile" file="%s" template="raw" flushOnTXEnd="on"'
+                    ' asyncWriting="off")\n}\n' % (self.dir, self.port, self.out))
+        self.starts += 1
+        self.log = open(os.path.join(self.dir, "rsyslogd-%d.log" % self.starts), "wb")
+        self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", cf, "-i",
+                                      os.path.join(self.dir, "pid")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise Fail("rsyslogd exited %s" % self.proc.returncode)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(ready, 30, "rsyslogd listening on %d" % self.port)
+        return self
+
+    def kill9(self):
+        import signal as sg
+        self.proc.send_signal(sg.SIGKILL)
+        self.proc.wait(30)
+        self.log.close()
+
+    def ids(self):
+        try:
+            with open(self.out, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        out = []
+        for ln in data.split(b"\n")[:-1]:
+            m = SD_ID.search(ln)
+            out.append(m.group(1).decode() if m else None)
+        return out
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 SD_ID = re.compile(rb' id="([^"]*)"')
