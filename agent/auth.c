@@ -189,29 +189,18 @@ ossl_reason(char *out, size_t n)
     ERR_clear_error();
 }
 
-/* Append the signed client_assertion JWT to jwt. 0 / -1 (a->err set). */
+/* The certificate's SHA-1 and SHA-256 thumbprints, base64url, into x5t and
+ * x5t256 (the JWT header's x5t and x5t#S256). 0 / -1 (a->err set). */
 static int
-make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
+cert_thumbprints(struct mf_auth *a, struct mf_buf *x5t, struct mf_buf *x5t256)
 {
     const struct mf_tenant_conf *t = a->t;
-    struct mf_secret key = {0};
-    char err[256], reason[200], jti[33];
-    unsigned char der_sha1[20], der_sha256[32], rnd[16];
-    unsigned char *der = NULL, *sig = NULL;
-    int derlen, rc = -1, i;
-    size_t siglen = 0;
-    FILE *f;
+    unsigned char der_sha1[20], der_sha256[32];
+    unsigned char *der = NULL;
+    char reason[200];
+    int derlen, rc = -1;
     X509 *cert = NULL;
-    BIO *bio = NULL;
-    EVP_PKEY *pkey = NULL;
-    EVP_MD_CTX *md = NULL;
-    EVP_PKEY_CTX *pctx = NULL;
-    struct mf_buf hdr, x5t, x5t256;
-    int64_t now = now_ms / 1000;
-
-    mf_buf_init(&hdr, 0);
-    mf_buf_init(&x5t, 0);
-    mf_buf_init(&x5t256, 0);
+    FILE *f;
 
     f = t->certificate_file ? fopen(t->certificate_file, "r") : NULL;
     if (!f) {
@@ -235,20 +224,38 @@ make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
     }
     SHA1(der, (size_t)derlen, der_sha1);
     SHA256(der, (size_t)derlen, der_sha256);
-    b64url(&x5t, der_sha1, sizeof(der_sha1));
-    b64url(&x5t256, der_sha256, sizeof(der_sha256));
+    b64url(x5t, der_sha1, sizeof(der_sha1));
+    b64url(x5t256, der_sha256, sizeof(der_sha256));
+    rc = 0;
+out:
+    OPENSSL_free(der);
+    X509_free(cert);
+    return rc;
+}
+
+/* Append the assertion's signing input to jwt: base64url(header) '.'
+ * base64url(payload), with a random jti, valid from now for
+ * ASSERTION_LIFETIME_S. 0 / -1 (a->err set: no random bytes). */
+static int
+assertion_claims(struct mf_auth *a, int64_t now, const struct mf_buf *x5t,
+                 const struct mf_buf *x5t256, struct mf_buf *jwt)
+{
+    const struct mf_tenant_conf *t = a->t;
+    unsigned char rnd[16];
+    char jti[33];
+    struct mf_buf hdr;
 
     if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
         set_err(a, MF_RETRY, "tenant %s: no random bytes for the jti", t->name);
-        goto out;
+        return -1;
     }
-    for (i = 0; i < 16; i++)
+    for (int i = 0; i < 16; i++)
         snprintf(jti + 2 * i, 3, "%02x", rnd[i]);
 
-    /* header.payload */
+    mf_buf_init(&hdr, 0);
     mf_buf_printf(&hdr, "{\"alg\":\"%s\",\"typ\":\"JWT\",\"x5t\":\"%s\","
                   "\"x5t#S256\":\"%s\"}", a->opts.pss ? "PS256" : "RS256",
-                  x5t.data, x5t256.data);
+                  x5t->data, x5t256->data);
     b64url(jwt, (const unsigned char *)hdr.data, hdr.len);
     mf_buf_appendc(jwt, '.');
     mf_buf_reset(&hdr);
@@ -262,11 +269,24 @@ make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
                   "\"exp\":%lld}", jti, (long long)now, (long long)now,
                   (long long)(now + ASSERTION_LIFETIME_S));
     b64url(jwt, (const unsigned char *)hdr.data, hdr.len);
+    mf_buf_fini(&hdr);
+    return 0;
+}
 
-    /* sign */
+/* The tenant's RSA private key (the secret read, parsed and cleared), or
+ * NULL (a->err set). The caller frees it with EVP_PKEY_free(). */
+static EVP_PKEY *
+load_rsa_key(struct mf_auth *a)
+{
+    const struct mf_tenant_conf *t = a->t;
+    struct mf_secret key = {0};
+    char err[256], reason[200];
+    EVP_PKEY *pkey = NULL;
+    BIO *bio;
+
     if (mf_tenant_private_key(t, &key, err, sizeof(err)) != 0) {
         set_err(a, MF_FATAL, "%s", err);
-        goto out;
+        return NULL;
     }
     bio = BIO_new_mem_buf(key.data, (int)key.len);
     pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
@@ -275,47 +295,78 @@ make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
         ossl_reason(reason, sizeof(reason));
         set_err(a, MF_FATAL, "tenant %s: private_key_file is not a readable "
                 "PEM private key (%s)", t->name, reason);
-        goto out;
-    }
-    if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
+    } else if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
         set_err(a, MF_FATAL, "tenant %s: the private key is not RSA", t->name);
-        goto out;
+        EVP_PKEY_free(pkey);
+        pkey = NULL;
     }
-    md = EVP_MD_CTX_new();
+    BIO_free(bio);
+    return pkey;
+}
+
+/* Sign jwt (the signing input) with pkey, SHA-256 with PSS or PKCS#1 v1.5
+ * padding (a->opts.pss), and append '.' base64url(signature). 0 / -1
+ * (a->err set). */
+static int
+sign_assertion(struct mf_auth *a, EVP_PKEY *pkey, struct mf_buf *jwt)
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY_CTX *pctx = NULL;
+    unsigned char *sig = NULL;
+    size_t siglen = 0;
+    char reason[200];
+    int rc = -1;
+
     if (!md || EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, pkey) != 1)
-        goto sign_fail;
+        goto out;
     if (a->opts.pss) {
         if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
             EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx,
                                              RSA_PSS_SALTLEN_DIGEST) != 1 ||
             EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1)
-            goto sign_fail;
+            goto out;
     } else if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) != 1) {
-        goto sign_fail;
+        goto out;
     }
     if (EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)jwt->data,
                        jwt->len) != 1)
-        goto sign_fail;
+        goto out;
     sig = mf_xmalloc(siglen);
     if (EVP_DigestSign(md, sig, &siglen, (const unsigned char *)jwt->data,
                        jwt->len) != 1)
-        goto sign_fail;
+        goto out;
     mf_buf_appendc(jwt, '.');
     b64url(jwt, sig, siglen);
     rc = 0;
-    goto out;
-sign_fail:
-    ossl_reason(reason, sizeof(reason));
-    set_err(a, MF_FATAL, "tenant %s: signing the client assertion failed: %s",
-            t->name, reason);
 out:
+    if (rc != 0) {
+        ossl_reason(reason, sizeof(reason));
+        set_err(a, MF_FATAL, "tenant %s: signing the client assertion "
+                "failed: %s", a->t->name, reason);
+    }
     free(sig);
     EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/* Append the signed client_assertion JWT to jwt. 0 / -1 (a->err set). */
+static int
+make_assertion(struct mf_auth *a, int64_t now_ms, struct mf_buf *jwt)
+{
+    struct mf_buf x5t, x5t256;
+    EVP_PKEY *pkey = NULL;
+    int rc = -1;
+
+    mf_buf_init(&x5t, 0);
+    mf_buf_init(&x5t256, 0);
+    if (cert_thumbprints(a, &x5t, &x5t256) != 0 ||
+        assertion_claims(a, now_ms / 1000, &x5t, &x5t256, jwt) != 0)
+        goto out;
+    if (!(pkey = load_rsa_key(a)))
+        goto out;
+    rc = sign_assertion(a, pkey, jwt);
+out:
     EVP_PKEY_free(pkey);
-    BIO_free(bio);
-    OPENSSL_free(der);
-    X509_free(cert);
-    mf_buf_fini(&hdr);
     mf_buf_fini(&x5t);
     mf_buf_fini(&x5t256);
     return rc;

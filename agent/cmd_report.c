@@ -270,6 +270,126 @@ bad:
     return optind;
 }
 
+/* The review's records from the rollup of cfg's state directory, over
+ * --from/--to or the last --days days ending today; ro names the source
+ * (its inputs point to path, which must outlive ro). 0 / -1 (message
+ * printed). *rollup is the open rollup for the caller to close. */
+static int
+load_rollup(const struct mf_config *cfg, const struct mf_report_tables *tables,
+            struct rep_args *a, int64_t today, struct mf_agg *agg,
+            struct mf_rollup **rollup, const char **path,
+            struct mf_review_opts *ro)
+{
+    struct mf_rollup_opts opts = {.read_only = true};
+    struct mf_report_err rerr;
+
+    if (!a->has_from) {
+        a->to = today;
+        a->from = today - (a->days ? a->days : DEFAULT_DAYS) + 1;
+    }
+    *rollup = mf_rollup_open(cfg->state_dir, tables, &opts, &rerr);
+    if (!*rollup || mf_rollup_load(*rollup, a->tenant, a->from, a->to, agg, &rerr) != 0) {
+        fprintf(stderr, "m365fwd report: %s\n", rerr.msg);
+        return -1;
+    }
+    path[0] = mf_rollup_path(*rollup);
+    ro->source_kind = "rollup";
+    ro->inputs = path;
+    ro->n_inputs = 1;
+    return 0;
+}
+
+/* The review's records from the export files (standard input when there
+ * is none), then the period when --from/--to did not fix it: the --days
+ * days ending on the newest record's day, or every day of the export (at
+ * most MAX_DAYS). Returns the exit status so far. */
+static int
+read_exports(struct rep *r, struct rep_args *a, int64_t today, char **files,
+             int n_files, struct mf_review_opts *ro)
+{
+    r->range_fixed = a->has_from;
+    r->from = a->from;
+    r->to = a->to;
+    mf_nctx_init(&r->nctx);
+    mf_event_init(&r->ev, 0);
+    if (n_files == 0)
+        rep_file(r, "-");
+    for (int i = 0; i < n_files; i++)
+        rep_file(r, files[i]);
+    mf_event_fini(&r->ev);
+    mf_nctx_fini(&r->nctx);
+    if (!a->has_from) {
+        int64_t last = mf_agg_last_day(r->agg);
+
+        a->to = last >= 0 ? last : today;
+        a->from = a->days ? a->to - a->days + 1
+                          : (mf_agg_first_day(r->agg) >= 0 ? mf_agg_first_day(r->agg) : a->to);
+        if (a->to - a->from >= MAX_DAYS)
+            a->from = a->to - MAX_DAYS + 1;
+    }
+    ro->source_kind = "export";
+    ro->inputs = (const char *const *)files;
+    ro->n_inputs = (size_t)n_files;
+    return r->rejected || r->files_failed ? MF_EXIT_REJECTED : MF_EXIT_OK;
+}
+
+/* One line on standard error once the review went to a file: the period,
+ * the records it rests on, where it went. */
+static void
+print_written(const struct rep_args *a, const struct rep *r,
+              const struct mf_rollup *rollup, const struct mf_jval *doc,
+              size_t len)
+{
+    char f0[16], f1[16];
+    int64_t n = 0;
+
+    mf_report_fmt_day(a->from, f0, sizeof(f0));
+    mf_report_fmt_day(a->to, f1, sizeof(f1));
+    mf_jget_int(mf_jget_path(doc, "summary.records"), &n);
+    if (rollup)
+        fprintf(stderr, "m365fwd report: %s to %s, %lld records from %s; ", f0, f1,
+                (long long)n, mf_rollup_path(rollup));
+    else
+        fprintf(stderr, "m365fwd report: %s to %s, %llu records read, %llu rejected, "
+                "%lld in the period; ", f0, f1, (unsigned long long)r->read,
+                (unsigned long long)r->rejected, (long long)n);
+    fprintf(stderr, "wrote %s (%zu bytes)\n", a->output, len);
+}
+
+/* Build the review of r's aggregate over a's period, render it in a's
+ * format and write it out. 0 / -1 (message printed). */
+static int
+write_review(const struct rep_args *a, const struct rep *r,
+             const struct mf_report_tables *tables,
+             const struct mf_report_catalog *cat, const struct mf_rollup *rollup,
+             struct mf_review_opts *ro)
+{
+    struct mf_arena arena;
+    struct mf_buf out;
+    struct mf_jval *doc;
+    int rc = 0;
+
+    ro->tenant = a->tenant;
+    ro->day_from = a->from;
+    ro->day_to = a->to;
+    ro->now_ms = mf_clock_wall_ms();
+    ro->records_read = r->read;
+    ro->records_rejected = r->rejected;
+    ro->records_outside = r->outside;
+    ro->generator = "m365fwd " MF_VERSION;
+    mf_arena_init(&arena, 256 * 1024);
+    mf_buf_init(&out, 0);
+    doc = mf_review_build(&arena, r->agg, tables, cat, ro);
+    if (mf_report_render(&out, doc, (enum mf_report_format)a->format) != 0 ||
+        write_out(a->output, &out) != 0)
+        rc = -1;
+    else if (a->output && strcmp(a->output, "-") != 0)
+        print_written(a, r, rollup, doc, out.len);
+    mf_buf_fini(&out);
+    mf_arena_fini(&arena);
+    return rc;
+}
+
 int
 mf_cmd_report(int argc, char **argv)
 {
@@ -284,9 +404,6 @@ mf_cmd_report(int argc, char **argv)
     struct mf_err nerr;
     struct mf_config *cfg = NULL;
     struct mf_rollup *rollup = NULL;
-    struct mf_arena arena;
-    struct mf_buf out;
-    struct mf_jval *doc;
     const char *rollup_path[1];
     int first, rc = MF_EXIT_USAGE;
     int64_t today = mf_clock_wall_ms() / 86400000;
@@ -310,84 +427,17 @@ mf_cmd_report(int argc, char **argv)
     r.cfg = cfg;
     r.agg = mf_agg_new(tables, NULL);
     r.io.max_record = cfg ? (size_t)cfg->collect.max_record_size : MF_INPUT_DEFAULT_MAX_RECORD;
-    rc = MF_EXIT_OK;
     if (cfg && first >= argc) {
-        /* the rollup of the state directory */
-        struct mf_rollup_opts opts = {.read_only = true};
-
-        if (!a.has_from) {
-            a.to = today;
-            a.from = today - (a.days ? a.days : DEFAULT_DAYS) + 1;
-        }
-        rollup = mf_rollup_open(cfg->state_dir, tables, &opts, &rerr);
-        if (!rollup || mf_rollup_load(rollup, a.tenant, a.from, a.to, r.agg, &rerr) != 0) {
-            fprintf(stderr, "m365fwd report: %s\n", rerr.msg);
+        if (load_rollup(cfg, tables, &a, today, r.agg, &rollup, rollup_path, &ro) != 0) {
             rc = MF_EXIT_REJECTED;
             goto out;
         }
-        rollup_path[0] = mf_rollup_path(rollup);
-        ro.source_kind = "rollup";
-        ro.inputs = rollup_path;
-        ro.n_inputs = 1;
+        rc = MF_EXIT_OK;
     } else {
-        r.range_fixed = a.has_from;
-        r.from = a.from;
-        r.to = a.to;
-        mf_nctx_init(&r.nctx);
-        mf_event_init(&r.ev, 0);
-        if (first >= argc)
-            rep_file(&r, "-");
-        for (int i = first; i < argc; i++)
-            rep_file(&r, argv[i]);
-        mf_event_fini(&r.ev);
-        mf_nctx_fini(&r.nctx);
-        if (!a.has_from) {
-            int64_t last = mf_agg_last_day(r.agg);
-
-            a.to = last >= 0 ? last : today;
-            a.from = a.days ? a.to - a.days + 1
-                            : (mf_agg_first_day(r.agg) >= 0 ? mf_agg_first_day(r.agg) : a.to);
-            if (a.to - a.from >= MAX_DAYS)
-                a.from = a.to - MAX_DAYS + 1;
-        }
-        ro.source_kind = "export";
-        ro.inputs = (const char *const *)argv + first;
-        ro.n_inputs = first < argc ? (size_t)(argc - first) : 0;
-        if (r.rejected || r.files_failed)
-            rc = MF_EXIT_REJECTED;
+        rc = read_exports(&r, &a, today, argv + first, argc - first, &ro);
     }
-    ro.tenant = a.tenant;
-    ro.day_from = a.from;
-    ro.day_to = a.to;
-    ro.now_ms = mf_clock_wall_ms();
-    ro.records_read = r.read;
-    ro.records_rejected = r.rejected;
-    ro.records_outside = r.outside;
-    ro.generator = "m365fwd " MF_VERSION;
-    mf_arena_init(&arena, 256 * 1024);
-    mf_buf_init(&out, 0);
-    doc = mf_review_build(&arena, r.agg, tables, &cat, &ro);
-    if (mf_report_render(&out, doc, (enum mf_report_format)a.format) != 0 ||
-        write_out(a.output, &out) != 0) {
+    if (write_review(&a, &r, tables, &cat, rollup, &ro) != 0)
         rc = MF_EXIT_REJECTED;
-    } else if (a.output && strcmp(a.output, "-") != 0) {
-        char f0[16], f1[16];
-        int64_t n = 0;
-
-        mf_report_fmt_day(a.from, f0, sizeof(f0));
-        mf_report_fmt_day(a.to, f1, sizeof(f1));
-        mf_jget_int(mf_jget_path(doc, "summary.records"), &n);
-        if (rollup)
-            fprintf(stderr, "m365fwd report: %s to %s, %lld records from %s; ", f0, f1,
-                    (long long)n, mf_rollup_path(rollup));
-        else
-            fprintf(stderr, "m365fwd report: %s to %s, %llu records read, %llu rejected, "
-                    "%lld in the period; ", f0, f1, (unsigned long long)r.read,
-                    (unsigned long long)r.rejected, (long long)n);
-        fprintf(stderr, "wrote %s (%zu bytes)\n", a.output, out.len);
-    }
-    mf_buf_fini(&out);
-    mf_arena_fini(&arena);
 out:
     mf_rollup_close(rollup);
     mf_agg_destroy(r.agg);

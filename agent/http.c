@@ -465,14 +465,11 @@ set_error(struct mf_http_req *req, const char *what)
              req->method ? req->method : "GET", u, what);
 }
 
-int
-mf_http_submit(struct mf_http *h, struct mf_http_req *req)
+/* Clear what the previous transfer of req left (status, error, body,
+ * parsed headers) and bound the memory body for this one. */
+static void
+req_reset_result(struct mf_http_req *req)
 {
-    CURL *e;
-    struct xfer *x;
-    bool post = req->method && strcasecmp(req->method, "POST") == 0;
-    CURLMcode mc;
-
     req->status = 0;
     req->curl_code = 0;
     req->error[0] = '\0';
@@ -487,7 +484,137 @@ mf_http_submit(struct mf_http *h, struct mf_http_req *req)
         mf_buf_reset(&req->resp);
     req->resp.max = req->body_fd >= 0 ? ERROR_BODY_MAX
                     : (req->max_body ? req->max_body : DEFAULT_MAX_BODY);
+}
 
+/* TLS: peer and host always verified; with ca_file, the shared store of
+ * the system CAs plus that file (or, without OpenSSL, that file alone). */
+static void
+set_tls_opts(CURL *e, const struct mf_http_req *req)
+{
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!req->ca_file)
+        return;
+    if (curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, sslctx_cb) == CURLE_OK) {
+        curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)req->ca_file);
+        /* the callback installs the complete store: libcurl need not
+         * parse the system bundle for every connection */
+        curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+    } else {
+        curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+    }
+}
+
+/* The proxy and its credentials, when req has them. */
+static void
+set_proxy_opts(CURL *e, const struct mf_http_req *req)
+{
+    if (req->proxy)
+        curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
+    if (req->proxy_userpwd) {
+        curl_easy_setopt(e, CURLOPT_PROXYUSERPWD, req->proxy_userpwd);
+        curl_easy_setopt(e, CURLOPT_PROXYAUTH, (long)CURLAUTH_ANY);
+    }
+}
+
+/* Timeouts (the defaults where req leaves them 0) and the size bound of a
+ * body spooled to a file. */
+static void
+set_limit_opts(CURL *e, const struct mf_http_req *req)
+{
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     req->timeout_ms > 0 ? req->timeout_ms
+                                         : DEFAULT_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+                                                 : DEFAULT_CONNECT_MS);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                     req->stall_seconds > 0 ? req->stall_seconds
+                                            : DEFAULT_STALL_S);
+    if (req->body_fd >= 0 && req->max_body)
+        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
+}
+
+/* Bearer token, else basic credentials, when req has them. */
+static void
+set_auth_opts(CURL *e, const struct mf_http_req *req)
+{
+    if (req->bearer) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, req->bearer);
+    } else if (req->basic_user) {
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user);
+        curl_easy_setopt(e, CURLOPT_PASSWORD,
+                         req->basic_pass ? req->basic_pass : "");
+    }
+}
+
+/* The request headers into x->slist, and the POST body. 0 / -1 when the
+ * header list could not be built. */
+static int
+set_body_and_headers(CURL *e, const struct mf_http_req *req, struct xfer *x,
+                     bool post)
+{
+    x->slist = curl_slist_append(x->slist, "Expect:");
+    x->slist = curl_slist_append(x->slist, "Accept: application/json");
+    if (post) {
+        char ct[256];
+
+        curl_easy_setopt(e, CURLOPT_POST, 1L);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+                         (curl_off_t)(req->body ? req->body_len : 0));
+        if (req->content_type) {
+            snprintf(ct, sizeof(ct), "Content-Type: %s", req->content_type);
+            x->slist = curl_slist_append(x->slist, ct);
+        }
+    }
+    if (!x->slist)
+        return -1;
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
+    return 0;
+}
+
+/* The easy handle's options for req (x: its private state). 0 / -1 with
+ * req->error set. */
+static int
+xfer_setup(CURL *e, struct mf_http_req *req, struct xfer *x, bool post)
+{
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "m365fwd/" MF_VERSION);
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    set_tls_opts(e, req);
+    set_proxy_opts(e, req);
+    set_limit_opts(e, req);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+    set_auth_opts(e, req);
+    if (set_body_and_headers(e, req, x, post) != 0) {
+        set_error(req, "out of memory for headers");
+        return -1;
+    }
+    return 0;
+}
+
+int
+mf_http_submit(struct mf_http *h, struct mf_http_req *req)
+{
+    CURL *e;
+    struct xfer *x;
+    bool post = req->method && strcasecmp(req->method, "POST") == 0;
+    CURLMcode mc;
+
+    req_reset_result(req);
     if (req->method && !post && strcasecmp(req->method, "GET") != 0) {
         set_error(req, "unsupported method");
         return -1;
@@ -505,81 +632,8 @@ mf_http_submit(struct mf_http *h, struct mf_http_req *req)
     req->easy = e;
     req->headers = x;
     req->owner = h;
-
-    curl_easy_setopt(e, CURLOPT_URL, req->url);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "m365fwd/" MF_VERSION);
-    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (req->ca_file) {
-        if (curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, sslctx_cb) ==
-            CURLE_OK) {
-            curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, (void *)req->ca_file);
-            /* the callback installs the complete store: libcurl need not
-             * parse the system bundle for every connection */
-            curl_easy_setopt(e, CURLOPT_CAINFO, NULL);
-            curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-        } else {
-            curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
-        }
-    }
-    if (req->proxy)
-        curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
-    if (req->proxy_userpwd) {
-        curl_easy_setopt(e, CURLOPT_PROXYUSERPWD, req->proxy_userpwd);
-        curl_easy_setopt(e, CURLOPT_PROXYAUTH, (long)CURLAUTH_ANY);
-    }
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                     req->timeout_ms > 0 ? req->timeout_ms
-                                         : DEFAULT_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                     req->connect_timeout_ms > 0 ? req->connect_timeout_ms
-                                                 : DEFAULT_CONNECT_MS);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
-                     req->stall_seconds > 0 ? req->stall_seconds
-                                            : DEFAULT_STALL_S);
-    if (req->body_fd >= 0 && req->max_body)
-        curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_body);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-
-    if (req->bearer) {
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-        curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, req->bearer);
-    } else if (req->basic_user) {
-        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(e, CURLOPT_USERNAME, req->basic_user);
-        curl_easy_setopt(e, CURLOPT_PASSWORD,
-                         req->basic_pass ? req->basic_pass : "");
-    }
-    x->slist = curl_slist_append(x->slist, "Expect:");
-    x->slist = curl_slist_append(x->slist, "Accept: application/json");
-    if (post) {
-        char ct[256];
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "");
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-                         (curl_off_t)(req->body ? req->body_len : 0));
-        if (req->content_type) {
-            snprintf(ct, sizeof(ct), "Content-Type: %s", req->content_type);
-            x->slist = curl_slist_append(x->slist, ct);
-        }
-    }
-    if (!x->slist) {
-        set_error(req, "out of memory for headers");
-        xfer_release(h, req);
-        return -1;
-    }
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->slist);
-
+    if (xfer_setup(e, req, x, post) != 0)
+        goto fail;
     if (h->nact == h->capact) {
         h->capact = h->capact ? h->capact * 2 : 16;
         h->act = mf_xrealloc(h->act, h->capact * sizeof(*h->act));
@@ -588,10 +642,12 @@ mf_http_submit(struct mf_http *h, struct mf_http_req *req)
     mc = curl_multi_add_handle(h->multi, e);
     if (mc != CURLM_OK) {
         set_error(req, curl_multi_strerror(mc));
-        xfer_release(h, req);
-        return -1;
+        goto fail;
     }
     return 0;
+fail:
+    xfer_release(h, req);
+    return -1;
 }
 
 /* ---- error bodies ------------------------------------------------------- */

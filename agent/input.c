@@ -741,158 +741,176 @@ done:
     return (int)value_done(in, rec, err);
 }
 
-static enum mf_input_ev
-next_json(struct mf_input *in, struct mf_input_rec *rec,
-          struct mf_input_err *err)
+/* Refill the buffer for next_json when the scan reached its end or a
+ * look-ahead asked for more. 1 = scan on, 0 = end of input, -1 = error
+ * reported in err (a kept value went over max_record, or a read error). */
+static int
+json_refill(struct mf_input *in, struct mf_input_err *err)
 {
-    char tmp[24];
+    bool more = in->want_more;
+    int r;
 
-    for (;;) {
-        if (in->pos == in->len || in->want_more) {
-            bool more = in->want_more;
-            int r;
+    in->want_more = false;
+    if (value_kept(in) && in->len - in->vstart > in->max_record) {
+        in->vskip = true;
+        fail(err, in->name, in->vline, in->vindex,
+             "record larger than the maximum record size (%zu bytes); "
+             "skipped", in->max_record);
+        return -1;
+    }
+    r = fill(in);
+    if (r < 0) {
+        fail(err, in->name, in->line, -1, "read error: %s", strerror(errno));
+        return -1;
+    }
+    /* with more: the look-ahead now sees the end */
+    return r == 0 && !more ? 0 : 1;
+}
 
-            in->want_more = false;
-            if (value_kept(in) && in->len - in->vstart > in->max_record) {
-                in->vskip = true;
-                return fail(err, in->name, in->vline, in->vindex,
-                            "record larger than the maximum record size "
-                            "(%zu bytes); skipped", in->max_record);
-            }
-            r = fill(in);
-            if (r < 0)
-                return fail(err, in->name, in->line, -1, "read error: %s",
-                            strerror(errno));
-            if (r == 0 && !more)
-                goto at_eof;
-            continue;   /* with more: the look-ahead now sees the end */
-        }
+/* A '[' at the top level: the elements are read one by one. */
+static void
+open_array(struct mf_input *in)
+{
+    in->in_arr = true;
+    in->aline = in->line;
+    in->aindex = 0;
+    in->a_first_line = true;
+    in->a_compact = false;
+    in->a_last = '[';
+    in->st = ST_ARR;
+    in->pos++;
+}
 
-        switch (in->st) {
-        case ST_TOP: {
-            char c = in->buf[in->pos];
+/* One byte between top-level values. ERROR for a byte that starts no
+ * record (the rest of its line is skipped), else EOF (nothing to report). */
+static enum mf_input_ev
+scan_top(struct mf_input *in, struct mf_input_err *err)
+{
+    char c = in->buf[in->pos], tmp[24];
 
-            switch (c) {
-            case '\n':
-                in->line++;
-                /* fallthrough */
-            case ' ': case '\t': case '\r': case ',':
-                in->pos++;
-                break;
-            case '{':
-                start_value(in, '{', -1);
-                break;
-            case '[':
-                in->in_arr = true;
-                in->aline = in->line;
-                in->aindex = 0;
-                in->a_first_line = true;
-                in->a_compact = false;
-                in->a_last = '[';
-                in->st = ST_ARR;
-                in->pos++;
-                break;
-            default:
-                in->st = ST_GARBAGE;
-                in->pos++;
-                return fail(err, in->name, in->line, -1,
-                            "unexpected %s outside a record; skipped to the "
-                            "end of the line", byte_desc((unsigned char)c, tmp,
-                                                         sizeof(tmp)));
-            }
-            break;
-        }
-        case ST_GARBAGE: {
-            const char *nl = memchr(in->buf + in->pos, '\n',
-                                    in->len - in->pos);
-            if (!nl) {
-                in->pos = in->len;
-            } else {
-                in->pos = (size_t)(nl - in->buf) + 1;
-                in->line++;
-                in->st = ST_TOP;
-            }
-            break;
-        }
-        case ST_ARR: {
-            char c = in->buf[in->pos];
+    switch (c) {
+    case '\n':
+        in->line++;
+        /* fallthrough */
+    case ' ': case '\t': case '\r': case ',':
+        in->pos++;
+        break;
+    case '{':
+        start_value(in, '{', -1);
+        break;
+    case '[':
+        open_array(in);
+        break;
+    default:
+        in->st = ST_GARBAGE;
+        in->pos++;
+        return fail(err, in->name, in->line, -1,
+                    "unexpected %s outside a record; skipped to the end of "
+                    "the line", byte_desc((unsigned char)c, tmp, sizeof(tmp)));
+    }
+    return MF_INPUT_EOF;
+}
 
-            switch (c) {
-            case '\n': {
-                bool ends = in->mode == MF_INPUT_NDJSON;
+/* Skip to the end of the line after a byte that started no record. */
+static void
+skip_garbage(struct mf_input *in)
+{
+    const char *nl = memchr(in->buf + in->pos, '\n', in->len - in->pos);
 
-                /* an array whose first line held elements (a compact blob,
-                 * or an NDJSON line) goes on only where JSON allows a line
-                 * break after an element: before ',' or ']' (one element
-                 * per line, comma leading or trailing) */
-                if (in->heur && in->a_compact && in->a_last == 'v') {
-                    char nc = 0;
-                    int pk = peek_token(in, in->pos + 1, &nc);
+    if (!nl) {
+        in->pos = in->len;
+    } else {
+        in->pos = (size_t)(nl - in->buf) + 1;
+        in->line++;
+        in->st = ST_TOP;
+    }
+}
 
-                    if (pk < 0) {
-                        in->want_more = true;
-                        break;
-                    }
-                    ends = pk == 0 || (pk == 1 && nc != ',' && nc != ']');
-                }
-                in->line++;
-                in->pos++;
-                in->a_first_line = false;
-                if (ends) {
-                    in->in_arr = false;
-                    in->st = ST_TOP;
-                    return fail(err, in->name, in->aline, -1,
-                                "unterminated array: line ends inside it "
-                                "after %lld elements",
-                                (long long)in->aindex);
-                }
-                break;
-            }
-            case ',':
-                in->a_last = ',';
-                /* fallthrough */
-            case ' ': case '\t': case '\r':
-                in->pos++;
-                break;
-            case ']':
-                in->pos++;
-                in->in_arr = false;
-                in->st = ST_TOP;
-                break;
-            default:
-                start_value(in, c, in->aindex++);
-                break;
-            }
-            break;
-        }
-        case ST_VAL: {
-            int r = scan_val(in, rec, err);
+/* A newline between the elements of a top-level array (in->pos on it).
+ * ERROR when it ends an unterminated array, else EOF (nothing to report;
+ * in->want_more set when the look-ahead needs the next chunk). */
+static enum mf_input_ev
+array_newline(struct mf_input *in, struct mf_input_err *err)
+{
+    bool ends = in->mode == MF_INPUT_NDJSON;
 
-            if (r == (int)MF_INPUT_RECORD || r == (int)MF_INPUT_ERROR)
-                return (enum mf_input_ev)r;
-            break;
-        }
-        case ST_SCALAR: {
-            size_t p = in->pos;
+    /* an array whose first line held elements (a compact blob, or an
+     * NDJSON line) goes on only where JSON allows a line break after an
+     * element: before ',' or ']' (one element per line, comma leading or
+     * trailing) */
+    if (in->heur && in->a_compact && in->a_last == 'v') {
+        char nc = 0;
+        int pk = peek_token(in, in->pos + 1, &nc);
 
-            while (p < in->len && !scalar_end[(unsigned char)in->buf[p]])
-                p++;
-            if (p == in->vstart && p < in->len)
-                p++;   /* a lone delimiter such as '}' is the value */
-            in->pos = p;
-            if (p < in->len) {
-                enum mf_input_ev ev = value_done(in, rec, err);
-                if (ev != MF_INPUT_EOF)
-                    return ev;
-            }
-            break;
-        }
-        default:
+        if (pk < 0) {
+            in->want_more = true;
             return MF_INPUT_EOF;
         }
+        ends = pk == 0 || (pk == 1 && nc != ',' && nc != ']');
     }
+    in->line++;
+    in->pos++;
+    in->a_first_line = false;
+    if (!ends)
+        return MF_INPUT_EOF;
+    in->in_arr = false;
+    in->st = ST_TOP;
+    return fail(err, in->name, in->aline, -1,
+                "unterminated array: line ends inside it after %lld elements",
+                (long long)in->aindex);
+}
 
-at_eof:
+/* One byte between the elements of a top-level array. ERROR when a
+ * newline ends it unterminated, else EOF (nothing to report). */
+static enum mf_input_ev
+scan_arr(struct mf_input *in, struct mf_input_err *err)
+{
+    char c = in->buf[in->pos];
+
+    switch (c) {
+    case '\n':
+        return array_newline(in, err);
+    case ',':
+        in->a_last = ',';
+        /* fallthrough */
+    case ' ': case '\t': case '\r':
+        in->pos++;
+        break;
+    case ']':
+        in->pos++;
+        in->in_arr = false;
+        in->st = ST_TOP;
+        break;
+    default:
+        start_value(in, c, in->aindex++);
+        break;
+    }
+    return MF_INPUT_EOF;
+}
+
+/* Scan a bare scalar to its end; RECORD/ERROR as value_done when it ended
+ * in the buffer, else EOF (nothing to report yet). */
+static enum mf_input_ev
+scan_scalar(struct mf_input *in, struct mf_input_rec *rec,
+            struct mf_input_err *err)
+{
+    size_t p = in->pos;
+
+    while (p < in->len && !scalar_end[(unsigned char)in->buf[p]])
+        p++;
+    if (p == in->vstart && p < in->len)
+        p++;   /* a lone delimiter such as '}' is the value */
+    in->pos = p;
+    if (p < in->len)
+        return value_done(in, rec, err);
+    return MF_INPUT_EOF;
+}
+
+/* The input ended: report the value or array it ended inside, then EOF. */
+static enum mf_input_ev
+json_at_eof(struct mf_input *in, struct mf_input_rec *rec,
+            struct mf_input_err *err)
+{
     switch (in->st) {
     case ST_VAL:
         if (in->vrewind && !in->vskip)
@@ -921,6 +939,52 @@ at_eof:
     }
     in->st = ST_DONE;
     return MF_INPUT_EOF;
+}
+
+/* The JSON scanner: one state step at a time until a record or an error
+ * is ready, or the input ended. */
+static enum mf_input_ev
+next_json(struct mf_input *in, struct mf_input_rec *rec,
+          struct mf_input_err *err)
+{
+    for (;;) {
+        enum mf_input_ev ev = MF_INPUT_EOF;
+
+        if (in->pos == in->len || in->want_more) {
+            int r = json_refill(in, err);
+
+            if (r < 0)
+                return MF_INPUT_ERROR;
+            if (r == 0)
+                return json_at_eof(in, rec, err);
+            continue;
+        }
+        switch (in->st) {
+        case ST_TOP:
+            ev = scan_top(in, err);
+            break;
+        case ST_GARBAGE:
+            skip_garbage(in);
+            break;
+        case ST_ARR:
+            ev = scan_arr(in, err);
+            break;
+        case ST_VAL: {
+            int r = scan_val(in, rec, err);
+
+            if (r == (int)MF_INPUT_RECORD || r == (int)MF_INPUT_ERROR)
+                ev = (enum mf_input_ev)r;
+            break;
+        }
+        case ST_SCALAR:
+            ev = scan_scalar(in, rec, err);
+            break;
+        default:
+            return MF_INPUT_EOF;
+        }
+        if (ev != MF_INPUT_EOF)
+            return ev;
+    }
 }
 
 /* ---- CSV scanner ------------------------------------------------------- */

@@ -81,6 +81,34 @@ utf8_encode(uint32_t cp, char *out)
     return 4;
 }
 
+/* U+FFFD into d (room for 3 bytes), flagged as a repair. Returns 3. */
+static inline size_t
+put_replacement(char *d, uint8_t *flags)
+{
+    memcpy(d, REPLACEMENT, 3);
+    *flags |= MF_JF_REPAIRED;
+    return 3;
+}
+
+/* Copy the UTF-8 sequence at *pp (before end) into d (room for 4 bytes,
+ * or 3 per byte left), or U+FFFD for a byte that starts no valid sequence
+ * (flagged), and advance *pp past what was used. Returns the bytes
+ * written. */
+static inline size_t
+copy_utf8_seq(const char **pp, const char *end, char *d, uint8_t *flags)
+{
+    const char *p = *pp;
+    size_t l = utf8_seq_len((const unsigned char *)p, (size_t)(end - p));
+
+    if (l == 0) {
+        (*pp)++;
+        return put_replacement(d, flags);
+    }
+    memcpy(d, p, l);
+    *pp = p + l;
+    return l;
+}
+
 /* Copy s into the arena, replacing invalid UTF-8; *repaired set when any
  * byte was replaced. */
 static char *
@@ -88,7 +116,9 @@ utf8_repair_dup(struct mf_arena *a, const char *s, size_t n, size_t *outlen,
                 int *repaired)
 {
     const unsigned char *u = (const unsigned char *)s;
+    const char *p, *end = s + n;
     size_t i = 0, o = 0;
+    uint8_t flags = 0;
     char *d;
 
     *repaired = 0;
@@ -102,20 +132,9 @@ utf8_repair_dup(struct mf_arena *a, const char *s, size_t n, size_t *outlen,
     d = mf_arena_alloc(a, n * 3 + 1);
     memcpy(d, s, i);
     o = i;
-    while (i < n) {
-        size_t l = utf8_seq_len(u + i, n - i);
-
-        if (l == 0) {
-            memcpy(d + o, REPLACEMENT, 3);
-            o += 3;
-            i++;
-            *repaired = 1;
-        } else {
-            memcpy(d + o, s + i, l);
-            o += l;
-            i += l;
-        }
-    }
+    for (p = s + i; p < end;)
+        o += copy_utf8_seq(&p, end, d + o, &flags);
+    *repaired = flags != 0;
     d[o] = '\0';
     *outlen = o;
     return d;
@@ -738,14 +757,145 @@ static const unsigned char str_stop[256] = {
     [0 ... 31] = 1, ['"'] = 1, ['\\'] = 1, [128 ... 255] = 1,
 };
 
+/* The byte each one-letter escape stands for (0: not a one-letter escape;
+ * \u is decode_u_escape's). */
+static const char str_unescape[256] = {
+    ['"'] = '"', ['\\'] = '\\', ['/'] = '/', ['b'] = '\b',
+    ['f'] = '\f', ['n'] = '\n', ['r'] = '\r', ['t'] = '\t',
+};
+
+/* Decode the \u escape whose 4 hex digits start at *pp into d (room for 4
+ * bytes); a valid surrogate pair takes the following \uXXXX too. Bad hex
+ * leaves *pp where it was and writes U+FFFD; a lone surrogate becomes
+ * U+FFFD; both flag the repair. Returns the bytes written. */
+static size_t
+decode_u_escape(const char **pp, const char *end, char *d, uint8_t *flags)
+{
+    const char *p = *pp;
+    uint32_t cp, lo;
+
+    if (read_hex4(p, end, &cp) != 0)
+        return put_replacement(d, flags);   /* bad escape: kept visible */
+    p += 4;
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+            read_hex4(p + 2, end, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        } else {
+            cp = 0xFFFD;
+            *flags |= MF_JF_REPAIRED;
+        }
+    } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+        cp = 0xFFFD;
+        *flags |= MF_JF_REPAIRED;
+    }
+    *pp = p;
+    return utf8_encode(cp, d);
+}
+
+/* Decode the escape whose letter is at *pp (after the backslash; the
+ * caller checked it is there) into d (room for 4 bytes) and advance *pp
+ * past it. An unknown escape becomes U+FFFD, flagged. Returns the bytes
+ * written. */
+static inline size_t
+decode_escape(const char **pp, const char *end, char *d, uint8_t *flags)
+{
+    unsigned char e = (unsigned char)*(*pp)++;
+
+    if (e == 'u')
+        return decode_u_escape(pp, end, d, flags);
+    if (str_unescape[e]) {
+        *d = str_unescape[e];
+        return 1;
+    }
+    return put_replacement(d, flags);
+}
+
+/* Room for need more bytes after the o bytes decoded in the scratch
+ * buffer (grown by doubling, never shrunk). Returns the buffer. */
+static char *
+scratch_reserve(struct pctx *c, size_t o, size_t need)
+{
+    if (o + need > c->scap_s) {
+        size_t cap = c->scap_s;
+
+        while (o + need > cap)
+            cap = cap ? cap * 2 : 1024;
+        c->sbuf = mf_xrealloc(c->sbuf, cap);
+        c->scap_s = cap;
+    }
+    return c->sbuf;
+}
+
+/* parse_string's slow path, from p (the string's first byte): decode
+ * escapes, keep raw control characters (counting lines), repair bad
+ * UTF-8, in the scratch buffer, then copy into the arena. Same contract as
+ * parse_string. */
+static int
+parse_string_slow(struct pctx *c, const char *p, const char **out,
+                  size_t *outlen, uint8_t *flags)
+{
+    const char *end = c->end;
+    char *d = c->sbuf;
+    size_t o = 0;
+
+    for (;;) {
+        const char *run = p;
+        size_t n;
+        unsigned char ch;
+
+        while (p < end && !str_stop[(unsigned char)*p])
+            p++;
+        n = (size_t)(p - run);
+        /* the run plus the longest decoded item (4 bytes) */
+        d = scratch_reserve(c, o, n + 8);
+        memcpy(d + o, run, n);
+        o += n;
+        if (p >= end)
+            goto unterminated;
+        ch = (unsigned char)*p;
+        if (ch == '"') {
+            p++;
+            break;
+        }
+        if (ch == '\\') {
+            if (p + 1 >= end) {
+                p = end;
+                goto unterminated;
+            }
+            p++;
+            o += decode_escape(&p, end, d + o, flags);
+        } else if (ch < 0x20) {
+            /* raw control character: tolerated and kept */
+            if (ch == '\n') {
+                c->line++;
+                c->line_start = p + 1;
+            }
+            d[o++] = (char)ch;
+            p++;
+        } else {
+            o += copy_utf8_seq(&p, end, d + o, flags);
+        }
+    }
+    *outlen = o;
+    *out = mf_arena_strndup(c->a, d, o);
+    if (*flags & MF_JF_REPAIRED)
+        c->repaired++;
+    c->p = p;
+    return 0;
+unterminated:
+    c->p = p;
+    perr(c, "unterminated string");
+    return -1;
+}
+
 /* Parse a string starting after the opening quote; sets out and outlen.
  * Returns 0, or -1 on an unterminated string. *flags gets MF_JF_*. */
 static int
 parse_string(struct pctx *c, const char **out, size_t *outlen, uint8_t *flags)
 {
     const char *p = c->p, *end = c->end, *s0 = p;
-    char *d;
-    size_t o, cap;
 
     *flags = 0;
     while (p < end && !str_stop[(unsigned char)*p])
@@ -759,129 +909,7 @@ parse_string(struct pctx *c, const char **out, size_t *outlen, uint8_t *flags)
         return 0;
     }
     /* slow path: decode into the scratch buffer, then copy */
-    cap = c->scap_s;
-    d = c->sbuf;
-    o = 0;
-    p = s0;
-    for (;;) {
-        const char *run = p;
-        size_t n;
-
-        while (p < end && !str_stop[(unsigned char)*p])
-            p++;
-        n = (size_t)(p - run);
-        if (o + n + 8 > cap) {
-            while (o + n + 8 > cap)
-                cap = cap ? cap * 2 : 1024;
-            d = mf_xrealloc(d, cap);
-        }
-        memcpy(d + o, run, n);
-        o += n;
-        if (p >= end) {
-            c->sbuf = d;
-            c->scap_s = cap;
-            c->p = p;
-            perr(c, "unterminated string");
-            return -1;
-        }
-        unsigned char ch = (unsigned char)*p;
-
-        if (ch == '"') {
-            p++;
-            break;
-        }
-        if (ch == '\\') {
-            char e;
-
-            if (p + 1 >= end) {
-                c->sbuf = d;
-                c->scap_s = cap;
-                c->p = end;
-                perr(c, "unterminated string");
-                return -1;
-            }
-            e = p[1];
-            p += 2;
-            switch (e) {
-            case '"': d[o++] = '"'; break;
-            case '\\': d[o++] = '\\'; break;
-            case '/': d[o++] = '/'; break;
-            case 'b': d[o++] = '\b'; break;
-            case 'f': d[o++] = '\f'; break;
-            case 'n': d[o++] = '\n'; break;
-            case 'r': d[o++] = '\r'; break;
-            case 't': d[o++] = '\t'; break;
-            case 'u': {
-                uint32_t cp, lo;
-
-                if (read_hex4(p, end, &cp) != 0) {
-                    /* bad escape: keep it visible, flag it */
-                    memcpy(d + o, REPLACEMENT, 3);
-                    o += 3;
-                    *flags |= MF_JF_REPAIRED;
-                    break;
-                }
-                p += 4;
-                if (cp >= 0xD800 && cp <= 0xDBFF) {
-                    if (end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
-                        read_hex4(p + 2, end, &lo) == 0 && lo >= 0xDC00 &&
-                        lo <= 0xDFFF) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                        p += 6;
-                    } else {
-                        cp = 0xFFFD;
-                        *flags |= MF_JF_REPAIRED;
-                    }
-                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-                    cp = 0xFFFD;
-                    *flags |= MF_JF_REPAIRED;
-                }
-                o += utf8_encode(cp, d + o);
-                break;
-            }
-            default:
-                /* unknown escape: keep the character, flag the repair */
-                memcpy(d + o, REPLACEMENT, 3);
-                o += 3;
-                *flags |= MF_JF_REPAIRED;
-                break;
-            }
-            continue;
-        }
-        if (ch < 0x20) {
-            /* raw control character: tolerated and kept */
-            if (ch == '\n') {
-                c->line++;
-                c->line_start = p + 1;
-            }
-            d[o++] = (char)ch;
-            p++;
-            continue;
-        }
-        /* non-ASCII */
-        {
-            size_t l = utf8_seq_len((const unsigned char *)p, (size_t)(end - p));
-
-            if (l == 0) {
-                memcpy(d + o, REPLACEMENT, 3);
-                o += 3;
-                p++;
-                *flags |= MF_JF_REPAIRED;
-            } else {
-                memcpy(d + o, p, l);
-                o += l;
-                p += l;
-            }
-        }
-    }
-    c->sbuf = d;
-    c->scap_s = cap;
-    *outlen = o;
-    *out = mf_arena_strndup(c->a, d, o);
-    if (*flags & MF_JF_REPAIRED)
-        c->repaired++;
-    c->p = p;
-    return 0;
+    return parse_string_slow(c, s0, out, outlen, flags);
 }
 
 static struct mf_jval *parse_value(struct pctx *c);
@@ -982,19 +1010,33 @@ next_item(struct pctx *c, char close, const char *truncated, const char *bad)
     return -1;
 }
 
+/* The opening bracket of a container: its node, where its children start
+ * on the stack, and whether it closed at once ("[]", "{}"). */
+static struct mf_jval *
+open_container(struct pctx *c, enum mf_jtype type, char close, size_t *base,
+               bool *empty)
+{
+    struct mf_jval *v = jnew(c->a, type);
+
+    *base = c->sp;
+    v->line = c->line;
+    c->p++;     /* '[' or '{' */
+    skip_ws(c);
+    *empty = c->p < c->end && *c->p == close;
+    if (*empty)
+        c->p++;
+    return v;
+}
+
 static struct mf_jval *
 parse_array(struct pctx *c)
 {
-    struct mf_jval *v = jnew(c->a, MF_JARR);
-    size_t base = c->sp;
+    size_t base;
+    bool empty;
+    struct mf_jval *v = open_container(c, MF_JARR, ']', &base, &empty);
 
-    v->line = c->line;
-    c->p++;     /* '[' */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == ']') {
-        c->p++;
+    if (empty)
         return close_container(c, v, base);
-    }
     for (;;) {
         struct mf_jval *item;
 
@@ -1018,16 +1060,12 @@ parse_array(struct pctx *c)
 static struct mf_jval *
 parse_object(struct pctx *c)
 {
-    struct mf_jval *v = jnew(c->a, MF_JOBJ);
-    size_t base = c->sp;
+    size_t base;
+    bool empty;
+    struct mf_jval *v = open_container(c, MF_JOBJ, '}', &base, &empty);
 
-    v->line = c->line;
-    c->p++;     /* '{' */
-    skip_ws(c);
-    if (c->p < c->end && *c->p == '}') {
-        c->p++;
+    if (empty)
         return close_container(c, v, base);
-    }
     for (;;) {
         const char *key;
         size_t klen;

@@ -1105,7 +1105,7 @@ set_attachments(struct ecs_ctx *c, const struct mf_jval *v)
 {
     struct mf_jval *list = mf_jarr(c->a), *att;
 
-    if (mf_jis_str(v)) {
+    if (mf_jis_str(v) && v->u.s) {
         const char *p = v->u.s, *end = v->u.s + v->len;
 
         while (p < end && list->len < ECS_MAX_LIST) {

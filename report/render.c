@@ -109,6 +109,117 @@ md_text(struct mf_buf *b, const char *s)
     }
 }
 
+/* How a Markdown table cell shows its member of the row object. */
+enum md_kind {
+    MD_STR,    /* a string of ours (title, name, level, day) as is; "-" absent */
+    MD_TEXT,   /* a value from a record, through md_text */
+    MD_CODE,   /* an identifier of ours, in backticks */
+    MD_INT,
+    MD_SEV,    /* a severity 1..5, by name */
+    MD_IDS,    /* a list of objects: their "id" members through md_text,
+                  comma separated */
+};
+
+struct md_col {
+    const char *title;   /* NULL ends a column list */
+    const char *key;
+    enum md_kind kind;
+};
+
+/* The cell of column c for the row object row. */
+static void
+md_cell(struct mf_buf *b, const struct mf_jval *row, const struct md_col *c)
+{
+    const char *s;
+    struct mf_jval *const *x;
+    size_t n;
+
+    switch (c->kind) {
+    case MD_STR:
+        s = mf_rj_str(row, c->key);
+        mf_buf_appends(b, s ? s : "-");
+        break;
+    case MD_TEXT:
+        md_text(b, mf_rj_str(row, c->key));
+        break;
+    case MD_CODE:
+        s = mf_rj_str(row, c->key);
+        mf_buf_printf(b, "`%s`", s ? s : "");
+        break;
+    case MD_INT:
+        mf_buf_printf(b, "%lld", (long long)mf_rj_int(row, c->key));
+        break;
+    case MD_SEV:
+        mf_buf_appends(b, mf_rsev_name(mf_rj_int(row, c->key)));
+        break;
+    case MD_IDS:
+        x = mf_rj_arr(row, c->key, &n);
+        for (size_t k = 0; k < n; k++) {
+            if (k)
+                mf_buf_appends(b, ", ");
+            md_text(b, mf_rj_str(x[k], "id"));
+        }
+        break;
+    }
+}
+
+/* A table: the header of cols, then one line per row object. */
+static void
+md_table(struct mf_buf *b, const struct md_col *cols, struct mf_jval *const *rows, size_t n)
+{
+    const struct md_col *c;
+
+    for (c = cols; c->title; c++)
+        mf_buf_printf(b, "| %s ", c->title);
+    mf_buf_appends(b, "|\n");
+    for (c = cols; c->title; c++)
+        mf_buf_appends(b, "|---");
+    mf_buf_appends(b, "|\n");
+    for (size_t i = 0; i < n; i++) {
+        for (c = cols; c->title; c++) {
+            mf_buf_appends(b, "| ");
+            md_cell(b, rows[i], c);
+            mf_buf_appendc(b, ' ');
+        }
+        mf_buf_appends(b, "|\n");
+    }
+}
+
+/* The columns of each table of the review. */
+static const struct md_col md_event_cols[] = {
+    {"Time", "time", MD_TEXT}, {"Severity", "severity", MD_SEV},
+    {"Tenant", "tenant", MD_TEXT}, {"Actor", "actor", MD_TEXT},
+    {"Operation", "operation", MD_TEXT}, {"Object", "object", MD_TEXT},
+    {"Tags", "tags", MD_IDS}, {NULL, NULL, 0},
+};
+static const struct md_col md_top_cols[] = {
+    {"Name", "name", MD_TEXT}, {"Tagged records", "records", MD_INT},
+    {"Risk", "risk", MD_INT}, {"Max severity", "max_severity", MD_SEV},
+    {NULL, NULL, 0},
+};
+static const struct md_col md_tag_cols[] = {
+    {"Tag", "id", MD_CODE}, {"What", "title", MD_TEXT}, {"Count", "count", MD_INT},
+    {"Max severity", "max_severity", MD_SEV}, {NULL, NULL, 0},
+};
+static const struct md_col md_exposure_cols[] = {
+    {"Area", "title", MD_STR}, {"Score", "score", MD_INT}, {"Level", "level", MD_STR},
+    {"Tag hits", "hits", MD_INT}, {NULL, NULL, 0},
+};
+static const struct md_col md_check_cols[] = {
+    {"Check", "title", MD_STR}, {"Area", "area", MD_STR}, {"Status", "status", MD_STR},
+    {"Evidence", "evidence", MD_INT}, {NULL, NULL, 0},
+};
+static const struct md_col md_ct_cols[] = {
+    {"Content type", "content_type", MD_STR}, {"Records", "records", MD_INT},
+    {"Days", "days", MD_INT}, {"First", "first_day", MD_STR}, {"Last", "last_day", MD_STR},
+    {NULL, NULL, 0},
+};
+static const struct md_col md_gap_cols[] = {
+    {"Tenant", "tenant", MD_TEXT}, {"Content type", "content_type", MD_TEXT},
+    {"Start", "start", MD_STR}, {"End", "end", MD_STR}, {"Reason", "reason", MD_TEXT},
+    {NULL, NULL, 0},
+};
+
 static void
 md_events(struct mf_buf *b, const struct mf_jval *o, const char *key)
 {
@@ -119,30 +230,7 @@ md_events(struct mf_buf *b, const struct mf_jval *o, const char *key)
         mf_buf_appends(b, "_None._\n\n");
         return;
     }
-    mf_buf_appends(b, "| Time | Severity | Tenant | Actor | Operation | Object | Tags |\n"
-                      "|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < n; i++) {
-        size_t nt;
-        struct mf_jval *const *tags = mf_rj_arr(ev[i], "tags", &nt);
-
-        mf_buf_appends(b, "| ");
-        md_text(b, mf_rj_str(ev[i], "time"));
-        mf_buf_printf(b, " | %s | ", mf_rsev_name(mf_rj_int(ev[i], "severity")));
-        md_text(b, mf_rj_str(ev[i], "tenant"));
-        mf_buf_appends(b, " | ");
-        md_text(b, mf_rj_str(ev[i], "actor"));
-        mf_buf_appends(b, " | ");
-        md_text(b, mf_rj_str(ev[i], "operation"));
-        mf_buf_appends(b, " | ");
-        md_text(b, mf_rj_str(ev[i], "object"));
-        mf_buf_appends(b, " | ");
-        for (size_t k = 0; k < nt; k++) {
-            if (k)
-                mf_buf_appends(b, ", ");
-            md_text(b, mf_rj_str(tags[k], "id"));
-        }
-        mf_buf_appends(b, " |\n");
-    }
+    md_table(b, md_event_cols, ev, n);
     mf_buf_appendc(b, '\n');
 }
 
@@ -157,14 +245,8 @@ md_top(struct mf_buf *b, const struct mf_jval *o, const char *key, const char *w
         mf_buf_appends(b, ": none.\n\n");
         return;
     }
-    mf_buf_appends(b, "\n\n| Name | Tagged records | Risk | Max severity |\n|---|---|---|---|\n");
-    for (size_t i = 0; i < n; i++) {
-        mf_buf_appends(b, "| ");
-        md_text(b, mf_rj_str(t[i], "name"));
-        mf_buf_printf(b, " | %lld | %lld | %s |\n", (long long)mf_rj_int(t[i], "records"),
-                      (long long)mf_rj_int(t[i], "risk"),
-                      mf_rsev_name(mf_rj_int(t[i], "max_severity")));
-    }
+    mf_buf_appends(b, "\n\n");
+    md_table(b, md_top_cols, t, n);
     mf_buf_appendc(b, '\n');
 }
 
@@ -185,15 +267,7 @@ md_area(struct mf_buf *b, const struct mf_jval *ar)
     mf_buf_appends(b, "\n\n");
     x = mf_rj_arr(ar, "tags", &n);
     if (n) {
-        mf_buf_appends(b, "| Tag | What | Count | Max severity |\n|---|---|---|---|\n");
-        for (size_t i = 0; i < n; i++) {
-            mf_buf_appends(b, "| `");
-            mf_buf_appends(b, mf_rj_str(x[i], "id"));
-            mf_buf_appends(b, "` | ");
-            md_text(b, mf_rj_str(x[i], "title"));
-            mf_buf_printf(b, " | %lld | %s |\n", (long long)mf_rj_int(x[i], "count"),
-                          mf_rsev_name(mf_rj_int(x[i], "max_severity")));
-        }
+        md_table(b, md_tag_cols, x, n);
         mf_buf_appendc(b, '\n');
     } else {
         mf_buf_appends(b, "No risk tag in this area.\n\n");
@@ -214,12 +288,12 @@ md_area(struct mf_buf *b, const struct mf_jval *ar)
     mf_buf_appendc(b, '\n');
 }
 
-int
-mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
+/* Title, period and source, the tenants' table and the summary line. */
+static void
+md_head(struct mf_buf *b, const struct mf_jval *doc)
 {
     const struct mf_jval *per = mf_rj_obj(doc, "period"), *sum = mf_rj_obj(doc, "summary");
-    const struct mf_jval *cks = mf_rj_obj(sum, "checks"), *cov = mf_rj_obj(doc, "coverage");
-    const struct mf_jval *plan = mf_rj_obj(doc, "plan");
+    const struct mf_jval *cks = mf_rj_obj(sum, "checks");
     struct mf_jval *const *x;
     size_t n;
 
@@ -253,26 +327,35 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
                   (long long)mf_rj_int(cks, "no_evidence"),
                   (long long)mf_rj_int(sum, "aggregate_findings"),
                   (long long)mf_rj_int(sum, "actions"));
+}
+
+/* Section 1: the score per area, then each area in detail. */
+static void
+md_exposure(struct mf_buf *b, const struct mf_jval *doc)
+{
+    struct mf_jval *const *x;
+    size_t n;
 
     mf_buf_appends(b, "## 1. Exposure today\n\n");
     mf_buf_printf(b, "Score: %s.\n\n", mf_rj_str(mf_rj_obj(doc, "exposure"), "formula"));
     x = mf_rj_arr(mf_rj_obj(doc, "exposure"), "areas", &n);
-    mf_buf_appends(b, "| Area | Score | Level | Tag hits |\n|---|---|---|---|\n");
-    for (size_t i = 0; i < n; i++)
-        mf_buf_printf(b, "| %s | %lld | %s | %lld |\n", mf_rj_str(x[i], "title"),
-                      (long long)mf_rj_int(x[i], "score"), mf_rj_str(x[i], "level"),
-                      (long long)mf_rj_int(x[i], "hits"));
+    md_table(b, md_exposure_cols, x, n);
     mf_buf_appendc(b, '\n');
     for (size_t i = 0; i < n; i++)
         md_area(b, x[i]);
+}
 
-    mf_buf_appends(b, "## 2. Protections owned but not used properly\n\n"
-                      "| Check | Area | Status | Evidence |\n|---|---|---|---|\n");
+/* Section 2: the checks' table, then each check's text (and examples for
+ * a finding). */
+static void
+md_checks(struct mf_buf *b, const struct mf_jval *doc)
+{
+    struct mf_jval *const *x;
+    size_t n;
+
+    mf_buf_appends(b, "## 2. Protections owned but not used properly\n\n");
     x = mf_rj_arr(doc, "checks", &n);
-    for (size_t i = 0; i < n; i++)
-        mf_buf_printf(b, "| %s | %s | %s | %lld |\n", mf_rj_str(x[i], "title"),
-                      mf_rj_str(x[i], "area"), mf_rj_str(x[i], "status"),
-                      (long long)mf_rj_int(x[i], "evidence"));
+    md_table(b, md_check_cols, x, n);
     mf_buf_appendc(b, '\n');
     for (size_t i = 0; i < n; i++) {
         mf_buf_printf(b, "### %s (%s)\n\n", mf_rj_str(x[i], "title"), mf_rj_str(x[i], "status"));
@@ -283,6 +366,14 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
             md_events(b, x[i], "examples");
         }
     }
+}
+
+/* Section 3: the actions per horizon, then each area's status. */
+static void
+md_plan(struct mf_buf *b, const struct mf_jval *plan)
+{
+    struct mf_jval *const *x;
+    size_t n;
 
     mf_buf_appends(b, "## 3. 30/60/90-day plan\n\n");
     x = mf_rj_arr(plan, "horizons", &n);
@@ -310,15 +401,19 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
         md_text(b, mf_rj_str(x[i], "text"));
         mf_buf_appendc(b, '\n');
     }
+}
 
-    mf_buf_appends(b, "\n## 4. Coverage\n\n| Content type | Records | Days | First | Last |\n"
-                      "|---|---|---|---|---|\n");
+/* Section 4: records per content type, days with and without records,
+ * the collection gaps and the notes. */
+static void
+md_coverage(struct mf_buf *b, const struct mf_jval *cov)
+{
+    struct mf_jval *const *x;
+    size_t n;
+
+    mf_buf_appends(b, "\n## 4. Coverage\n\n");
     x = mf_rj_arr(cov, "content_types", &n);
-    for (size_t i = 0; i < n; i++)
-        mf_buf_printf(b, "| %s | %lld | %lld | %s | %s |\n", mf_rj_str(x[i], "content_type"),
-                      (long long)mf_rj_int(x[i], "records"), (long long)mf_rj_int(x[i], "days"),
-                      mf_rj_str(x[i], "first_day") ? mf_rj_str(x[i], "first_day") : "-",
-                      mf_rj_str(x[i], "last_day") ? mf_rj_str(x[i], "last_day") : "-");
+    md_table(b, md_ct_cols, x, n);
     mf_buf_printf(b, "\n%lld of %lld days have records.", (long long)mf_rj_int(cov, "days_with_records"),
                   (long long)mf_rj_int(cov, "days_in_period"));
     x = mf_rj_arr(cov, "days_without_records", &n);
@@ -328,20 +423,21 @@ mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
     mf_buf_appends(b, "\n\n");
     x = mf_rj_arr(cov, "gaps", &n);
     if (n)
-        mf_buf_appends(b, "| Tenant | Content type | Start | End | Reason |\n|---|---|---|---|---|\n");
-    for (size_t i = 0; i < n; i++) {
-        mf_buf_appends(b, "| ");
-        md_text(b, mf_rj_str(x[i], "tenant"));
-        mf_buf_appends(b, " | ");
-        md_text(b, mf_rj_str(x[i], "content_type"));
-        mf_buf_printf(b, " | %s | %s | ", mf_rj_str(x[i], "start"), mf_rj_str(x[i], "end"));
-        md_text(b, mf_rj_str(x[i], "reason"));
-        mf_buf_appends(b, " |\n");
-    }
+        md_table(b, md_gap_cols, x, n);
     x = mf_rj_arr(cov, "notes", &n);
     for (size_t i = 0; i < n; i++) {
         mf_buf_appends(b, "\n- ");
         md_text(b, mf_jstrv(x[i]));
     }
+}
+
+int
+mf_render_md(struct mf_buf *b, const struct mf_jval *doc)
+{
+    md_head(b, doc);
+    md_exposure(b, doc);
+    md_checks(b, doc);
+    md_plan(b, mf_rj_obj(doc, "plan"));
+    md_coverage(b, mf_rj_obj(doc, "coverage"));
     return mf_buf_appends(b, "\n");
 }

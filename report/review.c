@@ -870,17 +870,19 @@ plan_json(struct bld *b, const struct check_res *res, size_t *n_actions)
     return plan;
 }
 
-static struct mf_jval *
-coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
+/* First and last day with records, and days with records, of one content
+ * type over the period (first/last -1: none). */
+struct ct_span {
+    int64_t first, last, days;
+};
+
+/* Walk the period's days over the selected tenants: per_day[i] gets the
+ * records of day_from + i, ct[] each content type's span. Returns the
+ * number of days with records. */
+static int64_t
+count_days(const struct bld *b, uint64_t *per_day, struct ct_span ct[AGG_N_CT])
 {
-    struct mf_jval *cov = mf_jobj(b->a), *cts = mf_jarr(b->a), *days = mf_jarr(b->a);
-    struct mf_jval *empty = mf_jarr(b->a), *gaps = mf_jarr(b->a), *notes = mf_jarr(b->a);
-    int64_t nd = b->o->day_to - b->o->day_from + 1, with = 0;
-    uint64_t *per_day = mf_xcalloc((size_t)nd, sizeof(*per_day));
-    struct {
-        int64_t first, last, days;
-    } ct[AGG_N_CT];
-    char buf[400];
+    int64_t with = 0;
 
     for (int c = 0; c < AGG_N_CT; c++)
         ct[c].first = ct[c].last = -1, ct[c].days = 0;
@@ -908,6 +910,18 @@ coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
         per_day[day - b->o->day_from] = n;
         with += n != 0;
     }
+    return with;
+}
+
+/* The content types' rows (the last one only when it has records); a note
+ * for each type without records when others have some. */
+static struct mf_jval *
+content_types_json(struct bld *b, const struct sums *s, const struct ct_span ct[AGG_N_CT],
+                   struct mf_jval *notes)
+{
+    struct mf_jval *cts = mf_jarr(b->a);
+    char buf[400];
+
     for (int c = 0; c < AGG_N_CT; c++) {
         struct mf_jval *o = mf_jobj(b->a);
 
@@ -925,12 +939,28 @@ coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
             mf_jarr_push(b->a, notes, mf_jstr(b->a, buf));
         }
     }
-    for (int64_t i = 0; i < nd; i++) {
-        struct mf_jval *o = mf_jobj(b->a);
+    return cts;
+}
 
-        put_str(b, o, "day", day_str(b, b->o->day_from + i));
-        put_int(b, o, "records", (int64_t)per_day[i]);
-        mf_jarr_push(b->a, days, o);
+/* One {day, records} row of the period's days. */
+static void
+day_row(struct bld *b, struct mf_jval *days, int64_t day, uint64_t records)
+{
+    struct mf_jval *o = mf_jobj(b->a);
+
+    put_str(b, o, "day", day_str(b, day));
+    put_int(b, o, "records", (int64_t)records);
+    mf_jarr_push(b->a, days, o);
+}
+
+/* A row per day of the period into days, and each run of days without
+ * records as one {from, to, days} range into empty. */
+static void
+days_json(struct bld *b, const uint64_t *per_day, int64_t nd, struct mf_jval *days,
+          struct mf_jval *empty)
+{
+    for (int64_t i = 0; i < nd; i++) {
+        day_row(b, days, b->o->day_from + i, per_day[i]);
         if (!per_day[i]) {
             int64_t j = i;
             struct mf_jval *r = mf_jobj(b->a);
@@ -941,16 +971,20 @@ coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
             put_str(b, r, "to", day_str(b, b->o->day_from + j));
             put_int(b, r, "days", j - i + 1);
             mf_jarr_push(b->a, empty, r);
-            for (int64_t k = i + 1; k <= j; k++) {
-                struct mf_jval *oo = mf_jobj(b->a);
-
-                put_str(b, oo, "day", day_str(b, b->o->day_from + k));
-                put_int(b, oo, "records", 0);
-                mf_jarr_push(b->a, days, oo);
-            }
+            for (int64_t k = i + 1; k <= j; k++)
+                day_row(b, days, b->o->day_from + k, 0);
             i = j;
         }
     }
+}
+
+/* The collection gaps of the selected tenants that overlap the period
+ * (tenants named as configured). */
+static struct mf_jval *
+gaps_json(struct bld *b)
+{
+    struct mf_jval *gaps = mf_jarr(b->a);
+
     for (size_t i = 0; i < b->agg->n_gaps; i++) {
         const struct agg_gap *g = &b->agg->gaps[i];
         const char *tname = g->tenant;
@@ -973,9 +1007,20 @@ coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
         put_str(b, o, "reason", g->reason);
         mf_jarr_push(b->a, gaps, o);
     }
-    if (gaps->len) {
+    return gaps;
+}
+
+/* The notes on what the review does not see: gaps, records rejected or
+ * outside the period, no record at all. */
+static void
+coverage_notes(struct bld *b, const struct sums *s, size_t n_gaps, uint64_t outside,
+               struct mf_jval *notes)
+{
+    char buf[400];
+
+    if (n_gaps) {
         snprintf(buf, sizeof(buf), "%zu collection gaps: the activity in those ranges is "
-                 "unknown; silence there is not safety.", gaps->len);
+                 "unknown; silence there is not safety.", n_gaps);
         mf_jarr_push(b->a, notes, mf_jstr(b->a, buf));
     }
     if (b->o->records_rejected) {
@@ -991,6 +1036,22 @@ coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
     if (!s->records)
         mf_jarr_push(b->a, notes, mf_jstr(b->a, "No record in the period: the review has "
                                                 "nothing to rest on."));
+}
+
+static struct mf_jval *
+coverage_json(struct bld *b, const struct sums *s, uint64_t outside)
+{
+    struct mf_jval *cov = mf_jobj(b->a), *days = mf_jarr(b->a), *empty = mf_jarr(b->a);
+    struct mf_jval *notes = mf_jarr(b->a), *cts, *gaps;
+    int64_t nd = b->o->day_to - b->o->day_from + 1, with;
+    uint64_t *per_day = mf_xcalloc((size_t)nd, sizeof(*per_day));
+    struct ct_span ct[AGG_N_CT];
+
+    with = count_days(b, per_day, ct);
+    cts = content_types_json(b, s, ct, notes);
+    days_json(b, per_day, nd, days, empty);
+    gaps = gaps_json(b);
+    coverage_notes(b, s, gaps->len, outside, notes);
     put(b, cov, "content_types", cts);
     put_int(b, cov, "days_in_period", nd);
     put_int(b, cov, "days_with_records", with);

@@ -85,6 +85,8 @@ set_err(struct mf_report_err *err, const char *fmt, const char *a, const char *b
         snprintf(err->msg, sizeof(err->msg), fmt, a, b);
 }
 
+static int prune_locked(struct mf_rollup *r, int64_t now_ms);
+
 struct mf_rollup *
 mf_rollup_open(const char *dir, const struct mf_report_tables *t,
                const struct mf_rollup_opts *o, struct mf_report_err *err)
@@ -165,7 +167,7 @@ mf_rollup_open(const char *dir, const struct mf_report_tables *t,
         }
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", ROLLUP_SCHEMA);
         sqlite3_exec(r->db, sql, NULL, NULL, NULL);
-        mf_rollup_prune(r, mf_clock_wall_ms());
+        prune_locked(r, mf_clock_wall_ms());
         if (r->o.flush_interval_ms > 0) {
             if (pthread_create(&r->flusher, NULL, flusher_main, r) != 0) {
                 set_err(err, "%s: %s", r->path, "cannot start the rollup's writer thread");
@@ -561,7 +563,7 @@ flush_pending(struct mf_rollup *r)
         return 0;
     }
     if (mf_clock_wall_ms() / 86400000 != r->pruned_day)
-        mf_rollup_prune(r, mf_clock_wall_ms());
+        prune_locked(r, mf_clock_wall_ms());
     if (sqlite3_exec(r->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         mf_log(MF_LOG_ERROR, "%s: %s", r->path, sqlite3_errmsg(r->db));
         rc = -1;
@@ -650,8 +652,9 @@ mf_rollup_flush(struct mf_rollup *r)
     return rc;
 }
 
-int
-mf_rollup_prune(struct mf_rollup *r, int64_t now_ms)
+/* Under commit_mu (or before the writer thread runs). */
+static int
+prune_locked(struct mf_rollup *r, int64_t now_ms)
 {
     int64_t cutoff = now_ms / 86400000 - r->o.retention_days;
     char sql[160];
@@ -672,6 +675,17 @@ mf_rollup_prune(struct mf_rollup *r, int64_t now_ms)
     if (rc != 0)
         mf_log(MF_LOG_WARN, "%s: retention: %s", r->path, sqlite3_errmsg(r->db));
     r->pruned_day = now_ms / 86400000;
+    return rc;
+}
+
+int
+mf_rollup_prune(struct mf_rollup *r, int64_t now_ms)
+{
+    int rc;
+
+    pthread_mutex_lock(&r->commit_mu);
+    rc = prune_locked(r, now_ms);
+    pthread_mutex_unlock(&r->commit_mu);
     return rc;
 }
 
@@ -952,10 +966,14 @@ mf_rollup_stats(struct mf_rollup *r, struct mf_rollup_stats *out)
 
     memset(out, 0, sizeof(*out));
     out->first_day = out->last_day = -1;
+    /* one connection, shared with the writer thread (opened NOMUTEX) */
+    pthread_mutex_lock(&r->commit_mu);
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i]);
-        if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(r->db, sql, -1, &st, NULL) != SQLITE_OK) {
+            pthread_mutex_unlock(&r->commit_mu);
             return -1;
+        }
         if (sqlite3_step(st) == SQLITE_ROW)
             out->rows += sqlite3_column_int64(st, 0);
         sqlite3_finalize(st);
@@ -968,6 +986,7 @@ mf_rollup_stats(struct mf_rollup *r, struct mf_rollup_stats *out)
         }
         sqlite3_finalize(st);
     }
+    pthread_mutex_unlock(&r->commit_mu);
     if (stat(r->path, &sb) == 0)
         out->bytes += sb.st_size;
     snprintf(wal, sizeof(wal), "%s-wal", r->path);

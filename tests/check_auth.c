@@ -1,4 +1,6 @@
 /* check_auth.c - Entra ID client-credentials tokens against the emulator. */
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,22 +88,35 @@ cert_tenant(void)
     return t;
 }
 
+/* A member of the emulator's statistics: section "counters" or
+ * "requests" (by route and status), one entry, or with name NULL the sum
+ * of the section. */
 static int64_t
-counter(const char *name)
+emu_stat(const char *section, const char *name)
 {
     struct mf_buf b;
     struct mf_arena a;
-    struct mf_jval *root;
-    int64_t v = 0;
+    const struct mf_jval *sec;
+    int64_t v, sum = 0;
 
     mf_buf_init(&b, 0);
     ck_assert_int_eq(mf_emu_ctl(&emu, "GET", "/_control/stats", NULL, &b), 200);
     mf_arena_init(&a, 0);
-    root = mf_json_parse(&a, b.data, b.len, NULL, NULL, NULL);
-    mf_jget_int(mf_jobj_get(mf_jobj_get(root, "counters"), name), &v);
+    sec = mf_jobj_get(mf_json_parse(&a, b.data, b.len, NULL, NULL, NULL), section);
+    ck_assert(mf_jis_obj(sec));
+    for (size_t i = 0; i < sec->len; i++)
+        if ((!name || strcmp(sec->u.mem[i].key, name) == 0) &&
+            mf_jget_int(sec->u.mem[i].val, &v) == 0)
+            sum += v;
     mf_arena_fini(&a);
     mf_buf_fini(&b);
-    return v;
+    return sum;
+}
+
+static int64_t
+counter(const char *name)
+{
+    return emu_stat("counters", name);
 }
 
 /* Every log line, for the secret scan. */
@@ -243,6 +258,62 @@ START_TEST(ag_cert_not_registered)
     ck_assert_ptr_nonnull(strstr(mf_auth_last_error(a), "AADSTS700027"));
     mf_auth_destroy(a);
     mf_http_destroy(h);
+}
+END_TEST
+
+/* A P-256 key in PEM at path (a readable private key that is not RSA). */
+static void
+write_ec_key(const char *path)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    FILE *f = fopen(path, "w");
+
+    ck_assert_ptr_nonnull(k);
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(PEM_write_PrivateKey(f, k, NULL, NULL, 0, NULL, NULL), 1);
+    ck_assert_int_eq(fclose(f), 0);
+    chmod(path, 0600);
+    EVP_PKEY_free(k);
+}
+
+/* A certificate or key that cannot be used fails before any request, as a
+ * configuration error naming the file's problem. */
+START_TEST(ag_cert_local_errors)
+{
+    char not_pem[320], ec_key[320];
+    const struct {
+        const char *crt, *key, *want;
+    } cases[] = {
+        {"/nonexistent/client.crt", NULL, "cannot open certificate_file"},
+        {not_pem, NULL, "is not a PEM certificate"},
+        {NULL, not_pem, "is not a readable PEM private key"},
+        {NULL, ec_key, "the private key is not RSA"},
+        {NULL, "/nonexistent/client.key", "private_key_file"},
+    };
+    int64_t requests = emu_stat("requests", NULL);
+
+    snprintf(not_pem, sizeof(not_pem), "%s/not-pem", dir);
+    snprintf(ec_key, sizeof(ec_key), "%s/ec.key", dir);
+    write_file(not_pem, "neither a certificate nor a key\n");
+    write_ec_key(ec_key);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mf_tenant_conf t = cert_tenant();
+        struct mf_http *h = mf_http_new();
+        struct mf_auth *a;
+
+        if (cases[i].crt)
+            t.certificate_file = cases[i].crt;
+        if (cases[i].key)
+            t.private_key_file = cases[i].key;
+        a = mf_auth_new(&t, NULL);
+        ck_assert_ptr_null(mf_auth_get(a, h, now_ms()));
+        ck_assert_int_eq(mf_auth_last_status(a), MF_FATAL);
+        ck_assert_msg(strstr(mf_auth_last_error(a), cases[i].want) != NULL,
+                      "case %zu: %s", i, mf_auth_last_error(a));
+        mf_auth_destroy(a);
+        mf_http_destroy(h);
+    }
+    ck_assert_int_eq(emu_stat("requests", NULL), requests);   /* no request went out */
 }
 END_TEST
 
@@ -620,6 +691,7 @@ suite(void)
     tcase_add_test(tc, ag_cert_ps256);
     tcase_add_test(tc, ag_cert_rs256_v1);
     tcase_add_test(tc, ag_cert_not_registered);
+    tcase_add_test(tc, ag_cert_local_errors);
     tcase_add_test(tc, ag_wrong_secret_fatal_without_secret);
     tcase_add_test(tc, ag_expired_secret);
     tcase_add_test(tc, ag_unknown_tenant);
