@@ -177,9 +177,11 @@ def served(emu):
 @scenario("file-disk-full-run", "issue 11 defect 3")
 def file_disk_full_run(ctx):
     """run with its file output on a file system too small for the records
-    available: the failed writes leave no partial line, blobs come again
-    with backoff (loud: log, status), and once space is freed every record
-    is there exactly once."""
+    available: the failed writes leave no partial line (rolled back to the
+    last acknowledgement), blobs come again with backoff (errors in the
+    log), and once space is freed every record is there; duplicates at
+    most what status counts as redelivered (records of a blob that a flush
+    before the failure acknowledged)."""
     fs = ctx.small_fs(256)
     out = os.path.join(fs, "out.ndjson")
     e = emu_blobs(ctx, 12, 100)
@@ -260,6 +262,11 @@ def kafka_outage_file_healthy(ctx):
     ids = served(e)
     wait_for(lambda: set(a.read_output().ids()) >= ids, 120,
              "every record in the file while Kafka is down")
+    # the checkpoint waits for Kafka
+    first = min(h.parse_created(b["created"]) for b in e.content(h.T1, CT))
+    for s in h.status_streams(a.status()):
+        expect(s.get("checkpoint_ms", 0) <= first * 1000,
+               "the checkpoint moved past blobs Kafka does not have")
     k.up()
     wait_for(lambda: set(k.ids("fo")) >= ids, 120, "every record in Kafka once it is back")
     rc = a.terminate()
@@ -369,9 +376,10 @@ def sigterm_stuck_output(ctx):
 @scenario("state-disk-full", "plan §6 row 12")
 def state_disk_full(ctx):
     """state_dir on a file system that fills up (spool, state.db): the
-    agent says so loudly (log, status) and does not move the checkpoint;
-    once space is freed collection completes: nothing lost, duplicates
-    counted as redelivered."""
+    agent says so loudly (errors naming state_dir and the full disk), keeps
+    running and does not move the checkpoint; once space is freed
+    collection completes: nothing lost, duplicates counted as
+    redelivered."""
     fs = ctx.small_fs(1024)
     state = os.path.join(fs, "state")
     e = emu_blobs(ctx, 30, 200, end="-2h")
