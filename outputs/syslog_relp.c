@@ -388,17 +388,15 @@ rl_close(struct mf_output *base)
     if (!o)
         return;
     if (o->started) {
+        size_t n;
+
         pthread_mutex_lock(&o->mu);
-        if (o->n)
-            mf_log(MF_LOG_INFO, "output=%s relp: waiting up to %" PRId64 " ms for %zu "
-                   "acknowledgements", o->conf->name, o->conf->flush_timeout_ms, o->n);
+        n = o->n;
         pthread_mutex_unlock(&o->mu);
-        if (o->n)
-            rl_flush(base, (int)o->conf->flush_timeout_ms);
+        if (n && rl_flush(base, (int)o->conf->flush_timeout_ms) != 0)
+            mf_log(MF_LOG_ERROR, "output=%s relp %s:%s: records not acknowledged at "
+                   "shutdown (see above)", o->conf->name, o->host, o->port);
         pthread_mutex_lock(&o->mu);
-        if (o->n)
-            mf_log(MF_LOG_ERROR, "output=%s relp %s:%s: %zu records not acknowledged at "
-                   "shutdown", o->conf->name, o->host, o->port, o->n);
         o->quit = true;
         pthread_cond_broadcast(&o->cv);
         pthread_mutex_unlock(&o->mu);
