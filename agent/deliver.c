@@ -1048,13 +1048,7 @@ mf_deliver_drain(struct mf_deliver *d, int64_t deadline_ms)
             return -1;
         if (left > 200)
             left = 200;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        mf_clock_mono_deadline(left, &ts);
         pthread_mutex_lock(&d->mu);
         if (!d->done)
             pthread_cond_timedwait(&d->cv_done, &d->mu, &ts);

@@ -239,13 +239,7 @@ relp_main(void *arg)
 
             if (wait <= 0)
                 continue;
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += wait / 1000;
-            ts.tv_nsec += (wait % 1000) * 1000000L;
-            if (ts.tv_nsec >= 1000000000L) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000L;
-            }
+            mf_clock_mono_deadline(wait, &ts);
             pthread_cond_timedwait(&o->cv, &o->mu, &ts);
             continue;
         }
@@ -311,13 +305,7 @@ rl_poll(struct mf_output *base, int timeout_ms)
     struct timespec ts;
 
     /* the thread does the work: wait for room (or the timeout) */
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += timeout_ms / 1000;
-    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    mf_clock_mono_deadline(timeout_ms, &ts);
     pthread_mutex_lock(&o->mu);
     if (o->n >= o->max_in_flight) {
         o->want_ack = o->queued_total;     /* room comes with acknowledgements */
@@ -346,13 +334,7 @@ rl_flush(struct mf_output *base, int timeout_ms)
 
         if (left <= 0)
             break;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        mf_clock_mono_deadline(left, &ts);
         pthread_cond_timedwait(&o->cv, &o->mu, &ts);
     }
     if (o->acked_total < target) {
@@ -453,6 +435,7 @@ mf_syslog_relp_open(const struct mf_output_conf *oc, const char *host, const cha
     o->backoff_ms = RL_BACKOFF_MIN_MS;
     pthread_mutex_init(&o->mu, NULL);
     pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&o->cv, &ca);
     pthread_condattr_destroy(&ca);
     if (relpEngineConstruct(&o->eng) != RELP_RET_OK ||
