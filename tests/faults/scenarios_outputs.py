@@ -429,6 +429,8 @@ def relp_rsyslog_kill9(ctx):
     rs.start()
     proxy.resume()
     rc = imp.wait(300)
+    with open(os.path.join(ctx.dir, "import.err"), "w") as f:
+        f.write(imp.stderr())
     expect(rc == 0, "import exited %d: %s", rc, imp.stderr()[-800:])
     expect(before < n, "import was done before the kill")
     row = count_row("relp-rsyslog-kill-9", [r["Id"] for r in recs], rs.ids(),
