@@ -238,8 +238,7 @@ def yaml_config(path, state_dir, outputs, extra=()):
         o = dict(o)
         lines.append("  - name: %s" % o.pop("name"))
         for k, v in o.items():
-            lines.append("    %s: %s" % (k, json.dumps(v) if not isinstance(v, str)
-                                         else json.dumps(v)))
+            lines.append("    %s: %s" % (k, json.dumps(v)))    # JSON is YAML
     lines += list(extra)
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
