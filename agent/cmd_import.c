@@ -77,7 +77,8 @@ struct rec_ref {
 enum rec_out {
     RO_NONE = 0,                      /* not routed to it (filter, rejected) */
     RO_SENT,                          /* accepted by send() */
-    RO_REFUSED,                       /* not accepted (full, refused) */
+    RO_REFUSED,                       /* not accepted (full, down) */
+    RO_DROPPED,                       /* refused for good (too large...) */
     RO_ACKED                          /* acknowledged by a barrier */
 };
 
@@ -193,6 +194,8 @@ send_one(struct lane *L, size_t i, const struct chunk *c, const struct rec_ref *
 
     if (st == MF_OK)
         return RO_SENT;
+    if (st == MF_DROP)
+        return RO_DROPPED;            /* the output logged it with its Id */
     if (st == MF_RETRY)
         mf_log(MF_LOG_ERROR, "output=%s %s id=%s: not accepted within %" PRId64 " ms",
                o->conf->name, mf_input_loc_str(&loc, where, sizeof(where)),
@@ -223,7 +226,7 @@ import_record(struct lane *L, struct chunk *c, const struct rec_ref *rr)
         if (!L->fo.want[i] || !r->use[i])
             continue;
         ost[i] = send_one(L, i, c, rr);
-        refused |= ost[i] == RO_REFUSED;
+        refused |= ost[i] == RO_REFUSED || ost[i] == RO_DROPPED;
     }
     c->normalized++;
     c->refused += refused;
@@ -403,7 +406,8 @@ resend(struct import_run *r, struct chunk *list, size_t i, bool all)
 
 /* Output i acknowledges what the batch sent it, retried with backoff until
  * its flush_timeout after the barrier began (t0). What it took becomes
- * RO_ACKED; false when some record stays RO_SENT / RO_REFUSED. */
+ * RO_ACKED; false when some record stays RO_SENT / RO_REFUSED /
+ * RO_DROPPED. */
 static bool
 settle_output(struct import_run *r, struct chunk *list, size_t i, bool final, int64_t t0)
 {
@@ -411,8 +415,12 @@ settle_output(struct import_run *r, struct chunk *list, size_t i, bool final, in
     int64_t deadline = t0 + o->conf->flush_timeout_ms;
     int wait = RETRY_MIN_MS, frc = out_barrier(r, i, final);
     unsigned long long refused = count_state(r, list, i, RO_REFUSED);
+    /* a record refused for good fails the output's barrier too (output.h):
+     * then the barrier cannot tell about the others, and they are not sent
+     * again (that would double those it did take); they are kept */
+    bool dropped = count_state(r, list, i, RO_DROPPED) > 0;
 
-    while ((frc != 0 || refused) && !import_stop &&
+    while ((frc != 0 || refused) && !dropped && !import_stop &&
            mf_clock_mono_ms() + wait <= deadline) {
         struct timespec ts = {.tv_sec = wait / 1000, .tv_nsec = (long)(wait % 1000) * 1000000L};
 
@@ -427,7 +435,7 @@ settle_output(struct import_run *r, struct chunk *list, size_t i, bool final, in
     }
     if (frc == 0)
         set_state(r, list, i, RO_SENT, RO_ACKED);
-    return frc == 0 && refused == 0;
+    return frc == 0 && refused == 0 && !dropped;
 }
 
 /* A record output i did not take, kept for a replay in
@@ -502,7 +510,7 @@ barrier(struct import_run *r, bool final)
             if (c->id_off[k] == SIZE_MAX)
                 continue;       /* rejected by the normalizer (counted) */
             for (size_t i = 0; i < r->fo.n; i++)
-                if (st[i] == RO_SENT || st[i] == RO_REFUSED) {
+                if (st[i] == RO_SENT || st[i] == RO_REFUSED || st[i] == RO_DROPPED) {
                     keep_undelivered(r, i, c, k);
                     all = false;
                 }
