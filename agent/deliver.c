@@ -88,8 +88,11 @@ struct mf_deliver {
     struct mf_report_feed *report;   /* state_dir/report.db (report_feed.h) */
 
     pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
-    pthread_mutex_t gen_mu;      /* fail_gen */
+    pthread_mutex_t gen_mu;      /* fail_gen, out_gen, out_down */
     uint64_t fail_gen;           /* failed flushes so far */
+    uint64_t *out_gen;           /* per output: its failed flushes so far */
+    bool *out_down;              /* per output: a send timed out since its
+                                    last good flush (sends do not wait) */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -163,7 +166,12 @@ static void
 ids_free(struct mf_dl_blob *b)
 {
     free(b->out_sent);
+    free(b->out_skip);
+    free(b->out_failed);
+    free(b->out_gen);
     b->out_sent = NULL;
+    b->out_skip = b->out_failed = NULL;
+    b->out_gen = NULL;
     for (size_t i = 0; i < b->n_ids; i++)
         free(b->ids[i]);
     free(b->ids);
@@ -244,9 +252,11 @@ gen_now(struct mf_deliver *d)
 /* The acknowledgement barrier: every record sent to every output before
  * the call is acknowledged. Outputs that split their flush are waited for
  * without their lock, so the lanes go on sending meanwhile. 0 / -1 (then
- * fail_gen moved: no blob that was being sent can count on this flush). */
+ * fail_gen moved, and the out_gen of each output that failed: no blob
+ * that was being sent to it can count on this flush). With each, every
+ * output's own result. */
 static int
-flush_outputs(struct mf_deliver *d)
+flush_each(struct mf_deliver *d, int *each)
 {
     struct mf_fanout *fo = d->o.fo;
     int rc = 0, *orc = mf_xcalloc(fo->n ? fo->n : 1, sizeof(*orc));
@@ -281,14 +291,27 @@ flush_outputs(struct mf_deliver *d)
         mf_fanout_locked(fo, i, out_queued, &queued);
         mf_metrics_queue_depth(d->o.m, o->conf->name, queued);
     }
-    if (rc != 0) {
-        pthread_mutex_lock(&d->gen_mu);
-        d->fail_gen++;
-        pthread_mutex_unlock(&d->gen_mu);
+    pthread_mutex_lock(&d->gen_mu);
+    for (size_t i = 0; i < fo->n; i++) {
+        if (orc[i] != 0)
+            d->out_gen[i]++;
+        else
+            d->out_down[i] = false;
     }
+    if (rc != 0)
+        d->fail_gen++;
+    pthread_mutex_unlock(&d->gen_mu);
     pthread_mutex_unlock(&d->flush_mu);
+    if (each)
+        memcpy(each, orc, fo->n * sizeof(*orc));
     free(orc);
     return rc;
+}
+
+static int
+flush_outputs(struct mf_deliver *d)
+{
+    return flush_each(d, NULL);
 }
 
 /* Acknowledged records, per output (counts indexed like the outputs). */
@@ -450,16 +473,30 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
     }
     for (size_t i = 0; i < L->fo.n; i++) {
         struct mf_output *o = L->fo.outs[i];
+        bool down;
 
-        if (!L->fo.want[i])
+        if (!L->fo.want[i] || (b && (b->out_skip[i] || b->out_failed[i])))
             continue;
-        /* backpressure: a full output holds this lane right here */
-        if (mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
-            mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
-                   " ms): the blob will be delivered again", o->conf->name,
-                   o->conf->flush_timeout_ms);
-            rc = -2;
-            break;
+        pthread_mutex_lock(&d->gen_mu);
+        down = d->out_down[i];
+        pthread_mutex_unlock(&d->gen_mu);
+        /* backpressure: a full output holds this lane right here (not
+         * again once it stayed full for its flush_timeout) */
+        if (mf_fanout_send(&L->fo, i, down ? 0 : (int)o->conf->flush_timeout_ms) ==
+                MF_RETRY) {
+            if (!down)
+                mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
+                       " ms): %s", o->conf->name, o->conf->flush_timeout_ms,
+                       b ? "the blob will be delivered to it again" : "not delivered");
+            pthread_mutex_lock(&d->gen_mu);
+            d->out_down[i] = true;
+            pthread_mutex_unlock(&d->gen_mu);
+            if (!b) {
+                rc = -2;
+                break;
+            }
+            b->out_failed[i] = true;     /* the other outputs go on */
+            continue;
         }
         /* MF_DROP: the output counted and logged it; its flush fails */
         sent[i]++;
@@ -556,6 +593,45 @@ quarantine(struct mf_deliver *d, const struct mf_dl_blob *b, char *path, size_t 
 /* A blob                                                                 */
 /* ---------------------------------------------------------------------- */
 
+struct ack_names {
+    const struct mf_fanout *fo;
+    bool *skip;
+};
+
+static void
+ack_found(const char *output, void *ud)
+{
+    struct ack_names *a = ud;
+
+    for (size_t i = 0; i < a->fo->n; i++)
+        if (strcmp(a->fo->outs[i]->conf->name, output) == 0)
+            a->skip[i] = true;
+}
+
+/* b's per-output bookkeeping for this attempt; the outputs that
+ * acknowledged it in an earlier one are skipped. */
+static void
+blob_outputs_init(struct lane *L, struct mf_dl_blob *b)
+{
+    size_t n = L->fo.n ? L->fo.n : 1;
+    struct ack_names a = {.fo = &L->fo};
+
+    ids_free(b);
+    b->out_sent = mf_xcalloc(n, sizeof(*b->out_sent));
+    b->out_skip = mf_xcalloc(n, sizeof(*b->out_skip));
+    b->out_failed = mf_xcalloc(n, sizeof(*b->out_failed));
+    b->out_gen = mf_xcalloc(n, sizeof(*b->out_gen));
+    a.skip = b->out_skip;
+    if (mf_state_blob_acks(L->state, b->tenant_id, b->content_type, b->content_id,
+                           ack_found, &a) < 0)
+        mf_log(MF_LOG_WARN, "%s (the blob goes to every output)", mf_state_errmsg(L->state));
+    for (size_t i = 0; i < L->fo.n; i++)
+        if (b->out_skip[i])
+            mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: output=%s acknowledged "
+                   "it before: not sent to it again", b->tenant_name, b->content_type,
+                   b->content_id, L->fo.outs[i]->conf->name);
+}
+
 /* Send every record of b. 0 when all went out (b waits for the commit),
  * -1 when it must be fetched again. */
 static int
@@ -572,8 +648,8 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
     int rc = 0, again;
 
     b->n_dups = b->n_bad = 0;
-    free(b->out_sent);
-    b->out_sent = mf_xcalloc(d->o.fo->n ? d->o.fo->n : 1, sizeof(*b->out_sent));
+    b->n_unreadable = 0;
+    blob_outputs_init(L, b);
     /* a body cut short (a reset or a proxy) shows as unreadable records:
      * check the whole blob before the first record reaches an output, so a
      * retry does not deliver its first records twice */
@@ -604,6 +680,9 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
     }
     b->again = again == 1;
     b->gen = gen_now(d);
+    pthread_mutex_lock(&d->gen_mu);
+    memcpy(b->out_gen, d->out_gen, d->o.fo->n * sizeof(*b->out_gen));
+    pthread_mutex_unlock(&d->gen_mu);
     in = mf_input_new_fd(b->fd, b->content_id, &io);
     while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
         if (ev == MF_INPUT_ERROR) {
@@ -624,6 +703,7 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
     mf_input_destroy(in);
     if (rc == -2)
         return -1;
+    b->n_unreadable = b->n_bad;
     if (b->n_bad && !b->last_attempt) {
         /* damaged: fetch it again rather than lose a record; what reached
          * the outputs is redelivered (and counted as such) */
@@ -671,46 +751,107 @@ blob_committed(struct lane *L, struct mf_dl_blob *b)
            b->tenant_name, b->content_type, b->content_id, b->n_ids);
 }
 
+/* Which outputs acknowledged b with this flush (orc: each output's result,
+ * gens: the outputs' generations after it): every output that b went to
+ * must have flushed without a failure since b began, and taken all of its
+ * records. acked[i] is set for the outputs that acknowledged it now (not
+ * those that had before). True when no output misses b any more. */
+static bool
+blob_acked_by(const struct mf_deliver *d, const struct mf_dl_blob *b, const int *orc,
+              const uint64_t *gens, bool *acked)
+{
+    bool all = true;
+
+    for (size_t i = 0; i < d->o.fo->n; i++) {
+        bool ok = orc[i] == 0 && b->out_gen[i] == gens[i] && !b->out_failed[i];
+
+        acked[i] = !b->out_skip[i] && ok;
+        all = all && (b->out_skip[i] || ok);
+    }
+    return all;
+}
+
+/* Some outputs acknowledged b, others not: remember those that did, so the
+ * next attempt goes to the others only. */
+static void
+blob_partly_acked(struct lane *L, struct mf_dl_blob *b, const bool *acked, int64_t now)
+{
+    struct mf_fanout *fo = L->d->o.fo;
+    char names[512] = "", missing[512] = "";
+
+    for (size_t i = 0; i < fo->n; i++) {
+        const char *name = fo->outs[i]->conf->name;
+        char *list = acked[i] || b->out_skip[i] ? names : missing;
+
+        if (acked[i] && mf_state_blob_acked(L->state, b->tenant_id, b->content_type,
+                                            b->content_id, name, now) != 0)
+            mf_log(MF_LOG_WARN, "%s", mf_state_errmsg(L->state));
+        snprintf(list + strlen(list), sizeof(names) - strlen(list), "%s%s",
+                 list[0] ? "," : "", name);
+    }
+    mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: acknowledged by %s, not by %s; "
+           "fetching it again for %s only", b->tenant_name, b->content_type,
+           b->content_id, names[0] ? names : "no output", missing, missing);
+}
+
 /* One flush for every blob of list, then one transaction recording those
- * whose records were all acknowledged by it. */
+ * whose records every output acknowledged; for the others, which outputs
+ * did. */
 static void
 group_commit(struct lane *L, struct mf_dl_blob *list)
 {
     struct mf_deliver *d = L->d;
     int64_t now = mf_clock_wall_ms();
-    uint64_t gen;
-    int frc, ok;
+    size_t n_out = d->o.fo->n ? d->o.fo->n : 1;
+    int *orc = mf_xcalloc(n_out, sizeof(*orc));
+    uint64_t *gens = mf_xcalloc(n_out, sizeof(*gens));
+    bool *acked = mf_xcalloc(n_out, sizeof(*acked));
+    bool txn = false;
+    int ok;
 
-    frc = flush_outputs(d);
-    gen = gen_now(d);
-    ok = frc == 0 && mf_state_txn_begin(L->state) == 0;
+    flush_each(d, orc);
+    pthread_mutex_lock(&d->gen_mu);
+    memcpy(gens, d->out_gen, d->o.fo->n * sizeof(*gens));
+    pthread_mutex_unlock(&d->gen_mu);
+    ok = 0;
     for (struct mf_dl_blob *b = list; b; b = b->next) {
-        b->rc = -1;
-        if (!ok || b->gen != gen)
+        b->rc = blob_acked_by(d, b, orc, gens, acked) ? 0 : -1;
+        if (b->rc != 0)
+            blob_partly_acked(L, b, acked, now);
+        else
+            ok = 1;
+    }
+    if (ok && mf_state_txn_begin(L->state) != 0) {
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
+        ok = 0;
+    }
+    txn = ok;
+    for (struct mf_dl_blob *b = list; ok && b; b = b->next) {
+        if (b->rc != 0)
             continue;
         if (mf_state_commit_blob(L->state, b->tenant_id, b->content_type, b->content_id,
                                  b->created_ms, (const char *const *)b->ids, b->n_ids,
                                  b->n_dups, b->again ? b->n_ids : 0, now) != 0) {
             mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
             ok = 0;
-            continue;
         }
-        b->rc = 0;
     }
-    if (frc == 0 && mf_state_txn_end(L->state, ok) != 0) {
+    if (txn && mf_state_txn_end(L->state, ok) != 0) {
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
         ok = 0;
     }
     for (struct mf_dl_blob *b = list; b; b = b->next) {
-        if (!ok)
+        if (!ok && b->rc == 0) {
+            /* every output has it, the state could not record it: it comes
+             * again to every output (duplicates, never a loss) */
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s: delivered but not "
+                   "recorded in the state: it will be delivered again", b->tenant_name,
+                   b->content_type, b->content_id);
             b->rc = -1;
+        }
         if (b->rc == 0 &&
             mf_state_blob_end(L->state, b->tenant_id, b->content_type, b->content_id) != 0)
             mf_log(MF_LOG_WARN, "%s", mf_state_errmsg(L->state));
-        if (b->rc != 0 && frc == 0 && ok)
-            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: an output failed "
-                   "while it was sent; fetching it again", b->tenant_name,
-                   b->content_type, b->content_id);
     }
     /* the committed Ids are in SQLite now: into the filter, and end the
      * reservations (together, so no lane finds an Id in neither) */
@@ -728,6 +869,9 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);
+    free(acked);
+    free(gens);
+    free(orc);
     /* after the commit: what the windows counted is delivered; a crash
      * before the next save re-counts nothing twice (Ids are remembered) */
     agg_save(d, false);
@@ -882,6 +1026,8 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     pthread_condattr_t ca;
 
     d->o = *o;
+    d->out_gen = mf_xcalloc(o->fo->n ? o->fo->n : 1, sizeof(*d->out_gen));
+    d->out_down = mf_xcalloc(o->fo->n ? o->fo->n : 1, sizeof(*d->out_down));
     d->report = mf_report_feed_open(o->cfg, o->norm);
     d->n_lanes = o->lanes > 0 ? o->lanes : online_cpus();
     pthread_mutex_init(&d->mu, NULL);
@@ -993,13 +1139,7 @@ mf_deliver_drain(struct mf_deliver *d, int64_t deadline_ms)
             return -1;
         if (left > 200)
             left = 200;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        mf_clock_mono_deadline(left, &ts);
         pthread_mutex_lock(&d->mu);
         if (!d->done)
             pthread_cond_timedwait(&d->cv_done, &d->mu, &ts);
@@ -1065,6 +1205,8 @@ mf_deliver_destroy(struct mf_deliver *d)
     mf_bloom_fini(&d->seen);
     lane_fini(&d->self);
     free(d->lanes);
+    free(d->out_gen);
+    free(d->out_down);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->gen_mu);
     pthread_mutex_destroy(&d->flush_mu);

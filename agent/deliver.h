@@ -11,9 +11,17 @@
  * fetched again (rc -1): never half recorded, so the checkpoint that waits
  * for it moves only after delivery.
  *
- * A failed flush bumps a generation counter: a blob whose sending began
- * before a failed flush is never committed by a later successful one (the
- * failed record may have been its own), it is fetched again instead.
+ * Each output acknowledges on its own. A failed flush of an output bumps
+ * that output's generation counter: a blob whose sending began before a
+ * failed flush of output i does not count as acknowledged by i (the failed
+ * record may have been its own). A blob that every output acknowledged is
+ * committed; one that some did not is fetched again, and the outputs that
+ * did acknowledge it are recorded (inflight.db, mf_state_blob_acked) so the
+ * next attempt sends it only to the others: no duplicate in a healthy
+ * output while another is down. An output that cannot take a record
+ * (full for its flush_timeout) fails that blob for itself only; the
+ * others go on. The checkpoint still moves only once every output has
+ * every record.
  *
  * The same record Id in two blobs handled at once by two lanes: the first
  * lane reserves the Id, the second drops it as a duplicate; reservations
@@ -55,12 +63,17 @@ struct mf_dl_blob {
                                     than fetching it again */
     void *ud;
     int rc;                      /* result: 0 committed, -1 fetch it again */
+    size_t n_unreadable;         /* result: records that stayed unreadable
+                                    (with rc 0: quarantined, a gap event) */
     /* private */
     struct mf_dl_blob *next;
     uint64_t gen;
     bool again;
     size_t n_dups, n_bad;
     uint64_t *out_sent;          /* records per output */
+    bool *out_skip;              /* per output: acknowledged it before */
+    bool *out_failed;            /* per output: could not take a record */
+    uint64_t *out_gen;           /* per output: its generation at the start */
     char **ids;
     uint64_t *id_keys;           /* per Id: its key (rid_hash) when deduped */
     size_t n_ids, cap_ids;
