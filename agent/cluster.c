@@ -1081,6 +1081,15 @@ struct cp_out {
     size_t n_dead;
 };
 
+/* The outputs attached to the transactional producer (mf_cluster_attach). */
+static bool
+cl_covers(void *ud, const struct mf_output *o)
+{
+    struct mf_cluster *cl = ud;
+
+    return mf_cluster_on_cluster(cl->cc, o->conf);
+}
+
 static int
 cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
 {
@@ -1281,6 +1290,7 @@ mf_cluster_new(const struct mf_config *cfg, struct mf_state *state, struct mf_me
     metrics_register(cl);
     cl->txn_ops.commit = cl_commit;
     cl->txn_ops.blob_sent = cl_blob_sent;
+    cl->txn_ops.covers = cl_covers;
     cl->txn_ops.ud = cl;
     {
         const char *const defaults[] = {

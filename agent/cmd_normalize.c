@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "cli.h"
 #include "file.h"
 #include "input.h"
@@ -49,6 +50,15 @@ const char mf_cmd_normalize_usage[] =
     "  --tags-file F             risk-tag catalogue instead of the built-in\n"
     "  --ocsf-file F             OCSF mapping instead of the built-in\n"
     "  --ecs-file F              ECS mapping instead of the built-in\n"
+    "  --aggregates-file F       aggregate rules instead of the built-in\n"
+    "  --no-aggregates           no aggregate findings (by default a record that\n"
+    "                            takes a window over its threshold is followed by\n"
+    "                            one finding line: OCSF Detection Finding, ECS\n"
+    "                            alert or raw; see docs/aggregates.md)\n"
+    "  --aggregate-state F       load the windows from F first and save them there\n"
+    "                            at the end (a burst split over two runs fires once)\n"
+    "  --geoip-db F              MaxMind DB: source locations on every record, and\n"
+    "                            the distant-address aggregates\n"
     "  --max-record-size SIZE    larger records are reported and skipped\n"
     "                            (default 64M; suffixes k, M, G)\n"
     "  -o, --output F            write to F instead of standard output\n"
@@ -93,6 +103,11 @@ struct norm_stats {
 
 struct norm_run {
     const struct mf_normalizer *n;
+    struct mf_aggregates *agg;       /* NULL with --no-aggregates */
+    struct mf_findings findings;
+    struct mf_arena farena;          /* finding trees */
+    struct mf_buf fline;             /* one finding as a line */
+    unsigned long long n_findings;
     const struct mf_tagdb *tags;
     struct mf_nctx ctx;
     struct mf_event ev;
@@ -111,6 +126,7 @@ struct norm_run {
 enum {
     OPT_SCHEMA = 256, OPT_INPUT, OPT_KEEP_RAW, OPT_CONTENT_TYPE, OPT_SUMMARY,
     OPT_TAGS_FILE, OPT_OCSF_FILE, OPT_ECS_FILE, OPT_MAX_RECORD, OPT_DOMAINS,
+    OPT_AGG_FILE, OPT_NO_AGG, OPT_AGG_STATE, OPT_GEOIP,
 };
 
 static const struct option longopts[] = {
@@ -124,6 +140,10 @@ static const struct option longopts[] = {
     {"ocsf-file", required_argument, NULL, OPT_OCSF_FILE},
     {"ecs-file", required_argument, NULL, OPT_ECS_FILE},
     {"max-record-size", required_argument, NULL, OPT_MAX_RECORD},
+    {"aggregates-file", required_argument, NULL, OPT_AGG_FILE},
+    {"no-aggregates", no_argument, NULL, OPT_NO_AGG},
+    {"aggregate-state", required_argument, NULL, OPT_AGG_STATE},
+    {"geoip-db", required_argument, NULL, OPT_GEOIP},
     {"output", required_argument, NULL, 'o'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -226,6 +246,20 @@ print_summary(struct norm_run *r)
     if (!any)
         fprintf(f, "  (no risk tags)\n");
 
+    if (r->agg) {
+        struct mf_aggregates_stats as;
+
+        mf_aggregates_stats(r->agg, &as);
+        fprintf(f, "\nAggregate findings:   %llu", r->n_findings);
+        fprintf(f, " (windows tracked %llu, late %llu, evicted %llu",
+                (unsigned long long)as.keys, (unsigned long long)as.late,
+                (unsigned long long)as.evicted);
+        if (as.rules_off)
+            fprintf(f, ", %llu rules off without --geoip-db",
+                    (unsigned long long)as.rules_off);
+        fprintf(f, ")\n");
+    }
+
     fprintf(f, "\nOCSF classes\n");
     qsort(st->classes, st->n_classes, sizeof(st->classes[0]), cmp_class);
     for (i = 0; i < st->n_classes; i++)
@@ -248,6 +282,36 @@ report(const struct mf_input_loc *loc, const char *msg)
 }
 
 static void
+write_line(struct norm_run *r, const char *data, size_t len)
+{
+    if (!r->write_failed && mf_file_out_line(r->fo, data, len) < 0) {
+        fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
+                mf_file_out_name(r->fo), strerror(errno));
+        r->write_failed = true;
+    }
+}
+
+/* The findings the record normalized last caused, each on its own line
+ * right after it. */
+static void
+write_findings(struct norm_run *r)
+{
+    size_t i;
+
+    mf_findings_reset(&r->findings);
+    if (mf_aggregates_feed(r->agg, &r->ctx.rec, &r->ctx.hits, &r->findings) == 0)
+        return;
+    for (i = 0; i < r->findings.n; i++) {
+        mf_arena_reset(&r->farena);
+        mf_buf_reset(&r->fline);
+        if (mf_finding_write(&r->farena, &r->findings.v[i], r->schema, &r->fline) != 0)
+            continue;   /* cannot happen below the output ceiling */
+        r->n_findings++;
+        write_line(r, r->fline.data, r->fline.len);
+    }
+}
+
+static void
 do_record(struct norm_run *r, const struct mf_input_rec *rec)
 {
     struct mf_norm_in in = {.data = rec->data, .len = rec->len,
@@ -267,11 +331,9 @@ do_record(struct norm_run *r, const struct mf_input_rec *rec)
     }
     r->st.normalized++;
     count_result(r, ev);
-    if (mf_file_out_line(r->fo, f->text.data, f->text.len) < 0) {
-        fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
-                mf_file_out_name(r->fo), strerror(errno));
-        r->write_failed = true;
-    }
+    write_line(r, f->text.data, f->text.len);
+    if (r->agg)
+        write_findings(r);
     if (f->text.cap > ((size_t)8 << 20))
         mf_event_shrink(ev, (size_t)1 << 20);
 }
@@ -390,7 +452,9 @@ mf_cmd_normalize(int argc, char **argv)
     struct mf_norm_opts nopts;
     struct mf_err nerr;
     struct mf_normalizer *n;
-    const char *output = NULL;
+    const char *output = NULL, *agg_state = NULL;
+    bool no_aggregates = false;
+    struct mf_err aerr;
     int64_t size;
     char bad[300];
     int c, i, rc;
@@ -443,6 +507,18 @@ mf_cmd_normalize(int argc, char **argv)
         case OPT_ECS_FILE:
             nopts.ecs_file = optarg;
             break;
+        case OPT_AGG_FILE:
+            nopts.aggregates_file = optarg;
+            break;
+        case OPT_NO_AGG:
+            no_aggregates = true;
+            break;
+        case OPT_AGG_STATE:
+            agg_state = optarg;
+            break;
+        case OPT_GEOIP:
+            nopts.geoip_db = optarg;
+            break;
         case OPT_MAX_RECORD:
             if (mf_parse_size(optarg, &size) < 0 || size < 16 ||
                 size > ((int64_t)1 << 32))
@@ -482,6 +558,16 @@ mf_cmd_normalize(int argc, char **argv)
         free(r.st.tag_sev);
         return MF_EXIT_REJECTED;
     }
+    mf_findings_init(&r.findings);
+    mf_arena_init(&r.farena, 65536);
+    mf_buf_init(&r.fline, 0);
+    if (!no_aggregates) {
+        struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(n)};
+
+        r.agg = mf_aggregates_new(mf_normalizer_aggregates(n), &ao);
+        if (agg_state && mf_aggregates_load(r.agg, agg_state, &aerr) != 0)
+            fprintf(stderr, "m365fwd normalize: %s\n", aerr.msg);
+    }
     mf_nctx_init(&r.ctx);
     /* an event is a few times its record at most (raw_data, unmapped) */
     mf_event_init(&r.ev, r.iopts.max_record * 4 + ((size_t)1 << 20));
@@ -500,9 +586,17 @@ mf_cmd_normalize(int argc, char **argv)
     }
     if (r.summary)
         print_summary(&r);
+    if (r.agg && agg_state && mf_aggregates_save(r.agg, agg_state, &aerr) != 0) {
+        fprintf(stderr, "m365fwd normalize: saving the aggregate state: %s\n", aerr.msg);
+        r.write_failed = true;
+    }
 
     rc = (r.st.rejected || r.st.files_failed || r.write_failed)
          ? MF_EXIT_REJECTED : MF_EXIT_OK;
+    mf_aggregates_destroy(r.agg);
+    mf_findings_fini(&r.findings);
+    mf_arena_fini(&r.farena);
+    mf_buf_fini(&r.fline);
     mf_event_fini(&r.ev);
     mf_nctx_fini(&r.ctx);
     mf_normalizer_destroy(n);

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "agent_conf.h"
+#include "geoip.h"
 #include "http.h"
 #include "json.h"
 #include "log.h"
@@ -495,6 +496,31 @@ clock:
     mf_auth_destroy(a);
 }
 
+/* The optional geolocation database: opened as `run` would; says what is
+ * off without it. false when it is configured and cannot be read. */
+static bool
+check_geoip(const struct mf_config *cfg)
+{
+    struct mf_geoip *g;
+    struct mf_err err;
+    const char *db = cfg->normalizer.geoip_db;
+
+    if (!db) {
+        printf("SKIP geoip: off (no normalizer.geoip_db): records carry no "
+               "locations and the distant-sign-in aggregate "
+               "(identity.concurrent_sessions_multi_ip) is off\n");
+        return true;
+    }
+    if (!(g = mf_geoip_open(db, &err))) {
+        printf("FAIL geoip: %s\n", err.msg);
+        return false;
+    }
+    printf("OK   geoip: %s (%s): locations and distant sign-ins on\n", db,
+           mf_geoip_describe(g));
+    mf_geoip_close(g);
+    return true;
+}
+
 int
 mf_cmd_preflight(int argc, char **argv)
 {
@@ -512,6 +538,7 @@ mf_cmd_preflight(int argc, char **argv)
     struct pf p;
     size_t i;
     int c, failed_tenants = 0, cluster_failed = 0;
+    bool geo_ok;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "+c:t:h", longopts, NULL)) != -1) {
@@ -557,6 +584,7 @@ mf_cmd_preflight(int argc, char **argv)
         p.proxy_userpwd = proxy_auth.data;
     }
     mf_log_set_level(MF_LOG_ERROR);   /* the lines below say it all */
+    geo_ok = check_geoip(cfg);
     p.cfg = cfg;
     if (mf_cluster_enabled(&cfg->cluster))
         cluster_failed = mf_cluster_preflight(cfg, cluster_line, &p);
@@ -577,7 +605,8 @@ mf_cmd_preflight(int argc, char **argv)
     mf_http_destroy(p.http);
     mf_secret_clear(&proxy_auth);
     mf_config_destroy(cfg);
-    printf("preflight: %d tenant(s) failing, %s%d warning(s)\n", failed_tenants,
-           cluster_failed ? "the cluster failing, " : "", p.warns);
-    return failed_tenants || cluster_failed ? MF_EXIT_REJECTED : MF_EXIT_OK;
+    printf("preflight: %d tenant(s) failing, %s%d warning(s)%s\n", failed_tenants,
+           cluster_failed ? "the cluster failing, " : "", p.warns,
+           geo_ok ? "" : ", normalizer.geoip_db unreadable");
+    return failed_tenants || cluster_failed || !geo_ok ? MF_EXIT_REJECTED : MF_EXIT_OK;
 }

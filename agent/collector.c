@@ -374,7 +374,7 @@ blob_delivered(struct mf_dl_blob *j, void *ud)
         b->state = B_DONE;
         st->n_done++;
         st->fails = 0;
-        st->quarantined += j->n_bad;   /* unreadable records kept aside */
+        st->quarantined += j->n_unreadable;   /* kept aside */
     } else {
         /* retried; what never gets through keeps the window open, so
          * --once ends non-zero at its deadline */
@@ -877,8 +877,13 @@ blob_done(struct mf_http_req *r, void *ud)
             b->retry_at_ms = now + (ra >= 0 ? ra : backoff_ms(t->c, b->attempts));
             b->attempts++;
         }
-        mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %s (retrying)",
-               t->conf->name, st->ct, b->content_id, why);
+        if (strstr(why, strerror(ENOSPC)) || strstr(why, strerror(EDQUOT)))
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s: state_dir %s is full: "
+                   "%s; the blob is fetched again once there is room (the checkpoint "
+                   "holds)", t->conf->name, st->ct, b->content_id, t->c->cfg->state_dir, why);
+        else
+            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: %s (retrying)",
+                   t->conf->name, st->ct, b->content_id, why);
     }
     if (b->fd >= 0) {
         close(b->fd);
@@ -1049,10 +1054,12 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
         submit(t, &st->req, &st->req_busy);
         return;
     case P_FETCH:
-        for (size_t i = 0; i < st->n_blobs; i++) {
-            struct blob *b = st->blobs[i];
+        /* blobs never tried first: one that keeps failing (an output down)
+         * does not starve the others */
+        for (size_t k = 0; k < 2 * st->n_blobs; k++) {
+            struct blob *b = st->blobs[k % st->n_blobs];
 
-            if (b->state != B_PENDING)
+            if (b->state != B_PENDING || (k < st->n_blobs) != (b->attempts == 0))
                 continue;
             if (now < b->retry_at_ms) {
                 if (b->retry_at_ms < *wake)

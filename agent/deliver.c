@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "aggregate.h"
 #include "bloom.h"
 #include "clock.h"
 #include "agent_conf.h"
@@ -35,6 +36,7 @@
                                spread over more blobs */
 #define TXN_AGE_MS   5000   /* cluster mode: the oldest blob sent waits at most
                                this for its commit */
+#define AGG_SAVE_MS  30000  /* the aggregate windows saved at most this often */
 
 /* A thread's own normalizer context, record buffers and SQLite connection.
  * The collector's thread has one too (d->self) for gap events. */
@@ -46,6 +48,9 @@ struct lane {
     struct mf_fanout fo;
     struct mf_state *state;
     bool own_state;
+    struct mf_findings findings;   /* a record's aggregate findings */
+    struct mf_arena farena;        /* their forms */
+    struct mf_finding_ctx fctx;
 };
 
 /* Ids of records sent and not yet committed (all lanes): the same Id in
@@ -82,9 +87,13 @@ struct mf_deliver {
                                     new, and need no SQLite lookup */
     uint64_t commits;            /* group commits ended so far */
 
+    struct mf_aggregates *agg;   /* the aggregate windows (thread-safe) */
+    char agg_path[4096];         /* state_dir/aggregates.state */
+    int64_t agg_saved_ms;        /* under mu */
     struct mf_report_feed *report;   /* state_dir/report.db (report_feed.h) */
+
     pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
-    pthread_mutex_t gen_mu;      /* fail_gen */
+    pthread_mutex_t gen_mu;      /* fail_gen, out_gen, out_down */
     uint64_t fail_gen;           /* failed flushes so far */
 
     /* cluster mode (o.txn): the commit barrier, under mu */
@@ -92,6 +101,9 @@ struct mf_deliver {
     bool force_commit;           /* commit even without blobs */
     int64_t sent_since_ms;       /* when the oldest of `sent` was sent */
     bool poisoned;               /* a blob failed after sending records */
+    uint64_t *out_gen;           /* per output: its failed flushes so far */
+    bool *out_down;              /* per output: a send timed out since its
+                                    last good flush (sends do not wait) */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -165,7 +177,12 @@ static void
 ids_free(struct mf_dl_blob *b)
 {
     free(b->out_sent);
+    free(b->out_skip);
+    free(b->out_failed);
+    free(b->out_gen);
     b->out_sent = NULL;
+    b->out_skip = b->out_failed = NULL;
+    b->out_gen = NULL;
     for (size_t i = 0; i < b->n_ids; i++)
         free(b->ids[i]);
     free(b->ids);
@@ -246,9 +263,11 @@ gen_now(struct mf_deliver *d)
 /* The acknowledgement barrier: every record sent to every output before
  * the call is acknowledged. Outputs that split their flush are waited for
  * without their lock, so the lanes go on sending meanwhile. 0 / -1 (then
- * fail_gen moved: no blob that was being sent can count on this flush). */
+ * fail_gen moved, and the out_gen of each output that failed: no blob
+ * that was being sent to it can count on this flush). With each, every
+ * output's own result. */
 static int
-flush_outputs(struct mf_deliver *d)
+flush_each(struct mf_deliver *d, int *each)
 {
     struct mf_fanout *fo = d->o.fo;
     int rc = 0, *orc = mf_xcalloc(fo->n ? fo->n : 1, sizeof(*orc));
@@ -283,14 +302,27 @@ flush_outputs(struct mf_deliver *d)
         mf_fanout_locked(fo, i, out_queued, &queued);
         mf_metrics_queue_depth(d->o.m, o->conf->name, queued);
     }
-    if (rc != 0) {
-        pthread_mutex_lock(&d->gen_mu);
-        d->fail_gen++;
-        pthread_mutex_unlock(&d->gen_mu);
+    pthread_mutex_lock(&d->gen_mu);
+    for (size_t i = 0; i < fo->n; i++) {
+        if (orc[i] != 0)
+            d->out_gen[i]++;
+        else
+            d->out_down[i] = false;
     }
+    if (rc != 0)
+        d->fail_gen++;
+    pthread_mutex_unlock(&d->gen_mu);
     pthread_mutex_unlock(&d->flush_mu);
+    if (each)
+        memcpy(each, orc, fo->n * sizeof(*orc));
     free(orc);
     return rc;
+}
+
+static int
+flush_outputs(struct mf_deliver *d)
+{
+    return flush_each(d, NULL);
 }
 
 /* Acknowledged records, per output (counts indexed like the outputs). */
@@ -302,6 +334,67 @@ count_delivered(struct mf_deliver *d, const char *tenant, const char *ct,
         if (sent[i])
             mf_metrics_records_delivered(d->o.m, d->o.fo->outs[i]->conf->name, tenant, ct,
                                          sent[i]);
+}
+
+/* The aggregate findings of the record L normalized last, each sent after
+ * it like a record of its blob (same tenant and content type), so that the
+ * blob's commit covers them too. A finding whose blob is fetched again is
+ * not emitted again: its window fired (docs/aggregates.md). */
+static void
+send_findings(struct lane *L, const char *tenant_id, const char *tenant_name,
+              const char *ct, uint64_t *sent)
+{
+    struct mf_deliver *d = L->d;
+    struct mf_event *ev = &L->fo.ev;
+
+    mf_findings_reset(&L->findings);
+    if (mf_aggregates_feed(d->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
+        return;
+    for (size_t k = 0; k < L->findings.n; k++) {
+        mf_arena_reset(&L->farena);
+        mf_finding_event(ev, &L->findings.v[k], ct, &L->fctx, &L->farena);
+        ev->tenant_id = tenant_id;
+        ev->tenant = tenant_name;
+        if (mf_fanout_route(&L->fo) < 0) {
+            mf_log(MF_LOG_ERROR, "tenant=%s finding %s: %s", tenant_name, ev->id, ev->error);
+            continue;
+        }
+        mf_log(MF_LOG_INFO, "tenant=%s finding=%s rule=%s severity=%d", tenant_name,
+               ev->id, ev->operation, ev->severity);
+        for (size_t i = 0; i < L->fo.n; i++) {
+            struct mf_output *o = L->fo.outs[i];
+
+            if (!L->fo.want[i])
+                continue;
+            if (mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
+                mf_log(MF_LOG_ERROR, "output=%s cannot take finding %s (full for %"
+                       PRId64 " ms)", o->conf->name, ev->id, o->conf->flush_timeout_ms);
+                continue;
+            }
+            sent[i]++;
+        }
+    }
+}
+
+/* Write the aggregate windows to state_dir (at most every AGG_SAVE_MS
+ * unless force), after a commit and at the end. */
+static void
+agg_save(struct mf_deliver *d, bool force)
+{
+    int64_t now = mf_clock_mono_ms();
+    struct mf_err err;
+
+    if (!d->agg)
+        return;
+    pthread_mutex_lock(&d->mu);
+    if (!force && now - d->agg_saved_ms < AGG_SAVE_MS) {
+        pthread_mutex_unlock(&d->mu);
+        return;
+    }
+    d->agg_saved_ms = now;
+    pthread_mutex_unlock(&d->mu);
+    if (mf_aggregates_save(d->agg, d->agg_path, &err) != 0)
+        mf_log(MF_LOG_ERROR, "aggregate windows not saved: %s", err.msg);
 }
 
 /* Normalize one record in every form in use and send it to every output
@@ -391,22 +484,38 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
     }
     for (size_t i = 0; i < L->fo.n; i++) {
         struct mf_output *o = L->fo.outs[i];
+        bool down;
 
-        if (!L->fo.want[i])
+        if (!L->fo.want[i] || (b && (b->out_skip[i] || b->out_failed[i])))
             continue;
-        /* backpressure: a full output holds this lane right here */
-        if (mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
-            mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
-                   " ms): the blob will be delivered again", o->conf->name,
-                   o->conf->flush_timeout_ms);
-            rc = -2;
-            break;
+        pthread_mutex_lock(&d->gen_mu);
+        down = d->out_down[i];
+        pthread_mutex_unlock(&d->gen_mu);
+        /* backpressure: a full output holds this lane right here (not
+         * again once it stayed full for its flush_timeout) */
+        if (mf_fanout_send(&L->fo, i, down ? 0 : (int)o->conf->flush_timeout_ms) ==
+                MF_RETRY) {
+            if (!down)
+                mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
+                       " ms): %s", o->conf->name, o->conf->flush_timeout_ms,
+                       b ? "the blob will be delivered to it again" : "not delivered");
+            pthread_mutex_lock(&d->gen_mu);
+            d->out_down[i] = true;
+            pthread_mutex_unlock(&d->gen_mu);
+            if (!b) {
+                rc = -2;
+                break;
+            }
+            b->out_failed[i] = true;     /* the other outputs go on */
+            continue;
         }
         /* MF_DROP: the output counted and logged it; its flush fails */
         sent[i]++;
     }
     if (rc == 1)   /* counted with its blob, kept when the blob commits */
         mf_report_feed_record(d->report, b, &L->nctx, ev);
+    if (rc == 1 && b && d->agg)   /* after: a finding takes the lane's event */
+        send_findings(L, tenant_id, tenant_name, ct, sent);
     return rc;
 }
 
@@ -524,6 +633,45 @@ quarantine(struct mf_deliver *d, const struct mf_dl_blob *b, char *path, size_t 
 /* A blob                                                                 */
 /* ---------------------------------------------------------------------- */
 
+struct ack_names {
+    const struct mf_fanout *fo;
+    bool *skip;
+};
+
+static void
+ack_found(const char *output, void *ud)
+{
+    struct ack_names *a = ud;
+
+    for (size_t i = 0; i < a->fo->n; i++)
+        if (strcmp(a->fo->outs[i]->conf->name, output) == 0)
+            a->skip[i] = true;
+}
+
+/* b's per-output bookkeeping for this attempt; the outputs that
+ * acknowledged it in an earlier one are skipped. */
+static void
+blob_outputs_init(struct lane *L, struct mf_dl_blob *b)
+{
+    size_t n = L->fo.n ? L->fo.n : 1;
+    struct ack_names a = {.fo = &L->fo};
+
+    ids_free(b);
+    b->out_sent = mf_xcalloc(n, sizeof(*b->out_sent));
+    b->out_skip = mf_xcalloc(n, sizeof(*b->out_skip));
+    b->out_failed = mf_xcalloc(n, sizeof(*b->out_failed));
+    b->out_gen = mf_xcalloc(n, sizeof(*b->out_gen));
+    a.skip = b->out_skip;
+    if (mf_state_blob_acks(L->state, b->tenant_id, b->content_type, b->content_id,
+                           ack_found, &a) < 0)
+        mf_log(MF_LOG_WARN, "%s (the blob goes to every output)", mf_state_errmsg(L->state));
+    for (size_t i = 0; i < L->fo.n; i++)
+        if (b->out_skip[i])
+            mf_log(MF_LOG_INFO, "tenant=%s content_type=%s blob %s: output=%s acknowledged "
+                   "it before: not sent to it again", b->tenant_name, b->content_type,
+                   b->content_id, L->fo.outs[i]->conf->name);
+}
+
 /* Send every record of b. 0 when all went out (b waits for the commit),
  * -1 when it must be fetched again. */
 static int
@@ -540,8 +688,8 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
     int rc = 0, again;
 
     b->n_dups = b->n_bad = 0;
-    free(b->out_sent);
-    b->out_sent = mf_xcalloc(d->o.fo->n ? d->o.fo->n : 1, sizeof(*b->out_sent));
+    b->n_unreadable = 0;
+    blob_outputs_init(L, b);
     /* a body cut short (a reset or a proxy) shows as unreadable records:
      * check the whole blob before the first record reaches an output, so a
      * retry does not deliver its first records twice */
@@ -572,6 +720,9 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
     }
     b->again = again == 1;
     b->gen = gen_now(d);
+    pthread_mutex_lock(&d->gen_mu);
+    memcpy(b->out_gen, d->out_gen, d->o.fo->n * sizeof(*b->out_gen));
+    pthread_mutex_unlock(&d->gen_mu);
     in = mf_input_new_fd(b->fd, b->content_id, &io);
     while ((ev = mf_input_next(in, &rec, &ierr)) != MF_INPUT_EOF) {
         if (ev == MF_INPUT_ERROR) {
@@ -592,6 +743,7 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
     mf_input_destroy(in);
     if (rc == -2)
         return -1;
+    b->n_unreadable = b->n_bad;
     if (b->n_bad && !b->last_attempt) {
         /* damaged: fetch it again rather than lose a record; what reached
          * the outputs is redelivered (and counted as such) */
@@ -640,72 +792,147 @@ blob_committed(struct lane *L, struct mf_dl_blob *b)
 }
 
 /* Cluster mode: the blobs' state and records commit in one transaction
- * of the strategy's (the barrier holds: nothing else is being sent). A
- * failed one makes every blob of it come again. 0 / -1. */
+ * of the strategy's (the barrier holds: nothing else is being sent),
+ * unless an output failed (orc: each output's flush) or a blob was
+ * poisoned. An aborted transaction took none of its records: the outputs
+ * in it (covers) are marked failed in orc, so every blob of it comes
+ * again for them, and for the outputs that failed, but not for the others
+ * that acknowledged. 0 when committed and every output acknowledged. */
 static int
-txn_commit(struct lane *L, struct mf_dl_blob *list, int frc)
+txn_commit(struct lane *L, struct mf_dl_blob *list, int *orc)
 {
     struct mf_deliver *d = L->d;
-    bool poisoned;
+    const struct mf_dl_txn *t = d->o.txn;
+    struct mf_fanout *fo = d->o.fo;
+    bool poisoned, outputs_ok = true;
     int rc;
 
+    for (size_t i = 0; i < fo->n; i++)
+        outputs_ok = outputs_ok && orc[i] == 0;
     pthread_mutex_lock(&d->mu);
     poisoned = d->poisoned;
     d->poisoned = false;
     pthread_mutex_unlock(&d->mu);
-    rc = d->o.txn->commit(d->o.txn->ud, list, frc == 0 && !poisoned);
-    if (rc != 0 || frc != 0) {
+    rc = t->commit(t->ud, list, outputs_ok && !poisoned);
+    if (rc != 0) {
         pthread_mutex_lock(&d->gen_mu);
+        for (size_t i = 0; i < fo->n; i++) {
+            if (t->covers && !t->covers(t->ud, fo->outs[i]))
+                continue;
+            if (orc[i] == 0)
+                d->out_gen[i]++;
+            orc[i] = -1;
+        }
         d->fail_gen++;
         pthread_mutex_unlock(&d->gen_mu);
-        rc = -1;
     }
-    return rc;
+    return rc != 0 || !outputs_ok ? -1 : 0;
 }
 
-/* One flush for every blob of list, then one transaction recording those
- * whose records were all acknowledged by it (in cluster mode, after the
- * strategy committed them). 0 when the flush (and commit) succeeded. */
+/* Which outputs acknowledged b with this flush (orc: each output's result,
+ * gens: the outputs' generations after it): every output that b went to
+ * must have flushed without a failure since b began, and taken all of its
+ * records. acked[i] is set for the outputs that acknowledged it now (not
+ * those that had before). True when no output misses b any more. */
+static bool
+blob_acked_by(const struct mf_deliver *d, const struct mf_dl_blob *b, const int *orc,
+              const uint64_t *gens, bool *acked)
+{
+    bool all = true;
+
+    for (size_t i = 0; i < d->o.fo->n; i++) {
+        bool ok = orc[i] == 0 && b->out_gen[i] == gens[i] && !b->out_failed[i];
+
+        acked[i] = !b->out_skip[i] && ok;
+        all = all && (b->out_skip[i] || ok);
+    }
+    return all;
+}
+
+/* Some outputs acknowledged b, others not: remember those that did, so the
+ * next attempt goes to the others only. */
+static void
+blob_partly_acked(struct lane *L, struct mf_dl_blob *b, const bool *acked, int64_t now)
+{
+    struct mf_fanout *fo = L->d->o.fo;
+    char names[512] = "", missing[512] = "";
+
+    for (size_t i = 0; i < fo->n; i++) {
+        const char *name = fo->outs[i]->conf->name;
+        char *list = acked[i] || b->out_skip[i] ? names : missing;
+
+        if (acked[i] && mf_state_blob_acked(L->state, b->tenant_id, b->content_type,
+                                            b->content_id, name, now) != 0)
+            mf_log(MF_LOG_WARN, "%s", mf_state_errmsg(L->state));
+        snprintf(list + strlen(list), sizeof(names) - strlen(list), "%s%s",
+                 list[0] ? "," : "", name);
+    }
+    mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: acknowledged by %s, not by %s; "
+           "fetching it again for %s only", b->tenant_name, b->content_type,
+           b->content_id, names[0] ? names : "no output", missing, missing);
+}
+
+/* One flush for every blob of list (in cluster mode, then the strategy's
+ * commit), then one transaction recording those whose records every
+ * output acknowledged; for the others, which outputs did. 0 when every
+ * output acknowledged (and the transaction committed). */
 static int
 group_commit(struct lane *L, struct mf_dl_blob *list)
 {
     struct mf_deliver *d = L->d;
     int64_t now = mf_clock_wall_ms();
-    uint64_t gen;
-    int frc, ok;
+    size_t n_out = d->o.fo->n ? d->o.fo->n : 1;
+    int *orc = mf_xcalloc(n_out, sizeof(*orc));
+    uint64_t *gens = mf_xcalloc(n_out, sizeof(*gens));
+    bool *acked = mf_xcalloc(n_out, sizeof(*acked));
+    bool txn = false;
+    int ok, frc;
 
-    frc = flush_outputs(d);
+    frc = flush_each(d, orc);
     if (d->o.txn)
-        frc = txn_commit(L, list, frc);
-    gen = gen_now(d);
-    ok = frc == 0 && mf_state_txn_begin(L->state) == 0;
+        frc = txn_commit(L, list, orc);
+    pthread_mutex_lock(&d->gen_mu);
+    memcpy(gens, d->out_gen, d->o.fo->n * sizeof(*gens));
+    pthread_mutex_unlock(&d->gen_mu);
+    ok = 0;
     for (struct mf_dl_blob *b = list; b; b = b->next) {
-        b->rc = -1;
-        if (!ok || b->gen != gen)
+        b->rc = blob_acked_by(d, b, orc, gens, acked) ? 0 : -1;
+        if (b->rc != 0)
+            blob_partly_acked(L, b, acked, now);
+        else
+            ok = 1;
+    }
+    if (ok && mf_state_txn_begin(L->state) != 0) {
+        mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
+        ok = 0;
+    }
+    txn = ok;
+    for (struct mf_dl_blob *b = list; ok && b; b = b->next) {
+        if (b->rc != 0)
             continue;
         if (mf_state_commit_blob(L->state, b->tenant_id, b->content_type, b->content_id,
                                  b->created_ms, (const char *const *)b->ids, b->n_ids,
                                  b->n_dups, b->again ? b->n_ids : 0, now) != 0) {
             mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
             ok = 0;
-            continue;
         }
-        b->rc = 0;
     }
-    if (frc == 0 && mf_state_txn_end(L->state, ok) != 0) {
+    if (txn && mf_state_txn_end(L->state, ok) != 0) {
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
         ok = 0;
     }
     for (struct mf_dl_blob *b = list; b; b = b->next) {
-        if (!ok)
+        if (!ok && b->rc == 0) {
+            /* every output has it, the state could not record it: it comes
+             * again to every output (duplicates, never a loss) */
+            mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s blob %s: delivered but not "
+                   "recorded in the state: it will be delivered again", b->tenant_name,
+                   b->content_type, b->content_id);
             b->rc = -1;
+        }
         if (b->rc == 0 &&
             mf_state_blob_end(L->state, b->tenant_id, b->content_type, b->content_id) != 0)
             mf_log(MF_LOG_WARN, "%s", mf_state_errmsg(L->state));
-        if (b->rc != 0 && frc == 0 && ok)
-            mf_log(MF_LOG_WARN, "tenant=%s content_type=%s blob %s: an output failed "
-                   "while it was sent; fetching it again", b->tenant_name,
-                   b->content_type, b->content_id);
     }
     /* the committed Ids are in SQLite now: into the filter, and end the
      * reservations (together, so no lane finds an Id in neither) */
@@ -723,6 +950,12 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     for (struct mf_dl_blob *b = list; b; b = b->next)
         if (b->rc == 0)
             blob_committed(L, b);
+    free(acked);
+    free(gens);
+    free(orc);
+    /* after the commit: what the windows counted is delivered; a crash
+     * before the next save re-counts nothing twice (Ids are remembered) */
+    agg_save(d, false);
     return frc;
 }
 
@@ -877,6 +1110,8 @@ lane_init(struct mf_deliver *d, struct lane *L, struct mf_state *state, char *er
     L->d = d;
     mf_nctx_init(&L->nctx);
     mf_fanout_share(&L->fo, d->o.fo);
+    mf_findings_init(&L->findings);
+    mf_arena_init(&L->farena, 65536);
     if (state) {
         L->state = state;
         return 0;
@@ -901,6 +1136,8 @@ lane_fini(struct lane *L)
         return;
     mf_nctx_fini(&L->nctx);
     mf_fanout_close(&L->fo);
+    mf_findings_fini(&L->findings);
+    mf_arena_fini(&L->farena);
     if (L->own_state)
         mf_state_close(L->state);
 }
@@ -926,6 +1163,8 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     pthread_condattr_t ca;
 
     d->o = *o;
+    d->out_gen = mf_xcalloc(o->fo->n ? o->fo->n : 1, sizeof(*d->out_gen));
+    d->out_down = mf_xcalloc(o->fo->n ? o->fo->n : 1, sizeof(*d->out_down));
     d->report = mf_report_feed_open(o->cfg, o->norm);
     d->n_lanes = o->lanes > 0 ? o->lanes : online_cpus();
     pthread_mutex_init(&d->mu, NULL);
@@ -939,6 +1178,18 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
     d->todo_tail = &d->todo;
     d->done_tail = &d->done;
     lane_init(d, &d->self, o->state, err, errsz);
+    {
+        /* the windows as the last run left them */
+        struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(o->norm)};
+        struct mf_err ae;
+
+        d->agg = mf_aggregates_new(mf_normalizer_aggregates(o->norm), &ao);
+        snprintf(d->agg_path, sizeof(d->agg_path), "%s/aggregates.state",
+                 o->cfg->state_dir);
+        if (mf_aggregates_load(d->agg, d->agg_path, &ae) != 0)
+            mf_log(MF_LOG_WARN, "%s", ae.msg);
+        d->agg_saved_ms = mf_clock_mono_ms();
+    }
     d->dedupe = o->cfg->collect.dedupe_horizon_ms > 0;
     if (d->dedupe && seen_load(d, o->state) != 0) {
         snprintf(err, errsz, "%s", mf_state_errmsg(o->state));
@@ -1025,13 +1276,7 @@ mf_deliver_drain(struct mf_deliver *d, int64_t deadline_ms)
             return -1;
         if (left > 200)
             left = 200;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += left / 1000;
-        ts.tv_nsec += (long)(left % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        mf_clock_mono_deadline(left, &ts);
         pthread_mutex_lock(&d->mu);
         if (!d->done)
             pthread_cond_timedwait(&d->cv_done, &d->mu, &ts);
@@ -1113,6 +1358,8 @@ mf_deliver_destroy(struct mf_deliver *d)
             pthread_join(d->lanes[i].th, NULL);
         lane_fini(&d->lanes[i]);
     }
+    agg_save(d, true);
+    mf_aggregates_destroy(d->agg);
     mf_report_feed_close(d->report);
     /* what was not committed is fetched again on the next run */
     for (b = d->todo; b; b = next) {
@@ -1138,6 +1385,8 @@ mf_deliver_destroy(struct mf_deliver *d)
     mf_bloom_fini(&d->seen);
     lane_fini(&d->self);
     free(d->lanes);
+    free(d->out_gen);
+    free(d->out_down);
     pthread_mutex_destroy(&d->mu);
     pthread_mutex_destroy(&d->gen_mu);
     pthread_mutex_destroy(&d->flush_mu);

@@ -11,9 +11,17 @@
  * fetched again (rc -1): never half recorded, so the checkpoint that waits
  * for it moves only after delivery.
  *
- * A failed flush bumps a generation counter: a blob whose sending began
- * before a failed flush is never committed by a later successful one (the
- * failed record may have been its own), it is fetched again instead.
+ * Each output acknowledges on its own. A failed flush of an output bumps
+ * that output's generation counter: a blob whose sending began before a
+ * failed flush of output i does not count as acknowledged by i (the failed
+ * record may have been its own). A blob that every output acknowledged is
+ * committed; one that some did not is fetched again, and the outputs that
+ * did acknowledge it are recorded (inflight.db, mf_state_blob_acked) so the
+ * next attempt sends it only to the others: no duplicate in a healthy
+ * output while another is down. An output that cannot take a record
+ * (full for its flush_timeout) fails that blob for itself only; the
+ * others go on. The checkpoint still moves only once every output has
+ * every record.
  *
  * The same record Id in two blobs handled at once by two lanes: the first
  * lane reserves the Id, the second drops it as a duplicate; reservations
@@ -55,12 +63,17 @@ struct mf_dl_blob {
                                     than fetching it again */
     void *ud;
     int rc;                      /* result: 0 committed, -1 fetch it again */
+    size_t n_unreadable;         /* result: records that stayed unreadable
+                                    (with rc 0: quarantined, a gap event) */
     /* private */
     struct mf_dl_blob *next;
     uint64_t gen;
     bool again;
     size_t n_dups, n_bad;
     uint64_t *out_sent;          /* records per output */
+    bool *out_skip;              /* per output: acknowledged it before */
+    bool *out_failed;            /* per output: could not take a record */
+    uint64_t *out_gen;           /* per output: its generation at the start */
     char **ids;
     uint64_t *id_keys;           /* per Id: its key (rid_hash) when deduped */
     size_t n_ids, cap_ids;
@@ -80,6 +93,8 @@ typedef void (*mf_dl_wake_fn)(void *ud);
  * records went out poisons the open transaction: the next commit gets
  * outputs_ok false and must abort. The local state (SQLite) is written
  * after a successful commit only: a cache of the transaction's outcome. */
+struct mf_output;
+
 struct mf_dl_txn {
     /* 0 committed, -1 aborted. Runs on a lane (or on the thread of
      * mf_deliver_commit), while no record is being sent. */
@@ -87,6 +102,9 @@ struct mf_dl_txn {
     /* Optional: b was sent completely (on its lane, before the barrier can
      * close): write its state into the open transaction. -1 poisons it. */
     int (*blob_sent)(void *ud, const struct mf_dl_blob *b);
+    /* Optional: o's records travel in the transaction (an aborted one
+     * counts as not acknowledged by o). NULL: every output's do. */
+    bool (*covers)(void *ud, const struct mf_output *o);
     void *ud;
 };
 

@@ -161,3 +161,18 @@ mf_fanout_flush(struct mf_fanout *f, size_t i)
     mf_fanout_locked(f, i, flush_one, &rc);
     return rc;
 }
+
+static void
+drain_one(struct mf_output *o, void *ud)
+{
+    *(int *)ud = mf_output_drain(o, (int)o->conf->flush_timeout_ms);
+}
+
+int
+mf_fanout_drain(struct mf_fanout *f, size_t i)
+{
+    int rc;
+
+    mf_fanout_locked(f, i, drain_one, &rc);
+    return rc;
+}

@@ -63,6 +63,8 @@ enum mf_status mf_fanout_send(struct mf_fanout *f, size_t i, int timeout_ms);
 
 /* Flush output i under its lock when it has one (0 / -1, output.h). */
 int mf_fanout_flush(struct mf_fanout *f, size_t i);
+/* The last barrier of a stream on output i (mf_output_drain). */
+int mf_fanout_drain(struct mf_fanout *f, size_t i);
 
 /* Run fn(output, ud) with output i's lock held when it has one (for the
  * split flush and stats). */

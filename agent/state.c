@@ -41,6 +41,10 @@ enum {
     Q_INFLIGHT_DEL,
     Q_PRUNE_INFLIGHT,
     Q_CHECKPOINT_SET,
+    Q_ACK_INS,
+    Q_ACK_LIST,
+    Q_ACK_DEL,
+    Q_PRUNE_ACKS,
     Q_COUNT
 };
 
@@ -100,6 +104,15 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_PRUNE_INFLIGHT] = "DELETE FROM fl.inflight WHERE started_ms < ?1",
     [Q_CHECKPOINT_SET] =
         "UPDATE streams SET checkpoint_ms = ?3 WHERE tenant = ?1 AND content_type = ?2",
+    [Q_ACK_INS] =
+        "INSERT OR REPLACE INTO fl.acks(tenant, content_type, content_id, output, acked_ms)"
+        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_ACK_LIST] =
+        "SELECT output FROM fl.acks WHERE tenant = ?1 AND content_type = ?2"
+        " AND content_id = ?3",
+    [Q_ACK_DEL] =
+        "DELETE FROM fl.acks WHERE tenant = ?1 AND content_type = ?2 AND content_id = ?3",
+    [Q_PRUNE_ACKS] = "DELETE FROM fl.acks WHERE acked_ms < ?1",
 };
 
 /* Record Ids remembered for dedupe: a 128-bit hash of (tenant, Id) as two
@@ -154,7 +167,11 @@ static const char inflight_sql[] =
     "CREATE TABLE IF NOT EXISTS fl.inflight("
     " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
     " started_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;";
+    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS fl.acks("
+    " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
+    " output TEXT NOT NULL, acked_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant, content_type, content_id, output)) WITHOUT ROWID;";
 
 struct mf_state {
     sqlite3 *db;
@@ -753,7 +770,11 @@ mf_state_prune(struct mf_state *st, int64_t blobs_before_ms, int64_t ids_before_
     /* marks left by a stop between a commit and its mark's removal */
     s = stmt(st, Q_PRUNE_INFLIGHT, NULL, NULL);
     sqlite3_bind_int64(s, 1, blobs_before_ms);
-    return run_with(st, s, "prune in-flight marks", &fmu);
+    if (run_with(st, s, "prune in-flight marks", &fmu) != 0)
+        return -1;
+    s = stmt(st, Q_PRUNE_ACKS, NULL, NULL);
+    sqlite3_bind_int64(s, 1, blobs_before_ms);
+    return run_with(st, s, "prune output acknowledgements", &fmu);
 }
 
 int
@@ -807,7 +828,45 @@ mf_state_blob_end(struct mf_state *st, const char *tenant, const char *ct,
     sqlite3_stmt *s = stmt(st, Q_INFLIGHT_DEL, tenant, ct);
 
     sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
-    return run_with(st, s, "clear in-flight mark", &fmu);
+    if (run_with(st, s, "clear in-flight mark", &fmu) != 0)
+        return -1;
+    s = stmt(st, Q_ACK_DEL, tenant, ct);
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    return run_with(st, s, "clear output acknowledgements", &fmu);
+}
+
+int
+mf_state_blob_acked(struct mf_state *st, const char *tenant, const char *ct,
+                    const char *content_id, const char *output, int64_t now_ms)
+{
+    sqlite3_stmt *s = stmt(st, Q_ACK_INS, tenant, ct);
+
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, output, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 5, now_ms);
+    return run_with(st, s, "output acknowledgement", &fmu);
+}
+
+int
+mf_state_blob_acks(struct mf_state *st, const char *tenant, const char *ct,
+                   const char *content_id, mf_state_output_fn fn, void *ud)
+{
+    sqlite3_stmt *s = stmt(st, Q_ACK_LIST, tenant, ct);
+    int rc, n = 0;
+
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        const unsigned char *o = sqlite3_column_text(s, 0);
+
+        if (o) {
+            fn((const char *)o, ud);
+            n++;
+        }
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return fail(st, "list output acknowledgements");
+    return n;
 }
 
 int

@@ -87,8 +87,21 @@ int mf_state_commit_blob(struct mf_state *st, const char *tenant, const char *ct
 int mf_state_txn_begin(struct mf_state *st);
 int mf_state_txn_end(struct mf_state *st, bool commit);
 
+/* Clear a blob's in-flight mark and its outputs' acknowledgements. */
 int mf_state_blob_end(struct mf_state *st, const char *tenant, const char *ct,
                       const char *content_id);
+
+/* Per-output acknowledgement of a blob that is not committed yet (an
+ * output failed): output (its name) acknowledged every record of the blob,
+ * so when the blob comes again it goes only to the others. Kept in
+ * inflight.db (survives kill -9; losing it only costs duplicates), cleared
+ * by mf_state_blob_end() and by mf_state_prune(). 0 / -1. */
+int mf_state_blob_acked(struct mf_state *st, const char *tenant, const char *ct,
+                        const char *content_id, const char *output, int64_t now_ms);
+typedef void (*mf_state_output_fn)(const char *output, void *ud);
+/* fn(output) for every output that acknowledged the blob; how many, or -1. */
+int mf_state_blob_acks(struct mf_state *st, const char *tenant, const char *ct,
+                       const char *content_id, mf_state_output_fn fn, void *ud);
 
 int mf_state_add_gap(struct mf_state *st, const char *tenant, const char *ct,
                      int64_t start_ms, int64_t end_ms, int64_t now_ms);

@@ -4,6 +4,7 @@
 Runs each case --runs times (median reported), output to /dev/null:
   floor               normalize-floor corpus.ndjson
   ocsf | ecs | raw    m365fwd normalize --schema S --input ndjson corpus.ndjson
+  ocsf no aggregates  the same with --no-aggregates (aggregates cost)
   ocsf, 300 MB array  m365fwd normalize --schema ocsf --input json corpus-array.json
 Wall time is measured here; CPU (user+sys) and peak RSS come from GNU
 time (/usr/bin/time, package "time"). Before timing, a sanity pass checks that each schema emits one line
@@ -22,6 +23,7 @@ import time
 TIME = "/usr/bin/time"
 TARGET_RATIO = 1.0
 TARGET_ARRAY_RSS_MB = 32.0
+TARGET_AGG_RATIO = 0.9     # normalize with aggregates / without
 
 
 def run_once(cmd, stdout=subprocess.DEVNULL):
@@ -62,6 +64,24 @@ def measure(name, cmd, records, runs):
         print("  %-22s run %d/%d: %7.2f s wall, %7.2f s cpu, %7.1f MB, "
               "exit %d" % (name, i + 1, runs, r["wall"], r["cpu"],
                            r["rss_mb"], r["rc"]), file=sys.stderr)
+    return summarize(name, cmd, records, res)
+
+
+def measure_pair(names, cmds, records, runs):
+    """Two cases run alternately (a, b, a, b, ...), so that a change of the
+    machine's load during the measurement touches both alike."""
+    res = ([], [])
+    for i in range(runs):
+        for k in (0, 1):
+            r = run_once(cmds[k])
+            res[k].append(r)
+            print("  %-22s run %d/%d: %7.2f s wall, %7.2f s cpu, %7.1f MB, "
+                  "exit %d" % (names[k], i + 1, runs, r["wall"], r["cpu"],
+                               r["rss_mb"], r["rc"]), file=sys.stderr)
+    return [summarize(names[k], cmds[k], records, res[k]) for k in (0, 1)]
+
+
+def summarize(name, cmd, records, res):
     wall = statistics.median(r["wall"] for r in res)
     return {
         "name": name, "cmd": cmd, "records": records, "runs": res,
@@ -92,8 +112,9 @@ def sanity(binary, schemas, ndjson, n, tmpdir):
     for s in schemas:
         out = os.path.join(tmpdir, "sanity-%s.out" % s)
         with open(out, "wb") as o:
+            # one line per record: the aggregate findings are extra lines
             r = run_once([binary, "normalize", "--schema", s, "--input",
-                          "ndjson", part], stdout=o)
+                          "ndjson", "--no-aggregates", part], stdout=o)
         with open(out, "rb") as o:
             lines = sum(1 for _ in o)
         ok = r["rc"] == 0 and lines == got
@@ -149,10 +170,19 @@ def main():
           file=sys.stderr)
     floor = measure("floor (jansson)", [args.floor, nd], nd_n, args.runs)
     results.append(floor)
+    noagg = None
     for s in schemas:
-        results.append(measure("normalize %s" % s,
-                               [args.bin, "normalize", "--schema", s,
-                                "--input", "ndjson", nd], nd_n, args.runs))
+        cmd = [args.bin, "normalize", "--schema", s, "--input", "ndjson", nd]
+        if s != "ocsf":
+            results.append(measure("normalize %s" % s, cmd, nd_n, args.runs))
+            continue
+        # aggregates on and off, alternately: their ratio is a target
+        with_agg, noagg = measure_pair(
+            ("normalize ocsf", "normalize ocsf no agg"),
+            (cmd, cmd[:-1] + ["--no-aggregates", nd]), nd_n, args.runs)
+        results.append(with_agg)
+    if noagg is not None:
+        results.append(noagg)
     arr = None
     if not args.no_array:
         arr = measure("normalize ocsf array",
@@ -205,6 +235,15 @@ def main():
         verdicts.append(("%s/floor ratio %.2f >= %.1f (cpu %.2f)" %
                          (r["name"], ratio, TARGET_RATIO, cratio),
                          ratio >= TARGET_RATIO and r["rc"] == 0))
+    if noagg is not None:
+        with_agg = results[1 + schemas.index("ocsf")]
+        ratio = with_agg["rps"] / noagg["rps"]
+        cratio = (with_agg["rpcpu"] / noagg["rpcpu"]) if noagg["rpcpu"] else 0.0
+        # judged on CPU time: the two ran alternately, and CPU time is what
+        # the aggregates add; wall time on a shared machine is noise
+        verdicts.append(("normalize ocsf aggregates on/off cpu %.2f >= %.1f (wall %.2f)" %
+                         (cratio, TARGET_AGG_RATIO, ratio),
+                         cratio >= TARGET_AGG_RATIO and with_agg["rc"] == 0))
     if arr is not None:
         verdicts.append(("peak RSS %.1f MB < %.0f MB on the %.0f MB array" %
                          (arr["rss_mb_max"], TARGET_ARRAY_RSS_MB,

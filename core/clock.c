@@ -25,6 +25,20 @@ mf_clock_wall_ms(void)
     return ms_of(CLOCK_REALTIME);
 }
 
+void
+mf_clock_mono_deadline(int64_t ms, struct timespec *ts)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    if (ms <= 0)
+        return;
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 int64_t
 mf_days_from_civil(int64_t y, unsigned m, unsigned d)
 {

@@ -9,6 +9,10 @@
 int64_t mf_clock_mono_ms(void);
 /* Wall-clock milliseconds since the Unix epoch (UTC). */
 int64_t mf_clock_wall_ms(void);
+/* The monotonic time ms from now, for pthread_cond_timedwait() on a
+ * condition variable set to CLOCK_MONOTONIC (ms <= 0: now). */
+struct timespec;
+void mf_clock_mono_deadline(int64_t ms, struct timespec *ts);
 /* Days from 1970-01-01 to the proleptic Gregorian date y-m-d (m 1..12),
  * negative before 1970 (Howard Hinnant's days_from_civil). */
 int64_t mf_days_from_civil(int64_t y, unsigned m, unsigned d);

@@ -10,6 +10,8 @@ Prints:
   - records by area and by risk tag (severity, ATT&CK techniques);
   - password sprays found again from the events (one source address,
     failures against many accounts, then a success);
+  - the aggregate findings m365fwd itself emitted (Detection Findings of
+    product m365fwd, docs/aggregates.md): they are not counted as records;
   - the riskiest actors (highest severity first, then number of tags);
   - the attack traces of demo/make_records.py and whether each raised its
     tags (--expected);
@@ -89,7 +91,13 @@ class Event:
             self.tags.setdefault(t, {})
 
 
-def read_events(path, tenants):
+def is_finding(ev):
+    """An aggregate finding of m365fwd (not a record)."""
+    return ev.get("class_uid") == 2004 and \
+        dig(ev, "metadata.product.name") == "m365fwd"
+
+
+def read_events(path, tenants, findings=None):
     events, bad = [], 0
     with open(path, "rb") as f:
         for line in f:
@@ -101,7 +109,10 @@ def read_events(path, tenants):
             except ValueError:
                 bad += 1
                 continue
-            if isinstance(ev, dict):
+            if isinstance(ev, dict) and is_finding(ev):
+                if findings is not None:
+                    findings.append(ev)
+            elif isinstance(ev, dict):
                 events.append(Event(ev, tenants))
             else:
                 bad += 1
@@ -163,7 +174,8 @@ def main(argv):
             expected = json.load(f)
         tenants = {t["id"].lower(): t["name"] for t in expected["tenants"]}
     titles = load_titles()
-    events, bad = read_events(args.events, tenants)
+    findings = []
+    events, bad = read_events(args.events, tenants, findings)
     out = []
     summary = {"events": len(events), "unparsable_lines": bad}
     problems = []
@@ -229,6 +241,24 @@ def main(argv):
     else:
         out.append("  none")
     summary["sprays"] = sprays
+
+    # ---- the agent's own aggregate findings
+    out.append("")
+    out.append("Aggregate findings emitted by m365fwd (%d)" % len(findings))
+    rows = []
+    for f in sorted(findings, key=lambda f: (-(f.get("severity_id") or 0),
+                                             dig(f, "finding_info.analytic.uid") or "")):
+        tid = dig(f, "metadata.tenant_uid") or "?"
+        rows.append([tenants.get(str(tid).lower(), tid),
+                     dig(f, "finding_info.analytic.uid") or "?",
+                     SEVERITY.get(f.get("severity_id"), "?"), f.get("count"),
+                     dig(f, "unmapped.m365fwd.key") or "-"])
+    if rows:
+        table(rows, ["tenant", "rule", "severity", "records", "key"], out)
+    else:
+        out.append("  none")
+    summary["findings"] = [{"rule": r[1], "tenant": r[0], "severity": r[2],
+                            "records": r[3], "key": r[4]} for r in rows]
 
     # ---- riskiest actors
     actors = {}

@@ -10,5 +10,7 @@ extern const char mf_builtin_ocsf[];
 extern const size_t mf_builtin_ocsf_len;
 extern const char mf_builtin_ecs[];
 extern const size_t mf_builtin_ecs_len;
+extern const char mf_builtin_aggregates[];
+extern const size_t mf_builtin_aggregates_len;
 
 #endif

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "aggregate.h"
+#include "geoip.h"
 #include "mem.h"
 #include "yaml_tree.h"
 
@@ -13,6 +15,8 @@ struct mf_normalizer {
     struct mf_tagdb *tags;
     struct mf_ocsf_map *ocsf;
     struct mf_ecs_map *ecs;
+    struct mf_aggdb *aggs;
+    struct mf_geoip *geo;
 };
 
 /* Read a whole table file (tables are small). */
@@ -72,6 +76,18 @@ mf_normalizer_new(const struct mf_norm_opts *opts, struct mf_err *err)
     }
     if (!n->ecs)
         goto fail;
+    if (opts && opts->aggregates_file) {
+        if (!(text = slurp(opts->aggregates_file, &len, err)))
+            goto fail;
+        n->aggs = mf_aggdb_load(opts->aggregates_file, text, len, n->tags, err);
+        free(text);
+    } else {
+        n->aggs = mf_aggdb_load_builtin(n->tags, err);
+    }
+    if (!n->aggs)
+        goto fail;
+    if (opts && opts->geoip_db && !(n->geo = mf_geoip_open(opts->geoip_db, err)))
+        goto fail;
     return n;
 fail:
     mf_normalizer_destroy(n);
@@ -89,6 +105,8 @@ mf_normalizer_destroy(struct mf_normalizer *n)
         mf_ocsf_map_destroy(n->ocsf);
     if (n->ecs)
         mf_ecs_map_destroy(n->ecs);
+    mf_aggdb_destroy(n->aggs);
+    mf_geoip_close(n->geo);
     free(n);
 }
 
@@ -102,6 +120,36 @@ const char *
 mf_normalizer_class_name(const struct mf_normalizer *n, int class_uid)
 {
     return mf_ocsf_class_name(n->ocsf, class_uid);
+}
+
+const struct mf_aggdb *
+mf_normalizer_aggregates(const struct mf_normalizer *n)
+{
+    return n->aggs;
+}
+
+const struct mf_geoip *
+mf_normalizer_geoip(const struct mf_normalizer *n)
+{
+    return n->geo;
+}
+
+/* src_endpoint.location (OCSF) / source.geo (ECS) of the client address. */
+static void
+add_geo(const struct mf_normalizer *n, const struct mf_record *r,
+        enum mf_schema schema, struct mf_jval *ev)
+{
+    struct mf_geo geo;
+    struct mf_jval *ep, *loc;
+
+    if (!n->geo || !r->client_ip[0] || schema == MF_SCHEMA_RAW ||
+        !(ep = mf_jobj_get(ev, schema == MF_SCHEMA_OCSF ? "src_endpoint" : "source")) ||
+        !mf_jis_obj(ep) || mf_geoip_lookup(n->geo, r->client_ip, &geo) != 1)
+        return;
+    loc = schema == MF_SCHEMA_OCSF ? mf_geo_ocsf_location(r->arena, &geo)
+                                   : mf_geo_ecs_geo(r->arena, &geo);
+    if (loc)
+        mf_jobj_set(r->arena, ep, schema == MF_SCHEMA_OCSF ? "location" : "geo", loc);
 }
 
 void
@@ -241,6 +289,7 @@ render(struct mf_event *ev, enum mf_schema schema, bool keep_raw,
                  mf_schema_name(schema));
         return -1;
     }
+    add_geo(n, &c->rec, schema, tree);
     if (mf_json_write(&form->text, tree) != 0) {
         mf_buf_reset(&form->text);
         snprintf(ev->error, sizeof(ev->error),

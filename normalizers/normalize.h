@@ -26,6 +26,8 @@
 #include "tags.h"
 
 struct mf_normalizer;
+struct mf_aggdb;
+struct mf_geoip;
 struct mf_ocsf_map;
 struct mf_ecs_map;
 
@@ -35,6 +37,8 @@ struct mf_norm_opts {
     const char *tags_file;     /* NULL = built-in */
     const char *ocsf_file;     /* NULL = built-in */
     const char *ecs_file;      /* NULL = built-in */
+    const char *aggregates_file;   /* NULL = built-in (aggregate.h) */
+    const char *geoip_db;      /* MaxMind DB (geoip.h); NULL = none */
 };
 extern const struct mf_optsec mf_normalizer_sec;
 
@@ -44,6 +48,10 @@ void mf_normalizer_destroy(struct mf_normalizer *n);
 const struct mf_tagdb *mf_normalizer_tags(const struct mf_normalizer *n);
 /* "Authentication" for 3002 ...; "" for a class the OCSF table lacks. */
 const char *mf_normalizer_class_name(const struct mf_normalizer *n, int class_uid);
+/* The aggregate table (loaded and validated with the others) and the
+ * geolocation database (NULL without geoip_db). */
+const struct mf_aggdb *mf_normalizer_aggregates(const struct mf_normalizer *n);
+const struct mf_geoip *mf_normalizer_geoip(const struct mf_normalizer *n);
 
 /* Per-thread working state: the record normalized last lives here until
  * the next one (the event's facts and forms point into it). */

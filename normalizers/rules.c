@@ -991,7 +991,9 @@ walk(const struct mf_jval *v, const char *rest, size_t rlen, visit_fn fn,
         const struct mf_jmem *m = &v->u.mem[i];
         size_t kl = m->klen;
 
-        if (kl == 0 || kl > rlen || strncasecmp(m->key, rest, kl) != 0)
+        if (kl == 0 || kl > rlen || (kl < rlen && rest[kl] != '.') ||
+            ((m->key[0] ^ rest[0]) & ~0x20) != 0 ||   /* cheap tests first */
+            strncasecmp(m->key, rest, kl) != 0)
             continue;
         if (kl == rlen) {
             if (walk(m->val, rest + kl, 0, fn, ud, depth + 1))
@@ -1345,4 +1347,168 @@ mf_sevexpr_eval(const struct mf_sevexpr *s, const struct mf_record *r)
     if (sev > 5)
         sev = 5;
     return sev;
+}
+
+/* ---- for other tables ------------------------------------------------- */
+
+const char *
+mf_rules_compile_path(struct mf_rules *rs, const struct mf_jval *v, char *err,
+                      size_t errsz)
+{
+    return compile_path(rs, v, err, errsz);
+}
+
+bool
+mf_rules_each_value(const struct mf_record *r, const char *path,
+                    bool (*fn)(void *ud, const struct mf_jval *v), void *ud)
+{
+    if (!r || !r->view || !path)
+        return false;
+    return walk(r->view, path, strlen(path), fn, ud, 0);
+}
+
+regex_t *
+mf_rules_compile_regex(struct mf_rules *rs, const struct mf_jval *v, char *err,
+                       size_t errsz)
+{
+    return compile_re(rs, v, err, errsz);
+}
+
+/* ---- operation index ---------------------------------------------------- */
+
+struct opi_ent {
+    const char *op;          /* lower-cased (the condition's storage) */
+    size_t rule;
+};
+
+struct opi_slot {
+    uint64_t h;              /* 0: empty */
+    uint32_t start, end;     /* its rules in rules[] */
+};
+
+struct mf_opindex {
+    struct opi_ent *ent;
+    size_t n, cap;
+    size_t adding;           /* the rule mf_opindex_add is indexing */
+    size_t *rules;           /* after finish: rule numbers grouped by op */
+    struct opi_slot *slot;
+    size_t mask;
+};
+
+/* FNV-1a of the ASCII-lower-cased text; never 0. */
+static uint64_t
+op_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        h ^= c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;   /* ASCII, as strcasecmp */
+        h *= 0x100000001b3ULL;
+    }
+    return h | 1;
+}
+
+struct mf_opindex *
+mf_opindex_new(void)
+{
+    return mf_xcalloc(1, sizeof(struct mf_opindex));
+}
+
+void
+mf_opindex_destroy(struct mf_opindex *ix)
+{
+    if (!ix)
+        return;
+    free(ix->ent);
+    free(ix->rules);
+    free(ix->slot);
+    free(ix);
+}
+
+static void
+opi_add_one(void *ud, const char *op_lc)
+{
+    struct mf_opindex *ix = ud;
+    size_t i;
+
+    /* the same operation twice in one condition is indexed once */
+    for (i = ix->n; i > 0 && ix->ent[i - 1].rule == ix->adding; i--)
+        if (strcmp(ix->ent[i - 1].op, op_lc) == 0)
+            return;
+    if (ix->n == ix->cap) {
+        ix->cap = ix->cap ? ix->cap * 2 : 256;
+        ix->ent = mf_xrealloc(ix->ent, ix->cap * sizeof(*ix->ent));
+    }
+    ix->ent[ix->n].op = op_lc;
+    ix->ent[ix->n].rule = ix->adding;
+    ix->n++;
+}
+
+void
+mf_opindex_add(struct mf_opindex *ix, const struct mf_cond *c, size_t rule)
+{
+    ix->adding = rule;
+    mf_cond_each_op(c, opi_add_one, ix);
+}
+
+static int
+cmp_opi(const void *a, const void *b)
+{
+    const struct opi_ent *x = a, *y = b;
+    int c = strcmp(x->op, y->op);
+
+    if (c)
+        return c;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+void
+mf_opindex_finish(struct mf_opindex *ix)
+{
+    size_t n = 16, i = 0;
+
+    if (ix->n > 1)
+        qsort(ix->ent, ix->n, sizeof(*ix->ent), cmp_opi);
+    while (n < ix->n * 2)
+        n *= 2;
+    ix->slot = mf_xcalloc(n, sizeof(*ix->slot));
+    ix->mask = n - 1;
+    ix->rules = mf_xcalloc(ix->n + 1, sizeof(*ix->rules));
+    for (i = 0; i < ix->n; i++)
+        ix->rules[i] = ix->ent[i].rule;
+    i = 0;
+    while (i < ix->n) {
+        size_t j = i, k;
+        uint64_t h = op_hash(ix->ent[i].op);
+
+        while (j < ix->n && strcmp(ix->ent[j].op, ix->ent[i].op) == 0)
+            j++;
+        for (k = (size_t)h & ix->mask; ix->slot[k].h; k = (k + 1) & ix->mask)
+            ;
+        ix->slot[k] = (struct opi_slot){h, (uint32_t)i, (uint32_t)j};
+        i = j;
+    }
+}
+
+const size_t *
+mf_opindex_find(const struct mf_opindex *ix, const char *op, size_t *n)
+{
+    uint64_t h;
+    size_t k;
+
+    *n = 0;
+    if (!ix || !ix->slot || !op)
+        return NULL;
+    h = op_hash(op);
+    for (k = (size_t)h & ix->mask; ix->slot[k].h; k = (k + 1) & ix->mask) {
+        const struct opi_slot *s = &ix->slot[k];
+
+        if (s->h == h && strcasecmp(ix->ent[s->start].op, op) == 0) {
+            *n = s->end - s->start;
+            return &ix->rules[s->start];
+        }
+    }
+    return NULL;
 }

@@ -16,6 +16,7 @@
 #define MF_RULES_H
 
 #include <stdbool.h>
+#include <regex.h>
 #include <stddef.h>
 
 #include "json.h"
@@ -58,6 +59,20 @@ bool mf_cond_pinned(const struct mf_cond *c);
 void mf_cond_each_op(const struct mf_cond *c,
                      void (*fn)(void *ud, const char *op_lc), void *ud);
 
+/* An index of rules by the operations their conditions pin: a table
+ * (tags, aggregates) adds each pinned rule by its number, then finds, per
+ * record, the rules of the record's operation with one hash lookup. */
+struct mf_opindex;
+struct mf_opindex *mf_opindex_new(void);
+void mf_opindex_destroy(struct mf_opindex *ix);
+/* Index rule number `rule` under every operation c pins (c pinned). */
+void mf_opindex_add(struct mf_opindex *ix, const struct mf_cond *c, size_t rule);
+/* Done adding (before any find). */
+void mf_opindex_finish(struct mf_opindex *ix);
+/* The numbers of the rules indexed under op (any case), ascending; *n of
+ * them (0: none). */
+const size_t *mf_opindex_find(const struct mf_opindex *ix, const char *op, size_t *n);
+
 /* Severity of a hit: base, then severity_from (max of a value map over a
  * field, when any value maps), then the adjust list in order ({when, set} /
  * {when, add}), clamped to 1..5. from and adjust may be NULL. */
@@ -67,6 +82,22 @@ const struct mf_sevexpr *mf_rules_compile_severity(struct mf_rules *rs,
                                                    const struct mf_jval *adjust,
                                                    char *err, size_t errsz);
 int mf_sevexpr_eval(const struct mf_sevexpr *s, const struct mf_record *r);
+
+/* Compile a regular expression (POSIX ERE, REG_ICASE) kept by the rule
+ * set; NULL with err = "NAME:LINE: message". */
+regex_t *mf_rules_compile_regex(struct mf_rules *rs, const struct mf_jval *v,
+                                char *err, size_t errsz);
+/* Compile a field path on its own (validated like a condition's path:
+ * dotted, first segment declared under 'fields'); stored in the rule set.
+ * NULL with err = "NAME:LINE: message". Used by tables beside the tag
+ * catalogue (aggregates) that name record fields. */
+const char *mf_rules_compile_path(struct mf_rules *rs, const struct mf_jval *v,
+                                  char *err, size_t errsz);
+/* Call fn for every value the path reaches in the record's view (arrays
+ * fanned out, keys case-insensitive, as conditions see them) until fn
+ * returns true; returns whether one did. */
+bool mf_rules_each_value(const struct mf_record *r, const char *path,
+                         bool (*fn)(void *ud, const struct mf_jval *v), void *ud);
 
 /* True when text holds an e-mail address whose domain is outside the
  * actor's organisation (domains of UserId, MailboxOwnerUPN and

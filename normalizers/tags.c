@@ -37,8 +37,7 @@ struct mf_tagdb {
     struct mf_tag *tags;
     struct rule *rules;
     size_t n;
-    struct op_ent *index;    /* sorted by op, then rule */
-    size_t n_index, cap_index;
+    struct mf_opindex *ops;  /* pinned rules by operation */
     size_t *unpinned;        /* rule numbers, ascending */
     size_t n_unpinned;
 };
@@ -59,8 +58,8 @@ set_err(struct mf_err *err, const char *name, const struct mf_jval *at,
              at ? (unsigned)at->line : 0u, msg);
 }
 
-static bool
-valid_id(const char *s)
+bool
+mf_tag_id_valid(const char *s)
 {
     static const char *const prefixes[] = {
         "identity.", "data.", "collab.", "device.", "monitor.", "behavior.",
@@ -81,8 +80,8 @@ valid_id(const char *s)
     return true;
 }
 
-static bool
-valid_technique(const char *s)
+bool
+mf_tag_attack_valid(const char *s)
 {
     regex_t re;
     bool ok;
@@ -92,36 +91,6 @@ valid_technique(const char *s)
     ok = regexec(&re, s, 0, NULL, 0) == 0;
     regfree(&re);
     return ok;
-}
-
-static void
-index_add(void *ud, const char *op_lc)
-{
-    struct mf_tagdb *db = ud;
-    size_t i;
-
-    /* the same op twice for one rule is indexed once */
-    for (i = 0; i < db->n_index; i++)
-        if (db->index[i].rule == db->n && strcmp(db->index[i].op, op_lc) == 0)
-            return;
-    if (db->n_index == db->cap_index) {
-        db->cap_index = db->cap_index ? db->cap_index * 2 : 256;
-        db->index = mf_xrealloc(db->index, db->cap_index * sizeof(*db->index));
-    }
-    db->index[db->n_index].op = op_lc;
-    db->index[db->n_index].rule = db->n;
-    db->n_index++;
-}
-
-static int
-cmp_ent(const void *a, const void *b)
-{
-    const struct op_ent *x = a, *y = b;
-    int c = strcmp(x->op, y->op);
-
-    if (c)
-        return c;
-    return x->rule < y->rule ? -1 : x->rule > y->rule;
 }
 
 static const char *const tag_keys[] = {
@@ -169,7 +138,7 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
         else if (strcmp(k, "system_actors") == 0) sys = v;
         else if (strcmp(k, "outcome") == 0) outc = v;
     }
-    if (!mf_jis_str(id) || !valid_id(id->u.s)) {
+    if (!mf_jis_str(id) || !mf_tag_id_valid(id->u.s)) {
         set_err(err, name, id ? id : t,
                 "tag id must be <identity|data|collab|device|monitor|behavior>.<name>");
         return -1;
@@ -208,7 +177,7 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
         for (i = 0; i < attack->len; i++) {
             const struct mf_jval *a = attack->u.items[i];
 
-            if (!mf_jis_str(a) || !valid_technique(a->u.s)) {
+            if (!mf_jis_str(a) || !mf_tag_attack_valid(a->u.s)) {
                 set_err(err, name, a, "%s: bad ATT&CK technique id", tag->id);
                 return -1;
             }
@@ -258,7 +227,7 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
         rule->any_outcome = strcmp(outc->u.s, "any") == 0;
     }
     if (mf_cond_pinned(rule->match)) {
-        mf_cond_each_op(rule->match, index_add, db);
+        mf_opindex_add(db->ops, rule->match, db->n);
     } else {
         db->unpinned[db->n_unpinned++] = db->n;
     }
@@ -316,6 +285,7 @@ mf_tagdb_load(const char *name, const char *text, size_t len,
     }
     db = mf_xcalloc(1, sizeof(*db));
     db->rs = mf_rules_new(name);
+    db->ops = mf_opindex_new();
     if (fields) {
         const char **list;
 
@@ -341,8 +311,7 @@ mf_tagdb_load(const char *name, const char *text, size_t len,
     for (i = 0; i < tags->len; i++)
         if (load_tag(db, name, tags->u.items[i], err) != 0)
             goto fail;
-    if (db->n_index > 1)
-        qsort(db->index, db->n_index, sizeof(*db->index), cmp_ent);
+    mf_opindex_finish(db->ops);
     mf_arena_fini(&ya);
     return db;
 fail:
@@ -364,7 +333,7 @@ mf_tagdb_destroy(struct mf_tagdb *db)
         return;
     free(db->tags);
     free(db->rules);
-    free(db->index);
+    mf_opindex_destroy(db->ops);
     free(db->unpinned);
     mf_rules_destroy(db->rs);
     free(db);
@@ -393,23 +362,6 @@ mf_tagdb_find(const struct mf_tagdb *db, const char *id)
         if (strcmp(db->tags[i].id, id) == 0)
             return &db->tags[i];
     return NULL;
-}
-
-/* First index entry for op (lower-cased), or n_index. */
-static size_t
-index_lower_bound(const struct mf_tagdb *db, const char *op)
-{
-    size_t lo = 0, hi = db->n_index;
-
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-
-        if (strcmp(db->index[mid].op, op) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 static void
@@ -441,29 +393,19 @@ void
 mf_tags_eval(const struct mf_tagdb *db, const struct mf_record *rec,
              struct mf_tag_hits *out)
 {
-    char op[MF_RULES_OP_MAX];
-    size_t i, k, u = 0, len;
-    const char *src;
+    const size_t *pins;
+    size_t n_pins, k = 0, u = 0;
 
     out->n = 0;
     out->max_severity = 0;
     out->top = NULL;
     if (!db || !rec)
         return;
-    src = rec->operation ? rec->operation : "";
-    len = strlen(src);
-    k = db->n_index;
-    if (len < sizeof(op)) {
-        for (i = 0; i < len; i++)
-            op[i] = (char)tolower((unsigned char)src[i]);
-        op[len] = '\0';
-        k = index_lower_bound(db, op);
-    }
+    pins = mf_opindex_find(db->ops, rec->operation ? rec->operation : "", &n_pins);
     /* merge the operation's pinned rules with the unpinned ones, both in
      * catalogue order */
     for (;;) {
-        size_t next_pin = (k < db->n_index && strcmp(db->index[k].op, op) == 0)
-                          ? db->index[k].rule : (size_t)-1;
+        size_t next_pin = k < n_pins ? pins[k] : (size_t)-1;
         size_t next_un = u < db->n_unpinned ? db->unpinned[u] : (size_t)-1;
 
         if (next_pin == (size_t)-1 && next_un == (size_t)-1)

@@ -9,6 +9,7 @@
 #ifndef MF_TAGS_H
 #define MF_TAGS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -47,6 +48,11 @@ struct mf_tagdb *mf_tagdb_load(const char *name, const char *text, size_t len,
 /* The catalogue compiled into the binary. */
 struct mf_tagdb *mf_tagdb_load_builtin(struct mf_err *err);
 void mf_tagdb_destroy(struct mf_tagdb *db);
+
+/* Tag ids: <identity|data|collab|device|monitor|behavior>.<[a-z0-9_]+>;
+ * ATT&CK ids: T1234 or T1234.567. For other tables naming tags. */
+bool mf_tag_id_valid(const char *s);
+bool mf_tag_attack_valid(const char *s);
 
 size_t mf_tagdb_count(const struct mf_tagdb *db);
 const struct mf_tag *mf_tagdb_at(const struct mf_tagdb *db, size_t i);

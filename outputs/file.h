@@ -3,11 +3,19 @@
  * Lines are gathered in one bounded buffer and written with write(2) when
  * it fills (never per record). mf_file_out_ack() makes everything written
  * so far durable (flush + fsync) so a collector can acknowledge upstream
- * only after the bytes are on disk. */
+ * only after the bytes are on disk.
+ *
+ * Never a torn line: a file opened for appending that ends in a partial
+ * line (a crash in the middle of a write) is cut back to its last
+ * complete line; after a failed write or fsync (disk full, EIO)
+ * mf_file_out_rollback() truncates the file to what the last
+ * acknowledgement covered, so what follows starts on a line of its own
+ * and nothing unacknowledged stays behind (it is sent again). */
 #ifndef MF_OUTPUT_FILE_H
 #define MF_OUTPUT_FILE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #define MF_FILE_OUT_DEFAULT_BUF ((size_t)1 << 20)   /* 1 MiB */
 
@@ -43,6 +51,22 @@ int mf_file_out_ack(struct mf_file_out *o);
  * it may run while another thread appends lines). 0 / -1 with errno. */
 int mf_file_out_fd(const struct mf_file_out *o);
 int mf_file_out_sync_fd(int fd);
+/* After a failure (a writer that failed refuses every line): drop the
+ * buffer and truncate a regular file to the end of its last
+ * acknowledgement; the writer takes lines again. 0 / -1 (truncation
+ * failed: the writer stays failed). */
+int mf_file_out_rollback(struct mf_file_out *o);
+/* The offset after everything written so far (after mf_file_out_flush):
+ * 0, or -1 when the writer failed. A split acknowledgement (write under a
+ * lock, fsync outside it) records it, then mf_file_out_set_acked() once
+ * the fsync of that descriptor succeeded. */
+int mf_file_out_written(const struct mf_file_out *o, off_t *end);
+void mf_file_out_set_acked(struct mf_file_out *o, off_t end);
+/* The file was moved away under the writer: 1 renamed or replaced (the
+ * path names another file or none: rotated; what was written is in the
+ * moved file), 2 deleted (no name left: what was written is gone), 0 not
+ * (or not a file of ours). */
+int mf_file_out_moved(const struct mf_file_out *o);
 /* Flush, close (unless stdout / borrowed fd), free. 0 / -1 (first error
  * seen, including earlier write errors). */
 int mf_file_out_close(struct mf_file_out *o);

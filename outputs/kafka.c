@@ -922,6 +922,12 @@ kafka_flush(struct mf_output *o, int timeout_ms)
         mf_log(MF_LOG_WARN, "output=%s %" PRIu64 " of %" PRIu64 " records not "
                "acknowledged within %d ms", ko->name, pending, ep.sent, timeout_ms);
         rc = -1;
+        /* they will be sent again: what never left the queue goes now (no
+         * late copy once the brokers are back); what is in flight stays */
+        pthread_rwlock_rdlock(&ko->rk_lock);
+        if (ko->rk)
+            rd_kafka_purge(ko->rk, RD_KAFKA_PURGE_F_QUEUE);
+        pthread_rwlock_unlock(&ko->rk_lock);
     }
     if (ep.failed || ep.permanent || ep.refused) {
         mf_log(MF_LOG_ERROR, "output=%s %" PRIu64 " records failed, %" PRIu64

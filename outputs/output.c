@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,13 +308,26 @@ mf_output_expand(const char *tmpl, const struct mf_event *ev, enum mf_schema sch
 /* The file output                                                        */
 /* ---------------------------------------------------------------------- */
 
+/* Delivery: a record is acknowledged once its line is written and
+ * fsync'ed. A failed write or fsync (ENOSPC, EIO, ...) rolls the file back
+ * to its last acknowledgement (no torn line, nothing unacknowledged left
+ * behind), and every record sent since then fails with the next flush: the
+ * caller sends them again (run: the blob comes again with backoff; import:
+ * the barrier retries). A file deleted under the agent fails the records
+ * written to it since the last acknowledgement; deleted or renamed
+ * (rotated), the path is opened again for what follows. */
 struct file_output {
     struct mf_output base;
     struct mf_file_out *f;
+    struct mf_file_out *moved;   /* the file before a rotation, until the
+                                    split flush that covers it is done */
     struct mf_output_stats st;
-    bool failed;                 /* a write failed since the last flush */
+    bool failed;                 /* the batch since the last flush failed */
+    int err;                     /* its errno */
     /* a split flush in progress (flush_start .. flush_done) */
+    bool syncing;
     int sync_fd;
+    off_t sync_end;
     uint64_t sync_queued;
     bool sync_failed;
     int sync_err;
@@ -336,6 +350,60 @@ file_open(const struct mf_output_conf *conf, struct mf_err *err)
     return &fo->base;
 }
 
+/* The batch failed (errno e): the file goes back to its last
+ * acknowledgement at once, so no partial line stays and no line of a
+ * failed batch is ever acknowledged later. */
+static void
+file_fail(struct file_output *fo, int e, const char *what)
+{
+    struct mf_output *o = &fo->base;
+
+    if (!fo->failed)
+        mf_log(MF_LOG_ERROR, "output=%s %s %s: %s; the file is rolled back to its last "
+               "complete acknowledged line, the records since then will be sent again",
+               o->conf->name, what, mf_file_out_name(fo->f), strerror(e));
+    fo->failed = true;
+    fo->err = e;
+    if (mf_file_out_rollback(fo->f) != 0)
+        mf_log(MF_LOG_ERROR, "output=%s cannot roll %s back: %s", o->conf->name,
+               mf_file_out_name(fo->f), strerror(errno));
+}
+
+/* The path no longer names our file: open it again. Returns what
+ * mf_file_out_moved() said (2: the batch written to the deleted file is
+ * gone). The file before a rotation is kept in fo->moved when keep. */
+static int
+file_reopen_moved(struct file_output *fo, bool keep)
+{
+    struct mf_output *o = &fo->base;
+    const struct mf_file_conf *fc = o->conf->plugin;
+    int moved = mf_file_out_moved(fo->f);
+    struct mf_file_out *nf;
+
+    if (moved == 0)
+        return 0;
+    nf = mf_file_out_open(fc->path, 1, 0);
+    if (!nf) {
+        mf_log(MF_LOG_ERROR, "output=%s %s was %s and cannot be opened again: %s",
+               o->conf->name, fc->path, moved == 2 ? "deleted" : "moved", strerror(errno));
+        return moved;
+    }
+    mf_log(MF_LOG_WARN, "output=%s %s was %s: opened again%s", o->conf->name, fc->path,
+           moved == 2 ? "deleted" : "renamed or replaced (rotated)",
+           moved == 2 ? "; the records written since the last acknowledgement will be "
+                        "sent again" : "");
+    if (moved == 1 && keep) {
+        mf_file_out_flush(fo->f);        /* the end of the batch goes with it */
+        fo->moved = fo->f;
+    } else {
+        if (moved == 1)
+            mf_file_out_ack(fo->f);
+        mf_file_out_close(fo->f);
+    }
+    fo->f = nf;
+    return moved;
+}
+
 static enum mf_status
 file_send(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch)
 {
@@ -345,46 +413,34 @@ file_send(struct mf_output *o, struct mf_event *ev, struct mf_buf *scratch)
     (void)scratch;
     if (!f)
         return MF_DROP;
-    if (mf_file_out_line(fo->f, f->text.data, f->text.len) != 0) {
-        if (!fo->failed)
-            mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name,
-                   strerror(errno));
-        fo->failed = true;
-        fo->st.failed++;
-        return MF_OK;    /* accepted; the flush reports the failure */
-    }
+    /* the first record of a batch: is the path still our file? (a batch
+     * goes to the file that the path names when it begins) */
+    if (fo->st.queued == 0 && !fo->failed && !fo->syncing)
+        file_reopen_moved(fo, false);
+    if (!fo->failed && mf_file_out_line(fo->f, f->text.data, f->text.len) != 0)
+        file_fail(fo, errno, "cannot write to");
     fo->st.sent++;
     fo->st.queued++;
-    return MF_OK;
+    return MF_OK;    /* accepted; the flush reports a failure */
 }
 
-/* The end of every flush: count what the flush covered, and after a
- * failure start afresh. */
+/* The end of every flush: count what it covered; after a failure the next
+ * batch starts afresh. */
 static int
-file_settle(struct file_output *fo, int rc, int err, bool failed, uint64_t queued)
+file_settle(struct file_output *fo, bool failed, uint64_t queued)
 {
     struct mf_output *o = &fo->base;
 
-    if (rc != 0)
-        mf_log(MF_LOG_ERROR, "output=%s cannot make records durable: %s", o->conf->name,
-               strerror(err));
-    if (rc == 0 && !failed)
+    if (!failed) {
         fo->st.acked += queued;
-    else
-        fo->st.failed += queued;
-    rc = (rc == 0 && !failed) ? 0 : -1;
-    if (rc != 0) {
-        /* a failed writer refuses every later line: start afresh, so the
-         * records sent again can land once the cause (disk full...) is gone */
-        const struct mf_file_conf *fc = o->conf->plugin;
-        struct mf_file_out *nf = mf_file_out_open(fc->path, 1, 0);
-
-        if (nf) {
-            mf_file_out_close(fo->f);
-            fo->f = nf;
-        }
+        return 0;
     }
-    return rc;
+    fo->st.failed += queued;
+    mf_log(MF_LOG_ERROR, "output=%s %" PRIu64 " records not acknowledged (%s): they will "
+           "be sent again", o->conf->name, queued, strerror(fo->err ? fo->err : EIO));
+    if (mf_file_out_rollback(fo->f) == 0)
+        fo->failed = false;
+    return -1;
 }
 
 static int
@@ -392,14 +448,16 @@ file_flush(struct mf_output *o, int timeout_ms)
 {
     struct file_output *fo = (struct file_output *)o;
     uint64_t queued = fo->st.queued;
-    bool failed = fo->failed;
-    int rc;
 
     (void)timeout_ms;
-    rc = mf_file_out_ack(fo->f);
     fo->st.queued = 0;
-    fo->failed = false;
-    return file_settle(fo, rc, errno, failed, queued);
+    if (file_reopen_moved(fo, false) == 2 && !fo->failed) {
+        fo->failed = true;
+        fo->err = ENOENT;
+    }
+    if (!fo->failed && mf_file_out_ack(fo->f) != 0)
+        file_fail(fo, errno, "cannot make the records durable in");
+    return file_settle(fo, fo->failed, queued);
 }
 
 static void
@@ -408,15 +466,20 @@ file_flush_start(struct mf_output *o)
     struct file_output *fo = (struct file_output *)o;
 
     fo->sync_err = 0;
-    fo->sync_failed = fo->failed;
-    if (!fo->sync_failed && mf_file_out_flush(fo->f) != 0) {
-        fo->sync_failed = true;
-        mf_log(MF_LOG_ERROR, "output=%s write failed: %s", o->conf->name, strerror(errno));
+    if (file_reopen_moved(fo, true) == 2 && !fo->failed) {
+        fo->failed = true;
+        fo->err = ENOENT;
     }
+    if (!fo->failed && (mf_file_out_flush(fo->f) != 0 ||
+                        mf_file_out_written(fo->f, &fo->sync_end) != 0))
+        file_fail(fo, errno, "cannot write to");
+    fo->sync_failed = fo->failed;
+    fo->sync_err = fo->err;
     fo->sync_fd = mf_file_out_fd(fo->f);
     fo->sync_queued = fo->st.queued;
     fo->st.queued = 0;
     fo->failed = false;
+    fo->syncing = true;
 }
 
 static int
@@ -425,7 +488,13 @@ file_flush_sync(struct mf_output *o, int timeout_ms)
     struct file_output *fo = (struct file_output *)o;
 
     (void)timeout_ms;
-    if (fo->sync_failed || mf_file_out_sync_fd(fo->sync_fd) == 0)
+    if (fo->sync_failed)
+        return 0;
+    if (fo->moved && mf_file_out_sync_fd(mf_file_out_fd(fo->moved)) != 0) {
+        fo->sync_err = errno;
+        return -1;
+    }
+    if (mf_file_out_sync_fd(fo->sync_fd) == 0)
         return 0;
     fo->sync_err = errno;
     return -1;
@@ -436,7 +505,28 @@ file_flush_done(struct mf_output *o, int sync_rc)
 {
     struct file_output *fo = (struct file_output *)o;
 
-    return file_settle(fo, sync_rc, fo->sync_err, fo->sync_failed, fo->sync_queued);
+    fo->syncing = false;
+    if (fo->moved) {
+        mf_file_out_close(fo->moved);
+        fo->moved = NULL;
+    }
+    if (sync_rc == 0 && !fo->sync_failed) {
+        mf_file_out_set_acked(fo->f, fo->sync_end);
+        return file_settle(fo, false, fo->sync_queued);
+    }
+    if (!fo->sync_failed) {
+        /* the fsync failed: back to the last acknowledgement, which also
+         * removes what the senders wrote meanwhile (their batch fails) */
+        bool later = fo->st.queued > 0;
+
+        file_fail(fo, fo->sync_err, "cannot make the records durable in");
+        fo->failed = later;
+    }
+    fo->st.failed += fo->sync_queued;
+    mf_log(MF_LOG_ERROR, "output=%s %" PRIu64 " records not acknowledged (%s): they will "
+           "be sent again", o->conf->name, fo->sync_queued,
+           strerror(fo->sync_err ? fo->sync_err : EIO));
+    return -1;
 }
 
 static void
@@ -450,6 +540,12 @@ file_close(struct mf_output *o)
 {
     struct file_output *fo = (struct file_output *)o;
 
+    if (fo->moved)
+        mf_file_out_close(fo->moved);
+    if (fo->failed)
+        mf_file_out_rollback(fo->f);
+    else if (fo->st.queued && mf_file_out_ack(fo->f) != 0)
+        mf_file_out_rollback(fo->f);
     mf_file_out_close(fo->f);
     free(fo);
 }
@@ -460,7 +556,10 @@ static const struct mf_option file_opts[] = {
      .flags = MF_OPT_REQUIRED | MF_OPT_PATH | MF_OPT_UNIQUE,
      .desc = "File the events are appended to, one JSON object per line; "
              "`-` for standard output. A record is acknowledged after "
-             "fsync."},
+             "fsync. A failed write (disk full, I/O error) rolls the file "
+             "back to its last complete acknowledged line and the records "
+             "are sent again; a file deleted or rotated under the agent is "
+             "opened again by its path."},
     {.name = NULL},
 };
 

@@ -144,6 +144,14 @@ struct mf_output_ops {
     void (*stats)(const struct mf_output *o, struct mf_output_stats *out);
     /* Flush within a bounded time (the conf's flush timeout), then free. */
     void (*close)(struct mf_output *o);
+    /* Optional: the last acknowledgement barrier of a stream (the end of
+     * `import`): flush(), and where the transport's acknowledgement is
+     * weaker than the receiver having read the records, confirm that too.
+     * syslog tcp/tls half-closes the connection and waits for the
+     * receiver to close its side (it read everything); a reset sends the
+     * resend window and what was not confirmed again on a new connection,
+     * until timeout_ms. 0 / -1 as flush(). NULL: flush() is enough. */
+    int (*drain)(struct mf_output *o, int timeout_ms);
 };
 
 /* Every output starts with this header so the generic code can reach its
@@ -194,6 +202,11 @@ static inline int
 mf_output_flush(struct mf_output *o, int timeout_ms)
 {
     return o->ops->flush(o, timeout_ms);
+}
+static inline int
+mf_output_drain(struct mf_output *o, int timeout_ms)
+{
+    return o->ops->drain ? o->ops->drain(o, timeout_ms) : o->ops->flush(o, timeout_ms);
 }
 static inline void
 mf_output_close(struct mf_output *o)

@@ -51,7 +51,8 @@ mf_output_open(const struct mf_output_conf *conf, struct mf_err *err)
     }
     o = ops->open(conf, err);
     if (o) {
-        o->ops = ops;
+        if (!o->ops)            /* a type may pick ops of its own (relp) */
+            o->ops = ops;
         o->conf = conf;
     }
     return o;

@@ -61,6 +61,7 @@
 #include "mf_config.h"
 #include "output.h"
 #include "syslog_fmt.h"
+#include "syslog_relp.h"
 
 #define SL_WINDOW_RECORDS 4096
 #define SL_WINDOW_BYTES ((size_t)8 << 20)
@@ -111,6 +112,10 @@ struct syslog_out {
     size_t qcap, head, n, written, tacked, woff;
     size_t win_bytes;       /* bytes of the acknowledged entries kept */
     uint64_t conn_bytes;    /* bytes written on this connection */
+    uint64_t conn_trimmed;  /* entries acknowledged by TCP on this
+                               connection that left the resend window */
+    uint64_t unconfirmed;   /* such entries on connections that broke:
+                               maybe lost (the next flush fails) */
 
     struct mf_output_stats st;
     uint64_t dropped_since_flush;
@@ -252,6 +257,15 @@ conn_fail(struct syslog_out *o, const char *what)
                o->n);
     o->logged_down = true;
     conn_close(o);
+    if (o->transport != MF_SYSLOG_UDP && o->conn_trimmed) {
+        mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: %" PRIu64 " records that the "
+               "receiver's TCP acknowledged on the broken connection had left the resend "
+               "window (%zu records, %zu bytes): they are lost if the receiver had not "
+               "read them (transport: relp acknowledges each record)", o->conf->name,
+               o->host, o->port, o->conn_trimmed, o->win_records, SL_WINDOW_BYTES);
+        o->unconfirmed += o->conn_trimmed;
+        o->conn_trimmed = 0;
+    }
     if (o->transport != MF_SYSLOG_UDP) {
         o->st.failed += o->written + (o->woff ? 1 : 0);
         o->written = 0;
@@ -269,6 +283,7 @@ conn_up(struct syslog_out *o)
 {
     o->state = SL_UP;
     o->conn_bytes = 0;
+    o->conn_trimmed = 0;
     o->backoff_ms = SL_BACKOFF_MIN_MS;
     o->connects++;
     if (o->logged_down)
@@ -445,6 +460,8 @@ trim_window(struct syslog_out *o)
             o->transport == MF_SYSLOG_UDP)) {
         struct sl_entry *e = at(o, 0);
 
+        if (o->transport != MF_SYSLOG_UDP)
+            o->conn_trimmed++;
         o->win_bytes -= o->transport == MF_SYSLOG_UDP ? 0 : e->len;
         free(e->frame);
         e->frame = NULL;
@@ -667,6 +684,12 @@ sl_open(const struct mf_output_conf *oc, struct mf_err *err)
         free(o);
         return NULL;
     }
+    if (o->transport == MF_SYSLOG_RELP) {
+        struct mf_output *r = mf_syslog_relp_open(oc, o->host, o->port, err);
+
+        free(o);
+        return r;
+    }
     o->max_size = c->max_message_size > 0 ? (size_t)c->max_message_size : 65536;
     if (o->transport == MF_SYSLOG_UDP && o->max_size > SL_UDP_MAX)
         o->max_size = SL_UDP_MAX;
@@ -795,6 +818,121 @@ flush_locked(struct syslog_out *o, int timeout_ms)
         rc = -1;
         o->dropped_since_flush = 0;
     }
+    if (o->unconfirmed) {
+        mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: %" PRIu64 " records may have been "
+               "lost by the receiver (logged above)", o->conf->name, o->host, o->port,
+               o->unconfirmed);
+        o->st.failed += o->unconfirmed;
+        o->unconfirmed = 0;
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Every entry is confirmed: the queue starts empty. */
+static void
+release_all(struct syslog_out *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        struct sl_entry *e = at(o, i);
+
+        free(e->frame);
+        e->frame = NULL;
+    }
+    o->head = o->n = o->written = o->tacked = o->woff = 0;
+    o->win_bytes = 0;
+}
+
+/* The end of the stream on this connection: half-close it and wait until
+ * the receiver closes its side, which it does once it read everything we
+ * wrote (a receiver that closes with bytes unread resets the connection).
+ * 0 confirmed, -1 reset (the window goes again: conn_fail), -2 timeout. */
+static int
+close_confirm(struct syslog_out *o, int64_t deadline)
+{
+    char buf[4096];
+
+    if (o->ssl) {
+        ERR_clear_error();
+        SSL_shutdown(o->ssl);        /* close_notify; its answer is not needed */
+    }
+    if (shutdown(o->fd, SHUT_WR) != 0) {
+        conn_fail(o, "shutdown failed at the end of the stream");
+        return -1;
+    }
+    mf_log(MF_LOG_INFO, "output=%s syslog %s:%s: end of the stream: waiting up to %" PRId64
+           " ms for the receiver to read everything and close the connection",
+           o->conf->name, o->host, o->port, deadline - mf_clock_mono_ms());
+    for (;;) {
+        int64_t left = deadline - mf_clock_mono_ms();
+        struct pollfd p = {.fd = o->fd, .events = POLLIN | POLLRDHUP};
+        ssize_t r;
+
+        if (left <= 0) {
+            mf_log(MF_LOG_ERROR, "output=%s syslog %s:%s: the receiver did not close the "
+                   "connection after the end of the stream: cannot confirm that it read "
+                   "the last %zu records", o->conf->name, o->host, o->port, o->n);
+            conn_fail(o, "no close from the receiver at the end of the stream");
+            return -2;
+        }
+        poll(&p, 1, left > 100 ? 100 : (int)left);
+        r = recv(o->fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (r > 0)
+            continue;                /* TLS alerts, tickets: not ours to read */
+        if (r == 0) {
+            mf_log(MF_LOG_INFO, "output=%s syslog %s:%s: the receiver read the stream to "
+                   "its end and closed the connection", o->conf->name, o->host, o->port);
+            release_all(o);
+            o->conn_trimmed = 0;
+            conn_close(o);
+            o->next_attempt_ms = 0;
+            return 0;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            continue;
+        {
+            char what[300];
+
+            snprintf(what, sizeof(what), "the receiver reset the connection at the end of "
+                     "the stream (%s): not everything was read", strerror(errno));
+            o->logged_down = false;
+            conn_fail(o, what);
+        }
+        return -1;
+    }
+}
+
+/* Under mu: flush, then confirm the end of the stream (output.h drain). */
+static int
+drain_locked(struct syslog_out *o, int timeout_ms)
+{
+    int64_t deadline = mf_clock_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+
+    for (;;) {
+        int64_t left = deadline - mf_clock_mono_ms();
+        int rc;
+
+        if (flush_locked(o, left > 0 ? (int)left : 0) != 0)
+            return -1;
+        if (o->transport == MF_SYSLOG_UDP || o->state != SL_UP || o->conn_bytes == 0)
+            return 0;
+        rc = close_confirm(o, deadline);
+        if (rc == 0)
+            return 0;
+        if (rc == -2)
+            return -1;
+    }
+}
+
+static int
+sl_drain(struct mf_output *base, int timeout_ms)
+{
+    struct syslog_out *o = (struct syslog_out *)base;
+    int rc;
+
+    pthread_mutex_lock(&o->mu);
+    rc = drain_locked(o, timeout_ms);
+    pthread_mutex_unlock(&o->mu);
     return rc;
 }
 
@@ -828,11 +966,9 @@ sl_close(struct mf_output *base)
 
     if (!o)
         return;
-    if (o->tacked < o->n)
-        flush_locked(o, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
+    if (o->tacked < o->n || (o->state == SL_UP && o->conn_bytes))
+        drain_locked(o, (int)(o->conf->flush_timeout_ms > 0 ? o->conf->flush_timeout_ms
                                                               : 0));
-    if (o->ssl && o->state == SL_UP)
-        SSL_shutdown(o->ssl);
     conn_close(o);
     for (size_t i = 0; i < o->n; i++)
         free(at(o, i)->frame);
@@ -853,4 +989,5 @@ const struct mf_output_ops mf_output_syslog_ops = {
     .flush = sl_flush,
     .stats = sl_stats,
     .close = sl_close,
+    .drain = sl_drain,
 };

@@ -12,6 +12,7 @@ static const struct mf_enum transport_choices[] = {
     {"udp", MF_SYSLOG_UDP},
     {"tcp", MF_SYSLOG_TCP},
     {"tls", MF_SYSLOG_TLS},
+    {"relp", MF_SYSLOG_RELP},
     {NULL, 0},
 };
 
@@ -100,13 +101,17 @@ static const struct mf_option syslog_opts[] = {
      .choices = transport_choices,
      .desc = "`udp` is best effort (no acknowledgement, losses possible); "
              "`tcp` and `tls` (RFC 5425, certificate verified) acknowledge a "
-             "record once written and resend what was in flight when a "
-             "connection breaks."},
+             "record once the receiver's TCP acknowledged it and resend a "
+             "window of records when a connection breaks; `relp` (RELP, "
+             "rsyslog's imrelp) acknowledges a record only on the "
+             "receiver's RELP answer and resends whatever was not "
+             "answered: nothing lost when the receiver dies."},
     {.name = "framing", .type = MF_OPT_ENUM, .def = "octet-counting",
      .offset = SYS(framing), .choices = framing_choices,
      .desc = "Stream framing for tcp/tls (RFC 6587): `octet-counting` or "
              "`lf` (one message per line; line breaks inside are "
-             "escaped). Ignored with udp."},
+             "escaped). Ignored with udp and relp (RELP frames each "
+             "message)."},
     {.name = "format", .type = MF_OPT_ENUM, .def = "rfc5424",
      .offset = SYS(format), .choices = format_choices,
      .desc = "Syslog header: RFC 5424 (structured data with tenant, tags, "

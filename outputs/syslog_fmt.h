@@ -68,7 +68,7 @@
 #include "output.h"
 #include "status.h"
 
-enum mf_syslog_transport { MF_SYSLOG_UDP = 0, MF_SYSLOG_TCP, MF_SYSLOG_TLS };
+enum mf_syslog_transport { MF_SYSLOG_UDP = 0, MF_SYSLOG_TCP, MF_SYSLOG_TLS, MF_SYSLOG_RELP };
 enum mf_syslog_framing { MF_SYSLOG_OCTET_COUNTING = 0, MF_SYSLOG_LF };
 enum mf_syslog_format { MF_SYSLOG_RFC5424 = 0, MF_SYSLOG_RFC3164 };
 enum mf_syslog_payload { MF_SYSLOG_JSON = 0, MF_SYSLOG_CEF, MF_SYSLOG_LEEF };

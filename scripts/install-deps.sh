@@ -13,11 +13,12 @@ set -euo pipefail
 PACKAGES=(
     build-essential pkg-config meson ninja-build
     libcurl4-openssl-dev libssl-dev libjansson-dev libyaml-dev librdkafka-dev
-    check libsqlite3-dev libmicrohttpd-dev
+    librelp-dev
+    check libsqlite3-dev libmicrohttpd-dev libmaxminddb-dev
     python3 python3-yaml
     clang-14 libclang-rt-14-dev
     jq time
-    rsyslog rsyslog-gnutls
+    rsyslog rsyslog-gnutls rsyslog-relp
     openjdk-17-jre-headless maven
     chromium nodejs
     faketime stress-ng

@@ -4,9 +4,12 @@
 #
 #   scripts/stress-tests.sh [-n RUNS] [BUILD_DIR]     (default 10 runs, build/)
 #
-# Each run: tests/syslog/test_syslog.py (restart and crash cases) and
-# tests/service/test_service.py, with `stress-ng -c 2` (Debian package
-# stress-ng, in scripts/install-deps.sh) loading the CPUs the whole time.
+# Each run: tests/syslog/test_syslog.py (restart and crash cases),
+# tests/service/test_service.py and the output fault scenarios that put a
+# fault in place at a moment they choose (tests/faults: syslog stall then
+# reset, RELP with rsyslog killed, Kafka outage, SIGTERM with a stuck
+# output, file rotated), with `stress-ng -c 2` (Debian package stress-ng,
+# in scripts/install-deps.sh) loading the CPUs the whole time.
 # Prints one line per run and "N runs, N failed"; exits 1 when one failed.
 set -uo pipefail
 
@@ -42,6 +45,9 @@ for i in $(seq 1 "$runs"); do
         >"$log/syslog-$i.log" 2>&1 || ok=0
     python3 "$ROOT/tests/service/test_service.py" "$BIN" \
         >"$log/service-$i.log" 2>&1 || ok=0
+    MF_BUILD_ROOT=$B python3 "$ROOT/tests/faults/run_faults.py" "$BIN" -k syslog-stall \
+        -k relp -k kafka-outage -k sigterm-stuck -k file-rotated \
+        >"$log/faults-$i.log" 2>&1 || ok=0
     if [ "$ok" = 1 ]; then
         echo "run $i: ok"
     else

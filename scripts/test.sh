@@ -200,10 +200,11 @@ else
     ninja -C "$B-asan" || fail "build $B-asan/"
     banner "tests under ASan+UBSan ($B-asan/, suites unit and script)"
     export ASAN_OPTIONS=detect_leaks=1
+    export LSAN_OPTIONS=suppressions=$ROOT/tests/support/lsan.supp
     export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
     meson_tests "asan-tests" "$B-asan" --suite unit --suite script \
         --timeout-multiplier 3
-    unset ASAN_OPTIONS UBSAN_OPTIONS
+    unset ASAN_OPTIONS LSAN_OPTIONS UBSAN_OPTIONS
     done_steps+=(asan)
 fi
 

@@ -7,11 +7,13 @@
 #include <check.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 #include "file.h"
 #include "input.h"
@@ -774,6 +776,88 @@ START_TEST(fileout_ack_and_errors)
 }
 END_TEST
 
+/* A write that fails half-way (the file size limit stands in for a full
+ * disk: EFBIG after a partial write) leaves a torn line; the rollback
+ * takes the file back to its last acknowledgement, and what follows starts
+ * on a line of its own. */
+START_TEST(fileout_rollback)
+{
+    char path[] = "/tmp/mf-fileout-XXXXXX";
+    int fd = mkstemp(path);
+    struct mf_file_out *o;
+    struct rlimit lim, old;
+    char big[100];
+    size_t len;
+    char *s;
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    signal(SIGXFSZ, SIG_IGN);
+    o = mf_file_out_open(path, 1, 16);
+    ck_assert_int_eq(mf_file_out_line(o, "{\"a\":1}", 7), 0);
+    ck_assert_int_eq(mf_file_out_ack(o), 0);
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 8 + 10;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    memset(big, 'x', sizeof(big));
+    ck_assert_int_eq(mf_file_out_line(o, big, sizeof(big)), -1);
+    s = read_back(path, &len);
+    ck_assert_uint_eq(len, 18);                /* a torn line */
+    free(s);
+    ck_assert_int_eq(mf_file_out_line(o, "{}", 2), -1);     /* failed: sticky */
+    ck_assert_int_eq(mf_file_out_rollback(o), 0);
+    s = read_back(path, &len);
+    ck_assert_uint_eq(len, 8);
+    ck_assert_int_eq(memcmp(s, "{\"a\":1}\n", 8), 0);
+    free(s);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+    ck_assert_int_eq(mf_file_out_line(o, "{\"b\":2}", 7), 0);
+    ck_assert_int_eq(mf_file_out_ack(o), 0);
+    /* lines written since the last acknowledgement go too */
+    ck_assert_int_eq(mf_file_out_line(o, big, sizeof(big)), 0);
+    ck_assert_int_eq(mf_file_out_rollback(o), 0);
+    ck_assert_int_eq(mf_file_out_close(o), 0);
+    s = read_back(path, &len);
+    ck_assert_uint_eq(len, 16);
+    ck_assert_int_eq(memcmp(s, "{\"a\":1}\n{\"b\":2}\n", 16), 0);
+    free(s);
+    /* a file that ends in a partial line is cut back when opened */
+    fd = open(path, O_WRONLY | O_APPEND);
+    ck_assert_int_eq(write(fd, "{\"c\":", 5), 5);
+    close(fd);
+    o = mf_file_out_open(path, 1, 0);
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(mf_file_out_line(o, "{\"d\":4}", 7), 0);
+    ck_assert_int_eq(mf_file_out_close(o), 0);
+    s = read_back(path, &len);
+    ck_assert_uint_eq(len, 24);
+    ck_assert_int_eq(memcmp(s + 16, "{\"d\":4}\n", 8), 0);
+    free(s);
+    unlink(path);
+}
+END_TEST
+
+/* The path no longer names the open file: renamed (1) or deleted (2). */
+START_TEST(fileout_moved)
+{
+    char path[] = "/tmp/mf-fileout-XXXXXX", moved[64];
+    int fd = mkstemp(path);
+    struct mf_file_out *o;
+
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    o = mf_file_out_open(path, 1, 0);
+    ck_assert_int_eq(mf_file_out_moved(o), 0);
+    snprintf(moved, sizeof(moved), "%s.1", path);
+    ck_assert_int_eq(rename(path, moved), 0);
+    ck_assert_int_eq(mf_file_out_moved(o), 1);
+    ck_assert_int_eq(unlink(moved), 0);
+    ck_assert_int_eq(mf_file_out_moved(o), 2);
+    ck_assert_int_eq(mf_file_out_close(o), 0);
+}
+END_TEST
+
 static Suite *
 input_suite(void)
 {
@@ -817,6 +901,14 @@ input_suite(void)
 
     tc = tcase_create("mf_file_out_ack");
     tcase_add_test(tc, fileout_ack_and_errors);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("mf_file_out_rollback");
+    tcase_add_test(tc, fileout_rollback);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("mf_file_out_moved");
+    tcase_add_test(tc, fileout_moved);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("mf_input_format_parse");

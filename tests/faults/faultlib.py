@@ -23,10 +23,13 @@ hold/reset, emulator faults switched on and off by id).
 
 import json
 import os
+import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(os.path.dirname(HERE))
@@ -98,6 +101,8 @@ class Ctx:
         self.agents = []
         self.proxies = []
         self.mounts = []
+        self.sinks = []
+        self.procs = []
 
     # ---- pieces ----------------------------------------------------------
     def emu(self, scenario_dict, **kw):
@@ -149,7 +154,34 @@ class Ctx:
         self.mounts.append(d)
         return d
 
+    def syslog_sink(self, **kw):
+        s = SyslogSink(**kw).start()
+        self.sinks.append(s)
+        return s
+
+    def imports(self, cfg, inputs, args=(), env=None):
+        """Start `m365fwd import -c cfg [args] inputs`; an Import."""
+        p = Import(self.binary, cfg, inputs, args, env)
+        self.procs.append(p)
+        return p
+
+    def rsyslog_relp(self):
+        r = RsyslogRelp(os.path.join(self.dir, "rsyslog")).start()
+        self.procs.append(r)
+        return r
+
+    def mock_kafka(self, topics=("t:1",)):
+        """A mock Kafka cluster (tests/mock_kafka of the build); Skip when
+        the build has none."""
+        k = MockKafka(self.binary, topics, os.path.join(self.dir, "kafka.log"))
+        self.procs.append(k)
+        return k
+
     def cleanup(self):
+        for p in self.procs:
+            p.kill()
+        for s in self.sinks:
+            s.stop()
         for a in self.agents:
             a.stop_if_running()
         for p in self.proxies:
@@ -167,6 +199,325 @@ class Ctx:
             sys.stderr.write("  [kept %s]\n" % self.dir)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---- import and syslog pieces ----------------------------------------------
+
+ORG = "8d4121ed-0008-406d-bff9-0d5bb312183c"
+
+
+def records(n, tag="r", pad=0):
+    """n audit records with unique Ids (tag-XXXXXXXX-...), pad bytes of
+    filler each."""
+    out = []
+    for i in range(n):
+        out.append({"CreationTime": "2024-03-%02dT%02d:%02d:%02d" % (
+                        1 + i % 28, i % 24, i % 60, (i * 7) % 60),
+                    "Id": "%s-%08d-0000-4000-8000-%012d" % (tag, i, i),
+                    "Operation": "FileAccessed", "OrganizationId": ORG,
+                    "RecordType": 6, "ResultStatus": "Succeeded",
+                    "UserKey": "1003%012d" % i, "UserType": 0, "Version": 1,
+                    "Workload": "SharePoint", "UserId": "user%d@contoso.com" % i,
+                    "ObjectId": "https://contoso.sharepoint.com/f/%d" % i,
+                    "ClientIP": "203.0.113.%d" % (i % 250), "Filler": "x" * pad})
+    return out
+
+
+def write_ndjson(path, recs):
+    with open(path, "w") as f:
+        for r in recs:
+            f.write(json.dumps(r) + "\n")
+    return path
+
+
+def yaml_config(path, state_dir, outputs, extra=()):
+    """A configuration of outputs only (import): outputs is a list of
+    dicts (name, type and the type's keys)."""
+    lines = ["state_dir: %s" % json.dumps(state_dir), "log_level: info", "outputs:"]
+    for o in outputs:
+        o = dict(o)
+        lines.append("  - name: %s" % o.pop("name"))
+        for k, v in o.items():
+            lines.append("    %s: %s" % (k, json.dumps(v)))    # JSON is YAML
+    lines += list(extra)
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
+
+
+class Import:
+    """A running `m365fwd import`; stderr collected by a thread."""
+
+    def __init__(self, binary, cfg, inputs, args=(), env=None):
+        self.p = subprocess.Popen([binary, "import", "-c", cfg] + list(args) + list(inputs),
+                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, env=env)
+        self.err = b""
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self._read, daemon=True)
+        self.t.start()
+
+    def _read(self):
+        for chunk in iter(lambda: self.p.stderr.read1(65536), b""):
+            with self.lock:
+                self.err += chunk
+
+    def stderr(self):
+        with self.lock:
+            return self.err.decode("utf-8", "replace")
+
+    def done(self):
+        return self.p.poll() is not None
+
+    def wait(self, timeout):
+        try:
+            rc = self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise TimeoutError("import did not end within %ss; stderr tail:\n%s"
+                               % (timeout, self.stderr()[-1500:]))
+        self.t.join(5)
+        return rc
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+
+
+def mock_kafka_exe(binary):
+    build = os.environ.get("MF_BUILD_ROOT") or os.path.dirname(os.path.dirname(binary))
+    exe = os.path.join(build, "tests", "mock_kafka")
+    if not os.access(exe, os.X_OK):
+        raise Skip("no mock_kafka in this build (%s)" % exe)
+    return exe
+
+
+class MockKafka:
+    """tests/tools/mock_kafka serving a librdkafka mock cluster; down()
+    and up() take every broker down and back (SIGUSR1 / SIGUSR2)."""
+
+    def __init__(self, binary, topics, log):
+        self.exe = mock_kafka_exe(binary)
+        args = [self.exe]
+        for t in topics:
+            args += ["-t", t]
+        self.log = open(log, "wb")
+        self.p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
+        self.bootstrap = self.p.stdout.readline().decode().strip()
+        expect(self.bootstrap, "mock_kafka did not start")
+
+    def _signal(self, sig, word):
+        import signal as sg
+        self.p.send_signal(getattr(sg, sig))
+        line = self.p.stdout.readline().decode().strip()
+        expect(line == word, "mock_kafka answered %r to %s", line, sig)
+
+    def down(self):
+        self._signal("SIGUSR1", "down")
+
+    def up(self):
+        self._signal("SIGUSR2", "up")
+
+    def ids(self, topic, timeout=20):
+        """Every record's Id in topic (duplicates included)."""
+        hw = subprocess.run([self.exe, "--watermark", self.bootstrap, topic],
+                            capture_output=True, text=True, timeout=60).stdout.strip()
+        if not hw or hw == "0":
+            return []
+        p = subprocess.run([self.exe, "--consume", self.bootstrap, topic, "--count", hw,
+                            "--timeout", str(timeout)],
+                           capture_output=True, text=True, timeout=120)
+        return [ln.split("\t")[-1] for ln in p.stdout.splitlines() if ln]
+
+    def kill(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+RSYSLOGD = shutil.which("rsyslogd") or "/usr/sbin/rsyslogd"
+RS_MODDIR = "/usr/lib/x86_64-linux-gnu/rsyslog"
+
+
+class RsyslogRelp:
+    """rsyslogd receiving RELP (imrelp, Debian package rsyslog-relp) on a
+    fixed loopback port and writing each raw message as one line. Its
+    ruleset queue is direct and omfile writes at the end of each batch, so
+    what imrelp acknowledged is in the file (the page cache) even when
+    rsyslogd is killed with -9 right after."""
+
+    def __init__(self, workdir, port=0):
+        if not os.path.exists(RSYSLOGD) or \
+                not os.path.exists(os.path.join(RS_MODDIR, "imrelp.so")):
+            raise Skip("rsyslogd with imrelp missing (Debian packages rsyslog, rsyslog-relp)")
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.out = os.path.join(workdir, "out.log")
+        self.port = port or _free_port()
+        self.proc = None
+        self.starts = 0
+
+    def start(self):
+        cf = os.path.join(self.dir, "rsyslog.conf")
+        with open(cf, "w") as f:
+            f.write('global(workDirectory="%s" maxMessageSize="1m")\n'
+                    'module(load="imrelp")\n'
+                    'template(name="raw" type="string" string="%%rawmsg%%\\n")\n'
+                    'input(type="imrelp" port="%d" address="127.0.0.1" ruleset="r")\n'
+                    'ruleset(name="r" queue.type="Direct") {\n'
+                    '  action(type="omfile" file="%s" template="raw" flushOnTXEnd="on"'
+                    ' asyncWriting="off")\n}\n' % (self.dir, self.port, self.out))
+        self.starts += 1
+        self.log = open(os.path.join(self.dir, "rsyslogd-%d.log" % self.starts), "wb")
+        self.proc = subprocess.Popen([RSYSLOGD, "-n", "-f", cf, "-i",
+                                      os.path.join(self.dir, "pid")],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise Fail("rsyslogd exited %s" % self.proc.returncode)
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_for(ready, 30, "rsyslogd listening on %d" % self.port)
+        return self
+
+    def kill9(self):
+        import signal as sg
+        self.proc.send_signal(sg.SIGKILL)
+        self.proc.wait(30)
+        self.log.close()
+
+    def ids(self):
+        try:
+            with open(self.out, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return []
+        out = []
+        for ln in data.split(b"\n")[:-1]:
+            m = SD_ID.search(ln)
+            out.append(m.group(1).decode() if m else None)
+        return out
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self.log.close()
+
+
+def _free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+SD_ID = re.compile(rb' id="([^"]*)"')
+
+
+class SyslogSink:
+    """A syslog receiver on loopback: octet-counted frames (RFC 6587) over
+    TCP, one thread per connection; keeps the Id of every message (the
+    m365fwd SD element's id). Reads everything it is sent and closes its
+    side when the sender closes its own, as rsyslog does."""
+
+    def __init__(self):
+        self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(16)
+        self.port = self.ls.getsockname()[1]
+        self.lock = threading.Lock()
+        self.ids_list = []
+        self.conns = 0
+        self.closing = False
+        self.threads = []
+
+    def start(self):
+        t = threading.Thread(target=self._accept, daemon=True)
+        t.start()
+        self.threads.append(t)
+        return self
+
+    def _accept(self):
+        self.ls.settimeout(0.05)
+        while not self.closing:
+            try:
+                c, _ = self.ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.conns += 1
+            t = threading.Thread(target=self._serve, args=(c,), daemon=True)
+            t.start()
+            self.threads.append(t)
+
+    def _serve(self, c):
+        buf = b""
+        c.settimeout(0.2)
+        while not self.closing:
+            try:
+                data = c.recv(262144)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            buf += data
+            while True:
+                sp = buf.find(b" ")
+                if sp < 0:
+                    break
+                n = int(buf[:sp])
+                if len(buf) < sp + 1 + n:
+                    break
+                msg = buf[sp + 1:sp + 1 + n]
+                buf = buf[sp + 1 + n:]
+                m = SD_ID.search(msg)
+                with self.lock:
+                    self.ids_list.append(m.group(1).decode() if m else None)
+        c.close()
+
+    def ids(self):
+        with self.lock:
+            return list(self.ids_list)
+
+    def stop(self):
+        self.closing = True
+        try:
+            self.ls.close()
+        except OSError:
+            pass
+        for t in self.threads:
+            t.join(5)
+
+
+def count_row(name, sent_ids, got_ids, verdict="healed", note=""):
+    """Row from Ids sent and Ids received (a list, duplicates included)."""
+    sent = set(sent_ids)
+    got = set(i for i in got_ids if i is not None)
+    extra = got - sent
+    expect(not extra, "%d records received that were never sent", len(extra))
+    lost = sent - got
+    row = Row(name, sent=len(sent), received=len(got), lost=len(lost),
+              duplicates=len([i for i in got_ids if i is not None]) - len(got),
+              verdict=verdict if not lost else "FAIL", note=note)
+    row.lost_ids = sorted(lost)
+    return row
 
 
 # ---- accounting ------------------------------------------------------------

@@ -237,11 +237,15 @@ def skewed_run(ctx, name, offset, auth):
 
 @scenario("clock-ahead-2h", "issue 11 defect 4", needs=("faketime",))
 def clock_ahead(ctx):
+    """The agent's clock 2 h ahead (faketime), certificate auth: blobs
+    listed late are collected, the checkpoint never gets ahead of the
+    API's clock, status and the log report the skew."""
     return skewed_run(ctx, "clock-ahead-2h", "+2h", "certificate")
 
 
 @scenario("clock-behind-2h", "issue 11 defect 4", needs=("faketime",))
 def clock_behind(ctx):
+    """The agent's clock 2 h behind, secret auth: the same."""
     return skewed_run(ctx, "clock-behind-2h", "-2h", "secret")
 
 

@@ -503,6 +503,7 @@ class Output:
     def __init__(self):
         self.records = []       # parsed record objects (not gap events)
         self.gaps = []          # collection-gap events
+        self.findings = []      # aggregate findings (raw schema)
         self.torn = 0           # partial line left by a kill (no record glued)
         self.merged = 0         # partial line with a complete record glued on
         self.bad = []           # lines that are neither
@@ -515,6 +516,11 @@ def is_gap_event(obj):
     tags = (obj.get("m365fwd") or {}).get("tags") or []
     return (obj.get("Operation") == "CollectionGap"
             or obj.get("Workload") == "m365fwd" or GAP_TAG in tags)
+
+
+def is_finding(obj):
+    """An aggregate finding (docs/aggregates.md) in the raw schema."""
+    return "finding" in ((obj.get("m365fwd") or {}))
 
 
 def _recover(line):
@@ -561,7 +567,8 @@ def read_output(path):
         if not isinstance(obj, dict):
             out.bad.append(text[:200])
             continue
-        (out.gaps if is_gap_event(obj) else out.records).append(obj)
+        (out.gaps if is_gap_event(obj) else
+         out.findings if is_finding(obj) else out.records).append(obj)
     return out
 
 

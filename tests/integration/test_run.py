@@ -323,6 +323,41 @@ class TestCollect(RunTestCase):
                                 "status should count dropped duplicates: %s"
                                 % s)
 
+    def test_aggregate_spray_split_by_restart(self):
+        """A spray whose records come in two blobs, fetched by two runs (a
+        restart between): one finding, after the second run; the windows
+        are kept in state_dir; a third run adds nothing."""
+        sc = h.scenario([h.tenant(h.T1, {"Audit.AzureActiveDirectory": ct_content(1, 2)})])
+        e = self.emu(sc)
+        a = self.agent(e, content_types=["Audit.AzureActiveDirectory"])
+        self.once_ok(a)
+
+        def failures(first, n):
+            return [{"CreationTime": "2026-03-02T10:00:%02d" % i,
+                     "Id": "5f000000-0000-4000-8000-0000000000%02d" % i,
+                     "Operation": "UserLoginFailed", "OrganizationId": h.T1,
+                     "RecordType": 15, "ResultStatus": "Failed", "UserType": 0,
+                     "Workload": "AzureActiveDirectory", "ClientIP": "203.0.113.66",
+                     "UserId": "u%d@contoso.com" % i, "ErrorNumber": "50126"}
+                    for i in range(first, first + n)]
+
+        e.publish(h.T1, "Audit.AzureActiveDirectory", record_list=failures(0, 3),
+                  created="-20m")
+        self.once_ok(a)
+        self.assertEqual(a.read_output().findings, [])
+        self.assertTrue(os.path.exists(os.path.join(a.state_dir, "aggregates.state")))
+        e.publish(h.T1, "Audit.AzureActiveDirectory", record_list=failures(3, 3),
+                  created="-10m")
+        self.once_ok(a)
+        found = [f["m365fwd"]["finding"] for f in a.read_output().findings]
+        self.assertEqual([f["rule"] for f in found], ["identity.password_spray/one_source"],
+                         found)
+        self.assertEqual(found[0]["tenant"], h.T1)
+        self.assertEqual(found[0]["count"], 5)
+        self.once_ok(a)
+        self.assertEqual(len(a.read_output().findings), 1)
+        self.compare(e, a, label="records")
+
     def test_af20055_gap_event(self):
         ct = "Audit.General"
         sc = h.scenario([h.tenant(h.T1, {ct: ct_content(17, 4, "8d")})])

@@ -121,7 +121,8 @@ def normalize(binary, pairs):
             tf.write(json.dumps(json.loads(text), separators=(",", ":")) + "\n")
         path = tf.name
     try:
-        p = subprocess.run([binary, "normalize", "--schema", "ecs", "--input", "ndjson", path],
+        p = subprocess.run([binary, "normalize", "--schema", "ecs", "--input", "ndjson",
+                            "--no-aggregates", path],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
     finally:
         os.unlink(path)

@@ -222,7 +222,8 @@ def main():
             tf.write(json.dumps(rec) + "\n")
         path = tf.name
     try:
-        p = subprocess.run([os.path.abspath(a.binary), "normalize", "--schema", "ecs", path],
+        p = subprocess.run([os.path.abspath(a.binary), "normalize", "--schema", "ecs",
+                            "--no-aggregates", path],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
     finally:
         os.unlink(path)

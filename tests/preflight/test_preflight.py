@@ -316,6 +316,30 @@ class TestPreflight(Preflight):
         self.assertIn("bad.yaml", p.stderr)
 
 
+    def test_geoip(self):
+        """Without normalizer.geoip_db preflight says what is off; with one
+        it opens it; an unreadable one fails the run."""
+        out = self.check("good", 0, "SKIP geoip: off (no normalizer.geoip_db)",
+                         "identity.concurrent_sessions_multi_ip")
+        mmdb = os.environ.get("MF_TEST_MMDB")
+        p = subprocess.run([BIN, "normalize", "--geoip-db", mmdb or "/x", "/dev/null"],
+                           capture_output=True, text=True, timeout=30)
+        if not mmdb or "without libmaxminddb" in p.stderr:
+            return
+        cfg = self.config("geo", ["good"], top="normalizer:\n  geoip_db: %s\n" % mmdb)
+        rc, out, err = self.run_pf("--tenant", "good", cfg=cfg)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("OK   geoip: %s (m365fwd-Test-City" % mmdb, out)
+        # a file that is not a MaxMind DB (a missing one is refused by the
+        # configuration loader already: the key is a readable path)
+        bad = write(os.path.join(self.dir, "not.mmdb"), "not a database\n", 0o644)
+        cfg = self.config("geo-bad", ["good"], top="normalizer:\n  geoip_db: %s\n" % bad)
+        rc, out, err = self.run_pf("--tenant", "good", cfg=cfg)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("FAIL geoip:", out)
+        self.assertIn("not.mmdb: not a MaxMind DB", out)
+
+
 class TestClockSkew(Preflight):
     emu_args = {"clock_offset": "-10m"}
 

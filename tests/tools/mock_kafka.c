@@ -7,7 +7,9 @@
  *       with several partitions), print the bootstrap servers as one line
  *       on standard output, then run until SIGTERM / SIGINT / SIGHUP.
  *       The mock keeps only ~5 MiB per partition: count with --watermark or
- *       consume while producing.
+ *       consume while producing. SIGUSR1 takes every broker down (their
+ *       connections close, new ones are refused), SIGUSR2 brings them up
+ *       again; each prints "down" / "up" on standard output once done.
  *
  *   mock_kafka --watermark BOOTSTRAP TOPIC [--wait N] [--timeout SEC]
  *       Print the number of records appended to TOPIC (sum over its
@@ -125,7 +127,20 @@ serve(int brokers, char **topics, int n_topics)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGHUP);
-    sigwait(&set, &sig);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    for (;;) {
+        sigwait(&set, &sig);
+        if (sig != SIGUSR1 && sig != SIGUSR2)
+            break;
+        for (int b = 1; b <= brokers; b++)
+            if (sig == SIGUSR1)
+                rd_kafka_mock_broker_set_down(mc, b);
+            else
+                rd_kafka_mock_broker_set_up(mc, b);
+        printf("%s\n", sig == SIGUSR1 ? "down" : "up");
+        fflush(stdout);
+    }
     rd_kafka_mock_cluster_destroy(mc);
     rd_kafka_destroy(rk);
     return 0;
@@ -318,6 +333,8 @@ main(int argc, char **argv)
         sigaddset(&set, SIGTERM);
         sigaddset(&set, SIGINT);
         sigaddset(&set, SIGHUP);
+        sigaddset(&set, SIGUSR1);
+        sigaddset(&set, SIGUSR2);
         pthread_sigmask(SIG_BLOCK, &set, NULL);
         return serve(brokers, topics, n_topics);
     }

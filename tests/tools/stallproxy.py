@@ -26,7 +26,13 @@ What it does:
   read from nor connected upstream until unblock().
 - When the upstream side closes or fails, the client connection is reset
   (on_upstream_close="reset", default) or closed ("close"): a receiver that
-  stops is seen by the client as it would be without the proxy.
+  stops is seen by the client as it would be without the proxy. Once the
+  client half-closed its side (passed on upstream), the receiver's close
+  that follows is the normal end of the stream: the client gets a FIN.
+- rcvbuf: the receive buffer of the accepted sockets, what a paused proxy
+  holds acknowledged but unread (a load balancer or a busy receiver that
+  buffers a lot). As root it may exceed net.core.rmem_max
+  (SO_RCVBUFFORCE).
 - Counters: bytes each way, connections accepted, resets sent.
 
 Threads only (standard library); every wait in the API takes a deadline.
@@ -41,6 +47,7 @@ import threading
 import time
 
 TICK = 0.05     # internal select timeout: how fast a paused loop notices a change
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 class StallProxy:
@@ -62,7 +69,10 @@ class StallProxy:
         self.ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if rcvbuf:
-            self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            try:
+                self.ls.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            except OSError:
+                self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.ls.bind(listen)
         self.ls.listen(64)
         self.port = self.ls.getsockname()[1]
@@ -161,7 +171,7 @@ class StallProxy:
             except OSError:
                 return
             cs.settimeout(None)
-            conn = [cs, None]
+            conn = [cs, None, False]    # client, upstream, client half-closed
             with self.lock:
                 self.accepted += 1
                 self.conns.append(conn)
@@ -212,7 +222,7 @@ class StallProxy:
             return n
 
     def _pump_up(self, conn):
-        cs, us = conn
+        cs, us = conn[0], conn[1]
         import select
         while self._alive(conn):
             n = self._take(65536)
@@ -229,6 +239,7 @@ class StallProxy:
                 data = b""
             if not data:
                 # the client closed: pass the half-close on
+                conn[2] = True
                 try:
                     us.shutdown(socket.SHUT_WR)
                 except OSError:
@@ -248,7 +259,7 @@ class StallProxy:
                 return
 
     def _pump_down(self, conn):
-        cs, us = conn
+        cs, us = conn[0], conn[1]
         import select
         while self._alive(conn):
             try:
@@ -270,7 +281,7 @@ class StallProxy:
                 return
 
     def _upstream_gone(self, conn):
-        self._drop(conn, rst=self.on_upstream_close == "reset")
+        self._drop(conn, rst=self.on_upstream_close == "reset" and not conn[2])
 
     def _drop(self, conn, rst):
         with self.lock:
