@@ -144,6 +144,7 @@ struct import_run {
     struct chunk *cur;                     /* being filled by the reader */
     struct mf_aggregates *agg;             /* NULL with --no-aggregates */
     unsigned long long read, delivered, rejected, unacked, since_barrier, findings;
+    unsigned long long findings_unacked;   /* findings some output missed */
     bool unconfirmed;                      /* a final drain failed */
 };
 
@@ -559,7 +560,7 @@ static void
 barrier(struct import_run *r, bool final)
 {
     struct chunk *list, *next;
-    unsigned long long n = 0, unacked = 0;
+    unsigned long long n = 0, unacked = 0, f_unacked = 0;
     int64_t t0 = mf_clock_mono_ms();
     bool ok = true;
 
@@ -591,13 +592,14 @@ barrier(struct import_run *r, bool final)
         }
         /* findings are not kept aside (replaying the records makes them
          * again): counted as not acknowledged when an output missed them */
-        unacked += c->findings_refused + (ok ? 0 : c->findings);
+        f_unacked += c->findings_refused + (ok ? 0 : c->findings);
         r->rejected += c->rejected;
         r->findings += c->findings;
     }
     if (!ok && !list)
         r->unconfirmed = true;   /* the end of the stream was not confirmed */
     r->unacked += unacked;
+    r->findings_unacked += f_unacked;
     r->delivered += n;
     report_settle(r, list, unacked == 0);
     pthread_mutex_lock(&r->mu);
@@ -947,14 +949,19 @@ mf_cmd_import(int argc, char **argv)
     drain(&r);
     barrier(&r, true);
     fprintf(stderr, "m365fwd import: %llu records read, %llu delivered, %llu rejected, "
-            "%llu not acknowledged; %llu aggregate findings\n", r.read, r.delivered,
+            "%llu not acknowledged; %llu aggregate findings", r.read, r.delivered,
             r.rejected, r.unacked, r.findings);
+    if (r.findings_unacked)
+        fprintf(stderr, ", %llu not acknowledged (see \"import\" in docs/aggregates.md)",
+                r.findings_unacked);
+    fputc('\n', stderr);
     report_undelivered(&r);
     if (r.agg && agg_state && mf_aggregates_save(r.agg, agg_state, &aerr) != 0) {
         mf_log(MF_LOG_ERROR, "saving the aggregate state: %s", aerr.msg);
         rc = MF_EXIT_REJECTED;
     }
-    if (r.rejected || r.unacked || r.unconfirmed || files_failed || import_stop)
+    if (r.rejected || r.unacked || r.findings_unacked || r.unconfirmed || files_failed ||
+        import_stop)
         rc = MF_EXIT_REJECTED;
 out:
     lanes_stop(&r);

@@ -37,6 +37,7 @@
 #define TXN_AGE_MS   5000   /* cluster mode: the oldest blob sent waits at most
                                this for its commit */
 #define AGG_SAVE_MS  30000  /* the aggregate windows saved at most this often */
+#define AGG_NFAM     7      /* aggregate metric families */
 
 /* A thread's own normalizer context, record buffers and SQLite connection.
  * The collector's thread has one too (d->self) for gap events. */
@@ -90,6 +91,8 @@ struct mf_deliver {
     struct mf_aggregates *agg;   /* the aggregate windows (thread-safe) */
     char agg_path[4096];         /* state_dir/aggregates.state */
     int64_t agg_saved_ms;        /* under mu */
+    int agg_fam[AGG_NFAM];       /* metric families (agg_metric_fams) */
+    struct mf_aggregates_stats agg_prev;   /* counters last exported, under mu */
     struct mf_report_feed *report;   /* state_dir/report.db (report_feed.h) */
 
     pthread_mutex_t flush_mu;    /* one flush at a time (before gen_mu) */
@@ -336,13 +339,54 @@ count_delivered(struct mf_deliver *d, const char *tenant, const char *ct,
                                          sent[i]);
 }
 
+/* The lane's event to every output whose filter wants it and that b (when
+ * given) still goes to; sent[i] counts what output i took. An output that
+ * stays full fails b for itself only (b is fetched again for it); without
+ * b it fails the record: -2. Else 1. */
+static int
+send_outputs(struct lane *L, struct mf_dl_blob *b, uint64_t *sent)
+{
+    struct mf_deliver *d = L->d;
+
+    for (size_t i = 0; i < L->fo.n; i++) {
+        struct mf_output *o = L->fo.outs[i];
+        bool down;
+
+        if (!L->fo.want[i] || (b && (b->out_skip[i] || b->out_failed[i])))
+            continue;
+        pthread_mutex_lock(&d->gen_mu);
+        down = d->out_down[i];
+        pthread_mutex_unlock(&d->gen_mu);
+        /* backpressure: a full output holds this lane right here (not
+         * again once it stayed full for its flush_timeout) */
+        if (mf_fanout_send(&L->fo, i, down ? 0 : (int)o->conf->flush_timeout_ms) ==
+                MF_RETRY) {
+            if (!down)
+                mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
+                       " ms): %s", o->conf->name, o->conf->flush_timeout_ms,
+                       b ? "the blob will be delivered to it again" : "not delivered");
+            pthread_mutex_lock(&d->gen_mu);
+            d->out_down[i] = true;
+            pthread_mutex_unlock(&d->gen_mu);
+            if (!b)
+                return -2;
+            b->out_failed[i] = true;     /* the other outputs go on */
+            continue;
+        }
+        /* MF_DROP: the output counted and logged it; its flush fails */
+        sent[i]++;
+    }
+    return 1;
+}
+
 /* The aggregate findings of the record L normalized last, each sent after
- * it like a record of its blob (same tenant and content type), so that the
- * blob's commit covers them too. A finding whose blob is fetched again is
- * not emitted again: its window fired (docs/aggregates.md). */
+ * it like a record of b (same tenant and content type, the same outputs),
+ * so that b's commit covers them too. An output that does not take one
+ * fails b for itself: b is fetched again for it, and the record that fired
+ * the finding yields the same finding again (docs/aggregates.md). */
 static void
-send_findings(struct lane *L, const char *tenant_id, const char *tenant_name,
-              const char *ct, uint64_t *sent)
+send_findings(struct lane *L, struct mf_dl_blob *b, const char *tenant_id,
+              const char *tenant_name, const char *ct, uint64_t *sent)
 {
     struct mf_deliver *d = L->d;
     struct mf_event *ev = &L->fo.ev;
@@ -361,18 +405,73 @@ send_findings(struct lane *L, const char *tenant_id, const char *tenant_name,
         }
         mf_log(MF_LOG_INFO, "tenant=%s finding=%s rule=%s severity=%d", tenant_name,
                ev->id, ev->operation, ev->severity);
-        for (size_t i = 0; i < L->fo.n; i++) {
-            struct mf_output *o = L->fo.outs[i];
+        send_outputs(L, b, sent);
+    }
+}
 
-            if (!L->fo.want[i])
-                continue;
-            if (mf_fanout_send(&L->fo, i, (int)o->conf->flush_timeout_ms) == MF_RETRY) {
-                mf_log(MF_LOG_ERROR, "output=%s cannot take finding %s (full for %"
-                       PRId64 " ms)", o->conf->name, ev->id, o->conf->flush_timeout_ms);
-                continue;
-            }
-            sent[i]++;
-        }
+/* The aggregate windows in the metrics: a field of the stats per family
+ * (counters move by what grew since the last export). */
+static const struct {
+    enum mf_metric_type type;
+    const char *name, *help;
+    size_t off;
+} agg_metric_fams[AGG_NFAM] = {
+    {MF_METRIC_COUNTER, "m365fwd_aggregate_findings_total",
+     "Aggregate findings emitted (Detection Findings).",
+     offsetof(struct mf_aggregates_stats, findings)},
+    {MF_METRIC_COUNTER, "m365fwd_aggregate_reemitted_total",
+     "The same findings again: the record that fired one came again (its blob fetched again).",
+     offsetof(struct mf_aggregates_stats, reemitted)},
+    {MF_METRIC_COUNTER, "m365fwd_aggregate_late_total",
+     "Records not counted in a window: their time lies in a stretch the stream passed.",
+     offsetof(struct mf_aggregates_stats, late)},
+    {MF_METRIC_COUNTER, "m365fwd_aggregate_evicted_total",
+     "Windows dropped to stay under the caps on tracked keys and memory.",
+     offsetof(struct mf_aggregates_stats, evicted)},
+    {MF_METRIC_GAUGE, "m365fwd_aggregate_windows", "Aggregate windows tracked now.",
+     offsetof(struct mf_aggregates_stats, keys)},
+    {MF_METRIC_GAUGE, "m365fwd_aggregate_state_bytes",
+     "Memory of the aggregate windows now.", offsetof(struct mf_aggregates_stats, bytes)},
+    {MF_METRIC_GAUGE, "m365fwd_aggregate_rules_off",
+     "Aggregate rules off (distant-address rules without normalizer.geoip_db).",
+     offsetof(struct mf_aggregates_stats, rules_off)},
+};
+
+static void
+agg_metrics_register(struct mf_deliver *d)
+{
+    for (size_t i = 0; i < AGG_NFAM; i++) {
+        d->agg_fam[i] = mf_metrics_family(d->o.m, agg_metric_fams[i].name);
+        if (d->agg_fam[i] < 0)
+            d->agg_fam[i] = mf_metrics_register(d->o.m, agg_metric_fams[i].type,
+                                                agg_metric_fams[i].name,
+                                                agg_metric_fams[i].help, NULL, 0, NULL, 0);
+        if (agg_metric_fams[i].type == MF_METRIC_COUNTER)
+            mf_metrics_add(d->o.m, d->agg_fam[i], NULL, 0);   /* the series from the start */
+    }
+}
+
+static void
+agg_metrics(struct mf_deliver *d)
+{
+    struct mf_aggregates_stats st, prev;
+
+    if (!d->agg || !d->o.m)
+        return;
+    mf_aggregates_stats(d->agg, &st);
+    pthread_mutex_lock(&d->mu);
+    prev = d->agg_prev;
+    d->agg_prev = st;
+    pthread_mutex_unlock(&d->mu);
+    for (size_t i = 0; i < AGG_NFAM; i++) {
+        uint64_t v, was;
+
+        memcpy(&v, (const char *)&st + agg_metric_fams[i].off, sizeof(v));
+        memcpy(&was, (const char *)&prev + agg_metric_fams[i].off, sizeof(was));
+        if (agg_metric_fams[i].type == MF_METRIC_GAUGE)
+            mf_metrics_set(d->o.m, d->agg_fam[i], NULL, (double)v);
+        else if (v > was)
+            mf_metrics_add(d->o.m, d->agg_fam[i], NULL, (double)(v - was));
     }
 }
 
@@ -482,40 +581,11 @@ send_record(struct lane *L, const char *tenant_id, const char *tenant_name, cons
         b->id_keys[b->n_ids] = h;
         b->ids[b->n_ids++] = id;
     }
-    for (size_t i = 0; i < L->fo.n; i++) {
-        struct mf_output *o = L->fo.outs[i];
-        bool down;
-
-        if (!L->fo.want[i] || (b && (b->out_skip[i] || b->out_failed[i])))
-            continue;
-        pthread_mutex_lock(&d->gen_mu);
-        down = d->out_down[i];
-        pthread_mutex_unlock(&d->gen_mu);
-        /* backpressure: a full output holds this lane right here (not
-         * again once it stayed full for its flush_timeout) */
-        if (mf_fanout_send(&L->fo, i, down ? 0 : (int)o->conf->flush_timeout_ms) ==
-                MF_RETRY) {
-            if (!down)
-                mf_log(MF_LOG_ERROR, "output=%s cannot take records (full for %" PRId64
-                       " ms): %s", o->conf->name, o->conf->flush_timeout_ms,
-                       b ? "the blob will be delivered to it again" : "not delivered");
-            pthread_mutex_lock(&d->gen_mu);
-            d->out_down[i] = true;
-            pthread_mutex_unlock(&d->gen_mu);
-            if (!b) {
-                rc = -2;
-                break;
-            }
-            b->out_failed[i] = true;     /* the other outputs go on */
-            continue;
-        }
-        /* MF_DROP: the output counted and logged it; its flush fails */
-        sent[i]++;
-    }
+    rc = send_outputs(L, b, sent);
     if (rc == 1)   /* counted with its blob, kept when the blob commits */
         mf_report_feed_record(d->report, b, &L->nctx, ev);
     if (rc == 1 && b && d->agg)   /* after: a finding takes the lane's event */
-        send_findings(L, tenant_id, tenant_name, ct, sent);
+        send_findings(L, b, tenant_id, tenant_name, ct, sent);
     return rc;
 }
 
@@ -956,6 +1026,7 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
     /* after the commit: what the windows counted is delivered; a crash
      * before the next save re-counts nothing twice (Ids are remembered) */
     agg_save(d, false);
+    agg_metrics(d);
     return frc;
 }
 
@@ -1189,6 +1260,9 @@ mf_deliver_new(const struct mf_deliver_opts *o, char *err, size_t errsz)
         if (mf_aggregates_load(d->agg, d->agg_path, &ae) != 0)
             mf_log(MF_LOG_WARN, "%s", ae.msg);
         d->agg_saved_ms = mf_clock_mono_ms();
+        if (o->m)
+            agg_metrics_register(d);
+        agg_metrics(d);
     }
     d->dedupe = o->cfg->collect.dedupe_horizon_ms > 0;
     if (d->dedupe && seen_load(d, o->state) != 0) {

@@ -7,7 +7,8 @@
  *       framing counts newlines, octet-counting (RFC 6587) parses
  *       "LEN SP MSG". When N frames have arrived it prints
  *       "frames N BYTES SECONDS" (since the first byte) and goes on
- *       draining until every connection is closed, then exits 0. A broken
+ *       draining until every connection is closed, then prints
+ *       "total FRAMES BYTES" and exits 0. A broken
  *       octet-counting frame prints "error ..." and exits 1.
  *   forward-bench-tcp send PORT FILE line|buffered
  *       The baseline: connect to 127.0.0.1:PORT and send every line of
@@ -197,6 +198,7 @@ cmd_sink(const char *n_s, const char *framing)
     if (frames != n)
         fprintf(stderr, "forward-bench-tcp: %lld frames, expected %lld\n",
                 frames, n);
+    printf("total %lld %lld\n", frames, bytes);   /* every frame, at the end */
     free(buf);
     close(lfd);
     return 0;

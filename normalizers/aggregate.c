@@ -980,7 +980,10 @@ mf_aggdb_rule_id(const struct mf_aggdb *db, size_t i, bool *geo)
 /* state                                                                  */
 /* ====================================================================== */
 
-enum { E_FIRED = 1, E_FOLLOWED = 2, E_USED = 8 };
+/* E_FOLLOW_AT_FIRE: the follower's finding came with the window's own
+ * (records of it waited); E_KEEP: the flags a saved window keeps. */
+enum { E_FIRED = 1, E_FOLLOWED = 2, E_FOLLOW_AT_FIRE = 4, E_USED = 8 };
+#define E_KEEP (E_FIRED | E_FOLLOWED | E_FOLLOW_AT_FIRE)
 /* LRU lists, evicted in this order: windows only waited on by a follower
  * (no record counted yet), windows of one record, the rest (two records or
  * more, or fired). The list is kept in flags bits 4-5. */
@@ -1003,7 +1006,21 @@ enum {
     I_OBJECT,
     I_RID,
     I_PEND,           /* a follower's record: rule u16, sev u8, time u32, "user\0id\0ip" */
+    I_FIRE,           /* the finding as it fired (struct fire) */
+    I_FFIRE,          /* u32: hash of the Id of the follower's record that
+                         yielded the follower's finding (follow) */
     N_ITEM_KINDS
+};
+
+/* What a window's finding said when it fired: the record that fired it
+ * coming again (its blob fetched again because an output did not take
+ * it, or replayed after a crash) yields the same finding again, same uid
+ * and same content, so no output misses it. The detail of a fired window
+ * is kept until the window closes for this. */
+struct fire {
+    uint32_t idh;            /* record_id_hash of the record that fired */
+    uint32_t count, first_s, last_s;
+    float dist;
 };
 
 /* The hashes of the fixed arrays are 32 bits: a 1 in 2^32 chance per value
@@ -1947,10 +1964,11 @@ entry_keytext(struct mf_findings *out, const struct entry *e)
     return "";
 }
 
-/* fired_id: the record that fired, listed last when the cap left it out */
+/* fired_id: the record that fired, listed last when the cap left it out;
+ * fs: the window's figures when it fired. */
 static void
-emit_entry(struct mf_aggregates *g, const struct entry *e, double dist, const char *fired_id,
-           struct mf_findings *out)
+emit_entry(struct mf_aggregates *g, const struct entry *e, const struct fire *fs,
+           const char *fired_id, struct mf_findings *out)
 {
     const struct arule *r = &g->db->rules[e->rule];
     struct mf_finding *f = mf_findings_add(out);
@@ -1965,9 +1983,9 @@ emit_entry(struct mf_aggregates *g, const struct entry *e, double dist, const ch
     f->key = entry_keytext(out, e);
     f->window_start_ms = (int64_t)e->win * 1000;
     f->window_end_ms = ((int64_t)e->win + r->window_s) * 1000;
-    f->first_ms = (int64_t)e->first_s * 1000;
-    f->last_ms = (int64_t)e->last_s * 1000;
-    f->count = e->count;
+    f->first_ms = (int64_t)fs->first_s * 1000;
+    f->last_ms = (int64_t)fs->last_s * 1000;
+    f->count = fs->count;
     for (i = 0; i < r->n_dim; i++) {
         f->distinct[i].field = r->dim[i].field;
         f->distinct[i].n = e->d ? e->d->n[I_DIM0 + i] : 0;
@@ -1989,8 +2007,7 @@ emit_entry(struct mf_aggregates *g, const struct entry *e, double dist, const ch
         ids[f->n_ids++] = mf_arena_strdup(&out->arena, fired_id);
         f->ids = ids;
     }
-    f->distance_km = dist;
-    g->st.findings++;
+    f->distance_km = fs->dist;
 }
 
 struct pend {
@@ -2045,7 +2062,6 @@ emit_follow(struct mf_aggregates *g, const struct entry *e, const struct pend *p
             f->ids[f->n_ids++] = mf_arena_strdup(&out->arena, p[i].id);
     }
     f->count = np;
-    g->st.findings++;
 }
 
 /* I_PEND payload <-> struct pend (strings point into the payload). */
@@ -2086,8 +2102,8 @@ pend_unpack(const unsigned char *p, size_t len, uint16_t *rule, struct pend *out
 }
 
 /* A window of rule `e->rule` fired: records of its follower noted on it or
- * on its neighbours yield the follower's finding now. */
-static void
+ * on its neighbours yield the follower's finding now. 1 when one came. */
+static int
 check_pending(struct mf_aggregates *g, uint32_t ei, const char *keytext,
               struct mf_findings *out)
 {
@@ -2118,8 +2134,35 @@ check_pending(struct mf_aggregates *g, uint32_t ei, const char *keytext,
     }
     if (np) {
         emit_follow(g, e, p, np, keytext, out);
-        g->e[ei].flags |= E_FOLLOWED;
+        g->e[ei].flags |= E_FOLLOWED | E_FOLLOW_AT_FIRE;
     }
+    return np ? 1 : 0;
+}
+
+/* The figures a fired window kept (I_FIRE); false when it has none. */
+static bool
+fire_get(const struct detail *d, struct fire *fs)
+{
+    FOR_ITEMS(d, o)
+        if (d->data[o] == I_FIRE && d->data[o + 1] == sizeof(*fs)) {
+            memcpy(fs, &d->data[o + 2], sizeof(*fs));
+            return true;
+        }
+    return false;
+}
+
+/* The u32 of item kind (I_FFIRE) of a detail, 0 when it has none. */
+static uint32_t
+item_u32(const struct detail *d, int kind)
+{
+    uint32_t v;
+
+    FOR_ITEMS(d, o)
+        if (d->data[o] == kind && d->data[o + 1] == sizeof(v)) {
+            memcpy(&v, &d->data[o + 2], sizeof(v));
+            return v;
+        }
+    return 0;
 }
 
 static uint32_t
@@ -2145,7 +2188,7 @@ entry_new(struct mf_aggregates *g, size_t rule, uint64_t key, uint32_t win, uint
  * spray may come after the success they explain. */
 static void
 follow(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *rec,
-       uint32_t tidx, struct mf_findings *out)
+       uint32_t idh, uint32_t tidx, struct mf_findings *out)
 {
     const struct arule *a = &g->db->rules[c->rule];
     struct pend p = {c->sev, (uint32_t)(rec->time_ms / 1000),
@@ -2171,6 +2214,14 @@ follow(struct mf_aggregates *g, const struct contrib *c, const struct mf_record 
             if (!(e->flags & E_FOLLOWED)) {
                 emit_follow(g, e, &p, 1, key_text(g->db, c, kt, sizeof(kt)), out);
                 e->flags |= E_FOLLOWED;
+                g->st.findings++;
+                if (idh)
+                    item_add(g, e, I_FFIRE, &idh, sizeof(idh));
+            } else if (idh && !(e->flags & E_FOLLOW_AT_FIRE) &&
+                       item_u32(e->d, I_FFIRE) == idh) {
+                /* the record that raised it, again: the same finding */
+                emit_follow(g, e, &p, 1, key_text(g->db, c, kt, sizeof(kt)), out);
+                g->st.reemitted++;
             }
         } else if (!e->d || e->d->n[I_PEND] < MAX_PENDING) {
             item_add_unique(g, e, I_PEND, buf, n);
@@ -2255,6 +2306,30 @@ geo_check(struct mf_aggregates *g, struct entry *e, const struct arule *r,
     return best;
 }
 
+/* A record for a window that fired: the record that fired it again yields
+ * the same finding again (and the follower's, when it came with it);
+ * another one already counted is a duplicate; a new one is counted. */
+static void
+refire(struct mf_aggregates *g, uint32_t ei, const struct contrib *c, uint32_t idh,
+       const char *id, struct mf_findings *out)
+{
+    struct entry *e = &g->e[ei];
+    struct fire fs;
+    char kt[KEYTEXT_SIZE];
+
+    if (idh && fire_get(e->d, &fs) && fs.idh == idh) {
+        emit_entry(g, e, &fs, id, out);
+        g->st.reemitted++;
+        if (e->flags & E_FOLLOW_AT_FIRE)
+            g->st.reemitted += (uint64_t)check_pending(g, ei, key_text(g->db, c, kt,
+                                                                      sizeof(kt)), out);
+        return;
+    }
+    if (idh && fixed_has(e->d, I_ID, idh))
+        return;
+    e->count++;
+}
+
 static void
 apply(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *rec,
       uint32_t idh, uint32_t tidx, struct memo *memo, struct mf_findings *out)
@@ -2270,7 +2345,7 @@ apply(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *
 
     g->st.counted++;
     if (c->follower >= 0) {
-        follow(g, c, rec, tidx, out);
+        follow(g, c, rec, idh, tidx, out);
         return;
     }
     if (!(ei = entry_find(g, c->rule, c->key, c->win)))
@@ -2283,7 +2358,7 @@ apply(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *
     if (t > e->last_s)
         e->last_s = t;
     if (e->flags & E_FIRED) {
-        e->count++;
+        refire(g, ei, c, idh, rec->id, out);
         lru_touch(g, ei);
         return;
     }
@@ -2325,11 +2400,17 @@ apply(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *
     for (i = 0; i < r->n_dim && fire; i++)
         fire = e->d && e->d->n[I_DIM0 + i] >= r->dim[i].min;
     if (fire) {
-        emit_entry(g, e, dist, rec->id, out);
+        struct fire fs = {idh, e->count, e->first_s, e->last_s, (float)dist};
+
+        emit_entry(g, e, &fs, rec->id, out);
+        g->st.findings++;
         e->flags |= E_FIRED;
         if (r->follower >= 0)
-            check_pending(g, ei, key_text(db, c, kt, sizeof(kt)), out);
-        detail_free(g, &g->e[ei]);
+            g->st.findings += (uint64_t)check_pending(g, ei, key_text(db, c, kt, sizeof(kt)),
+                                                      out);
+        /* the detail stays (for refire) until the window closes */
+        if (idh)
+            item_add(g, &g->e[ei], I_FIRE, &fs, sizeof(fs));
     }
     lru_touch(g, ei);
 }
@@ -2441,7 +2522,7 @@ mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *rec,
  * (least recently used first; protected, probation, then waiting), and a
  * 64-bit FNV-1a of everything before it. Native byte order; a file from
  * another byte order fails the magic. */
-static const char agg_magic[8] = {'M', 'F', 'A', 'G', 'G', 3, 0, 0};
+static const char agg_magic[8] = {'M', 'F', 'A', 'G', 'G', 4, 0, 0};
 #define AGG_ENDIAN 0x01020304u
 
 struct wbuf {
@@ -2669,7 +2750,7 @@ load_entries(struct mf_aggregates *g, struct rbuf *r, const int *map, uint32_t n
         }
         ei = entry_alloc(g);
         e.rule = (uint16_t)map[e.rule];
-        e.flags = (uint8_t)((e.flags & (E_FIRED | E_FOLLOWED)) | E_USED);
+        e.flags = (uint8_t)((e.flags & E_KEEP) | E_USED);
         e.d = d;
         e.prev = e.next = 0;
         g->e[ei] = e;

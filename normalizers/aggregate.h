@@ -70,6 +70,8 @@ struct mf_aggregates_stats {
     uint64_t counted;            /* (record, rule) contributions */
     uint64_t late;               /* contributions refused: window out of the horizon */
     uint64_t findings;           /* emitted */
+    uint64_t reemitted;          /* the same findings again: the record that fired
+                                    one came again (its blob fetched again) */
     uint64_t evicted;            /* windows dropped to stay under the caps */
     uint64_t expired;            /* windows closed by the horizon */
     uint64_t load_dropped;       /* saved windows of rules no longer in the table */

@@ -284,6 +284,52 @@ def kafka_outage_file_healthy(ctx):
     return row
 
 
+def spray_records(n, ip="203.0.113.77"):
+    """n failed sign-ins from one address to n accounts within a minute:
+    an identity.password_spray finding fires on the fifth."""
+    return [{"CreationTime": "2026-03-02T10:00:%02d" % i,
+             "Id": "5f0000aa-0000-4000-8000-0000000000%02d" % i,
+             "Operation": "UserLoginFailed", "OrganizationId": h.T1, "RecordType": 15,
+             "ResultStatus": "Failed", "UserType": 0, "Workload": "AzureActiveDirectory",
+             "ClientIP": ip, "UserId": "u%d@contoso.com" % i, "ErrorNumber": "50126"}
+            for i in range(n)]
+
+
+@scenario("finding-kafka-outage", "issue 12 (findings follow their blob)")
+def finding_kafka_outage(ctx):
+    """A blob holding a password spray, to a file output and a Kafka output
+    whose brokers are down: the file gets the records and the finding once;
+    the blob comes again for Kafka only, and when the brokers are back the
+    record that fired the window yields the same finding (same uid) for
+    Kafka: the finding is lost nowhere, doubled in no healthy output."""
+    k = ctx.mock_kafka(["ff:1"])
+    k.down()
+    e = emu_blobs(ctx, 3, 20, end="-2h")
+    e.publish(h.T1, CT, record_list=spray_records(6), created="-2h")
+    a = run_agent(ctx, e, extra_top=kafka_lines(k.bootstrap, "ff"))
+    a.start()
+    ids = served(e)
+    wait_for(lambda: set(a.read_output().ids()) >= ids and a.read_output().findings, 120,
+             "every record and the finding in the file while Kafka is down")
+    uid = a.read_output().findings[0]["m365fwd"]["finding"]["uid"]
+    k.up()
+    wait_for(lambda: set(k.ids("ff")) >= ids | {uid}, 120,
+             "every record and the finding in Kafka once it is back")
+    rc = a.terminate()
+    expect(rc == 0, "SIGTERM exit %d", rc)
+    out = a.read_output()
+    uids = [f["m365fwd"]["finding"]["uid"] for f in out.findings]
+    expect(uids == [uid], "the healthy file has findings %s, not [%s] once", uids, uid)
+    kafka = k.ids("ff")
+    expect(uid in kafka, "the finding %s never reached Kafka", uid)
+    row = count_row("finding-kafka-outage", ids | {uid}, [i for i in kafka],
+                    note="finding %s: file once, Kafka %d time(s)" % (uid[:8], kafka.count(uid)))
+    frow = count_row("file", ids, out.ids())
+    row.lost += frow.lost
+    row.duplicates += frow.duplicates
+    return row
+
+
 # ---------------------------------------------------------------------------
 # defect 7: import with Kafka down
 

@@ -198,6 +198,16 @@ outputs:
             self.assertRegex(metrics, r'm365fwd_api_requests_total\{tenant="contoso",'
                                       r'endpoint="blob",status="200"\} 4')
             self.assertIn("m365fwd_checkpoint_lag_seconds", metrics)
+            # the aggregate windows (docs/aggregates.md "Metrics")
+            for fam in ("m365fwd_aggregate_findings_total", "m365fwd_aggregate_reemitted_total",
+                        "m365fwd_aggregate_late_total", "m365fwd_aggregate_evicted_total"):
+                self.assertRegex(metrics, r"(?m)^%s 0$" % fam)
+            # no normalizer.geoip_db here: the distant-address rules are off
+            self.assertRegex(metrics, r"(?m)^m365fwd_aggregate_rules_off [1-9]")
+            windows = re.search(r"(?m)^m365fwd_aggregate_windows (\S+)$", metrics)
+            state = re.search(r"(?m)^m365fwd_aggregate_state_bytes (\S+)$", metrics)
+            self.assertIsNotNone(windows, metrics[:3000])
+            self.assertGreater(float(state.group(1)), 0)
             for text in (metrics, body):
                 self.assertNotIn(SECRET, text)
                 self.assertIsNone(JWT.search(text))
