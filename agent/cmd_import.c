@@ -598,6 +598,8 @@ barrier(struct import_run *r, bool final)
     }
     if (!ok && !list)
         r->unconfirmed = true;   /* the end of the stream was not confirmed */
+    mf_log(MF_LOG_DEBUG, "barrier: %llu records acknowledged, %llu not, in %lld ms", n,
+           unacked, (long long)(mf_clock_mono_ms() - t0));
     r->unacked += unacked;
     r->findings_unacked += f_unacked;
     r->delivered += n;

@@ -728,6 +728,23 @@ sl_refuse(struct syslog_out *o, const char *id, const char *why)
     return MF_DROP;
 }
 
+/* The bytes of msg's frame: octet-counting adds "LEN ", LF framing a
+ * newline and one byte per newline in msg (sent as "\\n"). */
+static size_t
+frame_size(const struct syslog_out *o, const struct mf_buf *msg)
+{
+    size_t n = msg->len + 24;
+    const char *p = msg->data, *end = msg->data + msg->len;
+
+    if (o->transport == MF_SYSLOG_UDP || o->framing == MF_SYSLOG_OCTET_COUNTING)
+        return n;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        n++;
+        p++;
+    }
+    return n;
+}
+
 static enum mf_status
 sl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
 {
@@ -747,11 +764,14 @@ sl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
         mf_log(MF_LOG_WARN, "output=%s id=%s: larger than max_message_size %zu; "
                "sent without its raw and unmapped parts (marked truncated)",
                o->conf->name, id, o->max_size);
-    mf_buf_init(&frame, o->max_size * 2 + 64);   /* lf: "\n" doubles */
+    /* lf: "\n" doubles; allocated to the byte (held until acknowledged) */
+    mf_buf_init(&frame, o->max_size * 2 + 64);
+    frame.cap = frame_size(o, scratch) + 1;
+    frame.data = mf_xmalloc(frame.cap);
     if (o->transport == MF_SYSLOG_UDP
             ? mf_buf_append(&frame, scratch->data, scratch->len) < 0
             : mf_syslog_frame(o->framing, scratch->data, scratch->len, &frame) < 0) {
-        mf_buf_fini(&frame);   /* cannot happen: the frame holds 2 x max_size */
+        mf_buf_fini(&frame);   /* cannot happen: the frame fits */
         return sl_refuse(o, id, "frame too large");
     }
     pthread_mutex_lock(&o->mu);
