@@ -476,15 +476,17 @@ resend(struct import_run *r, struct chunk *list, size_t i, bool all)
 }
 
 /* Output i acknowledges what the batch sent it, retried with backoff until
- * its flush_timeout after the barrier began (t0). What it took becomes
- * RO_ACKED; false when some record stays RO_SENT / RO_REFUSED /
- * RO_DROPPED. */
+ * its flush_timeout after the barrier began (t0); first: the result of its
+ * first flush when it ran already (with the others'), else NULL. What it
+ * took becomes RO_ACKED; false when some record stays RO_SENT /
+ * RO_REFUSED / RO_DROPPED. */
 static bool
-settle_output(struct import_run *r, struct chunk *list, size_t i, bool final, int64_t t0)
+settle_output(struct import_run *r, struct chunk *list, size_t i, bool final, int64_t t0,
+              const int *first)
 {
     struct mf_output *o = r->fo.outs[i];
     int64_t deadline = t0 + o->conf->flush_timeout_ms;
-    int wait = RETRY_MIN_MS, frc = out_barrier(r, i, final);
+    int wait = RETRY_MIN_MS, frc = first ? *first : out_barrier(r, i, final);
     unsigned long long refused = count_state(r, list, i, RO_REFUSED);
     /* a record refused for good fails the output's barrier too (output.h):
      * then the barrier cannot tell about the others, and they are not sent
@@ -562,6 +564,7 @@ barrier(struct import_run *r, bool final)
     struct chunk *list, *next;
     unsigned long long n = 0, unacked = 0, f_unacked = 0;
     int64_t t0 = mf_clock_mono_ms();
+    int *first;
     bool ok = true;
 
     pthread_mutex_lock(&r->mu);
@@ -570,9 +573,15 @@ barrier(struct import_run *r, bool final)
     pthread_mutex_unlock(&r->mu);
     if (!list && !final)
         return;
+    /* the outputs flush at once (the slowest sets the time); the drain at
+     * the end, one after the other */
+    first = mf_xcalloc(r->fo.n ? r->fo.n : 1, sizeof(*first));
+    if (!final)
+        mf_fanout_flush_all(&r->fo, r->use, first);
     for (size_t i = 0; i < r->fo.n; i++)
-        if (r->use[i] && !settle_output(r, list, i, final, t0))
+        if (r->use[i] && !settle_output(r, list, i, final, t0, final ? NULL : &first[i]))
             ok = false;
+    free(first);
     for (struct chunk *c = list; c; c = c->next) {
         for (size_t k = 0; k < c->n; k++) {
             const unsigned char *st = &c->ost[k * r->fo.n];

@@ -228,21 +228,6 @@ seen_load(struct mf_deliver *d, struct mf_state *st)
 /* ---------------------------------------------------------------------- */
 
 static void
-out_flush_start(struct mf_output *o, void *ud)
-{
-    (void)ud;
-    o->ops->flush_start(o);
-}
-
-static void
-out_flush_done(struct mf_output *o, void *ud)
-{
-    int *rc = ud;
-
-    *rc = o->ops->flush_done(o, *rc);
-}
-
-static void
 out_queued(struct mf_output *o, void *ud)
 {
     struct mf_output_stats os = {0};
@@ -276,25 +261,12 @@ flush_each(struct mf_deliver *d, int *each)
     int rc = 0, *orc = mf_xcalloc(fo->n ? fo->n : 1, sizeof(*orc));
 
     pthread_mutex_lock(&d->flush_mu);
-    for (size_t i = 0; i < fo->n; i++) {
-        if (fo->outs[i]->ops->flush_start)
-            mf_fanout_locked(fo, i, out_flush_start, NULL);
-        else
-            orc[i] = mf_fanout_flush(fo, i);
-    }
-    for (size_t i = 0; i < fo->n; i++) {
-        struct mf_output *o = fo->outs[i];
-
-        if (o->ops->flush_start)
-            orc[i] = o->ops->flush_sync(o, (int)o->conf->flush_timeout_ms);
-    }
+    mf_fanout_flush_all(fo, NULL, orc);
     for (size_t i = 0; i < fo->n; i++) {
         struct mf_output *o = fo->outs[i];
         double queued = 0;
         bool ok;
 
-        if (o->ops->flush_start)
-            mf_fanout_locked(fo, i, out_flush_done, &orc[i]);
         ok = orc[i] == 0;
         if (!ok) {
             rc = -1;

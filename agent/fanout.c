@@ -163,6 +163,43 @@ mf_fanout_flush(struct mf_fanout *f, size_t i)
 }
 
 static void
+flush_start(struct mf_output *o, void *ud)
+{
+    (void)ud;
+    o->ops->flush_start(o);
+}
+
+static void
+flush_done(struct mf_output *o, void *ud)
+{
+    int *rc = ud;
+
+    *rc = o->ops->flush_done(o, *rc);
+}
+
+void
+mf_fanout_flush_all(struct mf_fanout *f, const bool *use, int *rc)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        rc[i] = 0;
+        if (use && !use[i])
+            continue;
+        if (f->outs[i]->ops->flush_start)
+            mf_fanout_locked(f, i, flush_start, NULL);
+        else
+            rc[i] = mf_fanout_flush(f, i);
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        struct mf_output *o = f->outs[i];
+
+        if ((use && !use[i]) || !o->ops->flush_start)
+            continue;
+        rc[i] = o->ops->flush_sync(o, (int)o->conf->flush_timeout_ms);
+        mf_fanout_locked(f, i, flush_done, &rc[i]);
+    }
+}
+
+static void
 drain_one(struct mf_output *o, void *ud)
 {
     *(int *)ud = mf_output_drain(o, (int)o->conf->flush_timeout_ms);

@@ -63,6 +63,12 @@ enum mf_status mf_fanout_send(struct mf_fanout *f, size_t i, int timeout_ms);
 
 /* Flush output i under its lock when it has one (0 / -1, output.h). */
 int mf_fanout_flush(struct mf_fanout *f, size_t i);
+/* Flush every output i with use[i] (use NULL: all) at once: those that
+ * split their flush (output.h) are started first and waited for without
+ * their lock, so the slowest sets the time, not the sum, and senders go
+ * on meanwhile; the others flush under their lock. rc[i]: each output's
+ * result (0 / -1); outputs not used get 0. */
+void mf_fanout_flush_all(struct mf_fanout *f, const bool *use, int *rc);
 /* The last barrier of a stream on output i (mf_output_drain). */
 int mf_fanout_drain(struct mf_fanout *f, size_t i);
 
