@@ -341,6 +341,57 @@ compile_path(struct mf_rules *rs, const struct mf_jval *v, char *err,
     return s;
 }
 
+/* ---- tables ----------------------------------------------------------- */
+
+long
+mf_rules_pick(const struct mf_jval *t, const char *const *keys, size_t n,
+              const struct mf_jval **vals)
+{
+    size_t i, j;
+
+    for (i = 0; i < t->len; i++) {
+        for (j = 0; j < n; j++)
+            if (strcmp(t->u.mem[i].key, keys[j]) == 0)
+                break;
+        if (j == n)
+            return (long)i;
+        vals[j] = t->u.mem[i].val;
+    }
+    return -1;
+}
+
+static int
+table_fail(const struct mf_jval **at, const struct mf_jval *where, char *msg,
+           size_t msgsz, const char *text)
+{
+    *at = where;
+    snprintf(msg, msgsz, "%s", text);
+    return -1;
+}
+
+int
+mf_rules_load_fields(struct mf_rules *rs, const struct mf_jval *fields,
+                     const struct mf_jval **at, char *msg, size_t msgsz)
+{
+    const char **list;
+    size_t i;
+
+    if (!mf_jis_arr(fields) || fields->len == 0)
+        return table_fail(at, fields, msg, msgsz,
+                          "'fields' must be a non-empty list of record fields");
+    list = mf_rules_alloc(rs, fields->len * sizeof(*list));
+    for (i = 0; i < fields->len; i++) {
+        const struct mf_jval *f = fields->u.items[i];
+
+        if (!mf_jis_str(f) || f->len == 0 || strchr(f->u.s, '.'))
+            return table_fail(at, f, msg, msgsz,
+                              "'fields' entries are top-level record field names");
+        list[i] = mf_rules_strdup(rs, f->u.s);
+    }
+    mf_rules_set_fields(rs, list, fields->len);
+    return 0;
+}
+
 /* ---- compile ---------------------------------------------------------- */
 
 static const char *const primary_keys[] = {
