@@ -1010,94 +1010,69 @@ next_item(struct pctx *c, char close, const char *truncated, const char *bad)
     return -1;
 }
 
-/* The opening bracket of a container: its node, where its children start
- * on the stack, and whether it closed at once ("[]", "{}"). */
-static struct mf_jval *
-open_container(struct pctx *c, enum mf_jtype type, char close, size_t *base,
-               bool *empty)
+/* An object member's key and its ':' (at the member, white space
+ * skipped); 0, or -1 with the error reported. */
+static int
+parse_member_key(struct pctx *c, const char **key, size_t *klen)
 {
-    struct mf_jval *v = jnew(c->a, type);
+    uint8_t kflags;
 
-    *base = c->sp;
+    if (c->p >= c->end) {
+        perr(c, "truncated input: object member expected");
+        return -1;
+    }
+    if (*c->p != '"') {
+        perr(c, "string key expected in object");
+        return -1;
+    }
+    c->p++;
+    if (parse_string(c, key, klen, &kflags) != 0)
+        return -1;
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != ':') {
+        perr(c, c->p >= c->end ? "truncated input: ':' expected"
+                               : "':' expected after object key");
+        return -1;
+    }
+    c->p++;
+    skip_ws(c);
+    return 0;
+}
+
+/* An array or an object, at its opening bracket: its children are pushed
+ * on the stack from base, then moved into the node. */
+static struct mf_jval *
+parse_container(struct pctx *c)
+{
+    bool obj = *c->p == '{';
+    char close = obj ? '}' : ']';
+    struct mf_jval *v = jnew(c->a, obj ? MF_JOBJ : MF_JARR);
+    size_t base = c->sp;
+
     v->line = c->line;
     c->p++;     /* '[' or '{' */
     skip_ws(c);
-    *empty = c->p < c->end && *c->p == close;
-    if (*empty)
+    if (c->p < c->end && *c->p == close) {
         c->p++;
-    return v;
-}
-
-static struct mf_jval *
-parse_array(struct pctx *c)
-{
-    size_t base;
-    bool empty;
-    struct mf_jval *v = open_container(c, MF_JARR, ']', &base, &empty);
-
-    if (empty)
         return close_container(c, v, base);
+    }
     for (;;) {
+        const char *key = NULL;
+        size_t klen = 0;
         struct mf_jval *item;
 
         skip_ws(c);
+        if (obj && parse_member_key(c, &key, &klen) != 0)
+            return NULL;
         item = parse_value(c);
         if (!item)
             return NULL;
-        push(c, NULL, 0, item);
-        switch (next_item(c, ']', "truncated input: ']' expected",
-                          "',' or ']' expected after array element")) {
-        case 1:
-            continue;
-        case 0:
-            return close_container(c, v, base);
-        default:
-            return NULL;
-        }
-    }
-}
-
-static struct mf_jval *
-parse_object(struct pctx *c)
-{
-    size_t base;
-    bool empty;
-    struct mf_jval *v = open_container(c, MF_JOBJ, '}', &base, &empty);
-
-    if (empty)
-        return close_container(c, v, base);
-    for (;;) {
-        const char *key;
-        size_t klen;
-        uint8_t kflags;
-        struct mf_jval *val;
-
-        skip_ws(c);
-        if (c->p >= c->end) {
-            perr(c, "truncated input: object member expected");
-            return NULL;
-        }
-        if (*c->p != '"') {
-            perr(c, "string key expected in object");
-            return NULL;
-        }
-        c->p++;
-        if (parse_string(c, &key, &klen, &kflags) != 0)
-            return NULL;
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != ':') {
-            perr(c, c->p >= c->end ? "truncated input: ':' expected"
-                                   : "':' expected after object key");
-            return NULL;
-        }
-        c->p++;
-        skip_ws(c);
-        val = parse_value(c);
-        if (!val)
-            return NULL;
-        push(c, key, klen, val);
-        switch (next_item(c, '}', "truncated input: '}' expected",
-                          "',' or '}' expected after object member")) {
+        push(c, key, klen, item);
+        switch (next_item(c, close,
+                          obj ? "truncated input: '}' expected"
+                              : "truncated input: ']' expected",
+                          obj ? "',' or '}' expected after object member"
+                              : "',' or ']' expected after array element")) {
         case 1:
             continue;
         case 0:
@@ -1125,7 +1100,7 @@ parse_value(struct pctx *c)
             perr(c, "nesting deeper than %d levels", c->max_depth);
             return NULL;
         }
-        v = *c->p == '{' ? parse_object(c) : parse_array(c);
+        v = parse_container(c);
         c->depth--;
         return v;
     case '"': {
