@@ -291,19 +291,29 @@ mf_jobj_add_ref(struct mf_arena *a, struct mf_jval *obj, const char *key,
     obj->len++;
 }
 
-void
-mf_jobj_set_ref(struct mf_arena *a, struct mf_jval *obj, const char *key,
-                size_t klen, struct mf_jval *v)
+/* The member of object obj named key (klen bytes, exact), or NULL. */
+static inline struct mf_jmem *
+find_mem(const struct mf_jval *obj, const char *key, size_t klen)
 {
     for (size_t i = 0; i < obj->len; i++) {
         struct mf_jmem *m = &obj->u.mem[i];
 
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0) {
-            m->val = v;
-            return;
-        }
+        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
+            return m;
     }
-    mf_jobj_add_ref(a, obj, key, klen, v);
+    return NULL;
+}
+
+void
+mf_jobj_set_ref(struct mf_arena *a, struct mf_jval *obj, const char *key,
+                size_t klen, struct mf_jval *v)
+{
+    struct mf_jmem *m = find_mem(obj, key, klen);
+
+    if (m)
+        m->val = v;
+    else
+        mf_jobj_add_ref(a, obj, key, klen, v);
 }
 
 void
@@ -311,16 +321,12 @@ mf_jobj_set(struct mf_arena *a, struct mf_jval *obj, const char *key,
             struct mf_jval *v)
 {
     size_t klen = strlen(key);
+    struct mf_jmem *m = find_mem(obj, key, klen);
 
-    for (size_t i = 0; i < obj->len; i++) {
-        struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0) {
-            m->val = v;
-            return;
-        }
-    }
-    mf_jobj_add_ref(a, obj, mf_arena_strndup(a, key, klen), klen, v);
+    if (m)
+        m->val = v;
+    else
+        mf_jobj_add_ref(a, obj, mf_arena_strndup(a, key, klen), klen, v);
 }
 
 struct mf_jval *
@@ -365,21 +371,15 @@ struct mf_jval *
 mf_jobj_del(struct mf_jval *obj, const char *key)
 {
     size_t klen = strlen(key);
+    struct mf_jmem *m;
+    struct mf_jval *v;
 
-    if (!mf_jis_obj(obj))
+    if (!mf_jis_obj(obj) || !(m = find_mem(obj, key, klen)))
         return NULL;
-    for (size_t i = 0; i < obj->len; i++) {
-        struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0) {
-            struct mf_jval *v = m->val;
-
-            memmove(m, m + 1, (obj->len - i - 1) * sizeof(*m));
-            obj->len--;
-            return v;
-        }
-    }
-    return NULL;
+    v = m->val;
+    memmove(m, m + 1, (size_t)(obj->u.mem + obj->len - m - 1) * sizeof(*m));
+    obj->len--;
+    return v;
 }
 
 /* ===================================================================== */
@@ -389,15 +389,11 @@ mf_jobj_del(struct mf_jval *obj, const char *key)
 struct mf_jval *
 mf_jobj_getn(const struct mf_jval *obj, const char *key, size_t klen)
 {
-    if (!obj || obj->type != MF_JOBJ)
-        return NULL;
-    for (size_t i = 0; i < obj->len; i++) {
-        const struct mf_jmem *m = &obj->u.mem[i];
+    const struct mf_jmem *m;
 
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
-            return m->val;
-    }
-    return NULL;
+    if (!obj || obj->type != MF_JOBJ || !(m = find_mem(obj, key, klen)))
+        return NULL;
+    return m->val;
 }
 
 struct mf_jval *
@@ -413,31 +409,22 @@ mf_jobj_member(const struct mf_jval *obj, const char *key)
 
     if (!obj || obj->type != MF_JOBJ)
         return NULL;
-    for (size_t i = 0; i < obj->len; i++) {
-        struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
-            return m;
-    }
-    return NULL;
+    return find_mem(obj, key, klen);
 }
 
 struct mf_jval *
 mf_jobj_geti(const struct mf_jval *obj, const char *key)
 {
     size_t klen = strlen(key);
+    const struct mf_jmem *m;
 
     if (!obj || obj->type != MF_JOBJ)
         return NULL;
     /* exact match first: the common case and cheaper */
+    if ((m = find_mem(obj, key, klen)) != NULL)
+        return m->val;
     for (size_t i = 0; i < obj->len; i++) {
-        const struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
-            return m->val;
-    }
-    for (size_t i = 0; i < obj->len; i++) {
-        const struct mf_jmem *m = &obj->u.mem[i];
+        m = &obj->u.mem[i];
 
         if (m->klen == klen && strncasecmp(m->key, key, klen) == 0)
             return m->val;
