@@ -442,23 +442,17 @@ compile_fop(struct mf_rules *rs, struct mf_cond *c, struct fop *op,
     case F_EQUALS:
     case F_CONTAINS:
         op->strs = compile_strs(rs, v, &op->n, false, err, errsz);
-        if (!op->strs)
-            return -1;
-        break;
+        return op->strs ? 0 : -1;
     case F_MATCHES:
         op->re = compile_re(rs, v, err, errsz);
-        if (!op->re)
-            return -1;
-        break;
+        return op->re ? 0 : -1;
     case F_GT:
     case F_GE:
     case F_LT:
     case F_LE:
     case F_MIN_LEN:
     case F_MAX_LEN:
-        if (compile_number(rs, v, &op->num, err, errsz) != 0)
-            return -1;
-        break;
+        return compile_number(rs, v, &op->num, err, errsz);
     case F_EXTERNAL:
         if (compile_bool(rs, v, &b, err, errsz) != 0)
             return -1;
@@ -469,9 +463,7 @@ compile_fop(struct mf_rules *rs, struct mf_cond *c, struct fop *op,
         break;
     case F_EQUALS_FIELD:
         op->path = compile_path(rs, v, err, errsz);
-        if (!op->path)
-            return -1;
-        break;
+        return op->path ? 0 : -1;
     }
     return 0;
 }
