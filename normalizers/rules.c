@@ -439,13 +439,13 @@ compile_fop(struct mf_rules *rs, struct mf_cond *c, struct fop *op,
             c->negate = true;
         }
         break;
+    case F_MATCHES:
+        op->re = compile_re(rs, v, err, errsz);
+        return op->re ? 0 : -1;
     case F_EQUALS:
     case F_CONTAINS:
         op->strs = compile_strs(rs, v, &op->n, false, err, errsz);
         return op->strs ? 0 : -1;
-    case F_MATCHES:
-        op->re = compile_re(rs, v, err, errsz);
-        return op->re ? 0 : -1;
     case F_GT:
     case F_GE:
     case F_LT:
