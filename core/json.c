@@ -291,19 +291,29 @@ mf_jobj_add_ref(struct mf_arena *a, struct mf_jval *obj, const char *key,
     obj->len++;
 }
 
-void
-mf_jobj_set_ref(struct mf_arena *a, struct mf_jval *obj, const char *key,
-                size_t klen, struct mf_jval *v)
+/* The member of object obj named key (klen bytes, exact), or NULL. */
+static inline struct mf_jmem *
+find_mem(const struct mf_jval *obj, const char *key, size_t klen)
 {
     for (size_t i = 0; i < obj->len; i++) {
         struct mf_jmem *m = &obj->u.mem[i];
 
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0) {
-            m->val = v;
-            return;
-        }
+        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
+            return m;
     }
-    mf_jobj_add_ref(a, obj, key, klen, v);
+    return NULL;
+}
+
+void
+mf_jobj_set_ref(struct mf_arena *a, struct mf_jval *obj, const char *key,
+                size_t klen, struct mf_jval *v)
+{
+    struct mf_jmem *m = find_mem(obj, key, klen);
+
+    if (m)
+        m->val = v;
+    else
+        mf_jobj_add_ref(a, obj, key, klen, v);
 }
 
 void
@@ -311,16 +321,12 @@ mf_jobj_set(struct mf_arena *a, struct mf_jval *obj, const char *key,
             struct mf_jval *v)
 {
     size_t klen = strlen(key);
+    struct mf_jmem *m = find_mem(obj, key, klen);
 
-    for (size_t i = 0; i < obj->len; i++) {
-        struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0) {
-            m->val = v;
-            return;
-        }
-    }
-    mf_jobj_add_ref(a, obj, mf_arena_strndup(a, key, klen), klen, v);
+    if (m)
+        m->val = v;
+    else
+        mf_jobj_add_ref(a, obj, mf_arena_strndup(a, key, klen), klen, v);
 }
 
 struct mf_jval *
@@ -365,21 +371,15 @@ struct mf_jval *
 mf_jobj_del(struct mf_jval *obj, const char *key)
 {
     size_t klen = strlen(key);
+    struct mf_jmem *m;
+    struct mf_jval *v;
 
-    if (!mf_jis_obj(obj))
+    if (!mf_jis_obj(obj) || !(m = find_mem(obj, key, klen)))
         return NULL;
-    for (size_t i = 0; i < obj->len; i++) {
-        struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0) {
-            struct mf_jval *v = m->val;
-
-            memmove(m, m + 1, (obj->len - i - 1) * sizeof(*m));
-            obj->len--;
-            return v;
-        }
-    }
-    return NULL;
+    v = m->val;
+    memmove(m, m + 1, (size_t)(obj->u.mem + obj->len - m - 1) * sizeof(*m));
+    obj->len--;
+    return v;
 }
 
 /* ===================================================================== */
@@ -389,15 +389,11 @@ mf_jobj_del(struct mf_jval *obj, const char *key)
 struct mf_jval *
 mf_jobj_getn(const struct mf_jval *obj, const char *key, size_t klen)
 {
-    if (!obj || obj->type != MF_JOBJ)
-        return NULL;
-    for (size_t i = 0; i < obj->len; i++) {
-        const struct mf_jmem *m = &obj->u.mem[i];
+    const struct mf_jmem *m;
 
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
-            return m->val;
-    }
-    return NULL;
+    if (!obj || obj->type != MF_JOBJ || !(m = find_mem(obj, key, klen)))
+        return NULL;
+    return m->val;
 }
 
 struct mf_jval *
@@ -413,31 +409,22 @@ mf_jobj_member(const struct mf_jval *obj, const char *key)
 
     if (!obj || obj->type != MF_JOBJ)
         return NULL;
-    for (size_t i = 0; i < obj->len; i++) {
-        struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
-            return m;
-    }
-    return NULL;
+    return find_mem(obj, key, klen);
 }
 
 struct mf_jval *
 mf_jobj_geti(const struct mf_jval *obj, const char *key)
 {
     size_t klen = strlen(key);
+    const struct mf_jmem *m;
 
     if (!obj || obj->type != MF_JOBJ)
         return NULL;
     /* exact match first: the common case and cheaper */
+    if ((m = find_mem(obj, key, klen)) != NULL)
+        return m->val;
     for (size_t i = 0; i < obj->len; i++) {
-        const struct mf_jmem *m = &obj->u.mem[i];
-
-        if (m->klen == klen && memcmp(m->key, key, klen) == 0)
-            return m->val;
-    }
-    for (size_t i = 0; i < obj->len; i++) {
-        const struct mf_jmem *m = &obj->u.mem[i];
+        m = &obj->u.mem[i];
 
         if (m->klen == klen && strncasecmp(m->key, key, klen) == 0)
             return m->val;
@@ -1010,94 +997,69 @@ next_item(struct pctx *c, char close, const char *truncated, const char *bad)
     return -1;
 }
 
-/* The opening bracket of a container: its node, where its children start
- * on the stack, and whether it closed at once ("[]", "{}"). */
-static struct mf_jval *
-open_container(struct pctx *c, enum mf_jtype type, char close, size_t *base,
-               bool *empty)
+/* An object member's key and its ':' (at the member, white space
+ * skipped); 0, or -1 with the error reported. */
+static int
+parse_member_key(struct pctx *c, const char **key, size_t *klen)
 {
-    struct mf_jval *v = jnew(c->a, type);
+    uint8_t kflags;
 
-    *base = c->sp;
+    if (c->p >= c->end) {
+        perr(c, "truncated input: object member expected");
+        return -1;
+    }
+    if (*c->p != '"') {
+        perr(c, "string key expected in object");
+        return -1;
+    }
+    c->p++;
+    if (parse_string(c, key, klen, &kflags) != 0)
+        return -1;
+    skip_ws(c);
+    if (c->p >= c->end || *c->p != ':') {
+        perr(c, c->p >= c->end ? "truncated input: ':' expected"
+                               : "':' expected after object key");
+        return -1;
+    }
+    c->p++;
+    skip_ws(c);
+    return 0;
+}
+
+/* An array or an object, at its opening bracket: its children are pushed
+ * on the stack from base, then moved into the node. */
+static struct mf_jval *
+parse_container(struct pctx *c)
+{
+    bool obj = *c->p == '{';
+    char close = obj ? '}' : ']';
+    struct mf_jval *v = jnew(c->a, obj ? MF_JOBJ : MF_JARR);
+    size_t base = c->sp;
+
     v->line = c->line;
     c->p++;     /* '[' or '{' */
     skip_ws(c);
-    *empty = c->p < c->end && *c->p == close;
-    if (*empty)
+    if (c->p < c->end && *c->p == close) {
         c->p++;
-    return v;
-}
-
-static struct mf_jval *
-parse_array(struct pctx *c)
-{
-    size_t base;
-    bool empty;
-    struct mf_jval *v = open_container(c, MF_JARR, ']', &base, &empty);
-
-    if (empty)
         return close_container(c, v, base);
+    }
     for (;;) {
+        const char *key = NULL;
+        size_t klen = 0;
         struct mf_jval *item;
 
         skip_ws(c);
+        if (obj && parse_member_key(c, &key, &klen) != 0)
+            return NULL;
         item = parse_value(c);
         if (!item)
             return NULL;
-        push(c, NULL, 0, item);
-        switch (next_item(c, ']', "truncated input: ']' expected",
-                          "',' or ']' expected after array element")) {
-        case 1:
-            continue;
-        case 0:
-            return close_container(c, v, base);
-        default:
-            return NULL;
-        }
-    }
-}
-
-static struct mf_jval *
-parse_object(struct pctx *c)
-{
-    size_t base;
-    bool empty;
-    struct mf_jval *v = open_container(c, MF_JOBJ, '}', &base, &empty);
-
-    if (empty)
-        return close_container(c, v, base);
-    for (;;) {
-        const char *key;
-        size_t klen;
-        uint8_t kflags;
-        struct mf_jval *val;
-
-        skip_ws(c);
-        if (c->p >= c->end) {
-            perr(c, "truncated input: object member expected");
-            return NULL;
-        }
-        if (*c->p != '"') {
-            perr(c, "string key expected in object");
-            return NULL;
-        }
-        c->p++;
-        if (parse_string(c, &key, &klen, &kflags) != 0)
-            return NULL;
-        skip_ws(c);
-        if (c->p >= c->end || *c->p != ':') {
-            perr(c, c->p >= c->end ? "truncated input: ':' expected"
-                                   : "':' expected after object key");
-            return NULL;
-        }
-        c->p++;
-        skip_ws(c);
-        val = parse_value(c);
-        if (!val)
-            return NULL;
-        push(c, key, klen, val);
-        switch (next_item(c, '}', "truncated input: '}' expected",
-                          "',' or '}' expected after object member")) {
+        push(c, key, klen, item);
+        switch (next_item(c, close,
+                          obj ? "truncated input: '}' expected"
+                              : "truncated input: ']' expected",
+                          obj ? "',' or '}' expected after object member"
+                              : "',' or ']' expected after array element")) {
         case 1:
             continue;
         case 0:
@@ -1125,7 +1087,7 @@ parse_value(struct pctx *c)
             perr(c, "nesting deeper than %d levels", c->max_depth);
             return NULL;
         }
-        v = *c->p == '{' ? parse_object(c) : parse_array(c);
+        v = parse_container(c);
         c->depth--;
         return v;
     case '"': {

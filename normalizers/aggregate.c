@@ -401,7 +401,8 @@ load_geo(const char *name, struct arule *r, const struct mf_jval *v, char *err,
     return 0;
 }
 
-static const char *const rule_keys[] = {
+#define N_RULE_KEYS 15
+static const char *const rule_keys[N_RULE_KEYS] = {
     "name", "description", "why", "window", "key", "match", "tagged", "count",
     "distinct", "object", "severity", "adjust", "system_actors", "geo", "after",
 };
@@ -415,40 +416,33 @@ static int
 rule_fields(const char *name, const struct mf_jval *t, struct rule_src *s,
             char *err, size_t errsz)
 {
-    size_t i, j;
+    const struct mf_jval *v[N_RULE_KEYS] = { NULL };
+    long bad;
 
     memset(s, 0, sizeof(*s));
     if (!mf_jis_obj(t)) {
         set_err(err, errsz, name, t, "a rule must be a mapping");
         return -1;
     }
-    for (i = 0; i < t->len; i++) {
-        const char *k = t->u.mem[i].key;
-        const struct mf_jval *v = t->u.mem[i].val;
-        bool known = false;
-
-        for (j = 0; j < sizeof(rule_keys) / sizeof(rule_keys[0]); j++)
-            if (strcmp(k, rule_keys[j]) == 0)
-                known = true;
-        if (!known) {
-            set_err(err, errsz, name, v, "unknown rule key '%s'", k);
-            return -1;
-        }
-        if (strcmp(k, "name") == 0) s->name = v;
-        else if (strcmp(k, "description") == 0) s->desc = v;
-        else if (strcmp(k, "window") == 0) s->window = v;
-        else if (strcmp(k, "key") == 0) s->key = v;
-        else if (strcmp(k, "match") == 0) s->match = v;
-        else if (strcmp(k, "tagged") == 0) s->tagged = v;
-        else if (strcmp(k, "count") == 0) s->count = v;
-        else if (strcmp(k, "distinct") == 0) s->distinct = v;
-        else if (strcmp(k, "object") == 0) s->object = v;
-        else if (strcmp(k, "severity") == 0) s->sev = v;
-        else if (strcmp(k, "adjust") == 0) s->adjust = v;
-        else if (strcmp(k, "system_actors") == 0) s->sys = v;
-        else if (strcmp(k, "geo") == 0) s->geo = v;
-        else if (strcmp(k, "after") == 0) s->after = v;
+    if ((bad = mf_rules_pick(t, rule_keys, N_RULE_KEYS, v)) >= 0) {
+        set_err(err, errsz, name, t->u.mem[bad].val, "unknown rule key '%s'",
+                t->u.mem[bad].key);
+        return -1;
     }
+    s->name = v[0];
+    s->desc = v[1];
+    s->window = v[3];
+    s->key = v[4];
+    s->match = v[5];
+    s->tagged = v[6];
+    s->count = v[7];
+    s->distinct = v[8];
+    s->object = v[9];
+    s->sev = v[10];
+    s->adjust = v[11];
+    s->sys = v[12];
+    s->geo = v[13];
+    s->after = v[14];
     return 0;
 }
 
@@ -519,117 +513,138 @@ link_after(struct mf_aggdb *db, const char *name, struct arule *r,
     return 0;
 }
 
+/* The rule's id ("tag/name"), unique, and its description. */
 static int
-load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
-          const struct mf_tagdb *tags, const struct mf_jval *t,
-          size_t first_of_tag, char *err, size_t errsz)
+rule_identity(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
+              const struct mf_jval *t, const struct rule_src *s, struct arule *r,
+              char *err, size_t errsz)
 {
-    struct arule *r = &db->rules[db->n_rules];
-    struct rule_src s;
     char buf[256];
-    int64_t n, base = tag->severity;
     size_t i;
 
-    if (rule_fields(name, t, &s, err, errsz) != 0)
-        return -1;
-    if (!mf_jis_str(s.name) || !valid_rule_name(s.name->u.s)) {
-        set_err(err, errsz, name, s.name ? s.name : t,
+    if (!mf_jis_str(s->name) || !valid_rule_name(s->name->u.s)) {
+        set_err(err, errsz, name, s->name ? s->name : t,
                 "%s: rule name must be lower-case letters, digits, _", tag->id);
         return -1;
     }
-    snprintf(buf, sizeof(buf), "%s/%s", tag->id, s.name->u.s);
+    snprintf(buf, sizeof(buf), "%s/%s", tag->id, s->name->u.s);
     for (i = 0; i < db->n_rules; i++)
         if (strcmp(db->rules[i].id, buf) == 0) {
-            set_err(err, errsz, name, s.name, "duplicate rule '%s'", buf);
+            set_err(err, errsz, name, s->name, "duplicate rule '%s'", buf);
             return -1;
         }
     r->id = mf_rules_strdup(db->rs, buf);
     r->tag = tag;
     r->after = -1;
     r->follower = -1;
-    if (!mf_jis_str(s.desc) || s.desc->len == 0) {
-        set_err(err, errsz, name, s.desc ? s.desc : t, "%s: missing description", r->id);
+    if (!mf_jis_str(s->desc) || s->desc->len == 0) {
+        set_err(err, errsz, name, s->desc ? s->desc : t, "%s: missing description",
+                r->id);
         return -1;
     }
-    r->description = mf_rules_strdup(db->rs, s.desc->u.s);
-    if (s.sev) {
-        if (!get_uint(s.sev, 1, 5, &base)) {
-            set_err(err, errsz, name, s.sev, "%s: severity must be an integer 1..5", r->id);
+    r->description = mf_rules_strdup(db->rs, s->desc->u.s);
+    return 0;
+}
+
+/* What the rule counts (match, tagged), its severity and exclusions. */
+static int
+rule_selection(struct mf_aggdb *db, const char *name, const struct mf_tagdb *tags,
+               const struct mf_jval *t, const struct rule_src *s, struct arule *r,
+               char *err, size_t errsz)
+{
+    int64_t base = r->tag->severity;
+    size_t i;
+
+    if (s->sev) {
+        if (!get_uint(s->sev, 1, 5, &base)) {
+            set_err(err, errsz, name, s->sev, "%s: severity must be an integer 1..5", r->id);
             return -1;
         }
     }
-    if (!s.match && !s.tagged) {
+    if (!s->match && !s->tagged) {
         set_err(err, errsz, name, t, "%s: needs match or tagged (or both)", r->id);
         return -1;
     }
-    for (i = 0; s.match && i < db->n_rules && !r->match; i++)
-        if (db->rules[i].match_src && mf_json_equal(db->rules[i].match_src, s.match))
+    for (i = 0; s->match && i < db->n_rules && !r->match; i++)
+        if (db->rules[i].match_src && mf_json_equal(db->rules[i].match_src, s->match))
             r->match = db->rules[i].match;   /* evaluated once per record */
-    if (s.match && !r->match && !(r->match = mf_rules_compile(db->rs, s.match, err, errsz)))
+    if (s->match && !r->match &&
+        !(r->match = mf_rules_compile(db->rs, s->match, err, errsz)))
         return -1;
-    r->match_src = s.match;
-    r->op_only = mf_jis_obj(s.match) && s.match->len == 1 &&
-                 strcmp(s.match->u.mem[0].key, "operation") == 0;
-    if (s.tagged) {
-        if (!mf_jis_str(s.tagged) || !(r->tagged = mf_tagdb_find(tags, s.tagged->u.s))) {
-            set_err(err, errsz, name, s.tagged, "%s: tagged '%s' is not a tag of the "
-                    "per-event catalogue", r->id, mf_jis_str(s.tagged) ? s.tagged->u.s : "");
+    r->match_src = s->match;
+    r->op_only = mf_jis_obj(s->match) && s->match->len == 1 &&
+                 strcmp(s->match->u.mem[0].key, "operation") == 0;
+    if (s->tagged) {
+        if (!mf_jis_str(s->tagged) || !(r->tagged = mf_tagdb_find(tags, s->tagged->u.s))) {
+            set_err(err, errsz, name, s->tagged, "%s: tagged '%s' is not a tag of the "
+                    "per-event catalogue", r->id,
+                    mf_jis_str(s->tagged) ? s->tagged->u.s : "");
             return -1;
         }
     }
-    if (!(r->sev = mf_rules_compile_severity(db->rs, (int)base, NULL, s.adjust,
+    if (!(r->sev = mf_rules_compile_severity(db->rs, (int)base, NULL, s->adjust,
                                              err, errsz)))
         return -1;
     r->base_sev = (int)base;
-    r->has_adjust = s.adjust != NULL;
-    if (s.sys) {
-        if (!mf_jis_str(s.sys) || (strcmp(s.sys->u.s, "include") != 0 &&
-                                   strcmp(s.sys->u.s, "exclude") != 0)) {
-            set_err(err, errsz, name, s.sys, "%s: system_actors must be include or exclude",
-                    r->id);
+    r->has_adjust = s->adjust != NULL;
+    if (s->sys) {
+        if (!mf_jis_str(s->sys) || (strcmp(s->sys->u.s, "include") != 0 &&
+                                    strcmp(s->sys->u.s, "exclude") != 0)) {
+            set_err(err, errsz, name, s->sys, "%s: system_actors must be include or "
+                    "exclude", r->id);
             return -1;
         }
-        r->include_system = strcmp(s.sys->u.s, "include") == 0;
+        r->include_system = strcmp(s->sys->u.s, "include") == 0;
     }
-    if (s.object) {
-        if (!(r->object_path = compile_field(db, name, s.object, err, errsz)))
-            return -1;
+    return 0;
+}
+
+/* The window, key and threshold of a rule without `after`. */
+static int
+rule_window(struct mf_aggdb *db, const char *name, const struct mf_jval *t,
+            const struct rule_src *s, struct arule *r, char *err, size_t errsz)
+{
+    int64_t n;
+
+    if ((r->window_s = parse_window(s->window)) < 60 || r->window_s > 7 * 86400) {
+        set_err(err, errsz, name, s->window ? s->window : t,
+                "%s: window must be a duration from 1m to 7d (30m, 1h, 1d)", r->id);
+        return -1;
     }
-    if (s.after) {
-        if (link_after(db, name, r, &s, first_of_tag, err, errsz) != 0)
-            return -1;
-    } else {
-        if ((r->window_s = parse_window(s.window)) < 60 || r->window_s > 7 * 86400) {
-            set_err(err, errsz, name, s.window ? s.window : t,
-                    "%s: window must be a duration from 1m to 7d (30m, 1h, 1d)", r->id);
-            return -1;
-        }
-        if (!s.key) {
-            set_err(err, errsz, name, t, "%s: missing key (a list; [] counts per tenant)",
-                    r->id);
-            return -1;
-        }
-        if (load_key(db, name, r, s.key, err, errsz) != 0)
-            return -1;
-        if (s.count) {
-            if (!get_uint(s.count, 1, 1000, &n)) {
-                set_err(err, errsz, name, s.count, "%s: count must be 1..1000", r->id);
-                return -1;
-            }
-            r->count_min = (unsigned)n;
-        }
-        if (s.distinct && load_dims(db, name, r, s.distinct, err, errsz) != 0)
-            return -1;
-        if (s.geo && load_geo(name, r, s.geo, err, errsz) != 0)
-            return -1;
-        if (!s.count && !s.distinct && !s.geo) {
-            set_err(err, errsz, name, t, "%s: needs a threshold (count, distinct or geo)",
-                    r->id);
-            return -1;
-        }
-        if (r->count_min == 0)
-            r->count_min = 1;
+    if (!s->key) {
+        set_err(err, errsz, name, t, "%s: missing key (a list; [] counts per tenant)",
+                r->id);
+        return -1;
     }
+    if (load_key(db, name, r, s->key, err, errsz) != 0)
+        return -1;
+    if (s->count) {
+        if (!get_uint(s->count, 1, 1000, &n)) {
+            set_err(err, errsz, name, s->count, "%s: count must be 1..1000", r->id);
+            return -1;
+        }
+        r->count_min = (unsigned)n;
+    }
+    if (s->distinct && load_dims(db, name, r, s->distinct, err, errsz) != 0)
+        return -1;
+    if (s->geo && load_geo(name, r, s->geo, err, errsz) != 0)
+        return -1;
+    if (!s->count && !s->distinct && !s->geo) {
+        set_err(err, errsz, name, t, "%s: needs a threshold (count, distinct or geo)",
+                r->id);
+        return -1;
+    }
+    if (r->count_min == 0)
+        r->count_min = 1;
+    return 0;
+}
+
+/* The loaded rule r (number db->n_rules) joins the table. */
+static void
+rule_index(struct mf_aggdb *db, struct arule *r)
+{
+    size_t i;
+
     r->sig = rule_sig(r);
     for (i = 0; i < r->n_key; i++) {
         r->key_user = r->key_user || (r->key[i].n == 1 && r->key[i].path[0] == derived_names[1]);
@@ -644,46 +659,93 @@ load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
     if (!(r->match && mf_cond_pinned(r->match)))
         db->every[db->n_rules / 64] |= 1ULL << (db->n_rules % 64);
     db->n_rules++;
+}
+
+static int
+load_rule(struct mf_aggdb *db, const char *name, const struct mf_tag *tag,
+          const struct mf_tagdb *tags, const struct mf_jval *t,
+          size_t first_of_tag, char *err, size_t errsz)
+{
+    struct arule *r = &db->rules[db->n_rules];
+    struct rule_src s;
+
+    if (rule_fields(name, t, &s, err, errsz) != 0 ||
+        rule_identity(db, name, tag, t, &s, r, err, errsz) != 0 ||
+        rule_selection(db, name, tags, t, &s, r, err, errsz) != 0)
+        return -1;
+    if (s.object) {
+        if (!(r->object_path = compile_field(db, name, s.object, err, errsz)))
+            return -1;
+    }
+    if (s.after) {
+        if (link_after(db, name, r, &s, first_of_tag, err, errsz) != 0)
+            return -1;
+    } else if (rule_window(db, name, t, &s, r, err, errsz) != 0) {
+        return -1;
+    }
+    rule_index(db, r);
     return 0;
 }
 
-static const char *const tag_keys[] = {
+enum { AK_RULES = MF_TAGKEY_COMMON, AK_WHY, N_TAG_KEYS };
+static const char *const tag_keys[N_TAG_KEYS] = {
     "id", "title", "area", "severity", "attack", "rules", "why",
 };
+
+/* A tag defined here (not a per-event one): the next of db->tags. */
+static const struct mf_tag *
+define_tag(struct mf_aggdb *db, const char *name, const struct mf_jval *t,
+           const struct mf_jval *const *v, char *err, size_t errsz)
+{
+    struct mf_tag *nt = &db->tags[db->n_tags];
+    const struct mf_jval *id = v[MF_TAGKEY_ID], *at = NULL;
+    char msg[220];
+    size_t i;
+
+    if (!mf_tag_id_valid(id->u.s)) {
+        set_err(err, errsz, name, id, "tag id must be <identity|data|collab|"
+                "device|monitor|behavior>.<name>");
+        return NULL;
+    }
+    nt->id = mf_rules_strdup(db->rs, id->u.s);
+    if (mf_tag_load_info(db->rs, nt, t, v, &at, msg, sizeof(msg)) != 0) {
+        set_err(err, errsz, name, at, "%s", msg);
+        return NULL;
+    }
+    for (i = 0; i < db->n_tags; i++)
+        if (strcmp(db->tags[i].id, nt->id) == 0) {
+            set_err(err, errsz, name, id, "duplicate tag id '%s'", nt->id);
+            return NULL;
+        }
+    db->n_tags++;
+    return nt;
+}
 
 static int
 load_tag(struct mf_aggdb *db, const char *name, const struct mf_tagdb *tags,
          const struct mf_jval *t, char *err, size_t errsz)
 {
-    const struct mf_jval *id = NULL, *title = NULL, *area = NULL, *sev = NULL,
-                         *attack = NULL, *rules = NULL;
+    const struct mf_jval *v[N_TAG_KEYS] = { NULL }, *id, *rules;
+    const struct mf_jval *title, *area, *sev, *attack;
     const struct mf_tag *tag;
-    size_t i, j, first = db->n_rules;
-    int64_t n;
+    size_t i, first = db->n_rules;
+    long bad;
 
     if (!mf_jis_obj(t)) {
         set_err(err, errsz, name, t, "a tag must be a mapping");
         return -1;
     }
-    for (i = 0; i < t->len; i++) {
-        const char *k = t->u.mem[i].key;
-        const struct mf_jval *v = t->u.mem[i].val;
-        bool known = false;
-
-        for (j = 0; j < sizeof(tag_keys) / sizeof(tag_keys[0]); j++)
-            if (strcmp(k, tag_keys[j]) == 0)
-                known = true;
-        if (!known) {
-            set_err(err, errsz, name, v, "unknown key '%s'", k);
-            return -1;
-        }
-        if (strcmp(k, "id") == 0) id = v;
-        else if (strcmp(k, "title") == 0) title = v;
-        else if (strcmp(k, "area") == 0) area = v;
-        else if (strcmp(k, "severity") == 0) sev = v;
-        else if (strcmp(k, "attack") == 0) attack = v;
-        else if (strcmp(k, "rules") == 0) rules = v;
+    if ((bad = mf_rules_pick(t, tag_keys, N_TAG_KEYS, v)) >= 0) {
+        set_err(err, errsz, name, t->u.mem[bad].val, "unknown key '%s'",
+                t->u.mem[bad].key);
+        return -1;
     }
+    id = v[MF_TAGKEY_ID];
+    title = v[MF_TAGKEY_TITLE];
+    area = v[MF_TAGKEY_AREA];
+    sev = v[MF_TAGKEY_SEVERITY];
+    attack = v[MF_TAGKEY_ATTACK];
+    rules = v[AK_RULES];
     if (!mf_jis_str(id)) {
         set_err(err, errsz, name, id ? id : t, "a tag needs an id");
         return -1;
@@ -702,55 +764,8 @@ load_tag(struct mf_aggdb *db, const char *name, const struct mf_tagdb *tags,
                     "come from there; give each rule its severity", id->u.s);
             return -1;
         }
-    } else {
-        struct mf_tag *nt = &db->tags[db->n_tags];
-        const char **list;
-
-        if (!mf_tag_id_valid(id->u.s)) {
-            set_err(err, errsz, name, id, "tag id must be <identity|data|collab|"
-                    "device|monitor|behavior>.<name>");
-            return -1;
-        }
-        nt->id = mf_rules_strdup(db->rs, id->u.s);
-        if (!mf_jis_str(title) || title->len == 0) {
-            set_err(err, errsz, name, title ? title : t, "%s: missing title", nt->id);
-            return -1;
-        }
-        nt->title = mf_rules_strdup(db->rs, title->u.s);
-        if (!mf_jis_str(area) || mf_area_parse(area->u.s, &nt->area) != 0) {
-            set_err(err, errsz, name, area ? area : t, "%s: unknown area '%s'", nt->id,
-                    mf_jis_str(area) ? area->u.s : "");
-            return -1;
-        }
-        if (!get_uint(sev, 1, 5, &n)) {
-            set_err(err, errsz, name, sev ? sev : t, "%s: severity must be an integer 1..5",
-                    nt->id);
-            return -1;
-        }
-        nt->severity = (int)n;
-        if (attack && !mf_jis_arr(attack)) {
-            set_err(err, errsz, name, attack, "%s: attack must be a list", nt->id);
-            return -1;
-        }
-        list = mf_rules_alloc(db->rs, ((attack ? attack->len : 0) + 1) * sizeof(*list));
-        for (i = 0; attack && i < attack->len; i++) {
-            const struct mf_jval *a = attack->u.items[i];
-
-            if (!mf_jis_str(a) || !mf_tag_attack_valid(a->u.s)) {
-                set_err(err, errsz, name, a, "%s: bad ATT&CK technique id", nt->id);
-                return -1;
-            }
-            list[i] = mf_rules_strdup(db->rs, a->u.s);
-        }
-        nt->attack = (const char *const *)list;
-        nt->n_attack = attack ? attack->len : 0;
-        for (i = 0; i < db->n_tags; i++)
-            if (strcmp(db->tags[i].id, nt->id) == 0) {
-                set_err(err, errsz, name, id, "duplicate tag id '%s'", nt->id);
-                return -1;
-            }
-        tag = nt;
-        db->n_tags++;
+    } else if (!(tag = define_tag(db, name, t, v, err, errsz))) {
+        return -1;
     }
     if (!mf_jis_arr(rules) || rules->len == 0) {
         set_err(err, errsz, name, rules ? rules : t, "%s: rules must be a non-empty list",
@@ -849,10 +864,10 @@ mf_aggdb_load(const char *name, const char *text, size_t len,
 {
     struct mf_arena ya;
     struct mf_err yerr;
-    const struct mf_jval *root, *list = NULL, *fields = NULL;
+    const struct mf_jval *root, *list = NULL, *fields = NULL, *at = NULL;
     struct mf_aggdb *db = NULL;
     size_t i, n_rules_max = 0;
-    char err[256] = "";
+    char err[256] = "", msg[220];
     const size_t errsz = sizeof(err);
 
     mf_err_reset(e);
@@ -881,26 +896,9 @@ mf_aggdb_load(const char *name, const char *text, size_t len,
         set_err(err, errsz, name, list ? list : root, "'tags' must be a non-empty list");
         goto fail;
     }
-    if (fields) {
-        const char **fl;
-
-        if (!mf_jis_arr(fields) || fields->len == 0) {
-            set_err(err, errsz, name, fields, "'fields' must be a non-empty list of "
-                    "record fields");
-            goto fail;
-        }
-        fl = mf_rules_alloc(db->rs, fields->len * sizeof(*fl));
-        for (i = 0; i < fields->len; i++) {
-            const struct mf_jval *f = fields->u.items[i];
-
-            if (!mf_jis_str(f) || f->len == 0 || strchr(f->u.s, '.')) {
-                set_err(err, errsz, name, f, "'fields' entries are top-level record "
-                        "field names");
-                goto fail;
-            }
-            fl[i] = mf_rules_strdup(db->rs, f->u.s);
-        }
-        mf_rules_set_fields(db->rs, fl, fields->len);
+    if (fields && mf_rules_load_fields(db->rs, fields, &at, msg, sizeof(msg)) != 0) {
+        set_err(err, errsz, name, at, "%s", msg);
+        goto fail;
     }
     for (i = 0; i < list->len; i++) {
         const struct mf_jval *r = mf_jobj_get(list->u.items[i], "rules");

@@ -168,18 +168,10 @@ ocsf_attacks(struct mf_arena *a, const struct mf_tag *t)
     return arr;
 }
 
-static struct mf_jval *
-ocsf_build(struct mf_arena *a, const struct mf_finding *f)
+/* The class, activity, times and status of a Detection Finding. */
+static void
+ocsf_head(struct mf_arena *a, struct mf_jval *ev, const struct mf_finding *f, int sev)
 {
-    struct mf_jval *ev = mf_jobj(a), *fi = mf_jobj(a), *an = mf_jobj(a),
-                   *md = mf_jobj(a), *prod = mf_jobj(a), *feat = mf_jobj(a),
-                   *cloud = mf_jobj(a), *labels = mf_jarr(a), *profiles = mf_jarr(a),
-                   *rel = mf_jarr(a), *ev_list = mf_jarr(a), *res = mf_jarr(a),
-                   *enr = mf_jarr(a), *en = mf_jobj(a), *end = mf_jobj(a),
-                   *um = mf_jobj(a), *att = mf_jarr(a), *ds = mf_jarr(a);
-    int sev = sev_of(f);
-    size_t i;
-
     set(a, ev, "class_uid", mf_jint(a, 2004));
     set(a, ev, "class_name", s(a, "Detection Finding"));
     set(a, ev, "category_uid", mf_jint(a, 2));
@@ -198,6 +190,14 @@ ocsf_build(struct mf_arena *a, const struct mf_finding *f)
     set(a, ev, "status", s(a, "New"));
     set(a, ev, "is_alert", mf_jbool(a, true));
     set(a, ev, "message", s(a, message(a, f)));
+}
+
+static struct mf_jval *
+ocsf_finding_info(struct mf_arena *a, const struct mf_finding *f)
+{
+    struct mf_jval *fi = mf_jobj(a), *an = mf_jobj(a), *rel = mf_jarr(a),
+                   *ds = mf_jarr(a), *att;
+    size_t i;
 
     set(a, fi, "uid", s(a, f->uid));
     set(a, fi, "title", s(a, f->tag->title));
@@ -232,9 +232,16 @@ ocsf_build(struct mf_arena *a, const struct mf_finding *f)
     if (rel->len)
         set(a, fi, "related_events", rel);
     set(a, fi, "related_events_count", mf_jint(a, (int64_t)f->count));
-    set(a, ev, "finding_info", fi);
+    return fi;
+}
 
-    /* who and from where: one evidence per actor and per address */
+/* who and from where: one evidence per actor and per address; the objects */
+static void
+ocsf_evidences(struct mf_arena *a, struct mf_jval *ev, const struct mf_finding *f)
+{
+    struct mf_jval *ev_list = mf_jarr(a), *res = mf_jarr(a);
+    size_t i;
+
     for (i = 0; i < f->n_actors; i++) {
         struct mf_jval *e = mf_jobj(a), *u = mf_jobj(a);
 
@@ -261,6 +268,12 @@ ocsf_build(struct mf_arena *a, const struct mf_finding *f)
     }
     if (res->len)
         set(a, ev, "resources", res);
+}
+
+static struct mf_jval *
+ocsf_cloud(struct mf_arena *a, const struct mf_finding *f)
+{
+    struct mf_jval *cloud = mf_jobj(a);
 
     set(a, cloud, "provider", s(a, "Microsoft"));
     if (f->tenant[0]) {
@@ -269,7 +282,14 @@ ocsf_build(struct mf_arena *a, const struct mf_finding *f)
         set(a, acct, "uid", s(a, f->tenant));
         set(a, cloud, "account", acct);
     }
-    set(a, ev, "cloud", cloud);
+    return cloud;
+}
+
+static struct mf_jval *
+ocsf_metadata(struct mf_arena *a, const struct mf_finding *f)
+{
+    struct mf_jval *md = mf_jobj(a), *prod = mf_jobj(a), *feat = mf_jobj(a),
+                   *labels = mf_jarr(a), *profiles = mf_jarr(a);
 
     set(a, md, "version", s(a, OCSF_VERSION));
     set(a, prod, "name", s(a, PRODUCT));
@@ -287,25 +307,42 @@ ocsf_build(struct mf_arena *a, const struct mf_finding *f)
     set(a, md, "labels", labels);
     mf_jarr_push(a, profiles, s(a, "cloud"));
     set(a, md, "profiles", profiles);
-    set(a, ev, "metadata", md);
+    return md;
+}
 
-    /* the risk tag as on per-event records */
+/* the risk tag as on per-event records */
+static struct mf_jval *
+ocsf_enrichments(struct mf_arena *a, const struct mf_finding *f, int sev)
+{
+    struct mf_jval *enr = mf_jarr(a), *en = mf_jobj(a), *end = mf_jobj(a),
+                   *ids = mf_jarr(a);
+    size_t i;
+
     set(a, en, "name", s(a, "risk_tag"));
     set(a, en, "value", s(a, f->tag->id));
     set(a, en, "type", s(a, "m365fwd.risk"));
     set(a, end, "area", s(a, mf_area_name(f->tag->area)));
     set(a, end, "severity_id", mf_jint(a, sev));
-    {
-        struct mf_jval *ids = mf_jarr(a);
-
-        for (i = 0; i < f->tag->n_attack && f->tag->attack[i]; i++)
-            mf_jarr_push(a, ids, s(a, f->tag->attack[i]));
-        set(a, end, "attack", ids);
-    }
+    for (i = 0; i < f->tag->n_attack && f->tag->attack[i]; i++)
+        mf_jarr_push(a, ids, s(a, f->tag->attack[i]));
+    set(a, end, "attack", ids);
     set(a, en, "data", end);
     mf_jarr_push(a, enr, en);
-    set(a, ev, "enrichments", enr);
+    return enr;
+}
 
+static struct mf_jval *
+ocsf_build(struct mf_arena *a, const struct mf_finding *f)
+{
+    struct mf_jval *ev = mf_jobj(a), *um = mf_jobj(a);
+    int sev = sev_of(f);
+
+    ocsf_head(a, ev, f, sev);
+    set(a, ev, "finding_info", ocsf_finding_info(a, f));
+    ocsf_evidences(a, ev, f);
+    set(a, ev, "cloud", ocsf_cloud(a, f));
+    set(a, ev, "metadata", ocsf_metadata(a, f));
+    set(a, ev, "enrichments", ocsf_enrichments(a, f, sev));
     set(a, um, "m365fwd", details(a, f, false));
     set(a, ev, "unmapped", um);
     return ev;
@@ -330,18 +367,10 @@ ecs_category(enum mf_area area)
 }
 
 static struct mf_jval *
-ecs_build(struct mf_arena *a, const struct mf_finding *f)
+ecs_event(struct mf_arena *a, const struct mf_finding *f, int sev)
 {
-    struct mf_jval *ev = mf_jobj(a), *e = mf_jobj(a), *rule = mf_jobj(a),
-                   *cat = mf_jarr(a), *typ = mf_jarr(a), *tags = mf_jarr(a),
-                   *m = mf_jobj(a), *risk = mf_jobj(a), *areas = mf_jarr(a),
-                   *rel = mf_jobj(a), *ecs = mf_jobj(a);
-    int sev = sev_of(f);
-    size_t i;
+    struct mf_jval *e = mf_jobj(a), *cat = mf_jarr(a), *typ = mf_jarr(a);
 
-    set(a, ev, "@timestamp", iso(a, f->last_ms));
-    set(a, ecs, "version", s(a, ECS_VERSION));
-    set(a, ev, "ecs", ecs);
     set(a, e, "kind", s(a, "alert"));
     mf_jarr_push(a, cat, s(a, ecs_category(f->tag->area)));
     set(a, e, "category", cat);
@@ -359,36 +388,39 @@ ecs_build(struct mf_arena *a, const struct mf_finding *f)
     set(a, e, "severity", mf_jint(a, sev));
     set(a, e, "risk_score", mf_jreal(a, 20.0 * sev));
     set(a, e, "reason", s(a, f->description));
-    set(a, ev, "event", e);
+    return e;
+}
 
-    set(a, rule, "id", s(a, f->rule));
-    set(a, rule, "name", s(a, f->tag->title));
-    set(a, rule, "description", s(a, f->description));
-    set(a, rule, "category", s(a, mf_area_name(f->tag->area)));
-    set(a, rule, "ruleset", s(a, "m365fwd aggregates"));
-    set(a, ev, "rule", rule);
-    set(a, ev, "message", s(a, message(a, f)));
+static struct mf_jval *
+ecs_threat(struct mf_arena *a, const struct mf_tag *tag)
+{
+    struct mf_jval *th = mf_jobj(a), *tech = mf_jobj(a), *sub = mf_jobj(a),
+                   *tids = mf_jarr(a), *sids = mf_jarr(a);
+    size_t i;
 
-    if (f->tag->n_attack) {
-        struct mf_jval *th = mf_jobj(a), *tech = mf_jobj(a), *sub = mf_jobj(a),
-                       *tids = mf_jarr(a), *sids = mf_jarr(a);
+    set(a, th, "framework", s(a, "MITRE ATT&CK"));
+    for (i = 0; i < tag->n_attack && tag->attack[i]; i++) {
+        const char *id = tag->attack[i], *dot = strchr(id, '.');
 
-        set(a, th, "framework", s(a, "MITRE ATT&CK"));
-        for (i = 0; i < f->tag->n_attack && f->tag->attack[i]; i++) {
-            const char *id = f->tag->attack[i], *dot = strchr(id, '.');
-
-            mf_jarr_push(a, tids, mf_jstrn(a, id, dot ? (size_t)(dot - id) : strlen(id)));
-            if (dot)
-                mf_jarr_push(a, sids, s(a, id));
-        }
-        set(a, tech, "id", tids);
-        if (sids->len) {
-            set(a, sub, "id", sids);
-            set(a, tech, "subtechnique", sub);
-        }
-        set(a, th, "technique", tech);
-        set(a, ev, "threat", th);
+        mf_jarr_push(a, tids, mf_jstrn(a, id, dot ? (size_t)(dot - id) : strlen(id)));
+        if (dot)
+            mf_jarr_push(a, sids, s(a, id));
     }
+    set(a, tech, "id", tids);
+    if (sids->len) {
+        set(a, sub, "id", sids);
+        set(a, tech, "subtechnique", sub);
+    }
+    set(a, th, "technique", tech);
+    return th;
+}
+
+/* user, source, related, organization */
+static void
+ecs_entities(struct mf_arena *a, struct mf_jval *ev, const struct mf_finding *f)
+{
+    struct mf_jval *rel = mf_jobj(a);
+
     if (f->n_actors == 1) {
         struct mf_jval *u = mf_jobj(a);
 
@@ -415,23 +447,51 @@ ecs_build(struct mf_arena *a, const struct mf_finding *f)
         set(a, org, "id", s(a, f->tenant));
         set(a, ev, "organization", org);
     }
-    mf_jarr_push(a, tags, s(a, f->tag->id));
-    set(a, ev, "tags", tags);
+}
+
+static struct mf_jval *
+ecs_m365fwd(struct mf_arena *a, const struct mf_finding *f, int sev)
+{
+    struct mf_jval *m = mf_jobj(a), *risk = mf_jobj(a), *areas = mf_jarr(a),
+                   *d = NULL;
 
     mf_jarr_push(a, areas, s(a, mf_area_name(f->tag->area)));
     set(a, risk, "areas", areas);
     set(a, risk, "severity", mf_jint(a, sev));
     set(a, m, "risk", risk);
-    {
-        struct mf_jval *d = details(a, f, false);
+    d = details(a, f, false);
+    set(a, d, "actors", str_list(a, f->actors, f->n_actors));
+    set(a, d, "objects", str_list(a, f->objects, f->n_objects));
+    set(a, d, "related_events", str_list(a, f->ids, f->n_ids));
+    set(a, d, "related_events_count", mf_jint(a, (int64_t)f->count));
+    set(a, m, "finding", d);
+    return m;
+}
 
-        set(a, d, "actors", str_list(a, f->actors, f->n_actors));
-        set(a, d, "objects", str_list(a, f->objects, f->n_objects));
-        set(a, d, "related_events", str_list(a, f->ids, f->n_ids));
-        set(a, d, "related_events_count", mf_jint(a, (int64_t)f->count));
-        set(a, m, "finding", d);
-    }
-    set(a, ev, "m365fwd", m);
+static struct mf_jval *
+ecs_build(struct mf_arena *a, const struct mf_finding *f)
+{
+    struct mf_jval *ev = mf_jobj(a), *rule = mf_jobj(a), *tags = mf_jarr(a),
+                   *ecs = mf_jobj(a);
+    int sev = sev_of(f);
+
+    set(a, ev, "@timestamp", iso(a, f->last_ms));
+    set(a, ecs, "version", s(a, ECS_VERSION));
+    set(a, ev, "ecs", ecs);
+    set(a, ev, "event", ecs_event(a, f, sev));
+    set(a, rule, "id", s(a, f->rule));
+    set(a, rule, "name", s(a, f->tag->title));
+    set(a, rule, "description", s(a, f->description));
+    set(a, rule, "category", s(a, mf_area_name(f->tag->area)));
+    set(a, rule, "ruleset", s(a, "m365fwd aggregates"));
+    set(a, ev, "rule", rule);
+    set(a, ev, "message", s(a, message(a, f)));
+    if (f->tag->n_attack)
+        set(a, ev, "threat", ecs_threat(a, f->tag));
+    ecs_entities(a, ev, f);
+    mf_jarr_push(a, tags, s(a, f->tag->id));
+    set(a, ev, "tags", tags);
+    set(a, ev, "m365fwd", ecs_m365fwd(a, f, sev));
     return ev;
 }
 

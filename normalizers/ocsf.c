@@ -564,27 +564,18 @@ set_resource(struct bctx *b, struct mf_jval *name, const char *type)
 
 /* ---- class shapes --------------------------------------------------------- */
 
+/* Outcome of a logon comes from Operation and ErrorNumber, not
+ * ResultStatus: record.c already decided it (r->outcome). */
 static void
-shape_authentication(struct bctx *b)
+auth_status(struct bctx *b)
 {
     struct mf_arena *a = b->a;
-    const struct mf_record *r = b->r;
-    struct mf_jval *user = build_actor_user(b, true);
     struct mf_jval *errn = vget(b, "ErrorNumber");
     struct mf_jval *lerr = take_str(b, "LogonError");
-    struct mf_jval *app = take_str(b, "ApplicationId");
-    struct mf_jval *wl = vstr(b, "Workload");
-    struct mf_jval *svc = mf_jobj(a);
-    const char *rt = pstr(b, "ExtendedProperties.RequestType");
     int64_t en = 0;
     bool have_en = errn && mf_jget_int(errn, &en) == 0;
-    int status = 0;
+    int status = (int)b->r->outcome;
 
-    mf_jobj_set_ref(a, b->ev, "user", 4, user ? user : user_named(a, NULL, NULL));
-
-    /* Outcome of a logon comes from Operation and ErrorNumber, not
-     * ResultStatus: record.c already decided it (r->outcome). */
-    status = (int)r->outcome;
     mf_jobj_set_ref(a, b->ev, "status_id", 9, mf_jint(a, status));
     mf_jobj_set_ref(a, b->ev, "status", 6,
                     sref(a, status == 1 ? "Success" : status == 2 ? "Failure" : "Unknown"));
@@ -597,6 +588,17 @@ shape_authentication(struct bctx *b)
     }
     if (lerr)
         mf_jobj_set_ref(a, b->ev, "status_detail", 13, lerr);
+}
+
+/* service, then auth_protocol from ExtendedProperties.RequestType */
+static void
+auth_service(struct bctx *b)
+{
+    struct mf_arena *a = b->a;
+    struct mf_jval *app = take_str(b, "ApplicationId");
+    struct mf_jval *wl = vstr(b, "Workload");
+    struct mf_jval *svc = mf_jobj(a);
+    const char *rt = pstr(b, "ExtendedProperties.RequestType");
 
     if (wl)
         mf_jobj_set_ref(a, svc, "name", 4, wl);
@@ -618,61 +620,86 @@ shape_authentication(struct bctx *b)
             mf_jobj_set_ref(a, b->ev, "auth_protocol", 13, sref(a, rt));
         }
     }
+}
 
-    /* session: DeviceProperties.SessionId (Entra) or SessionId (Exchange) */
-    {
-        const char *sid = pstr(b, "DeviceProperties.SessionId");
-        struct mf_jval *xs = sid ? NULL : take_str(b, "SessionId");
-        if (sid || xs) {
-            struct mf_jval *s = mf_jobj(a);
-            mf_jobj_set_ref(a, s, "uid", 3, xs ? xs : sref(a, sid));
-            mf_jobj_set_ref(a, b->ev, "session", 7, s);
-        }
+/* session: DeviceProperties.SessionId (Entra) or SessionId (Exchange) */
+static void
+auth_session(struct bctx *b)
+{
+    struct mf_arena *a = b->a;
+    const char *sid = pstr(b, "DeviceProperties.SessionId");
+    struct mf_jval *xs = sid ? NULL : take_str(b, "SessionId");
+
+    if (sid || xs) {
+        struct mf_jval *s = mf_jobj(a);
+        mf_jobj_set_ref(a, s, "uid", 3, xs ? xs : sref(a, sid));
+        mf_jobj_set_ref(a, b->ev, "session", 7, s);
     }
+}
 
-    /* device from DeviceProperties (host profile). device needs type_id and
-     * one of uid/name/ip. */
-    {
-        const struct mf_jval *dp = vget(b, "DeviceProperties");
-        const char *did = pstr(b, "DeviceProperties.Id");
-        const char *dname = pstr(b, "DeviceProperties.DisplayName");
-        const char *os = pstr(b, "DeviceProperties.OS");
-        const char *comp = pstr(b, "DeviceProperties.IsCompliant");
-        const char *man = pstr(b, "DeviceProperties.IsCompliantAndManaged");
-        struct mf_jval *d;
+static struct mf_jval *
+device_os(struct mf_arena *a, const char *os)
+{
+    struct mf_jval *o = mf_jobj(a);
+    int tid = 99;
 
-        if (mf_jis_obj(dp) && (did || dname || is_ip(r->client_ip))) {
-            d = mf_jobj(a);
-            mf_jobj_set_ref(a, d, "type_id", 7, mf_jint(a, 0));
-            mf_jobj_set_ref(a, d, "type", 4, sref(a, "Unknown"));
-            if (did)
-                mf_jobj_set_ref(a, d, "uid", 3, sref(a, did));
-            if (dname)
-                mf_jobj_set_ref(a, d, "name", 4, sref(a, dname));
-            if (!did && !dname)
-                mf_jobj_set_ref(a, d, "ip", 2, mf_jstr(a, r->client_ip));
-            if (os) {
-                struct mf_jval *o = mf_jobj(a);
-                int tid = 99;
-                for (size_t i = 0; i < sizeof k_os_types / sizeof k_os_types[0]; i++)
-                    if (strncasecmp(os, k_os_types[i].prefix, strlen(k_os_types[i].prefix)) == 0) {
-                        tid = k_os_types[i].type_id;
-                        break;
-                    }
-                mf_jobj_set_ref(a, o, "name", 4, sref(a, os));
-                mf_jobj_set_ref(a, o, "type_id", 7, mf_jint(a, tid));
-                mf_jobj_set_ref(a, d, "os", 2, o);
-            }
-            if (comp && (strcasecmp(comp, "true") == 0 || strcasecmp(comp, "false") == 0))
-                mf_jobj_set_ref(a, d, "is_compliant", 12,
-                                mf_jbool(a, strcasecmp(comp, "true") == 0));
-            if (man && (strcasecmp(man, "true") == 0 || strcasecmp(man, "false") == 0))
-                mf_jobj_set_ref(a, d, "is_managed", 10,
-                                mf_jbool(a, strcasecmp(man, "true") == 0));
-            mf_jobj_set_ref(a, b->ev, "device", 6, d);
-            b->host_profile = true;
+    for (size_t i = 0; i < sizeof k_os_types / sizeof k_os_types[0]; i++)
+        if (strncasecmp(os, k_os_types[i].prefix, strlen(k_os_types[i].prefix)) == 0) {
+            tid = k_os_types[i].type_id;
+            break;
         }
-    }
+    mf_jobj_set_ref(a, o, "name", 4, sref(a, os));
+    mf_jobj_set_ref(a, o, "type_id", 7, mf_jint(a, tid));
+    return o;
+}
+
+/* device from DeviceProperties (host profile). device needs type_id and
+ * one of uid/name/ip. */
+static void
+auth_device(struct bctx *b)
+{
+    struct mf_arena *a = b->a;
+    const struct mf_jval *dp = vget(b, "DeviceProperties");
+    const char *did = pstr(b, "DeviceProperties.Id");
+    const char *dname = pstr(b, "DeviceProperties.DisplayName");
+    const char *os = pstr(b, "DeviceProperties.OS");
+    const char *comp = pstr(b, "DeviceProperties.IsCompliant");
+    const char *man = pstr(b, "DeviceProperties.IsCompliantAndManaged");
+    struct mf_jval *d;
+
+    if (!mf_jis_obj(dp) || !(did || dname || is_ip(b->r->client_ip)))
+        return;
+    d = mf_jobj(a);
+    mf_jobj_set_ref(a, d, "type_id", 7, mf_jint(a, 0));
+    mf_jobj_set_ref(a, d, "type", 4, sref(a, "Unknown"));
+    if (did)
+        mf_jobj_set_ref(a, d, "uid", 3, sref(a, did));
+    if (dname)
+        mf_jobj_set_ref(a, d, "name", 4, sref(a, dname));
+    if (!did && !dname)
+        mf_jobj_set_ref(a, d, "ip", 2, mf_jstr(a, b->r->client_ip));
+    if (os)
+        mf_jobj_set_ref(a, d, "os", 2, device_os(a, os));
+    if (comp && (strcasecmp(comp, "true") == 0 || strcasecmp(comp, "false") == 0))
+        mf_jobj_set_ref(a, d, "is_compliant", 12,
+                        mf_jbool(a, strcasecmp(comp, "true") == 0));
+    if (man && (strcasecmp(man, "true") == 0 || strcasecmp(man, "false") == 0))
+        mf_jobj_set_ref(a, d, "is_managed", 10,
+                        mf_jbool(a, strcasecmp(man, "true") == 0));
+    mf_jobj_set_ref(a, b->ev, "device", 6, d);
+    b->host_profile = true;
+}
+
+static void
+shape_authentication(struct bctx *b)
+{
+    struct mf_jval *user = build_actor_user(b, true);
+
+    mf_jobj_set_ref(b->a, b->ev, "user", 4, user ? user : user_named(b->a, NULL, NULL));
+    auth_status(b);
+    auth_service(b);
+    auth_session(b);
+    auth_device(b);
 }
 
 /* "Update user." that changes StrongAuthentication* is an MFA change
@@ -1306,6 +1333,91 @@ build_metadata(struct bctx *b, const struct mf_tag_hits *tags,
     return md;
 }
 
+/* class, activity, type, time and severity members */
+static void
+add_class_members(struct bctx *b, const struct ocsf_class *cls, int act)
+{
+    struct mf_arena *a = b->a;
+    struct mf_jval *ev = b->ev;
+    const char *aname = act == 99 ? "Other" : act == 0 ? "Unknown"
+                      : cls->act_name[act] ? cls->act_name[act] : "Other";
+
+    mf_jobj_add_ref(a, ev, "class_uid", 9, mf_jint(a, cls->uid));
+    mf_jobj_add_ref(a, ev, "class_name", 10, sref(a, cls->name));
+    mf_jobj_add_ref(a, ev, "category_uid", 12, mf_jint(a, cls->category_uid));
+    mf_jobj_add_ref(a, ev, "category_name", 13, sref(a, cls->category_name));
+    mf_jobj_add_ref(a, ev, "activity_id", 11, mf_jint(a, act));
+    mf_jobj_add_ref(a, ev, "activity_name", 13, sref(a, aname));
+    mf_jobj_add_ref(a, ev, "type_uid", 8, mf_jint(a, (int64_t)cls->uid * 100 + act));
+    mf_jobj_add_ref(a, ev, "type_name", 9,
+                    mf_jstr(a, mf_arena_printf(a, "%s: %s", cls->name, aname)));
+    mf_jobj_add_ref(a, ev, "time", 4, mf_jint(a, b->r->time_ms));
+    mf_jobj_add_ref(a, ev, "severity_id", 11, mf_jint(a, b->severity));
+    mf_jobj_add_ref(a, ev, "severity", 8, sref(a, severity_name(b->severity)));
+}
+
+/* actor, src_endpoint and user agent, as the class shape asks */
+static void
+add_actor_members(struct bctx *b, const struct shape *sh)
+{
+    struct mf_arena *a = b->a;
+
+    if (sh->flags & SH_ACTOR) {
+        struct mf_jval *u = build_actor_user(b, true);
+        if (u || (sh->flags & SH_NEED_ACTOR)) {
+            struct mf_jval *actor = mf_jobj(a);
+            if (u)
+                mf_jobj_set_ref(a, actor, "user", 4, u);
+            else
+                mf_jobj_set_ref(a, actor, "app_name", 8,
+                                sref(a, b->r->workload ? b->r->workload : "Microsoft 365"));
+            mf_jobj_add_ref(a, b->ev, "actor", 5, actor);
+        }
+    }
+    if (sh->flags & SH_SRC) {
+        struct mf_jval *src = build_src_endpoint(b);
+        if (!src && (sh->flags & SH_NEED_SRC)) {
+            src = mf_jobj(a);
+            mf_jobj_set_ref(a, src, "name", 4, sref(a, "unknown"));
+        }
+        if (src)
+            mf_jobj_add_ref(a, b->ev, "src_endpoint", 12, src);
+    }
+    if (sh->flags & SH_HTTP)
+        set_user_agent(b);
+}
+
+/* cloud (profile "cloud") */
+static struct mf_jval *
+build_cloud(struct mf_arena *a, const struct mf_record *r)
+{
+    struct mf_jval *cloud = mf_jobj(a);
+
+    mf_jobj_set_ref(a, cloud, "provider", 8, sref(a, VENDOR_NAME));
+    if (r->tenant && *r->tenant) {
+        struct mf_jval *acct = mf_jobj(a);
+        mf_jobj_set_ref(a, acct, "uid", 3, sref(a, r->tenant));
+        mf_jobj_set_ref(a, cloud, "account", 7, acct);
+    }
+    return cloud;
+}
+
+/* everything not consumed */
+static struct mf_jval *
+build_unmapped(struct mf_arena *a, const struct mf_record *r)
+{
+    struct mf_jval *um = mf_jobj(a);
+
+    if (mf_jis_obj(r->view)) {
+        for (size_t i = 0; i < r->view->len; i++) {
+            struct mf_jmem *mm = &r->view->u.mem[i];
+            if (!(mm->val->flags & MF_JF_USED))
+                mf_jobj_add_ref(a, um, mm->key, mm->klen, mm->val);
+        }
+    }
+    return um;
+}
+
 struct mf_jval *
 mf_ocsf_build(const struct mf_ocsf_map *m, const struct mf_record *r,
               const struct mf_tag_hits *tags, bool keep_raw)
@@ -1318,8 +1430,6 @@ mf_ocsf_build(const struct mf_ocsf_map *m, const struct mf_record *r,
     struct mf_jval *labels, *enr, *um;
     const struct ocsf_class *cls;
     const struct shape *sh;
-    const char *aname;
-    int act;
 
     select_class(m, r, &bc.sel);
     cls = bc.sel.cls;
@@ -1329,84 +1439,25 @@ mf_ocsf_build(const struct mf_ocsf_map *m, const struct mf_record *r,
     /* class-specific part first: it may change activity/severity/profiles */
     bc.ev = body;
     sh->fn(b);
-    act = bc.sel.activity;
-    aname = act == 99 ? "Other" : act == 0 ? "Unknown"
-          : cls->act_name[act] ? cls->act_name[act] : "Other";
 
     bc.ev = ev;
-    mf_jobj_add_ref(a, ev, "class_uid", 9, mf_jint(a, cls->uid));
-    mf_jobj_add_ref(a, ev, "class_name", 10, sref(a, cls->name));
-    mf_jobj_add_ref(a, ev, "category_uid", 12, mf_jint(a, cls->category_uid));
-    mf_jobj_add_ref(a, ev, "category_name", 13, sref(a, cls->category_name));
-    mf_jobj_add_ref(a, ev, "activity_id", 11, mf_jint(a, act));
-    mf_jobj_add_ref(a, ev, "activity_name", 13, sref(a, aname));
-    mf_jobj_add_ref(a, ev, "type_uid", 8, mf_jint(a, (int64_t)cls->uid * 100 + act));
-    mf_jobj_add_ref(a, ev, "type_name", 9,
-                    mf_jstr(a, mf_arena_printf(a, "%s: %s", cls->name, aname)));
-    mf_jobj_add_ref(a, ev, "time", 4, mf_jint(a, r->time_ms));
-    mf_jobj_add_ref(a, ev, "severity_id", 11, mf_jint(a, bc.severity));
-    mf_jobj_add_ref(a, ev, "severity", 8, sref(a, severity_name(bc.severity)));
-
+    add_class_members(b, cls, bc.sel.activity);
     if (!(sh->flags & SH_FINDING) && !mf_jobj_get(body, "status_id"))
         set_outcome_status(b);
-
-    /* actor */
-    if (sh->flags & SH_ACTOR) {
-        struct mf_jval *u = build_actor_user(b, true);
-        if (u || (sh->flags & SH_NEED_ACTOR)) {
-            struct mf_jval *actor = mf_jobj(a);
-            if (u)
-                mf_jobj_set_ref(a, actor, "user", 4, u);
-            else
-                mf_jobj_set_ref(a, actor, "app_name", 8,
-                                sref(a, r->workload ? r->workload : "Microsoft 365"));
-            mf_jobj_add_ref(a, ev, "actor", 5, actor);
-        }
-    }
-    if (sh->flags & SH_SRC) {
-        struct mf_jval *src = build_src_endpoint(b);
-        if (!src && (sh->flags & SH_NEED_SRC)) {
-            src = mf_jobj(a);
-            mf_jobj_set_ref(a, src, "name", 4, sref(a, "unknown"));
-        }
-        if (src)
-            mf_jobj_add_ref(a, ev, "src_endpoint", 12, src);
-    }
-    if (sh->flags & SH_HTTP)
-        set_user_agent(b);
+    add_actor_members(b, sh);
 
     /* class body */
     for (size_t i = 0; i < body->len; i++) {
         struct mf_jmem *mm = &body->u.mem[i];
         mf_jobj_set_ref(a, ev, mm->key, mm->klen, mm->val);
     }
-
-    /* cloud (profile "cloud") */
-    {
-        struct mf_jval *cloud = mf_jobj(a);
-        mf_jobj_set_ref(a, cloud, "provider", 8, sref(a, VENDOR_NAME));
-        if (r->tenant && *r->tenant) {
-            struct mf_jval *acct = mf_jobj(a);
-            mf_jobj_set_ref(a, acct, "uid", 3, sref(a, r->tenant));
-            mf_jobj_set_ref(a, cloud, "account", 7, acct);
-        }
-        mf_jobj_add_ref(a, ev, "cloud", 5, cloud);
-    }
+    mf_jobj_add_ref(a, ev, "cloud", 5, build_cloud(a, r));
 
     enr = build_enrichments(a, tags, &labels);
     mf_jobj_add_ref(a, ev, "metadata", 8, build_metadata(b, tags, labels));
     if (enr->len > 0)
         mf_jobj_add_ref(a, ev, "enrichments", 11, enr);
-
-    /* everything not consumed */
-    um = mf_jobj(a);
-    if (mf_jis_obj(r->view)) {
-        for (size_t i = 0; i < r->view->len; i++) {
-            struct mf_jmem *mm = &r->view->u.mem[i];
-            if (!(mm->val->flags & MF_JF_USED))
-                mf_jobj_add_ref(a, um, mm->key, mm->klen, mm->val);
-        }
-    }
+    um = build_unmapped(a, r);
     if (um->len > 0)
         mf_jobj_add_ref(a, ev, "unmapped", 8, um);
     if (keep_raw && r->src)

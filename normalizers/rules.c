@@ -195,28 +195,36 @@ compile_re(struct mf_rules *rs, const struct mf_jval *v, char *err,
     return re;
 }
 
+/* A scalar or a list: its items (*one holds the scalar). 0 with an error
+ * for an empty list. */
+static size_t
+scalar_items(struct mf_rules *rs, const struct mf_jval *v,
+             const struct mf_jval **one, const struct mf_jval *const **items,
+             char *err, size_t errsz)
+{
+    if (mf_jis_arr(v)) {
+        *items = (const struct mf_jval *const *)v->u.items;
+        if (v->len == 0)
+            set_err(rs, v, err, errsz, "empty list");
+        return v->len;
+    }
+    *one = v;
+    *items = one;
+    return 1;
+}
+
 /* Scalar or list of scalars -> array of strings (lower-cased if asked). */
 static const char **
 compile_strs(struct mf_rules *rs, const struct mf_jval *v, size_t *n,
              bool lower, char *err, size_t errsz)
 {
-    const struct mf_jval *one[1];
+    const struct mf_jval *one;
     const struct mf_jval *const *items;
     const char **out;
     size_t cnt, i;
 
-    if (mf_jis_arr(v)) {
-        items = (const struct mf_jval *const *)v->u.items;
-        cnt = v->len;
-    } else {
-        one[0] = v;
-        items = one;
-        cnt = 1;
-    }
-    if (cnt == 0) {
-        set_err(rs, v, err, errsz, "empty list");
+    if ((cnt = scalar_items(rs, v, &one, &items, err, errsz)) == 0)
         return NULL;
-    }
     out = mf_arena_alloc(&rs->arena, cnt * sizeof(*out));
     for (i = 0; i < cnt; i++) {
         size_t len;
@@ -244,23 +252,13 @@ static int *
 compile_ints(struct mf_rules *rs, const struct mf_jval *v, size_t *n,
              char *err, size_t errsz)
 {
-    const struct mf_jval *one[1];
+    const struct mf_jval *one;
     const struct mf_jval *const *items;
     int *out;
     size_t cnt, i;
 
-    if (mf_jis_arr(v)) {
-        items = (const struct mf_jval *const *)v->u.items;
-        cnt = v->len;
-    } else {
-        one[0] = v;
-        items = one;
-        cnt = 1;
-    }
-    if (cnt == 0) {
-        set_err(rs, v, err, errsz, "empty list");
+    if ((cnt = scalar_items(rs, v, &one, &items, err, errsz)) == 0)
         return NULL;
-    }
     out = mf_arena_alloc(&rs->arena, cnt * sizeof(*out));
     for (i = 0; i < cnt; i++) {
         int64_t x;
@@ -341,6 +339,57 @@ compile_path(struct mf_rules *rs, const struct mf_jval *v, char *err,
     return s;
 }
 
+/* ---- tables ----------------------------------------------------------- */
+
+long
+mf_rules_pick(const struct mf_jval *t, const char *const *keys, size_t n,
+              const struct mf_jval **vals)
+{
+    size_t i, j;
+
+    for (i = 0; i < t->len; i++) {
+        for (j = 0; j < n; j++)
+            if (strcmp(t->u.mem[i].key, keys[j]) == 0)
+                break;
+        if (j == n)
+            return (long)i;
+        vals[j] = t->u.mem[i].val;
+    }
+    return -1;
+}
+
+static int
+table_fail(const struct mf_jval **at, const struct mf_jval *where, char *msg,
+           size_t msgsz, const char *text)
+{
+    *at = where;
+    snprintf(msg, msgsz, "%s", text);
+    return -1;
+}
+
+int
+mf_rules_load_fields(struct mf_rules *rs, const struct mf_jval *fields,
+                     const struct mf_jval **at, char *msg, size_t msgsz)
+{
+    const char **list;
+    size_t i;
+
+    if (!mf_jis_arr(fields) || fields->len == 0)
+        return table_fail(at, fields, msg, msgsz,
+                          "'fields' must be a non-empty list of record fields");
+    list = mf_rules_alloc(rs, fields->len * sizeof(*list));
+    for (i = 0; i < fields->len; i++) {
+        const struct mf_jval *f = fields->u.items[i];
+
+        if (!mf_jis_str(f) || f->len == 0 || strchr(f->u.s, '.'))
+            return table_fail(at, f, msg, msgsz,
+                              "'fields' entries are top-level record field names");
+        list[i] = mf_rules_strdup(rs, f->u.s);
+    }
+    mf_rules_set_fields(rs, list, fields->len);
+    return 0;
+}
+
 /* ---- compile ---------------------------------------------------------- */
 
 static const char *const primary_keys[] = {
@@ -370,94 +419,61 @@ static const struct mf_cond *compile_cond(struct mf_rules *rs,
                                           const struct mf_jval *node,
                                           char *err, size_t errsz, int depth);
 
+/* One operator of a field condition (op->kind set). */
 static int
-compile_field(struct mf_rules *rs, struct mf_cond *c,
-              const struct mf_jval *node, char *err, size_t errsz)
+compile_fop(struct mf_rules *rs, struct mf_cond *c, struct fop *op,
+            const struct mf_jval *v, char *err, size_t errsz)
 {
-    size_t i, n_ops = 0;
-    bool have_exists = false, exists_val = true;
+    bool b;
 
-    c->ops = mf_arena_calloc(&rs->arena, node->len * sizeof(*c->ops));
-    for (i = 0; i < node->len; i++) {
-        const char *k = node->u.mem[i].key;
-        const struct mf_jval *v = node->u.mem[i].val;
-        struct fop *op;
-        int ki;
-
-        if (strcmp(k, "field") == 0) {
-            c->path = compile_path(rs, v, err, errsz);
-            if (!c->path)
+    switch (op->kind) {
+    case F_NONEMPTY:
+        if (compile_bool(rs, v, &b, err, errsz) != 0)
+            return -1;
+        if (!b) {
+            /* "nonempty: false" = no non-empty value */
+            if (c->negate) {
+                set_err(rs, v, err, errsz, "only one negated operator per field");
                 return -1;
-            continue;
+            }
+            c->negate = true;
         }
-        if (strcmp(k, "exists") == 0) {
-            if (compile_bool(rs, v, &exists_val, err, errsz) != 0)
-                return -1;
-            have_exists = true;
-            continue;
-        }
-        ki = key_index(fop_keys, N_FOP, k);
-        if (ki < 0) {
-            set_err(rs, v, err, errsz, "unknown field operator '%s'", k);
+        break;
+    case F_MATCHES:
+        op->re = compile_re(rs, v, err, errsz);
+        return op->re ? 0 : -1;
+    case F_EQUALS:
+    case F_CONTAINS:
+        op->strs = compile_strs(rs, v, &op->n, false, err, errsz);
+        return op->strs ? 0 : -1;
+    case F_GT:
+    case F_GE:
+    case F_LT:
+    case F_LE:
+    case F_MIN_LEN:
+    case F_MAX_LEN:
+        return compile_number(rs, v, &op->num, err, errsz);
+    case F_EXTERNAL:
+        if (compile_bool(rs, v, &b, err, errsz) != 0)
+            return -1;
+        if (!b) {
+            set_err(rs, v, err, errsz, "'external' only takes true (use not)");
             return -1;
         }
-        op = &c->ops[n_ops];
-        op->kind = (enum fop_kind)ki;
-        switch (op->kind) {
-        case F_NONEMPTY: {
-            bool b;
-
-            if (compile_bool(rs, v, &b, err, errsz) != 0)
-                return -1;
-            if (!b) {
-                /* "nonempty: false" = no non-empty value */
-                if (c->negate) {
-                    set_err(rs, v, err, errsz, "only one negated operator per field");
-                    return -1;
-                }
-                c->negate = true;
-            }
-            break;
-        }
-        case F_EQUALS:
-        case F_CONTAINS:
-            op->strs = compile_strs(rs, v, &op->n, false, err, errsz);
-            if (!op->strs)
-                return -1;
-            break;
-        case F_MATCHES:
-            op->re = compile_re(rs, v, err, errsz);
-            if (!op->re)
-                return -1;
-            break;
-        case F_GT:
-        case F_GE:
-        case F_LT:
-        case F_LE:
-        case F_MIN_LEN:
-        case F_MAX_LEN:
-            if (compile_number(rs, v, &op->num, err, errsz) != 0)
-                return -1;
-            break;
-        case F_EXTERNAL: {
-            bool b;
-
-            if (compile_bool(rs, v, &b, err, errsz) != 0)
-                return -1;
-            if (!b) {
-                set_err(rs, v, err, errsz, "'external' only takes true (use not)");
-                return -1;
-            }
-            break;
-        }
-        case F_EQUALS_FIELD:
-            op->path = compile_path(rs, v, err, errsz);
-            if (!op->path)
-                return -1;
-            break;
-        }
-        n_ops++;
+        break;
+    case F_EQUALS_FIELD:
+        op->path = compile_path(rs, v, err, errsz);
+        return op->path ? 0 : -1;
     }
+    return 0;
+}
+
+/* The operators of a field condition agree with each other. */
+static int
+check_field(struct mf_rules *rs, struct mf_cond *c, const struct mf_jval *node,
+            size_t n_ops, bool have_exists, bool exists_val, char *err,
+            size_t errsz)
+{
     if (!c->path) {
         set_err(rs, node, err, errsz, "field condition without 'field'");
         return -1;
@@ -482,24 +498,53 @@ compile_field(struct mf_rules *rs, struct mf_cond *c,
     return 0;
 }
 
-static const struct mf_cond *
-compile_cond(struct mf_rules *rs, const struct mf_jval *node, char *err,
-             size_t errsz, int depth)
+static int
+compile_field(struct mf_rules *rs, struct mf_cond *c,
+              const struct mf_jval *node, char *err, size_t errsz)
 {
-    struct mf_cond *c;
-    const char *primary = NULL;
-    const struct mf_jval *pv = NULL;
+    size_t i, n_ops = 0;
+    bool have_exists = false, exists_val = true;
+
+    c->ops = mf_arena_calloc(&rs->arena, node->len * sizeof(*c->ops));
+    for (i = 0; i < node->len; i++) {
+        const char *k = node->u.mem[i].key;
+        const struct mf_jval *v = node->u.mem[i].val;
+        int ki;
+
+        if (strcmp(k, "field") == 0) {
+            c->path = compile_path(rs, v, err, errsz);
+            if (!c->path)
+                return -1;
+            continue;
+        }
+        if (strcmp(k, "exists") == 0) {
+            if (compile_bool(rs, v, &exists_val, err, errsz) != 0)
+                return -1;
+            have_exists = true;
+            continue;
+        }
+        ki = key_index(fop_keys, N_FOP, k);
+        if (ki < 0) {
+            set_err(rs, v, err, errsz, "unknown field operator '%s'", k);
+            return -1;
+        }
+        c->ops[n_ops].kind = (enum fop_kind)ki;
+        if (compile_fop(rs, c, &c->ops[n_ops], v, err, errsz) != 0)
+            return -1;
+        n_ops++;
+    }
+    return check_field(rs, c, node, n_ops, have_exists, exists_val, err, errsz);
+}
+
+/* The one primary key of a condition mapping: its index, *primary and *pv;
+ * -1 with an error. */
+static int
+cond_primary(struct mf_rules *rs, const struct mf_jval *node, const char **primary,
+             const struct mf_jval **pv, char *err, size_t errsz)
+{
     size_t i;
     int pk = -1;
 
-    if (depth > 32) {
-        set_err(rs, node, err, errsz, "conditions nested too deeply");
-        return NULL;
-    }
-    if (!mf_jis_obj(node) || node->len == 0) {
-        set_err(rs, node, err, errsz, "a condition must be a non-empty mapping");
-        return NULL;
-    }
     for (i = 0; i < node->len; i++) {
         const char *k = node->u.mem[i].key;
         int ki = key_index(primary_keys, N_PRIMARY, k);
@@ -510,105 +555,147 @@ compile_cond(struct mf_rules *rs, const struct mf_jval *node, char *err,
                 continue;   /* checked by compile_field */
             set_err(rs, node->u.mem[i].val, err, errsz,
                     "unknown primitive '%s'", k);
-            return NULL;
+            return -1;
         }
-        if (primary) {
+        if (*primary) {
             set_err(rs, node->u.mem[i].val, err, errsz,
-                    "'%s' and '%s' in one condition (use all:)", primary, k);
-            return NULL;
+                    "'%s' and '%s' in one condition (use all:)", *primary, k);
+            return -1;
         }
-        primary = k;
+        *primary = k;
         pk = ki;
-        pv = node->u.mem[i].val;
+        *pv = node->u.mem[i].val;
     }
-    if (!primary) {
+    if (!*primary) {
         set_err(rs, node, err, errsz, "field operator without 'field'");
+        return -1;
+    }
+    return pk;
+}
+
+static int
+compile_outcome(struct mf_rules *rs, struct mf_cond *c, const struct mf_jval *pv,
+                char *err, size_t errsz)
+{
+    const char **names = compile_strs(rs, pv, &c->n, true, err, errsz);
+    size_t i;
+
+    if (!names)
+        return -1;
+    c->ints = mf_arena_alloc(&rs->arena, c->n * sizeof(int));
+    for (i = 0; i < c->n; i++) {
+        if (strcmp(names[i], "success") == 0)
+            c->ints[i] = MF_OUTCOME_SUCCESS;
+        else if (strcmp(names[i], "failure") == 0)
+            c->ints[i] = MF_OUTCOME_FAILURE;
+        else if (strcmp(names[i], "unknown") == 0)
+            c->ints[i] = MF_OUTCOME_UNKNOWN;
+        else {
+            set_err(rs, pv, err, errsz,
+                    "outcome must be success, failure or unknown");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* any, all (a non-empty list of conditions), not (one). */
+static int
+compile_kids(struct mf_rules *rs, struct mf_cond *c, const char *primary,
+             const struct mf_jval *pv, char *err, size_t errsz, int depth)
+{
+    size_t i;
+
+    if (c->kind == C_NOT) {
+        c->n = 1;
+        c->kids = mf_arena_alloc(&rs->arena, sizeof(*c->kids));
+        c->kids[0] = compile_cond(rs, pv, err, errsz, depth + 1);
+        return c->kids[0] ? 0 : -1;
+    }
+    if (!mf_jis_arr(pv) || pv->len == 0) {
+        set_err(rs, pv, err, errsz, "'%s' needs a non-empty list", primary);
+        return -1;
+    }
+    c->n = pv->len;
+    c->kids = mf_arena_alloc(&rs->arena, c->n * sizeof(*c->kids));
+    for (i = 0; i < c->n; i++) {
+        c->kids[i] = compile_cond(rs, pv->u.items[i], err, errsz, depth + 1);
+        if (!c->kids[i])
+            return -1;
+    }
+    return 0;
+}
+
+/* The value of the primary key pv, by kind. */
+static int
+compile_primary(struct mf_rules *rs, struct mf_cond *c, const char *primary,
+                const struct mf_jval *pv, const struct mf_jval *node, char *err,
+                size_t errsz, int depth)
+{
+    size_t i;
+
+    switch (c->kind) {
+    case C_OPERATION:
+        c->strs = compile_strs(rs, pv, &c->n, true, err, errsz);
+        if (!c->strs)
+            return -1;
+        for (i = 0; i < c->n; i++)
+            if (strlen(c->strs[i]) >= MF_RULES_OP_MAX) {
+                set_err(rs, pv, err, errsz, "operation name too long");
+                return -1;
+            }
+        return 0;
+    case C_WORKLOAD:
+        c->strs = compile_strs(rs, pv, &c->n, false, err, errsz);
+        return c->strs ? 0 : -1;
+    case C_OPERATION_RE:
+        c->re = compile_re(rs, pv, err, errsz);
+        return c->re ? 0 : -1;
+    case C_RECORD_TYPE:
+    case C_USER_TYPE:
+        c->ints = compile_ints(rs, pv, &c->n, err, errsz);
+        return c->ints ? 0 : -1;
+    case C_OUTCOME:
+        return compile_outcome(rs, c, pv, err, errsz);
+    case C_SYSTEM_ACTOR:
+        return compile_bool(rs, pv, &c->flag, err, errsz);
+    case C_FIELD:
+        return compile_field(rs, c, node, err, errsz);
+    case C_ANY:
+    case C_ALL:
+    case C_NOT:
+        return compile_kids(rs, c, primary, pv, err, errsz, depth);
+    }
+    return 0;
+}
+
+static const struct mf_cond *
+compile_cond(struct mf_rules *rs, const struct mf_jval *node, char *err,
+             size_t errsz, int depth)
+{
+    struct mf_cond *c;
+    const char *primary = NULL;
+    const struct mf_jval *pv = NULL;
+    int pk;
+
+    if (depth > 32) {
+        set_err(rs, node, err, errsz, "conditions nested too deeply");
         return NULL;
     }
+    if (!mf_jis_obj(node) || node->len == 0) {
+        set_err(rs, node, err, errsz, "a condition must be a non-empty mapping");
+        return NULL;
+    }
+    if ((pk = cond_primary(rs, node, &primary, &pv, err, errsz)) < 0)
+        return NULL;
     c = mf_arena_calloc(&rs->arena, sizeof(*c));
     c->kind = (enum cond_kind)pk;
     if (c->kind != C_FIELD && node->len != 1) {
         set_err(rs, node, err, errsz, "operators given to '%s'", primary);
         return NULL;
     }
-    switch (c->kind) {
-    case C_OPERATION:
-        c->strs = compile_strs(rs, pv, &c->n, true, err, errsz);
-        if (!c->strs)
-            return NULL;
-        for (i = 0; i < c->n; i++)
-            if (strlen(c->strs[i]) >= MF_RULES_OP_MAX) {
-                set_err(rs, pv, err, errsz, "operation name too long");
-                return NULL;
-            }
-        break;
-    case C_WORKLOAD:
-        c->strs = compile_strs(rs, pv, &c->n, false, err, errsz);
-        if (!c->strs)
-            return NULL;
-        break;
-    case C_OPERATION_RE:
-        c->re = compile_re(rs, pv, err, errsz);
-        if (!c->re)
-            return NULL;
-        break;
-    case C_RECORD_TYPE:
-    case C_USER_TYPE:
-        c->ints = compile_ints(rs, pv, &c->n, err, errsz);
-        if (!c->ints)
-            return NULL;
-        break;
-    case C_OUTCOME: {
-        const char **names = compile_strs(rs, pv, &c->n, true, err, errsz);
-
-        if (!names)
-            return NULL;
-        c->ints = mf_arena_alloc(&rs->arena, c->n * sizeof(int));
-        for (i = 0; i < c->n; i++) {
-            if (strcmp(names[i], "success") == 0)
-                c->ints[i] = MF_OUTCOME_SUCCESS;
-            else if (strcmp(names[i], "failure") == 0)
-                c->ints[i] = MF_OUTCOME_FAILURE;
-            else if (strcmp(names[i], "unknown") == 0)
-                c->ints[i] = MF_OUTCOME_UNKNOWN;
-            else {
-                set_err(rs, pv, err, errsz,
-                        "outcome must be success, failure or unknown");
-                return NULL;
-            }
-        }
-        break;
-    }
-    case C_SYSTEM_ACTOR:
-        if (compile_bool(rs, pv, &c->flag, err, errsz) != 0)
-            return NULL;
-        break;
-    case C_FIELD:
-        if (compile_field(rs, c, node, err, errsz) != 0)
-            return NULL;
-        break;
-    case C_ANY:
-    case C_ALL:
-        if (!mf_jis_arr(pv) || pv->len == 0) {
-            set_err(rs, pv, err, errsz, "'%s' needs a non-empty list", primary);
-            return NULL;
-        }
-        c->n = pv->len;
-        c->kids = mf_arena_alloc(&rs->arena, c->n * sizeof(*c->kids));
-        for (i = 0; i < c->n; i++) {
-            c->kids[i] = compile_cond(rs, pv->u.items[i], err, errsz, depth + 1);
-            if (!c->kids[i])
-                return NULL;
-        }
-        break;
-    case C_NOT:
-        c->n = 1;
-        c->kids = mf_arena_alloc(&rs->arena, sizeof(*c->kids));
-        c->kids[0] = compile_cond(rs, pv, err, errsz, depth + 1);
-        if (!c->kids[0])
-            return NULL;
-        break;
-    }
+    if (compile_primary(rs, c, primary, pv, node, err, errsz, depth) != 0)
+        return NULL;
     return c;
 }
 

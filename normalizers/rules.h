@@ -52,6 +52,20 @@ const struct mf_cond *mf_rules_compile(struct mf_rules *rs,
 
 bool mf_cond_eval(const struct mf_cond *c, const struct mf_record *r);
 
+/* Loading a table of rules (tags.yaml, aggregates.yaml). On a problem the
+ * loaders below return -1 with *at the offending node and msg the message
+ * (without the "NAME:LINE: " prefix, which the table adds). */
+
+/* The members of mapping t whose key is in keys[0..n) go to vals at the
+ * key's index (a repeated key: the last wins; others stay as they were).
+ * Returns the index in t of the first member with another key, or -1. */
+long mf_rules_pick(const struct mf_jval *t, const char *const *keys, size_t n,
+                   const struct mf_jval **vals);
+/* A table's 'fields' list: checked, then declared with
+ * mf_rules_set_fields(). */
+int mf_rules_load_fields(struct mf_rules *rs, const struct mf_jval *fields,
+                         const struct mf_jval **at, char *msg, size_t msgsz);
+
 /* Operation pinning for the pre-index: true when every record the condition
  * can match has one of a finite set of operations. mf_cond_each_op() then
  * calls fn once per operation (lower-cased, ASCII). */

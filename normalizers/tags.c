@@ -93,51 +93,139 @@ mf_tag_attack_valid(const char *s)
     return ok;
 }
 
-static const char *const tag_keys[] = {
+static int
+info_fail(const struct mf_jval **at, const struct mf_jval *where, char *msg,
+          size_t msgsz, const char *fmt, ...)
+{
+    va_list ap;
+
+    *at = where;
+    va_start(ap, fmt);
+    vsnprintf(msg, msgsz, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int
+mf_tag_load_info(struct mf_rules *rs, struct mf_tag *tag,
+                 const struct mf_jval *t, const struct mf_jval *const *vals,
+                 const struct mf_jval **at, char *msg, size_t msgsz)
+{
+    const struct mf_jval *title = vals[MF_TAGKEY_TITLE], *area = vals[MF_TAGKEY_AREA],
+                         *sev = vals[MF_TAGKEY_SEVERITY], *attack = vals[MF_TAGKEY_ATTACK];
+    const char **list;
+    int64_t base;
+    size_t i;
+
+    if (!mf_jis_str(title) || title->len == 0)
+        return info_fail(at, title ? title : t, msg, msgsz, "%s: missing title", tag->id);
+    tag->title = mf_rules_strdup(rs, title->u.s);
+    if (!mf_jis_str(area) || mf_area_parse(area->u.s, &tag->area) != 0)
+        return info_fail(at, area ? area : t, msg, msgsz, "%s: unknown area '%s'",
+                         tag->id, mf_jis_str(area) ? area->u.s : "");
+    if (!mf_jis(sev, MF_JNUM) || mf_jget_int(sev, &base) != 0 || base < 1 || base > 5)
+        return info_fail(at, sev ? sev : t, msg, msgsz,
+                         "%s: severity must be an integer 1..5", tag->id);
+    tag->severity = (int)base;
+    if (attack && !mf_jis_arr(attack))
+        return info_fail(at, attack, msg, msgsz, "%s: attack must be a list", tag->id);
+    list = mf_rules_alloc(rs, ((attack ? attack->len : 0) + 1) * sizeof(*list));
+    for (i = 0; attack && i < attack->len; i++) {
+        const struct mf_jval *a = attack->u.items[i];
+
+        if (!mf_jis_str(a) || !mf_tag_attack_valid(a->u.s))
+            return info_fail(at, a, msg, msgsz, "%s: bad ATT&CK technique id", tag->id);
+        list[i] = mf_rules_strdup(rs, a->u.s);
+    }
+    tag->attack = (const char *const *)list;   /* NULL-terminated (zeroed) */
+    tag->n_attack = attack ? attack->len : 0;
+    return 0;
+}
+
+enum { TK_MATCH = MF_TAGKEY_COMMON, TK_FROM, TK_ADJUST, TK_SYS, TK_OUTCOME,
+       TK_WHY, N_TAG_KEYS };
+static const char *const tag_keys[N_TAG_KEYS] = {
     "id", "title", "area", "severity", "attack", "match", "severity_from",
     "adjust", "system_actors", "outcome", "why",
 };
+
+/* 1: v is the word yes, 0: the word no, -1: neither. */
+static int
+one_of_two(const struct mf_jval *v, const char *yes, const char *no)
+{
+    if (!mf_jis_str(v) || (strcmp(v->u.s, yes) != 0 && strcmp(v->u.s, no) != 0))
+        return -1;
+    return strcmp(v->u.s, yes) == 0;
+}
+
+/* The rule of tag number db->n: match, severity, exclusions, index. */
+static int
+load_rule(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
+          const struct mf_jval *const *v, struct mf_err *err)
+{
+    const struct mf_tag *tag = &db->tags[db->n];
+    struct rule *rule = &db->rules[db->n];
+    char cerr[256];
+    int w;
+
+    if (!v[TK_MATCH]) {
+        set_err(err, name, t, "%s: missing match", tag->id);
+        return -1;
+    }
+    rule->match = mf_rules_compile(db->rs, v[TK_MATCH], cerr, sizeof(cerr));
+    if (!rule->match) {
+        mf_err_set(err, "%s", cerr);
+        return -1;
+    }
+    rule->sev = mf_rules_compile_severity(db->rs, tag->severity, v[TK_FROM],
+                                          v[TK_ADJUST], cerr, sizeof(cerr));
+    if (!rule->sev) {
+        mf_err_set(err, "%s", cerr);
+        return -1;
+    }
+    if (v[TK_SYS]) {
+        if ((w = one_of_two(v[TK_SYS], "include", "exclude")) < 0) {
+            set_err(err, name, v[TK_SYS], "%s: system_actors must be include or exclude",
+                    tag->id);
+            return -1;
+        }
+        rule->include_system = w;
+    }
+    if (v[TK_OUTCOME]) {
+        if ((w = one_of_two(v[TK_OUTCOME], "any", "not_failure")) < 0) {
+            set_err(err, name, v[TK_OUTCOME], "%s: outcome must be any or not_failure",
+                    tag->id);
+            return -1;
+        }
+        rule->any_outcome = w;
+    }
+    if (mf_cond_pinned(rule->match)) {
+        mf_opindex_add(db->ops, rule->match, db->n);
+    } else {
+        db->unpinned[db->n_unpinned++] = db->n;
+    }
+    return 0;
+}
 
 static int
 load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
          struct mf_err *err)
 {
     struct mf_tag *tag = &db->tags[db->n];
-    struct rule *rule = &db->rules[db->n];
-    const struct mf_jval *id = NULL, *title = NULL, *area = NULL, *sev = NULL,
-                         *attack = NULL, *match = NULL, *from = NULL,
-                         *adjust = NULL, *sys = NULL, *outc = NULL;
-    char cerr[256];
-    size_t i, j;
-    int64_t base;
+    const struct mf_jval *v[N_TAG_KEYS] = { NULL }, *id, *at = NULL;
+    char msg[200];
+    size_t i;
+    long bad;
 
     if (!mf_jis_obj(t)) {
         set_err(err, name, t, "a tag must be a mapping");
         return -1;
     }
-    for (i = 0; i < t->len; i++) {
-        const char *k = t->u.mem[i].key;
-        const struct mf_jval *v = t->u.mem[i].val;
-        bool known = false;
-
-        for (j = 0; j < sizeof(tag_keys) / sizeof(tag_keys[0]); j++)
-            if (strcmp(k, tag_keys[j]) == 0)
-                known = true;
-        if (!known) {
-            set_err(err, name, v, "unknown key '%s'", k);
-            return -1;
-        }
-        if (strcmp(k, "id") == 0) id = v;
-        else if (strcmp(k, "title") == 0) title = v;
-        else if (strcmp(k, "area") == 0) area = v;
-        else if (strcmp(k, "severity") == 0) sev = v;
-        else if (strcmp(k, "attack") == 0) attack = v;
-        else if (strcmp(k, "match") == 0) match = v;
-        else if (strcmp(k, "severity_from") == 0) from = v;
-        else if (strcmp(k, "adjust") == 0) adjust = v;
-        else if (strcmp(k, "system_actors") == 0) sys = v;
-        else if (strcmp(k, "outcome") == 0) outc = v;
+    if ((bad = mf_rules_pick(t, tag_keys, N_TAG_KEYS, v)) >= 0) {
+        set_err(err, name, t->u.mem[bad].val, "unknown key '%s'", t->u.mem[bad].key);
+        return -1;
     }
+    id = v[MF_TAGKEY_ID];
     if (!mf_jis_str(id) || !mf_tag_id_valid(id->u.s)) {
         set_err(err, name, id ? id : t,
                 "tag id must be <identity|data|collab|device|monitor|behavior>.<name>");
@@ -149,91 +237,17 @@ load_tag(struct mf_tagdb *db, const char *name, const struct mf_jval *t,
             return -1;
         }
     tag->id = mf_rules_strdup(db->rs, id->u.s);
-    if (!mf_jis_str(title) || title->len == 0) {
-        set_err(err, name, title ? title : t, "%s: missing title", tag->id);
+    if (mf_tag_load_info(db->rs, tag, t, v, &at, msg, sizeof(msg)) != 0) {
+        set_err(err, name, at, "%s", msg);
         return -1;
     }
-    tag->title = mf_rules_strdup(db->rs, title->u.s);
-    if (!mf_jis_str(area) || mf_area_parse(area->u.s, &tag->area) != 0) {
-        set_err(err, name, area ? area : t, "%s: unknown area '%s'", tag->id,
-                mf_jis_str(area) ? area->u.s : "");
+    if (load_rule(db, name, t, v, err) != 0)
         return -1;
-    }
-    if (!mf_jis(sev, MF_JNUM) || mf_jget_int(sev, &base) != 0 || base < 1 ||
-        base > 5) {
-        set_err(err, name, sev ? sev : t,
-                "%s: severity must be an integer 1..5", tag->id);
-        return -1;
-    }
-    tag->severity = (int)base;
-    if (attack) {
-        const char **list;
-
-        if (!mf_jis_arr(attack)) {
-            set_err(err, name, attack, "%s: attack must be a list", tag->id);
-            return -1;
-        }
-        list = mf_rules_alloc(db->rs, (attack->len + 1) * sizeof(*list));
-        for (i = 0; i < attack->len; i++) {
-            const struct mf_jval *a = attack->u.items[i];
-
-            if (!mf_jis_str(a) || !mf_tag_attack_valid(a->u.s)) {
-                set_err(err, name, a, "%s: bad ATT&CK technique id", tag->id);
-                return -1;
-            }
-            list[i] = mf_rules_strdup(db->rs, a->u.s);
-        }
-        list[attack->len] = NULL;
-        tag->attack = (const char *const *)list;
-        tag->n_attack = attack->len;
-    } else {
-        const char **list = mf_rules_alloc(db->rs, sizeof(*list));
-
-        list[0] = NULL;
-        tag->attack = (const char *const *)list;
-        tag->n_attack = 0;
-    }
-    if (!match) {
-        set_err(err, name, t, "%s: missing match", tag->id);
-        return -1;
-    }
-    rule->match = mf_rules_compile(db->rs, match, cerr, sizeof(cerr));
-    if (!rule->match) {
-        mf_err_set(err, "%s", cerr);
-        return -1;
-    }
-    rule->sev = mf_rules_compile_severity(db->rs, tag->severity, from, adjust,
-                                          cerr, sizeof(cerr));
-    if (!rule->sev) {
-        mf_err_set(err, "%s", cerr);
-        return -1;
-    }
-    if (sys) {
-        if (!mf_jis_str(sys) || (strcmp(sys->u.s, "include") != 0 &&
-                                 strcmp(sys->u.s, "exclude") != 0)) {
-            set_err(err, name, sys, "%s: system_actors must be include or exclude",
-                    tag->id);
-            return -1;
-        }
-        rule->include_system = strcmp(sys->u.s, "include") == 0;
-    }
-    if (outc) {
-        if (!mf_jis_str(outc) || (strcmp(outc->u.s, "any") != 0 &&
-                                  strcmp(outc->u.s, "not_failure") != 0)) {
-            set_err(err, name, outc, "%s: outcome must be any or not_failure",
-                    tag->id);
-            return -1;
-        }
-        rule->any_outcome = strcmp(outc->u.s, "any") == 0;
-    }
-    if (mf_cond_pinned(rule->match)) {
-        mf_opindex_add(db->ops, rule->match, db->n);
-    } else {
-        db->unpinned[db->n_unpinned++] = db->n;
-    }
     db->n++;
     return 0;
 }
+
+static const char *const top_keys[3] = { "version", "tags", "fields" };
 
 struct mf_tagdb *
 mf_tagdb_load(const char *name, const char *text, size_t len,
@@ -241,10 +255,13 @@ mf_tagdb_load(const char *name, const char *text, size_t len,
 {
     struct mf_arena ya;
     struct mf_err yerr;
-    const struct mf_jval *root, *tags = NULL, *version = NULL, *fields = NULL;
+    const struct mf_jval *root, *tags, *version, *fields, *at = NULL;
+    const struct mf_jval *top[3] = { NULL, NULL, NULL };
     struct mf_tagdb *db = NULL;
     struct mf_err dummy;
+    char msg[200];
     size_t i;
+    long bad;
 
     if (!err)
         err = &dummy;
@@ -261,20 +278,14 @@ mf_tagdb_load(const char *name, const char *text, size_t len,
         set_err(err, name, root, "top level must be a mapping");
         goto fail;
     }
-    for (i = 0; i < root->len; i++) {
-        const char *k = root->u.mem[i].key;
-
-        if (strcmp(k, "version") == 0)
-            version = root->u.mem[i].val;
-        else if (strcmp(k, "tags") == 0)
-            tags = root->u.mem[i].val;
-        else if (strcmp(k, "fields") == 0)
-            fields = root->u.mem[i].val;
-        else {
-            set_err(err, name, root->u.mem[i].val, "unknown key '%s'", k);
-            goto fail;
-        }
+    if ((bad = mf_rules_pick(root, top_keys, 3, top)) >= 0) {
+        set_err(err, name, root->u.mem[bad].val, "unknown key '%s'",
+                root->u.mem[bad].key);
+        goto fail;
     }
+    version = top[0];
+    tags = top[1];
+    fields = top[2];
     if (!version || !mf_jis(version, MF_JNUM) || strcmp(version->u.s, "1") != 0) {
         set_err(err, name, version ? version : root, "version must be 1");
         goto fail;
@@ -286,24 +297,9 @@ mf_tagdb_load(const char *name, const char *text, size_t len,
     db = mf_xcalloc(1, sizeof(*db));
     db->rs = mf_rules_new(name);
     db->ops = mf_opindex_new();
-    if (fields) {
-        const char **list;
-
-        if (!mf_jis_arr(fields) || fields->len == 0) {
-            set_err(err, name, fields, "'fields' must be a non-empty list of record fields");
-            goto fail;
-        }
-        list = mf_rules_alloc(db->rs, fields->len * sizeof(*list));
-        for (i = 0; i < fields->len; i++) {
-            const struct mf_jval *f = fields->u.items[i];
-
-            if (!mf_jis_str(f) || f->len == 0 || strchr(f->u.s, '.')) {
-                set_err(err, name, f, "'fields' entries are top-level record field names");
-                goto fail;
-            }
-            list[i] = mf_rules_strdup(db->rs, f->u.s);
-        }
-        mf_rules_set_fields(db->rs, list, fields->len);
+    if (fields && mf_rules_load_fields(db->rs, fields, &at, msg, sizeof(msg)) != 0) {
+        set_err(err, name, at, "%s", msg);
+        goto fail;
     }
     db->tags = mf_xcalloc(tags->len, sizeof(*db->tags));
     db->rules = mf_xcalloc(tags->len, sizeof(*db->rules));

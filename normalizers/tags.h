@@ -54,6 +54,19 @@ void mf_tagdb_destroy(struct mf_tagdb *db);
 bool mf_tag_id_valid(const char *s);
 bool mf_tag_attack_valid(const char *s);
 
+/* For tables defining tags (tags.yaml, aggregates.yaml): the keys every
+ * tag has come first in their key list, in this order. */
+enum { MF_TAGKEY_ID, MF_TAGKEY_TITLE, MF_TAGKEY_AREA, MF_TAGKEY_SEVERITY,
+       MF_TAGKEY_ATTACK, MF_TAGKEY_COMMON };
+struct mf_jval;
+struct mf_rules;
+/* tag->title, area, severity and attack from the values picked at those
+ * indexes of tag mapping t (tag->id set already, strings copied into rs).
+ * -1 with *at and msg ("ID: what", no "NAME:LINE: " prefix) on a problem. */
+int mf_tag_load_info(struct mf_rules *rs, struct mf_tag *tag,
+                     const struct mf_jval *t, const struct mf_jval *const *vals,
+                     const struct mf_jval **at, char *msg, size_t msgsz);
+
 size_t mf_tagdb_count(const struct mf_tagdb *db);
 const struct mf_tag *mf_tagdb_at(const struct mf_tagdb *db, size_t i);
 const struct mf_tag *mf_tagdb_find(const struct mf_tagdb *db, const char *id);

@@ -89,8 +89,7 @@ struct syslog_out {
     struct mf_syslog_fmt fmt;
     char host[256];
     char port[16];
-    char hostname[256];
-    char procid[16];
+    struct mf_syslog_ident ident;
     int transport;
     int framing;
     size_t max_size;
@@ -696,14 +695,7 @@ sl_open(const struct mf_output_conf *oc, struct mf_err *err)
     o->max_in_flight = oc->max_in_flight > 0 ? (size_t)oc->max_in_flight : 10000;
     o->win_records = o->max_in_flight < SL_WINDOW_RECORDS ? o->max_in_flight
                                                           : SL_WINDOW_RECORDS;
-    if (gethostname(o->hostname, sizeof(o->hostname) - 1) != 0 || !o->hostname[0])
-        strcpy(o->hostname, "-");
-    snprintf(o->procid, sizeof(o->procid), "%ld", (long)getpid());
-    o->fmt = (struct mf_syslog_fmt){
-        .format = c->format, .payload = c->payload, .facility = c->facility,
-        .hostname = o->hostname, .app_name = c->app_name, .procid = o->procid,
-        .version = MF_VERSION, .max_size = o->max_size,
-    };
+    mf_syslog_fmt_init(&o->fmt, &o->ident, c, o->max_size);
     if (o->transport == MF_SYSLOG_TLS && tls_setup(o, e, sizeof(e)) != 0) {
         mf_err_set(err, "%s", e);
         SSL_CTX_free(o->ctx);
@@ -715,17 +707,57 @@ sl_open(const struct mf_output_conf *oc, struct mf_err *err)
     return &o->base;
 }
 
+void
+mf_syslog_fmt_init(struct mf_syslog_fmt *fmt, struct mf_syslog_ident *id,
+                   const struct mf_syslog_conf *c, size_t max_size)
+{
+    if (gethostname(id->hostname, sizeof(id->hostname) - 1) != 0 || !id->hostname[0])
+        strcpy(id->hostname, "-");
+    snprintf(id->procid, sizeof(id->procid), "%ld", (long)getpid());
+    *fmt = (struct mf_syslog_fmt){
+        .format = c->format, .payload = c->payload, .facility = c->facility,
+        .hostname = id->hostname, .app_name = c->app_name, .procid = id->procid,
+        .version = MF_VERSION, .max_size = max_size,
+    };
+}
+
+enum mf_status
+mf_syslog_refuse(const struct mf_output *out, pthread_mutex_t *mu,
+                 struct mf_output_stats *st, uint64_t *since_flush,
+                 const char *id, const char *why)
+{
+    pthread_mutex_lock(mu);
+    st->dropped++;
+    (*since_flush)++;
+    pthread_mutex_unlock(mu);
+    mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", out->conf->name, id, why);
+    return MF_DROP;
+}
+
+enum mf_status
+mf_syslog_render(const struct mf_syslog_fmt *tmpl, struct mf_output *out,
+                 size_t max_size, struct mf_event *ev, struct mf_buf *scratch,
+                 struct mf_syslog_info *info)
+{
+    struct mf_syslog_fmt fmt = *tmpl;
+
+    fmt.now_ms = mf_clock_wall_ms();
+    if (mf_syslog_format(&fmt, ev, (enum mf_schema)out->conf->schema,
+                         mf_output_form(out, ev), scratch, info) != MF_OK)
+        return MF_DROP;
+    if (info->truncated)
+        mf_log(MF_LOG_WARN, "output=%s id=%s: larger than max_message_size %zu; "
+               "sent without its raw and unmapped parts (marked truncated)",
+               out->conf->name, ev->id[0] ? ev->id : "-", max_size);
+    return MF_OK;
+}
+
 /* A record this output cannot send: counted, logged with its Id; the next
  * flush() fails. */
 static enum mf_status
 sl_refuse(struct syslog_out *o, const char *id, const char *why)
 {
-    pthread_mutex_lock(&o->mu);
-    o->st.dropped++;
-    o->dropped_since_flush++;
-    pthread_mutex_unlock(&o->mu);
-    mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", o->conf->name, id, why);
-    return MF_DROP;
+    return mf_syslog_refuse(&o->base, &o->mu, &o->st, &o->dropped_since_flush, id, why);
 }
 
 /* The bytes of msg's frame: octet-counting adds "LEN ", LF framing a
@@ -749,22 +781,16 @@ static enum mf_status
 sl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
 {
     struct syslog_out *o = (struct syslog_out *)base;
-    struct mf_syslog_fmt fmt = o->fmt;
-    struct mf_syslog_info info;
     struct mf_buf frame;
     struct sl_entry *e;
+    struct mf_syslog_info info;
     const char *id = ev->id[0] ? ev->id : "-";
 
     /* the message and its frame, on the caller's thread */
-    fmt.now_ms = mf_clock_wall_ms();
-    if (mf_syslog_format(&fmt, ev, (enum mf_schema)o->conf->schema,
-                         mf_output_form(base, ev), scratch, &info) != MF_OK)
+    if (mf_syslog_render(&o->fmt, base, o->max_size, ev, scratch, &info) != MF_OK)
         return sl_refuse(o, id, info.reason);
-    if (info.truncated)
-        mf_log(MF_LOG_WARN, "output=%s id=%s: larger than max_message_size %zu; "
-               "sent without its raw and unmapped parts (marked truncated)",
-               o->conf->name, id, o->max_size);
-    /* lf: "\n" doubles; allocated to the byte (held until acknowledged) */
+    /* lf: "
+" doubles; allocated to the byte (held until acknowledged) */
     mf_buf_init(&frame, o->max_size * 2 + 64);
     frame.cap = frame_size(o, scratch) + 1;
     frame.data = mf_xmalloc(frame.cap);

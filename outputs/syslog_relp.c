@@ -56,8 +56,7 @@ struct relp_out {
     struct mf_syslog_fmt fmt;
     char host[256];
     char port[16];
-    char hostname[256];
-    char procid[16];
+    struct mf_syslog_ident ident;
     size_t max_size;
     size_t max_in_flight;
     unsigned timeout_s;         /* librelp's timeouts (whole seconds) */
@@ -257,26 +256,13 @@ static enum mf_status
 rl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
 {
     struct relp_out *o = (struct relp_out *)base;
-    struct mf_syslog_fmt fmt = o->fmt;
     struct mf_syslog_info info;
     const char *id = ev->id[0] ? ev->id : "-";
     char *msg;
 
-    fmt.now_ms = mf_clock_wall_ms();
-    if (mf_syslog_format(&fmt, ev, (enum mf_schema)o->conf->schema,
-                         mf_output_form(base, ev), scratch, &info) != MF_OK) {
-        pthread_mutex_lock(&o->mu);
-        o->st.dropped++;
-        o->dropped_since_flush++;
-        pthread_mutex_unlock(&o->mu);
-        mf_log(MF_LOG_ERROR, "output=%s id=%s: record not sent: %s", o->conf->name, id,
-               info.reason);
-        return MF_DROP;
-    }
-    if (info.truncated)
-        mf_log(MF_LOG_WARN, "output=%s id=%s: larger than max_message_size %zu; "
-               "sent without its raw and unmapped parts (marked truncated)",
-               o->conf->name, id, o->max_size);
+    if (mf_syslog_render(&o->fmt, base, o->max_size, ev, scratch, &info) != MF_OK)
+        return mf_syslog_refuse(base, &o->mu, &o->st, &o->dropped_since_flush, id,
+                                info.reason);
     msg = mf_xmalloc(scratch->len ? scratch->len : 1);
     memcpy(msg, scratch->data, scratch->len);
     pthread_mutex_lock(&o->mu);
@@ -424,14 +410,7 @@ mf_syslog_relp_open(const struct mf_output_conf *oc, const char *host, const cha
     o->timeout_s = (unsigned)((oc->flush_timeout_ms + 999) / 1000);
     if (o->timeout_s < 1)
         o->timeout_s = 1;
-    if (gethostname(o->hostname, sizeof(o->hostname) - 1) != 0 || !o->hostname[0])
-        strcpy(o->hostname, "-");
-    snprintf(o->procid, sizeof(o->procid), "%ld", (long)getpid());
-    o->fmt = (struct mf_syslog_fmt){
-        .format = c->format, .payload = c->payload, .facility = c->facility,
-        .hostname = o->hostname, .app_name = c->app_name, .procid = o->procid,
-        .version = MF_VERSION, .max_size = o->max_size,
-    };
+    mf_syslog_fmt_init(&o->fmt, &o->ident, c, o->max_size);
     o->backoff_ms = RL_BACKOFF_MIN_MS;
     pthread_mutex_init(&o->mu, NULL);
     pthread_condattr_init(&ca);

@@ -136,6 +136,48 @@ area_title(const char *name)
     return a >= 0 ? mf_report_area_title(a) : name;
 }
 
+/* A table cell holding a pill. */
+static void
+pill_cell(struct mf_buf *b, const char *cls, const char *text)
+{
+    mf_buf_appends(b, "<td>");
+    pill(b, cls, text);
+    mf_buf_appends(b, "</td>");
+}
+
+static void
+sev_cell(struct mf_buf *b, int64_t sev)
+{
+    mf_buf_appends(b, "<td>");
+    sev_pill(b, sev);
+    mf_buf_appends(b, "</td>");
+}
+
+/* n rows to come: the table's head (when given) and true, or the muted
+ * line none and false. */
+static bool
+table_or_none(struct mf_buf *b, size_t n, const char *none, const char *head)
+{
+    if (!n) {
+        mf_buf_printf(b, "<p class=\"muted\">%s</p>", none);
+        return false;
+    }
+    if (head)
+        mf_buf_appends(b, head);
+    return true;
+}
+
+/* The labels under a chart's first and last bar, at height y; the last
+ * one is left open. */
+static void
+svg_ends(struct mf_buf *b, int x0, int x1, int y, const char *first, const char *last)
+{
+    mf_buf_printf(b, "<text x=\"%d\" y=\"%d\">", x0, y);
+    html_text(b, first);
+    mf_buf_printf(b, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">", x1, y);
+    html_text(b, last);
+}
+
 /* ---- charts (inline SVG) -------------------------------------------------- */
 
 /* Horizontal bars: the score of each area, 0..100. */
@@ -195,10 +237,7 @@ svg_trend(struct mf_buf *b, const struct mf_jval *area)
         mf_buf_printf(b, ": score %lld, %lld hits</title></rect>", (long long)s,
                       (long long)mf_rj_int(wk[i], "hits"));
     }
-    mf_buf_appends(b, "<text x=\"32\" y=\"86\">");
-    html_text(b, mf_rj_str(wk[0], "from"));
-    mf_buf_printf(b, "</text><text x=\"%d\" y=\"86\" text-anchor=\"end\">", w - 2);
-    html_text(b, mf_rj_str(wk[n - 1], "to"));
+    svg_ends(b, 32, w - 2, 86, mf_rj_str(wk[0], "from"), mf_rj_str(wk[n - 1], "to"));
     mf_buf_appends(b, "</text></svg>");
 }
 
@@ -232,10 +271,7 @@ svg_days(struct mf_buf *b, const struct mf_jval *cov)
         html_text(b, mf_rj_str(d[i], "day"));
         mf_buf_printf(b, ": %lld records</title></rect>", (long long)r);
     }
-    mf_buf_appends(b, "<text x=\"5\" y=\"96\">");
-    html_text(b, mf_rj_str(d[0], "day"));
-    mf_buf_printf(b, "</text><text x=\"%d\" y=\"96\" text-anchor=\"end\">", w - 5);
-    html_text(b, mf_rj_str(d[n - 1], "day"));
+    svg_ends(b, 5, w - 5, 96, mf_rj_str(d[0], "day"), mf_rj_str(d[n - 1], "day"));
     mf_buf_printf(b, "</text><text x=\"%d\" y=\"12\" text-anchor=\"end\">max %lld</text></svg>",
                   w - 5, (long long)max);
 }
@@ -250,10 +286,8 @@ events_table(struct mf_buf *b, const struct mf_jval *o, const char *key, const c
     size_t n;
     struct mf_jval *const *ev = mf_rj_arr(o, key, &n);
 
-    if (!n) {
-        mf_buf_appends(b, "<p class=\"muted\">None.</p>");
+    if (!table_or_none(b, n, "None.", NULL))
         return;
-    }
     mf_buf_printf(b, "<table class=\"%s\"><tr><th>Time (UTC)</th><th>Severity</th>%s"
                   "<th>Actor</th><th>Operation</th><th>Object</th>"
                   "<th>Client IP</th><th>Tags</th></tr>", cls, multi ? "<th>Tenant</th>" : "");
@@ -270,9 +304,8 @@ events_table(struct mf_buf *b, const struct mf_jval *o, const char *key, const c
         mf_buf_appends(b, "\">");
         mf_buf_appends(b, "<td class=\"t\">");
         html_text(b, mf_rj_str(ev[i], "time"));
-        mf_buf_appends(b, "</td><td>");
-        sev_pill(b, mf_rj_int(ev[i], "severity"));
         mf_buf_appends(b, "</td>");
+        sev_cell(b, mf_rj_int(ev[i], "severity"));
         if (multi)
             cell(b, mf_rj_str(ev[i], "tenant"));
         cell(b, mf_rj_str(ev[i], "actor"));
@@ -299,19 +332,17 @@ top_table(struct mf_buf *b, const struct mf_jval *area, const char *key, const c
     struct mf_jval *const *t = mf_rj_arr(area, key, &n);
 
     mf_buf_printf(b, "<h4>Riskiest %s</h4>", what);
-    if (!n) {
-        mf_buf_appends(b, "<p class=\"muted\">None.</p>");
+    if (!table_or_none(b, n, "None.", NULL))
         return;
-    }
     mf_buf_printf(b, "<table class=\"top-%s\"><tr><th>Name</th><th class=\"n\">Tagged records"
                   "</th><th class=\"n\">Risk</th><th>Max severity</th></tr>", key);
     for (size_t i = 0; i < n; i++) {
         mf_buf_appends(b, "<tr>");
         cell(b, mf_rj_str(t[i], "name"));
-        mf_buf_printf(b, "<td class=\"n\">%lld</td><td class=\"n\">%lld</td><td>",
+        mf_buf_printf(b, "<td class=\"n\">%lld</td><td class=\"n\">%lld</td>",
                       (long long)mf_rj_int(t[i], "records"), (long long)mf_rj_int(t[i], "risk"));
-        sev_pill(b, mf_rj_int(t[i], "max_severity"));
-        mf_buf_appends(b, "</td></tr>");
+        sev_cell(b, mf_rj_int(t[i], "max_severity"));
+        mf_buf_appends(b, "</tr>");
     }
     mf_buf_appends(b, "</table>");
 }
@@ -349,11 +380,9 @@ area_html(struct mf_buf *b, const struct mf_jval *ar, bool multi)
 
     x = mf_rj_arr(ar, "tags", &n);
     mf_buf_appends(b, "<h4>Risk tags</h4>");
-    if (!n) {
-        mf_buf_appends(b, "<p class=\"muted\">No risk tag in this area.</p>");
-    } else {
-        mf_buf_appends(b, "<table class=\"tags\"><tr><th>Tag</th><th>What</th>"
-                          "<th class=\"n\">Count</th><th>Max severity</th></tr>");
+    if (table_or_none(b, n, "No risk tag in this area.",
+                      "<table class=\"tags\"><tr><th>Tag</th><th>What</th>"
+                      "<th class=\"n\">Count</th><th>Max severity</th></tr>")) {
         for (size_t i = 0; i < n; i++) {
             mf_buf_appends(b, "<tr><td><code>");
             html_text(b, mf_rj_str(x[i], "id"));
@@ -362,9 +391,8 @@ area_html(struct mf_buf *b, const struct mf_jval *ar, bool multi)
             snprintf(path, sizeof(path), "exposure.areas.%s.tags.%s.count", name,
                      mf_rj_str(x[i], "id") ? mf_rj_str(x[i], "id") : "");
             num(b, "td", path, mf_rj_int(x[i], "count"));
-            mf_buf_appends(b, "<td>");
-            sev_pill(b, mf_rj_int(x[i], "max_severity"));
-            mf_buf_appends(b, "</td></tr>");
+            sev_cell(b, mf_rj_int(x[i], "max_severity"));
+            mf_buf_appends(b, "</tr>");
         }
         mf_buf_appends(b, "</table>");
     }
@@ -377,18 +405,13 @@ area_html(struct mf_buf *b, const struct mf_jval *ar, bool multi)
     snprintf(path, sizeof(path), "exposure.areas.%s.findings_total", name);
     num(b, "span", path, mf_rj_int(ar, "findings_total"));
     mf_buf_appends(b, ")</h4>");
-    if (!n)
-        mf_buf_appends(b, "<p class=\"muted\">None.</p>");
-    else
-        mf_buf_appends(b, "<table class=\"findings\"><tr><th>Finding</th><th>Day</th>"
-                          "<th>Severity</th><th>What</th></tr>");
+    table_or_none(b, n, "None.", "<table class=\"findings\"><tr><th>Finding</th>"
+                  "<th>Day</th><th>Severity</th><th>What</th></tr>");
     for (size_t i = 0; i < n; i++) {
         mf_buf_appends(b, "<tr>");
         cell(b, mf_rj_str(x[i], "title"));
         cell(b, mf_rj_str(x[i], "day"));
-        mf_buf_appends(b, "<td>");
-        sev_pill(b, mf_rj_int(x[i], "severity"));
-        mf_buf_appends(b, "</td>");
+        sev_cell(b, mf_rj_int(x[i], "severity"));
         cell(b, mf_rj_str(x[i], "text"));
         mf_buf_appends(b, "</tr>");
     }
@@ -396,6 +419,20 @@ area_html(struct mf_buf *b, const struct mf_jval *ar, bool multi)
         mf_buf_appends(b, "</table>");
     mf_buf_appends(b, "</article>");
 }
+
+/* The summary's cards: a figure of summary (or summary.checks) each. */
+static const struct {
+    const char *label, *path, *key;
+    bool in_checks;
+} cards[] = {
+    {"Records", "summary.records", "records", false},
+    {"With risk tags", "summary.tagged", "tagged", false},
+    {"Checks with findings", "summary.checks.finding", "finding", true},
+    {"Checks in order", "summary.checks.ok", "ok", true},
+    {"Checks without evidence", "summary.checks.no_evidence", "no_evidence", true},
+    {"Aggregate findings", "summary.aggregate_findings", "aggregate_findings", false},
+    {"Planned actions", "summary.actions", "actions", false},
+};
 
 static void
 summary_html(struct mf_buf *b, const struct mf_jval *doc)
@@ -427,21 +464,13 @@ summary_html(struct mf_buf *b, const struct mf_jval *doc)
         }
         mf_buf_appends(b, shown ? "." : "No check found a protection unused.");
     }
-    mf_buf_appends(b, "</p><div class=\"cards\"><div class=\"card\">Records");
-    num(b, "b", "summary.records", mf_rj_int(sum, "records"));
-    mf_buf_appends(b, "</div><div class=\"card\">With risk tags");
-    num(b, "b", "summary.tagged", mf_rj_int(sum, "tagged"));
-    mf_buf_appends(b, "</div><div class=\"card\">Checks with findings");
-    num(b, "b", "summary.checks.finding", mf_rj_int(cks, "finding"));
-    mf_buf_appends(b, "</div><div class=\"card\">Checks in order");
-    num(b, "b", "summary.checks.ok", mf_rj_int(cks, "ok"));
-    mf_buf_appends(b, "</div><div class=\"card\">Checks without evidence");
-    num(b, "b", "summary.checks.no_evidence", mf_rj_int(cks, "no_evidence"));
-    mf_buf_appends(b, "</div><div class=\"card\">Aggregate findings");
-    num(b, "b", "summary.aggregate_findings", mf_rj_int(sum, "aggregate_findings"));
-    mf_buf_appends(b, "</div><div class=\"card\">Planned actions");
-    num(b, "b", "summary.actions", mf_rj_int(sum, "actions"));
-    mf_buf_appends(b, "</div></div>");
+    mf_buf_appends(b, "</p><div class=\"cards\">");
+    for (size_t i = 0; i < sizeof(cards) / sizeof(cards[0]); i++) {
+        mf_buf_printf(b, "<div class=\"card\">%s", cards[i].label);
+        num(b, "b", cards[i].path, mf_rj_int(cards[i].in_checks ? cks : sum, cards[i].key));
+        mf_buf_appends(b, "</div>");
+    }
+    mf_buf_appends(b, "</div>");
     svg_area_scores(b, areas, na);
     mf_buf_appends(b, "<table class=\"tenants\"><tr><th>Tenant</th><th class=\"n\">Records</th>"
                       "<th class=\"n\">Tagged</th>");
@@ -499,9 +528,7 @@ checks_html(struct mf_buf *b, const struct mf_jval *doc)
         cell(b, mf_rj_str(c[i], "title"));
         cell(b, area_title(mf_rj_str(c[i], "area")));
         snprintf(cls, sizeof(cls), "st-%s", mf_rj_str(c[i], "status"));
-        mf_buf_appends(b, "<td>");
-        pill(b, cls, mf_rj_str(c[i], "status"));
-        mf_buf_appends(b, "</td>");
+        pill_cell(b, cls, mf_rj_str(c[i], "status"));
         snprintf(path, sizeof(path), "checks.%s.evidence", id);
         num(b, "td", path, mf_rj_int(c[i], "evidence"));
         cell(b, mf_rj_str(c[i], "text"));
@@ -538,10 +565,8 @@ plan_html(struct mf_buf *b, const struct mf_jval *doc)
         struct mf_jval *const *a = mf_rj_arr(h[i], "actions", &na);
 
         mf_buf_printf(b, "<h3>Within %lld days</h3>", (long long)mf_rj_int(h[i], "days"));
-        if (!na) {
-            mf_buf_appends(b, "<p class=\"muted\">No action.</p>");
+        if (!table_or_none(b, na, "No action.", NULL))
             continue;
-        }
         mf_buf_printf(b, "<table class=\"plan\" data-horizon=\"%lld\"><tr><th class=\"n\">#</th>"
                       "<th>Action</th><th>Area</th><th>Owner</th><th>Effort</th>"
                       "<th>Evidence</th></tr>", (long long)mf_rj_int(h[i], "days"));
@@ -575,9 +600,7 @@ plan_html(struct mf_buf *b, const struct mf_jval *doc)
         snprintf(cls, sizeof(cls), "st-%s", strcmp(mf_rj_str(h[i], "status"), "actions") == 0
                  ? "finding" : strcmp(mf_rj_str(h[i], "status"), "in_order") == 0 ? "ok"
                  : "no_evidence");
-        mf_buf_appends(b, "<td>");
-        pill(b, cls, mf_rj_str(h[i], "status"));
-        mf_buf_appends(b, "</td>");
+        pill_cell(b, cls, mf_rj_str(h[i], "status"));
         cell(b, mf_rj_str(h[i], "text"));
         mf_buf_appends(b, "</tr>");
     }
@@ -639,11 +662,9 @@ coverage_html(struct mf_buf *b, const struct mf_jval *doc)
     mf_buf_appends(b, "<h3>Collection gaps (");
     num(b, "span", "coverage.gaps.length", (int64_t)n);
     mf_buf_appends(b, ")</h3>");
-    if (!n) {
-        mf_buf_appends(b, "<p class=\"muted\">The collector recorded no gap for the period.</p>");
-    } else {
-        mf_buf_appends(b, "<table class=\"gaps\"><tr><th>Tenant</th><th>Content type</th>"
-                          "<th>Start</th><th>End</th><th>Reason</th></tr>");
+    if (table_or_none(b, n, "The collector recorded no gap for the period.",
+                      "<table class=\"gaps\"><tr><th>Tenant</th><th>Content type</th>"
+                      "<th>Start</th><th>End</th><th>Reason</th></tr>")) {
         for (size_t i = 0; i < n; i++) {
             mf_buf_appends(b, "<tr>");
             cell(b, mf_rj_str(x[i], "tenant"));
