@@ -663,61 +663,57 @@ page_seen(struct stream *st, const char *uri)
     return false;
 }
 
+/* A listing that failed: subscribe again, skip what the retention lost,
+ * retry with a new token, wait for the configuration, or retry. */
 static void
-list_done(struct mf_http_req *r, void *ud)
+list_failed(struct stream *st, const struct mf_http_req *r, const char *why, int64_t now)
 {
-    struct stream *st = ud;
     struct tenant *t = st->t;
     struct mf_collector *c = t->c;
-    char why[256];
-    enum mf_status v = finish_common(t, r, why, sizeof(why));
-    int64_t now = mf_clock_wall_ms();
-    struct mf_arena a;
-    struct mf_jval *list;
-    size_t fresh = 0;
 
-    st->req_busy = false;
-    st->req = NULL;
-    mf_state_poll_done(c->state, t->conf->id, st->ct, now, NULL);
-    if (v != MF_OK) {
-        if (!strcmp(r->af_code, "AF20022") || !strcmp(r->af_code, "AF20023")) {
-            st->need_start = true;
-            st->phase = P_SUBSCRIBE;
-            return;
-        }
-        if (!strcmp(r->af_code, "AF20055") || !strcmp(r->af_code, "AF20030")) {
-            /* the window start is too old for the API: what is older than
-             * the retention can no longer be fetched */
-            int64_t floor_ms = api_now(t, now) - RETENTION_MS + 2 * RETENTION_MARGIN;
-
-            if (emit_gap(st, st->win_start, floor_ms,
-                         "older than the API's 7-day retention (AF20055)") == 0) {
-                set_checkpoint(st, floor_ms);
-                st->checkpoint_ms = floor_ms > st->checkpoint_ms ? floor_ms
-                                                                   : st->checkpoint_ms;
-            }
-            st->window_open = false;
-            return;
-        }
-        if (r->status == 401 && !st->retried_401) {
-            st->retried_401 = true;
-            return;
-        }
-        if (fatal_code(r->af_code)) {
-            stream_error(st, "content listing refused: %s (configuration error%s)", why,
-                         c->opts.once ? "" : "; retrying slowly");
-            stream_config_error(st, now);
-            return;
-        }
-        stream_error(st, "content listing failed: %s (retrying)", why);
-        stream_retry(st, now, retry_after_ms(t, r));
+    if (!strcmp(r->af_code, "AF20022") || !strcmp(r->af_code, "AF20023")) {
+        st->need_start = true;
+        st->phase = P_SUBSCRIBE;
         return;
     }
-    st->retried_401 = false;
-    st->fails = 0;
-    st->error[0] = '\0';
-    mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name, true, NULL,
-                          3 * c->cfg->collect.poll_interval_ms + 300000);
+    if (!strcmp(r->af_code, "AF20055") || !strcmp(r->af_code, "AF20030")) {
+        /* the window start is too old for the API: what is older than
+         * the retention can no longer be fetched */
+        int64_t floor_ms = api_now(t, now) - RETENTION_MS + 2 * RETENTION_MARGIN;
+
+        if (emit_gap(st, st->win_start, floor_ms,
+                     "older than the API's 7-day retention (AF20055)") == 0) {
+            set_checkpoint(st, floor_ms);
+            st->checkpoint_ms = floor_ms > st->checkpoint_ms ? floor_ms
+                                                               : st->checkpoint_ms;
+        }
+        st->window_open = false;
+        return;
+    }
+    if (r->status == 401 && !st->retried_401) {
+        st->retried_401 = true;
+        return;
+    }
+    if (fatal_code(r->af_code)) {
+        stream_error(st, "content listing refused: %s (configuration error%s)", why,
+                     c->opts.once ? "" : "; retrying slowly");
+        stream_config_error(st, now);
+        return;
+    }
+    stream_error(st, "content listing failed: %s (retrying)", why);
+    stream_retry(st, now, retry_after_ms(t, r));
+}
+
+/* The blobs of a listing page not delivered yet, queued (how many in
+ * *fresh): 0, or -1 when the page is not a JSON array (retried). */
+static int
+list_blobs(struct stream *st, const struct mf_http_req *r, int64_t now, size_t *fresh)
+{
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+    struct mf_arena a;
+    struct mf_jval *list;
+
     mf_arena_init(&a, 65536);
     list = mf_json_parse(&a, r->resp.data ? r->resp.data : "", r->resp.len, NULL, NULL,
                          NULL);
@@ -725,7 +721,7 @@ list_done(struct mf_http_req *r, void *ud)
         stream_error(st, "content listing: the response is not a JSON array (retrying)");
         stream_retry(st, now, -1);
         mf_arena_fini(&a);
-        return;
+        return -1;
     }
     for (size_t i = 0; i < list->len; i++) {
         const struct mf_jval *e = list->u.items[i];
@@ -750,13 +746,17 @@ list_done(struct mf_http_req *r, void *ud)
         if (mf_state_blob_delivered(c->state, t->conf->id, st->ct, id) == 1)
             continue;
         add_blob(st, id, uri, parse_content_time(mf_jstrv(mf_jobj_get(e, "contentCreated"))));
-        fresh++;
+        (*fresh)++;
     }
     mf_arena_fini(&a);
-    free(st->next_url);
-    st->next_url = NULL;
-    st->list_done = false;
-    st->phase = P_FETCH;         /* the blobs listed so far, in any case */
+    return 0;
+}
+
+/* The page's NextPageUri, when it may be followed, in st->next_url:
+ * false when the window is to be listed again (retried). */
+static bool
+list_next_page(struct stream *st, const struct mf_http_req *r, int64_t now)
+{
     if (r->next_page_too_long) {
         /* never taken for the last page: that would close the window over
          * blobs not listed */
@@ -764,26 +764,60 @@ list_done(struct mf_http_req *r, void *ud)
                      "followed; the window is listed again from its first page later",
                      MF_HTTP_URL_MAX);
         stream_retry(st, now, -1);
-        return;
+        return false;
     }
     if (r->next_page_uri) {
         char shown[300];
 
         mf_http_url_redact(r->next_page_uri, shown, sizeof(shown));
-        if (!url_trusted(t, r->next_page_uri)) {
+        if (!url_trusted(st->t, r->next_page_uri)) {
             stream_error(st, "NextPageUri outside the API endpoint refused: %s", shown);
             stream_retry(st, now, -1);
-            return;
+            return false;
         }
         if (page_seen(st, r->next_page_uri)) {
             stream_error(st, "content listing: the NextPageUri repeats a page already "
                          "listed in this window (%s); the window is listed again from "
                          "its first page later", shown);
             stream_retry(st, now, -1);
-            return;
+            return false;
         }
         st->next_url = mf_xstrdup(r->next_page_uri);
     }
+    return true;
+}
+
+static void
+list_done(struct mf_http_req *r, void *ud)
+{
+    struct stream *st = ud;
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+    char why[256];
+    enum mf_status v = finish_common(t, r, why, sizeof(why));
+    int64_t now = mf_clock_wall_ms();
+    size_t fresh = 0;
+
+    st->req_busy = false;
+    st->req = NULL;
+    mf_state_poll_done(c->state, t->conf->id, st->ct, now, NULL);
+    if (v != MF_OK) {
+        list_failed(st, r, why, now);
+        return;
+    }
+    st->retried_401 = false;
+    st->fails = 0;
+    st->error[0] = '\0';
+    mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name, true, NULL,
+                          3 * c->cfg->collect.poll_interval_ms + 300000);
+    if (list_blobs(st, r, now, &fresh) != 0)
+        return;
+    free(st->next_url);
+    st->next_url = NULL;
+    st->list_done = false;
+    st->phase = P_FETCH;         /* the blobs listed so far, in any case */
+    if (!list_next_page(st, r, now))
+        return;
     st->list_done = st->next_url == NULL;
     mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s listed %zu new blobs%s", t->conf->name,
            st->ct, fresh, st->list_done ? "" : " (more pages)");
