@@ -1020,13 +1020,141 @@ submit(struct tenant *t, struct mf_http_req **rp, bool *busy)
     return 0;
 }
 
+static void stream_step(struct stream *st, int64_t now, int64_t *wake);
+
+/* P_SUBSCRIBE: start the subscription when the tenant's were listed and
+ * this one is missing. True when throttled (*w: when a token is there). */
+static bool
+step_subscribe(struct stream *st, int64_t now, int64_t *w)
+{
+    struct tenant *t = st->t;
+
+    if (!t->subs_listed || st->req_busy || !st->need_start)
+        return false;
+    if (now < st->start_after_ms) {
+        st->wake_ms = st->start_after_ms;
+        return false;
+    }
+    if (!take_token(t, now, w))
+        return true;
+    st->req = new_req(t, "POST", start_done, st);
+    snprintf(st->req->url, sizeof(st->req->url),
+             "%s/subscriptions/start?contentType=%s", t->feed_root, st->ct);
+    add_publisher(t, st->req->url, sizeof(st->req->url));
+    st->req->body = "";
+    st->req->body_len = 0;
+    st->req->content_type = "application/json";
+    st->req_busy = true;
+    submit(t, &st->req, &st->req_busy);
+    return false;
+}
+
+/* P_LIST: list the window's next page (opening the window first). True
+ * when throttled (*w: when a token is there). */
+static bool
+step_list(struct stream *st, int64_t now, int64_t *w)
+{
+    struct tenant *t = st->t;
+
+    if (st->req_busy)
+        return false;
+    if (!st->window_open) {
+        open_window(st, now);
+        if (!st->window_open)
+            return false;
+    }
+    if (!take_token(t, now, w))
+        return true;
+    st->req = new_req(t, "GET", list_done, st);
+    st->req->max_body = LIST_MAX_BODY;
+    if (!st->next_url)
+        st->n_pages = 0;     /* the first page: no page seen yet */
+    if (st->next_url) {
+        snprintf(st->req->url, sizeof(st->req->url), "%s", st->next_url);
+    } else {
+        char s0[32], s1[32];
+
+        mf_clock_fmt_utc(st->win_start, s0, sizeof(s0));
+        mf_clock_fmt_utc(st->win_end, s1, sizeof(s1));
+        snprintf(st->req->url, sizeof(st->req->url),
+                 "%s/subscriptions/content?contentType=%s&startTime=%s&endTime=%s",
+                 t->feed_root, st->ct, s0, s1);
+    }
+    add_publisher(t, st->req->url, sizeof(st->req->url));
+    st->req_busy = true;
+    submit(t, &st->req, &st->req_busy);
+    return false;
+}
+
+/* P_FETCH: download the window's pending blobs as far as the limits let;
+ * once all are done, the next page or the window's end. True when
+ * throttled (*w: when a token is there). */
+static bool
+step_fetch(struct stream *st, int64_t now, int64_t *wake, int64_t *w)
+{
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+
+    /* blobs never tried first: one that keeps failing (an output down)
+     * does not starve the others */
+    for (size_t k = 0; k < 2 * st->n_blobs; k++) {
+        struct blob *b = st->blobs[k % st->n_blobs];
+
+        if (b->state != B_PENDING || (k < st->n_blobs) != (b->attempts == 0))
+            continue;
+        if (now < b->retry_at_ms) {
+            if (b->retry_at_ms < *wake)
+                *wake = b->retry_at_ms;
+            continue;
+        }
+        if (t->in_flight >= c->cfg->collect.max_concurrency ||
+            mf_http_running(c->http) >= GLOBAL_MAX_XFERS ||
+            mf_deliver_pending(c->dl) >= (c->cl ? DELIVER_MAX_PENDING_TXN
+                                                : DELIVER_MAX_PENDING))
+            return false;     /* a finished transfer or delivery wakes the loop */
+        if (!take_token(t, now, w))
+            return true;
+        b->fd = spool_fd(c);
+        if (b->fd < 0) {
+            mf_log(MF_LOG_ERROR, "spool %s: %s", c->spool_dir, strerror(errno));
+            b->retry_at_ms = now + backoff_ms(c, b->attempts++);
+            continue;
+        }
+        b->req = new_req(t, "GET", blob_done, b);
+        b->req->body_fd = b->fd;
+        b->req->max_body = (size_t)c->cfg->collect.max_blob_size;
+        snprintf(b->req->url, sizeof(b->req->url), "%s", b->uri);
+        add_publisher(t, b->req->url, sizeof(b->req->url));
+        b->state = B_ACTIVE;
+        if (submit(t, &b->req, NULL) != 0) {
+            b->state = B_PENDING;
+            close(b->fd);
+            b->fd = -1;
+            b->retry_at_ms = now + backoff_ms(c, b->attempts++);
+        }
+    }
+    if (st->n_done == st->n_blobs) {
+        if (!st->list_done) {
+            st->phase = P_LIST;      /* next page */
+            stream_step(st, now, wake);
+        } else {
+            close_window(st, now);
+            if (st->phase == P_LIST)
+                stream_step(st, now, wake);
+            else if (st->wake_ms < *wake)
+                *wake = st->wake_ms;
+        }
+    }
+    return false;
+}
+
 /* Start whatever this stream may start now. Updates *wake. */
 static void
 stream_step(struct stream *st, int64_t now, int64_t *wake)
 {
-    struct tenant *t = st->t;
-    struct mf_collector *c = t->c;
+    struct mf_collector *c = st->t->c;
     int64_t w = 0;
+    bool throttled;
 
     if (st->phase == P_STOPPED || c->stop)
         return;
@@ -1037,113 +1165,21 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
     }
     switch (st->phase) {
     case P_SUBSCRIBE:
-        if (!t->subs_listed || st->req_busy || !st->need_start)
-            return;
-        if (now < st->start_after_ms) {
-            st->wake_ms = st->start_after_ms;
-            return;
-        }
-        if (!take_token(t, now, &w))
-            break;
-        st->req = new_req(t, "POST", start_done, st);
-        snprintf(st->req->url, sizeof(st->req->url),
-                 "%s/subscriptions/start?contentType=%s", t->feed_root, st->ct);
-        add_publisher(t, st->req->url, sizeof(st->req->url));
-        st->req->body = "";
-        st->req->body_len = 0;
-        st->req->content_type = "application/json";
-        st->req_busy = true;
-        submit(t, &st->req, &st->req_busy);
-        return;
+        throttled = step_subscribe(st, now, &w);
+        break;
     case P_IDLE:
         st->phase = P_LIST;
         /* fall through */
     case P_LIST:
-        if (st->req_busy)
-            return;
-        if (!st->window_open) {
-            open_window(st, now);
-            if (!st->window_open)
-                return;
-        }
-        if (!take_token(t, now, &w))
-            break;
-        st->req = new_req(t, "GET", list_done, st);
-        st->req->max_body = LIST_MAX_BODY;
-        if (!st->next_url)
-            st->n_pages = 0;     /* the first page: no page seen yet */
-        if (st->next_url) {
-            snprintf(st->req->url, sizeof(st->req->url), "%s", st->next_url);
-        } else {
-            char s0[32], s1[32];
-
-            mf_clock_fmt_utc(st->win_start, s0, sizeof(s0));
-            mf_clock_fmt_utc(st->win_end, s1, sizeof(s1));
-            snprintf(st->req->url, sizeof(st->req->url),
-                     "%s/subscriptions/content?contentType=%s&startTime=%s&endTime=%s",
-                     t->feed_root, st->ct, s0, s1);
-        }
-        add_publisher(t, st->req->url, sizeof(st->req->url));
-        st->req_busy = true;
-        submit(t, &st->req, &st->req_busy);
-        return;
+        throttled = step_list(st, now, &w);
+        break;
     case P_FETCH:
-        /* blobs never tried first: one that keeps failing (an output down)
-         * does not starve the others */
-        for (size_t k = 0; k < 2 * st->n_blobs; k++) {
-            struct blob *b = st->blobs[k % st->n_blobs];
-
-            if (b->state != B_PENDING || (k < st->n_blobs) != (b->attempts == 0))
-                continue;
-            if (now < b->retry_at_ms) {
-                if (b->retry_at_ms < *wake)
-                    *wake = b->retry_at_ms;
-                continue;
-            }
-            if (t->in_flight >= c->cfg->collect.max_concurrency ||
-                mf_http_running(c->http) >= GLOBAL_MAX_XFERS ||
-                mf_deliver_pending(c->dl) >= (c->cl ? DELIVER_MAX_PENDING_TXN
-                                                    : DELIVER_MAX_PENDING))
-                return;     /* a finished transfer or delivery wakes the loop */
-            if (!take_token(t, now, &w))
-                goto throttled;
-            b->fd = spool_fd(c);
-            if (b->fd < 0) {
-                mf_log(MF_LOG_ERROR, "spool %s: %s", c->spool_dir, strerror(errno));
-                b->retry_at_ms = now + backoff_ms(c, b->attempts++);
-                continue;
-            }
-            b->req = new_req(t, "GET", blob_done, b);
-            b->req->body_fd = b->fd;
-            b->req->max_body = (size_t)c->cfg->collect.max_blob_size;
-            snprintf(b->req->url, sizeof(b->req->url), "%s", b->uri);
-            add_publisher(t, b->req->url, sizeof(b->req->url));
-            b->state = B_ACTIVE;
-            if (submit(t, &b->req, NULL) != 0) {
-                b->state = B_PENDING;
-                close(b->fd);
-                b->fd = -1;
-                b->retry_at_ms = now + backoff_ms(c, b->attempts++);
-            }
-        }
-        if (st->n_done == st->n_blobs) {
-            if (!st->list_done) {
-                st->phase = P_LIST;      /* next page */
-                stream_step(st, now, wake);
-            } else {
-                close_window(st, now);
-                if (st->phase == P_LIST)
-                    stream_step(st, now, wake);
-                else if (st->wake_ms < *wake)
-                    *wake = st->wake_ms;
-            }
-        }
-        return;
+        throttled = step_fetch(st, now, wake, &w);
+        break;
     default:
         return;
     }
-throttled:
-    if (w && w < *wake)
+    if (throttled && w && w < *wake)
         *wake = w;
 }
 
