@@ -1479,13 +1479,156 @@ log_origin(const struct mf_collector *c)
                     "record is lost)");
 }
 
+/* The state, its first events logged, and the spool directory: 0 / -1
+ * with err. */
+static int
+open_state(struct mf_collector *c, char *err, size_t errsz)
+{
+    struct mf_err serr;
+
+    c->state = mf_state_open(c->cfg->state_dir, &serr);
+    if (!c->state) {
+        snprintf(err, errsz, "%s", serr.msg);
+        return -1;
+    }
+    log_origin(c);
+    snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", c->cfg->state_dir);
+    if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The cluster (when on), the outputs, the proxy's password, the HTTP
+ * client and the delivery lanes: 0 / -1 with err. */
+static int
+open_delivery(struct mf_collector *c, char *err, size_t errsz)
+{
+    const struct mf_config *cfg = c->cfg;
+
+    if (mf_cluster_enabled(&cfg->cluster)) {
+        char id[128];
+
+        if (!(c->cl = mf_cluster_new(cfg, c->state, c->m, err, errsz)))
+            return -1;
+        mf_cluster_agent_id(cfg, id, sizeof(id));
+        snprintf(c->user_agent, sizeof(c->user_agent), "m365fwd/%s (agent %s)",
+                 MF_VERSION, id);
+    }
+    if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
+        return -1;
+    if (c->cl && mf_cluster_attach(c->cl, &c->fo, err, errsz) != 0)
+        return -1;
+    for (size_t i = 0; i < cfg->outputs.n; i++)
+        if (cfg->outputs.v[i].enabled && cfg->outputs.v[i].name)
+            mf_metrics_status_add(c->m, MF_METRICS_OUTPUT, cfg->outputs.v[i].name);
+    if (cfg->proxy_auth_file) {
+        char e[256];
+
+        if (mf_secret_load(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
+                                  &c->proxy_auth, e, sizeof(e)) != 0) {
+            snprintf(err, errsz, "%s", e);
+            return -1;
+        }
+    }
+    c->http = mf_http_new();
+    if (c->cl)
+        mf_http_set_stall_guard(c->http, MF_CLUSTER_STALL_MS);
+    {
+        struct mf_deliver_opts dop = {.cfg = cfg, .norm = c->norm, .fo = &c->fo, .m = c->m,
+                                      .state = c->state,
+                                      .txn = c->cl ? mf_cluster_txn(c->cl) : NULL,
+                                      .lanes = (int)cfg->collect.delivery_threads,
+                                      .done = blob_delivered, .wake = wake_collector,
+                                      .ud = c->http};
+
+        if (!(c->dl = mf_deliver_new(&dop, err, errsz)))
+            return -1;
+    }
+    return 0;
+}
+
+/* Tenant t of configuration tc: its credentials, request bucket and
+ * streams from their checkpoints. 0 / -1 with err. */
+static int
+tenant_init(struct mf_collector *c, struct tenant *t, const struct mf_tenant_conf *tc,
+            int64_t now, char *err, size_t errsz)
+{
+    const struct mf_config *cfg = c->cfg;
+    struct mf_auth_opts ao = {.proxy = cfg->proxy,
+                              .proxy_userpwd = c->proxy_auth.data,
+                              .request_timeout_ms = cfg->collect.request_timeout_ms,
+                              .transfer_timeout_ms = cfg->collect.transfer_timeout_ms};
+
+    t->c = c;
+    t->conf = tc;
+    t->active = !c->cl;     /* cluster mode: when its shard is ours */
+    t->auth = mf_auth_new(tc, &ao);
+    snprintf(t->api_prefix, sizeof(t->api_prefix), "%s", tc->api_endpoint);
+    snprintf(t->feed_root, sizeof(t->feed_root), "%s/api/v1.0/%s/activity/feed",
+             tc->api_endpoint, tc->id);
+    t->per_ms = (double)cfg->collect.requests_per_minute / 60000.0;
+    t->burst = (double)cfg->collect.requests_per_minute / 60.0;
+    if (t->burst < 1.0)
+        t->burst = 1.0;
+    t->bucket = t->burst;
+    t->bucket_ms = now;
+    t->n_streams = tc->content_types.n;
+    t->streams = mf_xcalloc(t->n_streams ? t->n_streams : 1, sizeof(*t->streams));
+    for (size_t k = 0; k < t->n_streams; k++) {
+        struct stream *st = &t->streams[k];
+        struct mf_stream_state ss;
+
+        st->t = t;
+        st->ct = tc->content_types.v[k];
+        st->phase = P_SUBSCRIBE;
+        if (mf_state_stream_get(c->state, tc->id, st->ct,
+                                now - cfg->collect.initial_lookback_ms, &ss) != 0) {
+            snprintf(err, errsz, "%s", mf_state_errmsg(c->state));
+            return -1;
+        }
+        st->checkpoint_ms = ss.checkpoint_ms;
+    }
+    return 0;
+}
+
+/* The enabled tenants (only --tenant's with it): 0 / -1 with err (none). */
+static int
+add_tenants(struct mf_collector *c, char *err, size_t errsz)
+{
+    const struct mf_config *cfg = c->cfg;
+    size_t nt = 0;
+
+    c->tenants = mf_xcalloc(cfg->tenants.n ? cfg->tenants.n : 1, sizeof(*c->tenants));
+    for (size_t i = 0; i < cfg->tenants.n; i++) {
+        const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
+        int64_t now = mf_clock_wall_ms();
+
+        if (!tc->enabled)
+            continue;
+        if (c->opts.only_tenant && strcasecmp(c->opts.only_tenant, tc->name) &&
+            strcasecmp(c->opts.only_tenant, tc->id))
+            continue;
+        if (tenant_init(c, &c->tenants[nt++], tc, now, err, errsz) != 0) {
+            c->n_tenants = nt;
+            return -1;
+        }
+    }
+    c->n_tenants = nt;
+    if (nt == 0) {
+        snprintf(err, errsz, "no enabled tenant%s%s", c->opts.only_tenant ? " named " : "",
+                 c->opts.only_tenant ? c->opts.only_tenant : "");
+        return -1;
+    }
+    return 0;
+}
+
 struct mf_collector *
 mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
                  const struct mf_collector_opts *opts, char *err, size_t errsz)
 {
     struct mf_collector *c = mf_xcalloc(1, sizeof(*c));
-    struct mf_err serr;
-    size_t nt = 0;
 
     c->cfg = cfg;
     c->norm = norm;
@@ -1496,109 +1639,9 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     if (c->opts.once_timeout_ms <= 0)
         c->opts.once_timeout_ms = 15 * 60 * 1000;
     c->rng = (unsigned)mf_clock_wall_ms() ^ (unsigned)getpid();
-    c->state = mf_state_open(cfg->state_dir, &serr);
-    if (!c->state) {
-        snprintf(err, errsz, "%s", serr.msg);
+    if (open_state(c, err, errsz) != 0 || open_delivery(c, err, errsz) != 0 ||
+        add_tenants(c, err, errsz) != 0)
         goto fail;
-    }
-    log_origin(c);
-    snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", cfg->state_dir);
-    if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
-        goto fail;
-    }
-    if (mf_cluster_enabled(&cfg->cluster)) {
-        char id[128];
-
-        if (!(c->cl = mf_cluster_new(cfg, c->state, c->m, err, errsz)))
-            goto fail;
-        mf_cluster_agent_id(cfg, id, sizeof(id));
-        snprintf(c->user_agent, sizeof(c->user_agent), "m365fwd/%s (agent %s)",
-                 MF_VERSION, id);
-    }
-    if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
-        goto fail;
-    if (c->cl && mf_cluster_attach(c->cl, &c->fo, err, errsz) != 0)
-        goto fail;
-    for (size_t i = 0; i < cfg->outputs.n; i++)
-        if (cfg->outputs.v[i].enabled && cfg->outputs.v[i].name)
-            mf_metrics_status_add(c->m, MF_METRICS_OUTPUT, cfg->outputs.v[i].name);
-    if (cfg->proxy_auth_file) {
-        char e[256];
-
-        if (mf_secret_load(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
-                                  &c->proxy_auth, e, sizeof(e)) != 0) {
-            snprintf(err, errsz, "%s", e);
-            goto fail;
-        }
-    }
-    c->http = mf_http_new();
-    if (c->cl)
-        mf_http_set_stall_guard(c->http, MF_CLUSTER_STALL_MS);
-    {
-        struct mf_deliver_opts dop = {.cfg = cfg, .norm = norm, .fo = &c->fo, .m = c->m,
-                                      .state = c->state,
-                                      .txn = c->cl ? mf_cluster_txn(c->cl) : NULL,
-                                      .lanes = (int)cfg->collect.delivery_threads,
-                                      .done = blob_delivered, .wake = wake_collector,
-                                      .ud = c->http};
-
-        if (!(c->dl = mf_deliver_new(&dop, err, errsz)))
-            goto fail;
-    }
-    c->tenants = mf_xcalloc(cfg->tenants.n ? cfg->tenants.n : 1, sizeof(*c->tenants));
-    for (size_t i = 0; i < cfg->tenants.n; i++) {
-        const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
-        struct mf_auth_opts ao = {.proxy = cfg->proxy,
-                                  .proxy_userpwd = c->proxy_auth.data,
-                                  .request_timeout_ms = cfg->collect.request_timeout_ms,
-                                  .transfer_timeout_ms = cfg->collect.transfer_timeout_ms};
-        struct tenant *t;
-        int64_t now = mf_clock_wall_ms();
-
-        if (!tc->enabled)
-            continue;
-        if (c->opts.only_tenant && strcasecmp(c->opts.only_tenant, tc->name) &&
-            strcasecmp(c->opts.only_tenant, tc->id))
-            continue;
-        t = &c->tenants[nt++];
-        t->c = c;
-        t->conf = tc;
-        t->active = !c->cl;     /* cluster mode: when its shard is ours */
-        t->auth = mf_auth_new(tc, &ao);
-        snprintf(t->api_prefix, sizeof(t->api_prefix), "%s", tc->api_endpoint);
-        snprintf(t->feed_root, sizeof(t->feed_root), "%s/api/v1.0/%s/activity/feed",
-                 tc->api_endpoint, tc->id);
-        t->per_ms = (double)cfg->collect.requests_per_minute / 60000.0;
-        t->burst = (double)cfg->collect.requests_per_minute / 60.0;
-        if (t->burst < 1.0)
-            t->burst = 1.0;
-        t->bucket = t->burst;
-        t->bucket_ms = now;
-        t->n_streams = tc->content_types.n;
-        t->streams = mf_xcalloc(t->n_streams ? t->n_streams : 1, sizeof(*t->streams));
-        for (size_t k = 0; k < t->n_streams; k++) {
-            struct stream *st = &t->streams[k];
-            struct mf_stream_state ss;
-
-            st->t = t;
-            st->ct = tc->content_types.v[k];
-            st->phase = P_SUBSCRIBE;
-            if (mf_state_stream_get(c->state, tc->id, st->ct,
-                                    now - cfg->collect.initial_lookback_ms, &ss) != 0) {
-                snprintf(err, errsz, "%s", mf_state_errmsg(c->state));
-                c->n_tenants = nt;
-                goto fail;
-            }
-            st->checkpoint_ms = ss.checkpoint_ms;
-        }
-    }
-    c->n_tenants = nt;
-    if (nt == 0) {
-        snprintf(err, errsz, "no enabled tenant%s%s", c->opts.only_tenant ? " named " : "",
-                 c->opts.only_tenant ? c->opts.only_tenant : "");
-        goto fail;
-    }
     if (c->cl) {
         struct mf_cluster_hooks h = {.assigned = cl_assigned, .revoking = cl_revoking,
                                      .ud = c};
