@@ -1676,6 +1676,86 @@ all_caught_up(const struct mf_collector *c)
     return true;
 }
 
+/* Each stream's checkpoint lag, and stopped streams' tenants down. */
+static void
+report_lag(struct mf_collector *c, int64_t now)
+{
+    for (size_t i = 0; i < c->n_tenants; i++) {
+        struct tenant *t = &c->tenants[i];
+
+        for (size_t k = 0; k < t->n_streams; k++) {
+            struct stream *st = &t->streams[k];
+
+            mf_metrics_checkpoint_lag(c->m, t->conf->name, st->ct,
+                                      (double)(api_now(t, now) - st->checkpoint_ms)
+                                      / 1000);
+            if (st->phase == P_STOPPED)
+                mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name,
+                                      false, st->error, 0);
+        }
+    }
+}
+
+/* Stopping: the transfers in flight finish and are delivered, within
+ * DRAIN_MS. */
+static void
+drain_on_stop(struct mf_collector *c)
+{
+    int64_t until = mf_clock_wall_ms() + DRAIN_MS;
+
+    mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s) and %zu blob(s) in "
+           "delivery", mf_http_running(c->http), mf_deliver_pending(c->dl));
+    mf_metrics_set_draining(c->m, true);
+    while (mf_http_running(c->http) > 0 && mf_clock_wall_ms() < until) {
+        mf_http_run(c->http, 200);
+        mf_deliver_reap(c->dl);
+    }
+    if (mf_deliver_drain(c->dl, until) != 0)
+        mf_log(MF_LOG_WARN, "stopping: %zu blob(s) not delivered in time: they are "
+               "fetched again on the next start", mf_deliver_pending(c->dl));
+}
+
+/* The run's exit status after the drain: --once reports what it could
+ * not do; a service stopped by a signal exits 0 after a clean drain
+ * (stream errors are in `status`). */
+static int
+run_result(struct mf_collector *c, int rc)
+{
+    for (size_t i = 0; c->opts.once && i < c->n_tenants; i++)
+        for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
+            const struct stream *st = &c->tenants[i].streams[k];
+
+            if (st->phase == P_STOPPED || st->delivery_failed)
+                rc = 1;
+            if (st->quarantined) {
+                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu unreadable record(s) "
+                       "quarantined in %s/quarantine (see docs/reliability.md to replay "
+                       "them)", c->tenants[i].conf->name, st->ct, st->quarantined,
+                       c->cfg->state_dir);
+                rc = 1;
+            }
+            if (st->oversize) {
+                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu blob(s) over "
+                       "collect.max_blob_size not collected (reported as gaps)",
+                       c->tenants[i].conf->name, st->ct, st->oversize);
+                rc = 1;
+            }
+        }
+    if (mf_deliver_pending(c->dl) != 0) {
+        rc = 1;
+    } else if (mf_deliver_flush(c->dl) != 0) {
+        /* cluster mode, stopped by a signal: an aborted last transaction
+         * (the group rebalancing as agents stop) loses nothing - its blobs
+         * are the next owner's to collect */
+        if (c->cl && c->stop && !c->opts.once)
+            mf_log(MF_LOG_WARN, "stopping: the last transaction was aborted; its blobs "
+                   "are collected by the next owner of their shards");
+        else
+            rc = 1;
+    }
+    return rc;
+}
+
 int
 mf_collector_run(struct mf_collector *c)
 {
@@ -1695,20 +1775,7 @@ mf_collector_run(struct mf_collector *c)
             mf_cluster_poll(c->cl);
         mf_deliver_reap(c->dl);
         if (now >= c->next_lag_ms) {
-            for (size_t i = 0; i < c->n_tenants; i++) {
-                struct tenant *t = &c->tenants[i];
-
-                for (size_t k = 0; k < t->n_streams; k++) {
-                    struct stream *st = &t->streams[k];
-
-                    mf_metrics_checkpoint_lag(c->m, t->conf->name, st->ct,
-                                              (double)(api_now(t, now) - st->checkpoint_ms)
-                                              / 1000);
-                    if (st->phase == P_STOPPED)
-                        mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name,
-                                              false, st->error, 0);
-                }
-            }
+            report_lag(c, now);
             c->next_lag_ms = now + 5000;
         }
         if (now >= c->next_prune_ms) {
@@ -1747,56 +1814,11 @@ mf_collector_run(struct mf_collector *c)
         mf_http_run(c->http, timeout);
     }
     /* drain: let transfers in flight finish and deliver them */
-    if (c->stop) {
-        int64_t until = mf_clock_wall_ms() + DRAIN_MS;
-
-        mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s) and %zu blob(s) in "
-               "delivery", mf_http_running(c->http), mf_deliver_pending(c->dl));
-        mf_metrics_set_draining(c->m, true);
-        while (mf_http_running(c->http) > 0 && mf_clock_wall_ms() < until) {
-            mf_http_run(c->http, 200);
-            mf_deliver_reap(c->dl);
-        }
-        if (mf_deliver_drain(c->dl, until) != 0)
-            mf_log(MF_LOG_WARN, "stopping: %zu blob(s) not delivered in time: they are "
-                   "fetched again on the next start", mf_deliver_pending(c->dl));
-    } else {
+    if (c->stop)
+        drain_on_stop(c);
+    else
         mf_deliver_drain(c->dl, mf_clock_wall_ms() + DRAIN_MS);
-    }
-    /* --once reports what it could not do; a service stopped by a signal
-     * exits 0 after a clean drain (stream errors are in `status`) */
-    for (size_t i = 0; c->opts.once && i < c->n_tenants; i++)
-        for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
-            const struct stream *st = &c->tenants[i].streams[k];
-
-            if (st->phase == P_STOPPED || st->delivery_failed)
-                rc = 1;
-            if (st->quarantined) {
-                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu unreadable record(s) "
-                       "quarantined in %s/quarantine (see docs/reliability.md to replay "
-                       "them)", c->tenants[i].conf->name, st->ct, st->quarantined,
-                       c->cfg->state_dir);
-                rc = 1;
-            }
-            if (st->oversize) {
-                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu blob(s) over "
-                       "collect.max_blob_size not collected (reported as gaps)",
-                       c->tenants[i].conf->name, st->ct, st->oversize);
-                rc = 1;
-            }
-        }
-    if (mf_deliver_pending(c->dl) != 0) {
-        rc = 1;
-    } else if (mf_deliver_flush(c->dl) != 0) {
-        /* cluster mode, stopped by a signal: an aborted last transaction
-         * (the group rebalancing as agents stop) loses nothing - its blobs
-         * are the next owner's to collect */
-        if (c->cl && c->stop && !c->opts.once)
-            mf_log(MF_LOG_WARN, "stopping: the last transaction was aborted; its blobs "
-                   "are collected by the next owner of their shards");
-        else
-            rc = 1;
-    }
+    rc = run_result(c, rc);
     /* the shards go to the other agents now, not after a session timeout */
     mf_cluster_leave(c->cl);
     return rc;
