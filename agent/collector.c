@@ -787,24 +787,14 @@ list_next_page(struct stream *st, const struct mf_http_req *r, int64_t now)
     return true;
 }
 
+/* A listing page answered: its blobs queued, its next page noted. */
 static void
-list_done(struct mf_http_req *r, void *ud)
+list_ok(struct stream *st, const struct mf_http_req *r, int64_t now)
 {
-    struct stream *st = ud;
     struct tenant *t = st->t;
     struct mf_collector *c = t->c;
-    char why[256];
-    enum mf_status v = finish_common(t, r, why, sizeof(why));
-    int64_t now = mf_clock_wall_ms();
     size_t fresh = 0;
 
-    st->req_busy = false;
-    st->req = NULL;
-    mf_state_poll_done(c->state, t->conf->id, st->ct, now, NULL);
-    if (v != MF_OK) {
-        list_failed(st, r, why, now);
-        return;
-    }
     st->retried_401 = false;
     st->fails = 0;
     st->error[0] = '\0';
@@ -821,6 +811,23 @@ list_done(struct mf_http_req *r, void *ud)
     st->list_done = st->next_url == NULL;
     mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s listed %zu new blobs%s", t->conf->name,
            st->ct, fresh, st->list_done ? "" : " (more pages)");
+}
+
+static void
+list_done(struct mf_http_req *r, void *ud)
+{
+    struct stream *st = ud;
+    char why[256];
+    enum mf_status v = finish_common(st->t, r, why, sizeof(why));
+    int64_t now = mf_clock_wall_ms();
+
+    st->req_busy = false;
+    st->req = NULL;
+    mf_state_poll_done(st->t->c->state, st->t->conf->id, st->ct, now, NULL);
+    if (v != MF_OK)
+        list_failed(st, r, why, now);
+    else
+        list_ok(st, r, now);
 }
 
 /* A blob that will not be delivered: a gap event of its own, then done. */
