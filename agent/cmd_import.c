@@ -898,7 +898,7 @@ parse_args(int argc, char **argv, struct import_args *a)
 /* The run of cfg: its tenant, aggregates, report feed, outputs and lanes.
  * MF_EXIT_OK, or the exit code (the error printed). */
 static int
-import_start(struct import_run *r, struct import_args *a, const struct mf_config *cfg,
+import_start(struct import_run *r, const struct import_args *a, const struct mf_config *cfg,
              const struct mf_normalizer *norm)
 {
     struct mf_err aerr;
