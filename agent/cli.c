@@ -166,7 +166,6 @@ mf_cli_getopt(struct mf_cli_opts *o, int argc, char **argv)
         o->rc = mf_cli_help(o->cmd);
         return -1;
     case '?':
-    case ':':
         o->rc = mf_cli_usage_error(o->cmd, "unknown option '%s'", argv[optind - 1]);
         return -1;
     case -1:
