@@ -11,7 +11,6 @@
 #include <ctype.h>
 #include <stdarg.h>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -28,6 +27,7 @@
 #include "json.h"
 #include "log.h"
 #include "mem.h"
+#include "tls.h"
 
 #define DEFAULT_RESOURCE "https://manage.office.com"
 #define ASSERTION_LIFETIME_S 600
@@ -177,18 +177,6 @@ set_err(struct mf_auth *a, enum mf_status st, const char *fmt, ...)
 
 /* ---- certificate assertion ---------------------------------------------- */
 
-static void
-ossl_reason(char *out, size_t n)
-{
-    unsigned long e = ERR_get_error();
-
-    if (e)
-        ERR_error_string_n(e, out, n);
-    else
-        snprintf(out, n, "unknown error");
-    ERR_clear_error();
-}
-
 /* The certificate's SHA-1 and SHA-256 thumbprints, base64url, into x5t and
  * x5t256 (the JWT header's x5t and x5t#S256). 0 / -1 (a->err set). */
 static int
@@ -211,7 +199,7 @@ cert_thumbprints(struct mf_auth *a, struct mf_buf *x5t, struct mf_buf *x5t256)
     cert = PEM_read_X509(f, NULL, NULL, NULL);
     fclose(f);
     if (!cert) {
-        ossl_reason(reason, sizeof(reason));
+        mf_tls_reason(reason, sizeof(reason), "unknown error");
         set_err(a, MF_FATAL, "tenant %s: certificate_file %s is not a PEM "
                 "certificate: %s", t->name, t->certificate_file, reason);
         goto out;
@@ -292,7 +280,7 @@ load_rsa_key(struct mf_auth *a)
     pkey = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     mf_secret_clear(&key);
     if (!pkey) {
-        ossl_reason(reason, sizeof(reason));
+        mf_tls_reason(reason, sizeof(reason), "unknown error");
         set_err(a, MF_FATAL, "tenant %s: private_key_file is not a readable "
                 "PEM private key (%s)", t->name, reason);
     } else if (EVP_PKEY_base_id(pkey) != EVP_PKEY_RSA) {
@@ -340,7 +328,7 @@ sign_assertion(struct mf_auth *a, EVP_PKEY *pkey, struct mf_buf *jwt)
     rc = 0;
 out:
     if (rc != 0) {
-        ossl_reason(reason, sizeof(reason));
+        mf_tls_reason(reason, sizeof(reason), "unknown error");
         set_err(a, MF_FATAL, "tenant %s: signing the client assertion "
                 "failed: %s", a->t->name, reason);
     }

@@ -149,6 +149,41 @@ mf_cli_help(const struct mf_cmd *cmd)
     return fflush(stdout) == 0 ? MF_EXIT_OK : MF_EXIT_REJECTED;
 }
 
+int
+mf_cli_getopt(struct mf_cli_opts *o, int argc, char **argv)
+{
+    int ch;
+
+    if (!o->started) {
+        o->started = true;
+        optind = 1;
+        opterr = 0;
+    }
+    while ((ch = getopt_long(argc, argv, o->shortopts, o->longopts, NULL)) == 'c')
+        o->config = optarg;
+    switch (ch) {
+    case 'h':
+        o->rc = mf_cli_help(o->cmd);
+        return -1;
+    case '?':
+        o->rc = mf_cli_usage_error(o->cmd, "unknown option '%s'", argv[optind - 1]);
+        return -1;
+    case -1:
+        break;
+    default:
+        return ch;
+    }
+    if ((o->flags & MF_CLI_NO_ARGS) && optind < argc) {
+        o->rc = mf_cli_usage_error(o->cmd, "unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if ((o->flags & MF_CLI_NEED_CONFIG) && !o->config) {
+        o->rc = mf_cli_usage_error(o->cmd, "-c FILE is required");
+        return -1;
+    }
+    return 0;
+}
+
 /* Standard handling of a subcommand without options of its own: returns
  * the index of the first argument, or -1 with *rc set (help or usage). */
 static int

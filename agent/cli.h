@@ -6,6 +6,8 @@
 #ifndef MF_CLI_H
 #define MF_CLI_H
 
+#include <stdbool.h>
+
 enum mf_exit {
     MF_EXIT_OK = 0,         /* everything done */
     MF_EXIT_REJECTED = 1,   /* some input rejected or not readable */
@@ -32,6 +34,33 @@ int mf_cli_usage_error(const struct mf_cmd *cmd, const char *fmt, ...)
 
 /* Print cmd's usage on stdout; returns MF_EXIT_OK. */
 int mf_cli_help(const struct mf_cmd *cmd);
+
+/* The options every command with a configuration shares, parsed with
+ * mf_cli_getopt(). */
+enum {
+    MF_CLI_NEED_CONFIG = 1 << 0,    /* "-c FILE is required" */
+    MF_CLI_NO_ARGS = 1 << 1,        /* no argument after the options */
+};
+
+struct option;
+struct mf_cli_opts {
+    const struct mf_cmd *cmd;
+    const char *shortopts;          /* getopt_long's, with "c:" and "h" */
+    const struct option *longopts;  /* with "config" ('c') and "help" ('h') */
+    unsigned flags;                 /* MF_CLI_* */
+    const char *config;             /* out: -c FILE, NULL when not given */
+    int rc;                         /* out: the exit code, when done */
+    bool started;                   /* (mf_cli_getopt's) */
+};
+
+/* getopt_long over argv (from argv[1], getopt's errors off) doing the
+ * options all commands share: -c/--config FILE (o->config), -h/--help
+ * (the usage on stdout), an unknown option (a usage error), and after the
+ * last option the checks of o->flags. Call it in a loop: > 0 is one of
+ * the command's own options (optarg set), 0 the end of the options (the
+ * arguments from optind), -1 the end of the command with o->rc its exit
+ * code. */
+int mf_cli_getopt(struct mf_cli_opts *o, int argc, char **argv);
 
 struct mf_config;
 struct mf_normalizer;

@@ -1090,68 +1090,88 @@ cl_covers(void *ud, const struct mf_output *o)
     return mf_cluster_on_cluster(cl->cc, o->conf);
 }
 
-static int
-cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
+/* The checkpoints waiting for a transaction (cl->mu held): each with the
+ * blob records older than its overlap, to tombstone. */
+static struct cp_out *
+pending_checkpoints(struct mf_cluster *cl, size_t *n_cps)
 {
-    struct mf_cluster *cl = ud;
-    int64_t now = mf_clock_wall_ms(), overlap = cl->cfg->collect.overlap_ms;
+    int64_t overlap = cl->cfg->collect.overlap_ms;
     struct cp_out *cps = NULL;
-    size_t n_cps = 0, n_parts = 0;
-    int32_t *parts = mf_xcalloc(cl->shards, sizeof(*parts));
-    struct mf_buf k, v;
-    char why[768] = "";
-    const char *result;
-    int64_t t0 = mf_clock_mono_ms(), t_state;
+
+    *n_cps = 0;
+    if (!cl->n_pending)
+        return NULL;
+    cps = mf_xcalloc(cl->n_pending, sizeof(*cps));
+    for (size_t i = 0; i < cl->n_streams && *n_cps < cl->n_pending; i++) {
+        struct cl_stream *st = &cl->streams[i];
+        struct cp_out *c;
+
+        if (!st->pending_ms || !cl->ready[st->shard])
+            continue;
+        c = &cps[(*n_cps)++];
+        c->st = st;
+        c->cp = st->pending_ms;
+        for (size_t j = 0; j < st->n_live; j++)
+            if (st->live[j].created_ms < c->cp - overlap) {
+                c->dead = mf_xrealloc(c->dead, (c->n_dead + 1) * sizeof(*c->dead));
+                c->dead[c->n_dead++] = mf_xstrdup(st->live[j].cid);
+            }
+    }
+    return cps;
+}
+
+static void
+cps_free(struct cp_out *cps, size_t n_cps)
+{
+    for (size_t i = 0; i < n_cps; i++) {
+        for (size_t j = 0; j < cps[i].n_dead; j++)
+            free(cps[i].dead[j]);
+        free(cps[i].dead);
+    }
+    free(cps);
+}
+
+/* Whether the transaction may commit (cl->mu held); fills parts with the
+ * owned shards either way. */
+static int
+txn_precheck(struct mf_cluster *cl, const struct mf_dl_blob *list, bool outputs_ok,
+             int32_t *parts, size_t *n_parts, char *why, size_t why_len)
+{
     int rc = 0;
 
-    pthread_mutex_lock(&cl->mu);
-    if (cl->n_pending) {
-        cps = mf_xcalloc(cl->n_pending, sizeof(*cps));
-        for (size_t i = 0; i < cl->n_streams && n_cps < cl->n_pending; i++) {
-            struct cl_stream *st = &cl->streams[i];
-            struct cp_out *c;
-
-            if (!st->pending_ms || !cl->ready[st->shard])
-                continue;
-            c = &cps[n_cps++];
-            c->st = st;
-            c->cp = st->pending_ms;
-            for (size_t j = 0; j < st->n_live; j++)
-                if (st->live[j].created_ms < c->cp - overlap) {
-                    c->dead = mf_xrealloc(c->dead, (c->n_dead + 1) * sizeof(*c->dead));
-                    c->dead[c->n_dead++] = mf_xstrdup(st->live[j].cid);
-                }
-        }
-    }
-    if (!list && !n_cps && !mf_kafka_txn_dirty(cl->txn)) {
-        pthread_mutex_unlock(&cl->mu);
-        free(cps);
-        free(parts);
-        return 0;
-    }
     if (!outputs_ok) {
-        snprintf(why, sizeof(why), "an output did not acknowledge every record");
+        snprintf(why, why_len, "an output did not acknowledge every record");
         rc = -1;
     }
-    for (struct mf_dl_blob *b = list; b && rc == 0; b = b->next) {
+    for (const struct mf_dl_blob *b = list; b && rc == 0; b = b->next) {
         uint32_t s = mf_cluster_shard(b->tenant_id, cl->shards);
 
         if (!cl->ready[s]) {
-            snprintf(why, sizeof(why), "tenant %s: shard %u is no longer this agent's",
+            snprintf(why, why_len, "tenant %s: shard %u is no longer this agent's",
                      b->tenant_name, s);
             rc = -1;
         }
     }
     for (uint32_t s = 0; s < cl->shards; s++)
         if (cl->owned[s])
-            parts[n_parts++] = (int32_t)s;
-    if (rc == 0 && n_parts == 0) {
-        snprintf(why, sizeof(why), "no shard is this agent's");
+            parts[(*n_parts)++] = (int32_t)s;
+    if (rc == 0 && *n_parts == 0) {
+        snprintf(why, why_len, "no shard is this agent's");
         rc = -1;
     }
-    pthread_mutex_unlock(&cl->mu);
+    return rc;
+}
 
-    /* the blobs' own records went in as they were sent (cl_blob_sent) */
+/* The checkpoints' and the tombstones' state records, into the open
+ * transaction (the blobs' own records went in as they were sent,
+ * cl_blob_sent). */
+static int
+produce_checkpoints(struct mf_cluster *cl, const struct cp_out *cps, size_t n_cps, int64_t now,
+                    char *why, size_t why_len)
+{
+    struct mf_buf k, v;
+    int rc = 0;
+
     mf_buf_init(&k, 0);
     mf_buf_init(&v, 0);
     for (size_t i = 0; i < n_cps && rc == 0; i++) {
@@ -1160,55 +1180,76 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
         state_key(&k, 'c', st->tenant_id, st->ct, NULL);
         checkpoint_value(cl, &v, cps[i].cp, now);
         rc = mf_kafka_txn_produce(cl->txn, cl->state_topic, (int32_t)st->shard, k.data, k.len,
-                                  v.data, v.len, why, sizeof(why));
+                                  v.data, v.len, why, why_len);
         for (size_t j = 0; j < cps[i].n_dead && rc == 0; j++) {
             state_key(&k, 'b', st->tenant_id, st->ct, cps[i].dead[j]);
             rc = mf_kafka_txn_produce(cl->txn, cl->state_topic, (int32_t)st->shard, k.data,
-                                      k.len, NULL, 0, why, sizeof(why));
+                                      k.len, NULL, 0, why, why_len);
         }
     }
     mf_buf_fini(&k);
     mf_buf_fini(&v);
-    t_state = mf_clock_mono_ms();
+    return rc;
+}
+
+/* Commit the transaction with the group's offsets when rc is 0, abort it
+ * otherwise. */
+static int
+txn_end(struct mf_cluster *cl, int rc, const int32_t *parts, size_t n_parts, char *why,
+        size_t why_len)
+{
     if (rc == 0) {
         rd_kafka_consumer_group_metadata_t *cgmd =
             rd_kafka_consumer_group_metadata(cl->consumer);
 
         rc = mf_kafka_txn_commit(cl->txn, cgmd, cl->assign_topic, parts, n_parts, why,
-                                 sizeof(why));
+                                 why_len);
         if (cgmd)
             rd_kafka_consumer_group_metadata_destroy(cgmd);
     } else {
         mf_kafka_txn_abort(cl->txn);
     }
+    return rc;
+}
 
-    pthread_mutex_lock(&cl->mu);
-    if (rc == 0) {
-        for (size_t i = 0; i < n_cps; i++) {
-            struct cl_stream *st = cps[i].st;
-
-            if (!cl->ready[st->shard])
-                continue;
-            st->checkpoint_ms = cps[i].cp;
-            if (st->pending_ms == cps[i].cp) {
-                st->pending_ms = 0;
-                cl->n_pending--;
-            }
-            for (size_t j = 0; j < cps[i].n_dead; j++)
-                live_del(st, cps[i].dead[j]);
-        }
-        for (struct mf_dl_blob *b = list; b; b = b->next) {
-            struct cl_stream *st = stream_find(cl, b->tenant_id, b->content_type);
-
-            if (st && cl->ready[st->shard])
-                live_add(st, b->content_id, b->created_ms);
-        }
-        cl->commits++;
-    } else {
+/* After a commit (cl->mu held): the checkpoints move, the tombstoned
+ * blobs leave, the committed blobs are live; counted either way. */
+static void
+txn_settle(struct mf_cluster *cl, int rc, const struct mf_dl_blob *list,
+           const struct cp_out *cps, size_t n_cps)
+{
+    if (rc != 0) {
         cl->aborts++;
+        return;
     }
-    pthread_mutex_unlock(&cl->mu);
-    result = rc == 0 ? "committed" : "aborted";
+    for (size_t i = 0; i < n_cps; i++) {
+        struct cl_stream *st = cps[i].st;
+
+        if (!cl->ready[st->shard])
+            continue;
+        st->checkpoint_ms = cps[i].cp;
+        if (st->pending_ms == cps[i].cp) {
+            st->pending_ms = 0;
+            cl->n_pending--;
+        }
+        for (size_t j = 0; j < cps[i].n_dead; j++)
+            live_del(st, cps[i].dead[j]);
+    }
+    for (const struct mf_dl_blob *b = list; b; b = b->next) {
+        struct cl_stream *st = stream_find(cl, b->tenant_id, b->content_type);
+
+        if (st && cl->ready[st->shard])
+            live_add(st, b->content_id, b->created_ms);
+    }
+    cl->commits++;
+}
+
+static void
+txn_report(struct mf_cluster *cl, int rc, const struct mf_dl_blob *list, size_t n_cps,
+           const char *why, int64_t t0, int64_t t_state)
+{
+    const char *result = rc == 0 ? "committed" : "aborted";
+
     mf_metrics_add(cl->m, cl->m_txn, &result, 1);
     if (rc != 0) {
         mf_log(MF_LOG_WARN, "cluster: transaction aborted: %s; its blobs are collected "
@@ -1216,18 +1257,47 @@ cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
     } else {
         size_t nb = 0;
 
-        for (struct mf_dl_blob *b = list; b; b = b->next)
+        for (const struct mf_dl_blob *b = list; b; b = b->next)
             nb++;
         mf_log(MF_LOG_DEBUG, "cluster: transaction committed: %zu blob(s), %zu "
                "checkpoint(s) in %" PRId64 " ms (state records %" PRId64 " ms)", nb, n_cps,
                mf_clock_mono_ms() - t0, t_state - t0);
     }
-    for (size_t i = 0; i < n_cps; i++) {
-        for (size_t j = 0; j < cps[i].n_dead; j++)
-            free(cps[i].dead[j]);
-        free(cps[i].dead);
+}
+
+static int
+cl_commit(void *ud, struct mf_dl_blob *list, bool outputs_ok)
+{
+    struct mf_cluster *cl = ud;
+    int64_t now = mf_clock_wall_ms();
+    struct cp_out *cps;
+    size_t n_cps, n_parts = 0;
+    int32_t *parts = mf_xcalloc(cl->shards, sizeof(*parts));
+    char why[768] = "";
+    int64_t t0 = mf_clock_mono_ms(), t_state;
+    int rc;
+
+    pthread_mutex_lock(&cl->mu);
+    cps = pending_checkpoints(cl, &n_cps);
+    if (!list && !n_cps && !mf_kafka_txn_dirty(cl->txn)) {
+        pthread_mutex_unlock(&cl->mu);
+        free(cps);
+        free(parts);
+        return 0;
     }
-    free(cps);
+    rc = txn_precheck(cl, list, outputs_ok, parts, &n_parts, why, sizeof(why));
+    pthread_mutex_unlock(&cl->mu);
+
+    if (rc == 0)
+        rc = produce_checkpoints(cl, cps, n_cps, now, why, sizeof(why));
+    t_state = mf_clock_mono_ms();
+    rc = txn_end(cl, rc, parts, n_parts, why, sizeof(why));
+
+    pthread_mutex_lock(&cl->mu);
+    txn_settle(cl, rc, list, cps, n_cps);
+    pthread_mutex_unlock(&cl->mu);
+    txn_report(cl, rc, list, n_cps, why, t0, t_state);
+    cps_free(cps, n_cps);
     free(parts);
     return rc;
 }

@@ -842,8 +842,19 @@ default_lanes(const struct mf_config *cfg)
     return n < 1 ? 1 : n > MAX_LANES ? MAX_LANES : (int)n;
 }
 
-int
-mf_cmd_import(int argc, char **argv)
+/* The command line of import. */
+struct import_args {
+    const char *config, *tenant, *agg_state;
+    bool no_aggregates;
+    int threads;                           /* --threads, 0: default_lanes */
+    const char *only[32];                  /* --output */
+    size_t n_only;
+    struct mf_input_opts io;
+};
+
+/* -1 to go on (the files from optind), or the exit code. */
+static int
+parse_args(int argc, char **argv, struct import_args *a)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -857,31 +868,17 @@ mf_cmd_import(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const struct mf_cmd *self = mf_cli_find("import");
-    struct import_run r = {0};
-    struct mf_input_opts io = {.format = MF_INPUT_AUTO};
-    const char *config = NULL, *tenant = NULL, *agg_state = NULL;
-    bool no_aggregates = false;
-    struct mf_err aerr;
-    struct mf_normalizer *norm;
-    struct mf_config *cfg;
-    struct sigaction sa;
-    char err[512];
-    const char *only[32];
-    size_t n_only = 0;
-    int ch, rc = MF_EXIT_OK, files_failed = 0, threads = 0;
+    struct mf_cli_opts o = {.cmd = self, .shortopts = "+c:h", .longopts = longopts,
+                            .flags = MF_CLI_NEED_CONFIG};
+    int ch;
 
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+    while ((ch = mf_cli_getopt(&o, argc, argv)) > 0) {
         switch (ch) {
-        case 'c':
-            config = optarg;
-            break;
         case 'T':
-            tenant = optarg;
+            a->tenant = optarg;
             break;
         case 'I':
-            if (mf_input_format_parse(optarg, &io.format) != 0)
+            if (mf_input_format_parse(optarg, &a->io.format) != 0)
                 return mf_cli_usage_error(self, "unknown input format '%s'", optarg);
             break;
         case 'j': {
@@ -891,59 +888,69 @@ mf_cmd_import(int argc, char **argv)
             if (*end || v < 1 || v > MAX_LANES)
                 return mf_cli_usage_error(self, "--threads needs a number from 1 to %d, "
                                           "not '%s'", MAX_LANES, optarg);
-            threads = (int)v;
+            a->threads = (int)v;
             break;
         }
         case 'A':
-            no_aggregates = true;
+            a->no_aggregates = true;
             break;
         case 'S':
-            agg_state = optarg;
+            a->agg_state = optarg;
             break;
         case 'O':
-            if (n_only == sizeof(only) / sizeof(only[0]))
+            if (a->n_only == sizeof(a->only) / sizeof(a->only[0]))
                 return mf_cli_usage_error(self, "too many --output options");
-            only[n_only++] = optarg;
+            a->only[a->n_only++] = optarg;
             break;
-        case 'h':
-            return mf_cli_help(self);
-        default:
-            return mf_cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (!config)
-        return mf_cli_usage_error(self, "-c FILE is required");
-    /* tenant credentials are not needed to import: no CHECK_FILES */
-    cfg = mf_cli_load_config(config, 0, &norm);
-    if (!cfg)
+    a->config = o.config;
+    return ch < 0 ? o.rc : -1;
+}
+
+/* The run of cfg: its tenant, aggregates, report feed, outputs and lanes.
+ * MF_EXIT_OK, or the exit code (the error printed). */
+static int
+import_start(struct import_run *r, const struct import_args *a, const struct mf_config *cfg,
+             const struct mf_normalizer *norm)
+{
+    struct mf_err aerr;
+    char err[512];
+
+    r->cfg = cfg;
+    r->config_path = a->config;
+    r->tenant_arg = a->tenant;
+    r->norm = norm;
+    if (a->tenant && !(r->tenant = mf_config_tenant(cfg, a->tenant))) {
+        fprintf(stderr, "m365fwd: --tenant %s: no such tenant in %s\n", a->tenant, a->config);
         return MF_EXIT_USAGE;
-    mf_log_set_level((enum mf_log_level)cfg->log_level);
-    mf_log_set_format(cfg->log_format == MF_LOG_FORMAT_JSON ? MF_LOG_JSON : MF_LOG_KV);
-    io.max_record = (size_t)cfg->collect.max_record_size;
-    r.cfg = cfg;
-    r.config_path = config;
-    r.tenant_arg = tenant;
-    r.norm = norm;
-    if (tenant && !(r.tenant = mf_config_tenant(cfg, tenant))) {
-        fprintf(stderr, "m365fwd: --tenant %s: no such tenant in %s\n", tenant, config);
-        rc = MF_EXIT_USAGE;
-        goto out;
     }
-    if (!no_aggregates) {
+    if (!a->no_aggregates) {
         struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(norm)};
 
-        r.agg = mf_aggregates_new(mf_normalizer_aggregates(norm), &ao);
-        if (agg_state && mf_aggregates_load(r.agg, agg_state, &aerr) != 0)
+        r->agg = mf_aggregates_new(mf_normalizer_aggregates(norm), &ao);
+        if (a->agg_state && mf_aggregates_load(r->agg, a->agg_state, &aerr) != 0)
             mf_log(MF_LOG_WARN, "%s", aerr.msg);
     }
-    r.report = mf_report_feed_open(cfg, norm);
-    if (mf_fanout_open(&r.fo, cfg, err, sizeof(err)) != 0 ||
-        outputs_chosen(&r, only, n_only, err, sizeof(err)) != 0 ||
-        lanes_start(&r, threads ? threads : default_lanes(cfg), err, sizeof(err)) != 0) {
+    r->report = mf_report_feed_open(cfg, norm);
+    if (mf_fanout_open(&r->fo, cfg, err, sizeof(err)) != 0 ||
+        outputs_chosen(r, a->only, a->n_only, err, sizeof(err)) != 0 ||
+        lanes_start(r, a->threads ? a->threads : default_lanes(cfg), err, sizeof(err)) != 0) {
         fprintf(stderr, "m365fwd: %s\n", err);
-        rc = MF_EXIT_USAGE;
-        goto out;
+        return MF_EXIT_USAGE;
     }
+    return MF_EXIT_OK;
+}
+
+/* The files (stdin without any) through the lanes until all is
+ * acknowledged or a signal stops it; the totals on stderr. */
+static int
+import_files(struct import_run *r, const struct import_args *a, int argc, char **argv)
+{
+    struct sigaction sa;
+    struct mf_err aerr;
+    int rc = MF_EXIT_OK, files_failed = 0;
+
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -951,30 +958,53 @@ mf_cmd_import(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (optind >= argc) {
-        import_input(&r, "-", &io);
+        import_input(r, "-", &a->io);
     } else {
         for (int i = optind; i < argc && !import_stop; i++)
-            if (import_input(&r, argv[i], &io) != 0)
+            if (import_input(r, argv[i], &a->io) != 0)
                 files_failed++;
     }
-    drain(&r);
-    barrier(&r, true);
+    drain(r);
+    barrier(r, true);
     fprintf(stderr, "m365fwd import: %llu records read, %llu delivered, %llu rejected, "
-            "%llu not acknowledged; %llu aggregate findings", r.read, r.delivered,
-            r.rejected, r.unacked, r.findings);
-    if (r.findings_unacked)
+            "%llu not acknowledged; %llu aggregate findings", r->read, r->delivered,
+            r->rejected, r->unacked, r->findings);
+    if (r->findings_unacked)
         fprintf(stderr, ", %llu not acknowledged (see \"import\" in docs/aggregates.md)",
-                r.findings_unacked);
+                r->findings_unacked);
     fputc('\n', stderr);
-    report_undelivered(&r);
-    if (r.agg && agg_state && mf_aggregates_save(r.agg, agg_state, &aerr) != 0) {
+    report_undelivered(r);
+    if (r->agg && a->agg_state && mf_aggregates_save(r->agg, a->agg_state, &aerr) != 0) {
         mf_log(MF_LOG_ERROR, "saving the aggregate state: %s", aerr.msg);
         rc = MF_EXIT_REJECTED;
     }
-    if (r.rejected || r.unacked || r.findings_unacked || r.unconfirmed || files_failed ||
+    if (r->rejected || r->unacked || r->findings_unacked || r->unconfirmed || files_failed ||
         import_stop)
         rc = MF_EXIT_REJECTED;
-out:
+    return rc;
+}
+
+int
+mf_cmd_import(int argc, char **argv)
+{
+    struct import_args a = {.io = {.format = MF_INPUT_AUTO}};
+    struct import_run r = {0};
+    struct mf_normalizer *norm;
+    struct mf_config *cfg;
+    int rc = parse_args(argc, argv, &a);
+
+    if (rc >= 0)
+        return rc;
+    /* tenant credentials are not needed to import: no CHECK_FILES */
+    cfg = mf_cli_load_config(a.config, 0, &norm);
+    if (!cfg)
+        return MF_EXIT_USAGE;
+    mf_log_set_level((enum mf_log_level)cfg->log_level);
+    mf_log_set_format(cfg->log_format == MF_LOG_FORMAT_JSON ? MF_LOG_JSON : MF_LOG_KV);
+    a.io.max_record = (size_t)cfg->collect.max_record_size;
+    rc = import_start(&r, &a, cfg, norm);
+    if (rc == MF_EXIT_OK)
+        rc = import_files(&r, &a, argc, argv);
     lanes_stop(&r);
     outputs_free(&r);
     mf_aggregates_destroy(r.agg);

@@ -444,133 +444,192 @@ add_domains(struct norm_run *r, char *list, char *bad, size_t badsz)
     return 0;
 }
 
+/* The options of normalize besides those norm_run keeps. */
+struct norm_args {
+    struct mf_norm_opts nopts;
+    const char *output, *agg_state;
+    bool no_aggregates;
+    struct mf_normalizer *n;            /* r->n, owned */
+};
+
+/* The option ch (optarg) into r or a: -1 to go on, or the exit code. */
+static int
+norm_option(const struct mf_cmd *self, int ch, struct norm_run *r, struct norm_args *a,
+            char **argv)
+{
+    int64_t size;
+    char bad[300];
+
+    switch (ch) {
+    case 'h':
+        return mf_cli_help(self);
+    case OPT_SCHEMA:
+        if (mf_schema_parse(optarg, &r->schema) < 0)
+            return mf_cli_usage_error(self, "unknown schema '%s' "
+                                      "(ocsf, ecs, raw)", optarg);
+        break;
+    case OPT_INPUT:
+        if (mf_input_format_parse(optarg, &r->iopts.format) < 0)
+            return mf_cli_usage_error(self, "unknown input format '%s' "
+                                      "(auto, json, ndjson, csv)",
+                                      optarg);
+        break;
+    case OPT_KEEP_RAW:
+        r->keep_raw = true;
+        break;
+    case OPT_CONTENT_TYPE:
+        if (parse_content_type(optarg, &r->content_type) < 0)
+            return mf_cli_usage_error(self, "unknown content type '%s'",
+                                      optarg);
+        break;
+    case OPT_DOMAINS:
+        if (add_domains(r, optarg, bad, sizeof(bad)) < 0)
+            return mf_cli_usage_error(self, "--domains: '%s' is not a domain "
+                                      "name (e.g. contoso.com)", bad);
+        break;
+    case OPT_SUMMARY:
+        r->summary = true;
+        break;
+    case OPT_TAGS_FILE:
+        a->nopts.tags_file = optarg;
+        break;
+    case OPT_OCSF_FILE:
+        a->nopts.ocsf_file = optarg;
+        break;
+    case OPT_ECS_FILE:
+        a->nopts.ecs_file = optarg;
+        break;
+    case OPT_AGG_FILE:
+        a->nopts.aggregates_file = optarg;
+        break;
+    case OPT_NO_AGG:
+        a->no_aggregates = true;
+        break;
+    case OPT_AGG_STATE:
+        a->agg_state = optarg;
+        break;
+    case OPT_GEOIP:
+        a->nopts.geoip_db = optarg;
+        break;
+    case OPT_MAX_RECORD:
+        if (mf_parse_size(optarg, &size) < 0 || size < 16 ||
+            size > ((int64_t)1 << 32))
+            return mf_cli_usage_error(self, "bad --max-record-size '%s' "
+                                      "(16 bytes .. 4G)", optarg);
+        r->iopts.max_record = (size_t)size;
+        break;
+    case 'o':
+        a->output = optarg;
+        break;
+    default:
+        if (optopt && optopt < 256 && optopt != '?')
+            return mf_cli_usage_error(self, "bad option '-%c'", optopt);
+        return mf_cli_usage_error(self, "bad option '%s'",
+                                  argv[optind - 1]);
+    }
+    return -1;
+}
+
+/* The normalizer, the output and the run's buffers: -1 to go on, or the
+ * exit code (the error printed, nothing left to free). */
+static int
+norm_start(struct norm_run *r, struct norm_args *a)
+{
+    struct mf_err nerr, aerr;
+    struct mf_normalizer *n;
+
+    n = mf_normalizer_new(&a->nopts, &nerr);
+    if (!n) {
+        fprintf(stderr, "m365fwd normalize: %s\n", nerr.msg);
+        return MF_EXIT_USAGE;
+    }
+    r->n = a->n = n;
+    r->tags = mf_normalizer_tags(n);
+    if (r->summary) {
+        r->st.n_tags = mf_tagdb_count(r->tags);
+        r->st.tag_count = mf_xcalloc(r->st.n_tags + 1, sizeof(*r->st.tag_count));
+        r->st.tag_sev = mf_xcalloc(r->st.n_tags + 1, sizeof(*r->st.tag_sev));
+    }
+    r->fo = mf_file_out_open(a->output, 0, 0);
+    if (!r->fo) {
+        fprintf(stderr, "m365fwd normalize: %s: %s\n", a->output,
+                strerror(errno));
+        mf_normalizer_destroy(n);
+        free(r->st.tag_count);
+        free(r->st.tag_sev);
+        return MF_EXIT_REJECTED;
+    }
+    mf_findings_init(&r->findings);
+    mf_arena_init(&r->farena, 65536);
+    mf_buf_init(&r->fline, 0);
+    if (!a->no_aggregates) {
+        struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(n)};
+
+        r->agg = mf_aggregates_new(mf_normalizer_aggregates(n), &ao);
+        if (a->agg_state && mf_aggregates_load(r->agg, a->agg_state, &aerr) != 0)
+            fprintf(stderr, "m365fwd normalize: %s\n", aerr.msg);
+    }
+    mf_nctx_init(&r->ctx);
+    /* an event is a few times its record at most (raw_data, unmapped) */
+    mf_event_init(&r->ev, r->iopts.max_record * 4 + ((size_t)1 << 20));
+    return -1;
+}
+
+/* The end of the run: the output closed, the summary, the aggregate
+ * state saved, everything freed. The exit code. */
+static int
+norm_finish(struct norm_run *r, const struct norm_args *a)
+{
+    struct mf_err aerr;
+    int rc;
+
+    if (mf_file_out_close(r->fo) < 0 && !r->write_failed) {
+        fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
+                a->output ? a->output : "<stdout>", strerror(errno));
+        r->write_failed = true;
+    }
+    if (r->summary)
+        print_summary(r);
+    if (r->agg && a->agg_state && mf_aggregates_save(r->agg, a->agg_state, &aerr) != 0) {
+        fprintf(stderr, "m365fwd normalize: saving the aggregate state: %s\n", aerr.msg);
+        r->write_failed = true;
+    }
+
+    rc = (r->st.rejected || r->st.files_failed || r->write_failed)
+         ? MF_EXIT_REJECTED : MF_EXIT_OK;
+    mf_aggregates_destroy(r->agg);
+    mf_findings_fini(&r->findings);
+    mf_arena_fini(&r->farena);
+    mf_buf_fini(&r->fline);
+    mf_event_fini(&r->ev);
+    mf_nctx_fini(&r->ctx);
+    mf_normalizer_destroy(a->n);
+    free(r->st.tag_count);
+    free(r->st.tag_sev);
+    return rc;
+}
+
 int
 mf_cmd_normalize(int argc, char **argv)
 {
     const struct mf_cmd *self = mf_cli_find("normalize");
     struct norm_run r;
-    struct mf_norm_opts nopts;
-    struct mf_err nerr;
-    struct mf_normalizer *n;
-    const char *output = NULL, *agg_state = NULL;
-    bool no_aggregates = false;
-    struct mf_err aerr;
-    int64_t size;
-    char bad[300];
+    struct norm_args a;
     int c, i, rc;
 
     memset(&r, 0, sizeof(r));
-    memset(&nopts, 0, sizeof(nopts));
+    memset(&a, 0, sizeof(a));
     r.schema = MF_SCHEMA_OCSF;
     r.iopts.format = MF_INPUT_AUTO;
     r.iopts.max_record = MF_INPUT_DEFAULT_MAX_RECORD;
 
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'h':
-            return mf_cli_help(self);
-        case OPT_SCHEMA:
-            if (mf_schema_parse(optarg, &r.schema) < 0)
-                return mf_cli_usage_error(self, "unknown schema '%s' "
-                                          "(ocsf, ecs, raw)", optarg);
-            break;
-        case OPT_INPUT:
-            if (mf_input_format_parse(optarg, &r.iopts.format) < 0)
-                return mf_cli_usage_error(self, "unknown input format '%s' "
-                                          "(auto, json, ndjson, csv)",
-                                          optarg);
-            break;
-        case OPT_KEEP_RAW:
-            r.keep_raw = true;
-            break;
-        case OPT_CONTENT_TYPE:
-            if (parse_content_type(optarg, &r.content_type) < 0)
-                return mf_cli_usage_error(self, "unknown content type '%s'",
-                                          optarg);
-            break;
-        case OPT_DOMAINS:
-            if (add_domains(&r, optarg, bad, sizeof(bad)) < 0)
-                return mf_cli_usage_error(self, "--domains: '%s' is not a domain "
-                                          "name (e.g. contoso.com)", bad);
-            break;
-        case OPT_SUMMARY:
-            r.summary = true;
-            break;
-        case OPT_TAGS_FILE:
-            nopts.tags_file = optarg;
-            break;
-        case OPT_OCSF_FILE:
-            nopts.ocsf_file = optarg;
-            break;
-        case OPT_ECS_FILE:
-            nopts.ecs_file = optarg;
-            break;
-        case OPT_AGG_FILE:
-            nopts.aggregates_file = optarg;
-            break;
-        case OPT_NO_AGG:
-            no_aggregates = true;
-            break;
-        case OPT_AGG_STATE:
-            agg_state = optarg;
-            break;
-        case OPT_GEOIP:
-            nopts.geoip_db = optarg;
-            break;
-        case OPT_MAX_RECORD:
-            if (mf_parse_size(optarg, &size) < 0 || size < 16 ||
-                size > ((int64_t)1 << 32))
-                return mf_cli_usage_error(self, "bad --max-record-size '%s' "
-                                          "(16 bytes .. 4G)", optarg);
-            r.iopts.max_record = (size_t)size;
-            break;
-        case 'o':
-            output = optarg;
-            break;
-        default:
-            if (optopt && optopt < 256 && optopt != '?')
-                return mf_cli_usage_error(self, "bad option '-%c'", optopt);
-            return mf_cli_usage_error(self, "bad option '%s'",
-                                      argv[optind - 1]);
-        }
-    }
-
-    n = mf_normalizer_new(&nopts, &nerr);
-    if (!n) {
-        fprintf(stderr, "m365fwd normalize: %s\n", nerr.msg);
-        return MF_EXIT_USAGE;
-    }
-    r.n = n;
-    r.tags = mf_normalizer_tags(n);
-    if (r.summary) {
-        r.st.n_tags = mf_tagdb_count(r.tags);
-        r.st.tag_count = mf_xcalloc(r.st.n_tags + 1, sizeof(*r.st.tag_count));
-        r.st.tag_sev = mf_xcalloc(r.st.n_tags + 1, sizeof(*r.st.tag_sev));
-    }
-    r.fo = mf_file_out_open(output, 0, 0);
-    if (!r.fo) {
-        fprintf(stderr, "m365fwd normalize: %s: %s\n", output,
-                strerror(errno));
-        mf_normalizer_destroy(n);
-        free(r.st.tag_count);
-        free(r.st.tag_sev);
-        return MF_EXIT_REJECTED;
-    }
-    mf_findings_init(&r.findings);
-    mf_arena_init(&r.farena, 65536);
-    mf_buf_init(&r.fline, 0);
-    if (!no_aggregates) {
-        struct mf_aggregates_opts ao = {.geo = mf_normalizer_geoip(n)};
-
-        r.agg = mf_aggregates_new(mf_normalizer_aggregates(n), &ao);
-        if (agg_state && mf_aggregates_load(r.agg, agg_state, &aerr) != 0)
-            fprintf(stderr, "m365fwd normalize: %s\n", aerr.msg);
-    }
-    mf_nctx_init(&r.ctx);
-    /* an event is a few times its record at most (raw_data, unmapped) */
-    mf_event_init(&r.ev, r.iopts.max_record * 4 + ((size_t)1 << 20));
+    while ((c = getopt_long(argc, argv, "ho:", longopts, NULL)) != -1)
+        if ((rc = norm_option(self, c, &r, &a, argv)) >= 0)
+            return rc;
+    if ((rc = norm_start(&r, &a)) >= 0)
+        return rc;
 
     if (optind >= argc) {
         do_file(&r, "-");
@@ -578,29 +637,5 @@ mf_cmd_normalize(int argc, char **argv)
         for (i = optind; i < argc && !r.write_failed; i++)
             do_file(&r, argv[i]);
     }
-
-    if (mf_file_out_close(r.fo) < 0 && !r.write_failed) {
-        fprintf(stderr, "m365fwd normalize: writing %s: %s\n",
-                output ? output : "<stdout>", strerror(errno));
-        r.write_failed = true;
-    }
-    if (r.summary)
-        print_summary(&r);
-    if (r.agg && agg_state && mf_aggregates_save(r.agg, agg_state, &aerr) != 0) {
-        fprintf(stderr, "m365fwd normalize: saving the aggregate state: %s\n", aerr.msg);
-        r.write_failed = true;
-    }
-
-    rc = (r.st.rejected || r.st.files_failed || r.write_failed)
-         ? MF_EXIT_REJECTED : MF_EXIT_OK;
-    mf_aggregates_destroy(r.agg);
-    mf_findings_fini(&r.findings);
-    mf_arena_fini(&r.farena);
-    mf_buf_fini(&r.fline);
-    mf_event_fini(&r.ev);
-    mf_nctx_fini(&r.ctx);
-    mf_normalizer_destroy(n);
-    free(r.st.tag_count);
-    free(r.st.tag_sev);
-    return rc;
+    return norm_finish(&r, &a);
 }

@@ -320,49 +320,70 @@ api_url(char *out, size_t n, const struct mf_tenant_conf *t, const char *tid,
              api, tid, op, query ? query : "", query ? "&" : "", pub);
 }
 
-static void
-check_tenant(struct pf *p, const struct mf_tenant_conf *t)
+/* One tenant's checks, step by step. */
+struct pf_tenant {
+    const struct mf_tenant_conf *t;
+    struct mf_auth *a;
+    const char *const *types;   /* the content types checked */
+    size_t ntypes;
+    const char *tok, *tid;
+    const char *list_type;      /* the first one subscribed to */
+    bool subscribed_any;
+    int64_t local;              /* the local clock when subscriptions answered */
+};
+
+/* r (its url set) sent with the tenant's token, CA and the proxy; the
+ * service's clock noted. The local clock at the answer. */
+static int64_t
+api_get(struct pf *p, const struct pf_tenant *x, struct mf_http_req *r)
 {
-    struct mf_auth_opts ao = {.proxy = p->cfg->proxy,
-                              .proxy_userpwd = p->proxy_userpwd};
-    struct mf_auth *a = mf_auth_new(t, &ao);
+    int64_t local;
+
+    r->bearer = x->tok;
+    r->ca_file = x->t->ca_file;
+    r->proxy = p->cfg->proxy;
+    r->proxy_userpwd = p->proxy_userpwd;
+    r->timeout_ms = 60000;
+    mf_http_perform(p->http, r);
+    local = mf_clock_wall_ms();
+    note_date(p, r, local);
+    return local;
+}
+
+/* A token from the tenant's credentials: false when there is none. */
+static bool
+check_token(struct pf *p, struct pf_tenant *x, int64_t t0)
+{
+    const struct mf_tenant_conf *t = x->t;
     const struct mf_http_req *tr;
-    struct mf_http_req r;
-    const char *tok, *roles, *tid;
-    const char *const *types = t->content_types.v;
-    size_t ntypes = t->content_types.n, i;
-    bool dlp = false, subscribed_any = false;
-    const char *list_type = NULL;
-    int64_t t0 = mf_clock_wall_ms(), local;
-    char url[2048], q[256], s1[32], s2[32];
-    int fails0 = p->fails;
 
-    if (ntypes == 0) {
-        types = all_types;
-        ntypes = 5;
-    }
-    p->have_date = false;
-
-    /* token */
-    tok = mf_auth_get(a, p->http, t0);
-    tr = mf_auth_last_response(a);
+    x->tok = mf_auth_get(x->a, p->http, t0);
+    tr = mf_auth_last_response(x->a);
     note_date(p, tr, mf_clock_wall_ms());
-    if (!tok) {
+    if (!x->tok) {
         if (tr->status == 0 && tr->curl_code == 0)
-            line(p, t, V_FAIL, "token", "%s", mf_auth_last_error(a));
+            line(p, t, V_FAIL, "token", "%s", mf_auth_last_error(x->a));
         else
             explain(p, t, "token", tr, proxy_in_use(p->cfg));
-        goto clock;
+        return false;
     }
     line(p, t, V_OK, "token", "obtained from %s (%s), valid %lld min",
-         mf_auth_token_url(a),
+         mf_auth_token_url(x->a),
          t->auth == MF_AUTH_CERTIFICATE ? "certificate" : "client secret",
-         (long long)((mf_auth_expires_ms(a) - t0) / 60000));
+         (long long)((mf_auth_expires_ms(x->a) - t0) / 60000));
+    return true;
+}
 
-    /* roles */
-    roles = mf_auth_roles(a);
-    for (i = 0; i < ntypes; i++)
-        if (strcasecmp(types[i], "DLP.All") == 0)
+/* The token's roles: false without ActivityFeed.Read. */
+static bool
+check_roles(struct pf *p, const struct pf_tenant *x)
+{
+    const struct mf_tenant_conf *t = x->t;
+    const char *roles = mf_auth_roles(x->a);
+    bool dlp = false;
+
+    for (size_t i = 0; i < x->ntypes; i++)
+        if (strcasecmp(x->types[i], "DLP.All") == 0)
             dlp = true;
     if (!has_role(roles, "ActivityFeed.Read")) {
         line(p, t, V_FAIL, "roles", "the token has no ActivityFeed.Read role "
@@ -370,7 +391,7 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
              "permission Office 365 Management APIs > ActivityFeed.Read"
              "%s and grant admin consent", roles[0] ? roles : "none",
              dlp ? " (and ActivityFeed.ReadDlp)" : "");
-        goto clock;
+        return false;
     }
     if (dlp && !has_role(roles, "ActivityFeed.ReadDlp")) {
         line(p, t, V_FAIL, "roles", "DLP.All is configured but the token has "
@@ -380,89 +401,100 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
     } else {
         line(p, t, V_OK, "roles", "%s", roles);
     }
+    return true;
+}
 
-    /* subscriptions */
-    tid = mf_auth_tid(a)[0] ? mf_auth_tid(a) : t->id;
-    mf_http_req_init(&r);
-    api_url(r.url, sizeof(r.url), t, tid, "subscriptions/list", NULL);
-    r.bearer = tok;
-    r.ca_file = t->ca_file;
-    r.proxy = p->cfg->proxy;
-    r.proxy_userpwd = p->proxy_userpwd;
-    r.timeout_ms = 60000;
-    mf_http_perform(p->http, &r);
-    local = mf_clock_wall_ms();
-    note_date(p, &r, local);
-    if (mf_http_classify(&r, NULL, 0) != MF_OK) {
-        explain(p, t, "subscriptions", &r, proxy_in_use(p->cfg));
-        mf_http_req_fini(&r);
-        goto clock;
-    } else {
-        struct mf_arena ar;
-        struct mf_jval *root;
-        char missing[512] = "";
-        bool is_arr;
+/* The subscriptions' answer (a JSON array): the content types not
+ * enabled, the first enabled one. */
+static void
+subscriptions_seen(struct pf *p, struct pf_tenant *x, const struct mf_http_req *r)
+{
+    const struct mf_tenant_conf *t = x->t;
+    struct mf_arena ar;
+    struct mf_jval *root;
+    char missing[512] = "";
+    bool is_arr;
 
-        mf_arena_init(&ar, 0);
-        root = mf_json_parse(&ar, r.resp.data ? r.resp.data : "", r.resp.len,
-                             NULL, NULL, NULL);
-        for (i = 0; i < ntypes; i++) {
-            size_t k;
-            bool on = false;
-            for (k = 0; mf_jis_arr(root) && k < root->len; k++) {
-                struct mf_jval *e = root->u.items[k];
-                const char *ct = mf_jstrv(mf_jobj_geti(e, "contentType"));
-                const char *st = mf_jstrv(mf_jobj_geti(e, "status"));
-                if (ct && st && strcasecmp(ct, types[i]) == 0 &&
-                    strcasecmp(st, "enabled") == 0)
-                    on = true;
-            }
-            if (on) {
-                subscribed_any = true;
-                if (!list_type)
-                    list_type = types[i];
-            } else {
-                size_t l = strlen(missing);
-                snprintf(missing + l, sizeof(missing) - l, "%s%s",
-                         l ? ", " : "", types[i]);
-            }
+    mf_arena_init(&ar, 0);
+    root = mf_json_parse(&ar, r->resp.data ? r->resp.data : "", r->resp.len,
+                         NULL, NULL, NULL);
+    for (size_t i = 0; i < x->ntypes; i++) {
+        size_t k;
+        bool on = false;
+        for (k = 0; mf_jis_arr(root) && k < root->len; k++) {
+            struct mf_jval *e = root->u.items[k];
+            const char *ct = mf_jstrv(mf_jobj_geti(e, "contentType"));
+            const char *st = mf_jstrv(mf_jobj_geti(e, "status"));
+            if (ct && st && strcasecmp(ct, x->types[i]) == 0 &&
+                strcasecmp(st, "enabled") == 0)
+                on = true;
         }
-        is_arr = mf_jis_arr(root);
-        mf_arena_fini(&ar);
-        if (!is_arr)
-            line(p, t, V_WARN, "subscriptions", "unexpected answer (not a "
-                 "JSON array)");
-        else if (missing[0])
-            line(p, t, V_WARN, "subscriptions", "not started: %s "
-                 "(`m365fwd run` starts them)", missing);
-        else
-            line(p, t, V_OK, "subscriptions", "all %zu content types enabled",
-                 ntypes);
+        if (on) {
+            x->subscribed_any = true;
+            if (!x->list_type)
+                x->list_type = x->types[i];
+        } else {
+            size_t l = strlen(missing);
+            snprintf(missing + l, sizeof(missing) - l, "%s%s",
+                     l ? ", " : "", x->types[i]);
+        }
     }
-    mf_http_req_fini(&r);
+    is_arr = mf_jis_arr(root);
+    mf_arena_fini(&ar);
+    if (!is_arr)
+        line(p, t, V_WARN, "subscriptions", "unexpected answer (not a "
+             "JSON array)");
+    else if (missing[0])
+        line(p, t, V_WARN, "subscriptions", "not started: %s "
+             "(`m365fwd run` starts them)", missing);
+    else
+        line(p, t, V_OK, "subscriptions", "all %zu content types enabled",
+             x->ntypes);
+}
 
-    /* one listing, last hour */
-    if (!list_type)
-        list_type = types[0];
-    mf_clock_fmt_utc(local - 3600 * 1000, s1, sizeof(s1));
-    mf_clock_fmt_utc(local, s2, sizeof(s2));
-    snprintf(q, sizeof(q), "contentType=%s&startTime=%s&endTime=%s",
-             list_type, s1, s2);
+/* The tenant's subscriptions: false when they cannot be listed. */
+static bool
+check_subscriptions(struct pf *p, struct pf_tenant *x)
+{
+    struct mf_http_req r;
+
+    x->tid = mf_auth_tid(x->a)[0] ? mf_auth_tid(x->a) : x->t->id;
     mf_http_req_init(&r);
-    api_url(url, sizeof(url), t, tid, "subscriptions/content", q);
-    snprintf(r.url, sizeof(r.url), "%s", url);
-    r.bearer = tok;
-    r.ca_file = t->ca_file;
-    r.proxy = p->cfg->proxy;
-    r.proxy_userpwd = p->proxy_userpwd;
-    r.timeout_ms = 60000;
-    mf_http_perform(p->http, &r);
-    note_date(p, &r, mf_clock_wall_ms());
+    api_url(r.url, sizeof(r.url), x->t, x->tid, "subscriptions/list", NULL);
+    x->local = api_get(p, x, &r);
     if (mf_http_classify(&r, NULL, 0) != MF_OK) {
-        if (!subscribed_any && (strcmp(r.af_code, "AF20022") == 0 ||
-                                strcmp(r.af_code, "AF20023") == 0))
+        explain(p, x->t, "subscriptions", &r, proxy_in_use(p->cfg));
+        mf_http_req_fini(&r);
+        return false;
+    }
+    subscriptions_seen(p, x, &r);
+    mf_http_req_fini(&r);
+    return true;
+}
+
+/* One listing, last hour. */
+static void
+check_listing(struct pf *p, struct pf_tenant *x)
+{
+    const struct mf_tenant_conf *t = x->t;
+    struct mf_http_req r;
+    char url[2048], q[256], s1[32], s2[32];
+
+    if (!x->list_type)
+        x->list_type = x->types[0];
+    mf_clock_fmt_utc(x->local - 3600 * 1000, s1, sizeof(s1));
+    mf_clock_fmt_utc(x->local, s2, sizeof(s2));
+    snprintf(q, sizeof(q), "contentType=%s&startTime=%s&endTime=%s",
+             x->list_type, s1, s2);
+    mf_http_req_init(&r);
+    api_url(url, sizeof(url), t, x->tid, "subscriptions/content", q);
+    snprintf(r.url, sizeof(r.url), "%s", url);
+    api_get(p, x, &r);
+    if (mf_http_classify(&r, NULL, 0) != MF_OK) {
+        if (!x->subscribed_any && (strcmp(r.af_code, "AF20022") == 0 ||
+                                   strcmp(r.af_code, "AF20023") == 0))
             line(p, t, V_WARN, "listing", "%s: no active subscription yet "
-                 "(`m365fwd run` starts it)", list_type);
+                 "(`m365fwd run` starts it)", x->list_type);
         else
             explain(p, t, "listing", &r, proxy_in_use(p->cfg));
     } else {
@@ -473,13 +505,17 @@ check_tenant(struct pf *p, const struct mf_tenant_conf *t)
         root = mf_json_parse(&ar, r.resp.data ? r.resp.data : "", r.resp.len,
                              NULL, NULL, NULL);
         line(p, t, V_OK, "listing", "%s, last hour: %zu blob(s) on the first "
-             "page%s", list_type, mf_jis_arr(root) ? root->len : 0,
+             "page%s", x->list_type, mf_jis_arr(root) ? root->len : 0,
              r.next_page_uri ? ", more pages" : "");
         mf_arena_fini(&ar);
     }
     mf_http_req_fini(&r);
+}
 
-clock:
+/* The local clock against the service's (from its Date headers). */
+static void
+check_clock(struct pf *p, const struct mf_tenant_conf *t)
+{
     if (p->have_date) {
         int64_t s = p->skew_ms;
         if (s > SKEW_WARN_MS || s < -SKEW_WARN_MS)
@@ -491,9 +527,29 @@ clock:
             line(p, t, V_OK, "clock", "within %lld s of the service",
                  (long long)(s < 0 ? -s : s) / 1000 + 1);
     }
+}
+
+static void
+check_tenant(struct pf *p, const struct mf_tenant_conf *t)
+{
+    struct mf_auth_opts ao = {.proxy = p->cfg->proxy,
+                              .proxy_userpwd = p->proxy_userpwd};
+    struct pf_tenant x = {.t = t, .a = mf_auth_new(t, &ao), .types = t->content_types.v,
+                          .ntypes = t->content_types.n};
+    int64_t t0 = mf_clock_wall_ms();
+    int fails0 = p->fails;
+
+    if (x.ntypes == 0) {
+        x.types = all_types;
+        x.ntypes = 5;
+    }
+    p->have_date = false;
+    if (check_token(p, &x, t0) && check_roles(p, &x) && check_subscriptions(p, &x))
+        check_listing(p, &x);
+    check_clock(p, t);
     if (p->fails == fails0)
         line(p, t, V_OK, "ready", "this tenant can be collected");
-    mf_auth_destroy(a);
+    mf_auth_destroy(x.a);
 }
 
 /* The optional geolocation database: opened as `run` would; says what is

@@ -207,14 +207,12 @@ parse_args(const struct mf_cmd *self, int argc, char **argv, struct rep_args *a,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    struct mf_cli_opts o = {.cmd = self, .shortopts = "c:o:h", .longopts = longopts};
     char *end;
     int c;
 
-    optind = 1;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:o:h", longopts, NULL)) != -1) {
+    while ((c = mf_cli_getopt(&o, argc, argv)) > 0) {
         switch (c) {
-        case 'c': a->config = optarg; break;
         case OPT_TENANT: a->tenant = optarg; break;
         case 'o': a->output = optarg; break;
         case OPT_CHECKS: a->checks = optarg; break;
@@ -242,16 +240,15 @@ parse_args(const struct mf_cmd *self, int argc, char **argv, struct rep_args *a,
             if (mf_input_format_parse(optarg, &io->format) != 0)
                 goto bad;
             break;
-        case 'h':
-            *rc = mf_cli_help(self);
-            return -1;
-        default:
-            *rc = mf_cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
-            return -1;
         }
         continue;
 bad:
         *rc = mf_cli_usage_error(self, "bad value '%s' for %s", optarg, argv[optind - 1]);
+        return -1;
+    }
+    a->config = o.config;
+    if (c < 0) {
+        *rc = o.rc;
         return -1;
     }
     if (a->days && (a->has_from || a->has_to)) {

@@ -294,17 +294,14 @@ parse_args(int argc, char **argv, struct mf_collector_opts *opts, const char **c
         {NULL, 0, NULL, 0},
     };
     const struct mf_cmd *self = mf_cli_find("run");
+    struct mf_cli_opts o = {.cmd = self, .shortopts = "+c:h", .longopts = longopts,
+                            .flags = MF_CLI_NEED_CONFIG | MF_CLI_NO_ARGS};
     char *end;
     long v;
     int ch;
 
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+    while ((ch = mf_cli_getopt(&o, argc, argv)) > 0) {
         switch (ch) {
-        case 'c':
-            *config = optarg;
-            break;
         case 'O':
             opts->once = true;
             break;
@@ -318,17 +315,10 @@ parse_args(int argc, char **argv, struct mf_collector_opts *opts, const char **c
                                           "seconds, not '%s'", optarg);
             opts->once_timeout_ms = (int64_t)v * 1000;
             break;
-        case 'h':
-            return mf_cli_help(self);
-        default:
-            return mf_cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind < argc)
-        return mf_cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
-    if (!*config)
-        return mf_cli_usage_error(self, "-c FILE is required");
-    return -1;
+    *config = o.config;
+    return ch < 0 ? o.rc : -1;
 }
 
 /* Collection until stopped; a reload swaps the configuration between two

@@ -314,34 +314,19 @@ mf_cmd_status(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const struct mf_cmd *self = mf_cli_find("status");
+    struct mf_cli_opts o = {.cmd = mf_cli_find("status"), .shortopts = "+c:h",
+                            .longopts = longopts, .flags = MF_CLI_NEED_CONFIG | MF_CLI_NO_ARGS};
     struct status_ctx x = {0};
-    const char *config = NULL;
     struct mf_config *cfg;
     struct mf_err serr;
     int ch;
 
-    optind = 1;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'j':
+    while ((ch = mf_cli_getopt(&o, argc, argv)) > 0)
+        if (ch == 'j')
             x.json = true;
-            break;
-        case 'h':
-            return mf_cli_help(self);
-        default:
-            return mf_cli_usage_error(self, "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return mf_cli_usage_error(self, "unexpected argument '%s'", argv[optind]);
-    if (!config)
-        return mf_cli_usage_error(self, "-c FILE is required");
-    cfg = mf_cli_load_config(config, 0, NULL);
+    if (ch < 0)
+        return o.rc;
+    cfg = mf_cli_load_config(o.config, 0, NULL);
     if (!cfg)
         return MF_EXIT_USAGE;
     x.cfg = cfg;

@@ -663,61 +663,57 @@ page_seen(struct stream *st, const char *uri)
     return false;
 }
 
+/* A listing that failed: subscribe again, skip what the retention lost,
+ * retry with a new token, wait for the configuration, or retry. */
 static void
-list_done(struct mf_http_req *r, void *ud)
+list_failed(struct stream *st, const struct mf_http_req *r, const char *why, int64_t now)
 {
-    struct stream *st = ud;
     struct tenant *t = st->t;
     struct mf_collector *c = t->c;
-    char why[256];
-    enum mf_status v = finish_common(t, r, why, sizeof(why));
-    int64_t now = mf_clock_wall_ms();
-    struct mf_arena a;
-    struct mf_jval *list;
-    size_t fresh = 0;
 
-    st->req_busy = false;
-    st->req = NULL;
-    mf_state_poll_done(c->state, t->conf->id, st->ct, now, NULL);
-    if (v != MF_OK) {
-        if (!strcmp(r->af_code, "AF20022") || !strcmp(r->af_code, "AF20023")) {
-            st->need_start = true;
-            st->phase = P_SUBSCRIBE;
-            return;
-        }
-        if (!strcmp(r->af_code, "AF20055") || !strcmp(r->af_code, "AF20030")) {
-            /* the window start is too old for the API: what is older than
-             * the retention can no longer be fetched */
-            int64_t floor_ms = api_now(t, now) - RETENTION_MS + 2 * RETENTION_MARGIN;
-
-            if (emit_gap(st, st->win_start, floor_ms,
-                         "older than the API's 7-day retention (AF20055)") == 0) {
-                set_checkpoint(st, floor_ms);
-                st->checkpoint_ms = floor_ms > st->checkpoint_ms ? floor_ms
-                                                                   : st->checkpoint_ms;
-            }
-            st->window_open = false;
-            return;
-        }
-        if (r->status == 401 && !st->retried_401) {
-            st->retried_401 = true;
-            return;
-        }
-        if (fatal_code(r->af_code)) {
-            stream_error(st, "content listing refused: %s (configuration error%s)", why,
-                         c->opts.once ? "" : "; retrying slowly");
-            stream_config_error(st, now);
-            return;
-        }
-        stream_error(st, "content listing failed: %s (retrying)", why);
-        stream_retry(st, now, retry_after_ms(t, r));
+    if (!strcmp(r->af_code, "AF20022") || !strcmp(r->af_code, "AF20023")) {
+        st->need_start = true;
+        st->phase = P_SUBSCRIBE;
         return;
     }
-    st->retried_401 = false;
-    st->fails = 0;
-    st->error[0] = '\0';
-    mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name, true, NULL,
-                          3 * c->cfg->collect.poll_interval_ms + 300000);
+    if (!strcmp(r->af_code, "AF20055") || !strcmp(r->af_code, "AF20030")) {
+        /* the window start is too old for the API: what is older than
+         * the retention can no longer be fetched */
+        int64_t floor_ms = api_now(t, now) - RETENTION_MS + 2 * RETENTION_MARGIN;
+
+        if (emit_gap(st, st->win_start, floor_ms,
+                     "older than the API's 7-day retention (AF20055)") == 0) {
+            set_checkpoint(st, floor_ms);
+            st->checkpoint_ms = floor_ms > st->checkpoint_ms ? floor_ms
+                                                               : st->checkpoint_ms;
+        }
+        st->window_open = false;
+        return;
+    }
+    if (r->status == 401 && !st->retried_401) {
+        st->retried_401 = true;
+        return;
+    }
+    if (fatal_code(r->af_code)) {
+        stream_error(st, "content listing refused: %s (configuration error%s)", why,
+                     c->opts.once ? "" : "; retrying slowly");
+        stream_config_error(st, now);
+        return;
+    }
+    stream_error(st, "content listing failed: %s (retrying)", why);
+    stream_retry(st, now, retry_after_ms(t, r));
+}
+
+/* The blobs of a listing page not delivered yet, queued (how many in
+ * *fresh): 0, or -1 when the page is not a JSON array (retried). */
+static int
+list_blobs(struct stream *st, const struct mf_http_req *r, int64_t now, size_t *fresh)
+{
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+    struct mf_arena a;
+    struct mf_jval *list;
+
     mf_arena_init(&a, 65536);
     list = mf_json_parse(&a, r->resp.data ? r->resp.data : "", r->resp.len, NULL, NULL,
                          NULL);
@@ -725,7 +721,7 @@ list_done(struct mf_http_req *r, void *ud)
         stream_error(st, "content listing: the response is not a JSON array (retrying)");
         stream_retry(st, now, -1);
         mf_arena_fini(&a);
-        return;
+        return -1;
     }
     for (size_t i = 0; i < list->len; i++) {
         const struct mf_jval *e = list->u.items[i];
@@ -750,13 +746,17 @@ list_done(struct mf_http_req *r, void *ud)
         if (mf_state_blob_delivered(c->state, t->conf->id, st->ct, id) == 1)
             continue;
         add_blob(st, id, uri, parse_content_time(mf_jstrv(mf_jobj_get(e, "contentCreated"))));
-        fresh++;
+        (*fresh)++;
     }
     mf_arena_fini(&a);
-    free(st->next_url);
-    st->next_url = NULL;
-    st->list_done = false;
-    st->phase = P_FETCH;         /* the blobs listed so far, in any case */
+    return 0;
+}
+
+/* The page's NextPageUri, when it may be followed, in st->next_url:
+ * false when the window is to be listed again (retried). */
+static bool
+list_next_page(struct stream *st, const struct mf_http_req *r, int64_t now)
+{
     if (r->next_page_too_long) {
         /* never taken for the last page: that would close the window over
          * blobs not listed */
@@ -764,29 +764,70 @@ list_done(struct mf_http_req *r, void *ud)
                      "followed; the window is listed again from its first page later",
                      MF_HTTP_URL_MAX);
         stream_retry(st, now, -1);
-        return;
+        return false;
     }
     if (r->next_page_uri) {
         char shown[300];
 
         mf_http_url_redact(r->next_page_uri, shown, sizeof(shown));
-        if (!url_trusted(t, r->next_page_uri)) {
+        if (!url_trusted(st->t, r->next_page_uri)) {
             stream_error(st, "NextPageUri outside the API endpoint refused: %s", shown);
             stream_retry(st, now, -1);
-            return;
+            return false;
         }
         if (page_seen(st, r->next_page_uri)) {
             stream_error(st, "content listing: the NextPageUri repeats a page already "
                          "listed in this window (%s); the window is listed again from "
                          "its first page later", shown);
             stream_retry(st, now, -1);
-            return;
+            return false;
         }
         st->next_url = mf_xstrdup(r->next_page_uri);
     }
+    return true;
+}
+
+/* A listing page answered: its blobs queued, its next page noted. */
+static void
+list_ok(struct stream *st, const struct mf_http_req *r, int64_t now)
+{
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+    size_t fresh = 0;
+
+    st->retried_401 = false;
+    st->fails = 0;
+    st->error[0] = '\0';
+    mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name, true, NULL,
+                          3 * c->cfg->collect.poll_interval_ms + 300000);
+    if (list_blobs(st, r, now, &fresh) != 0)
+        return;
+    free(st->next_url);
+    st->next_url = NULL;
+    st->list_done = false;
+    st->phase = P_FETCH;         /* the blobs listed so far, in any case */
+    if (!list_next_page(st, r, now))
+        return;
     st->list_done = st->next_url == NULL;
     mf_log(MF_LOG_DEBUG, "tenant=%s content_type=%s listed %zu new blobs%s", t->conf->name,
            st->ct, fresh, st->list_done ? "" : " (more pages)");
+}
+
+static void
+list_done(struct mf_http_req *r, void *ud)
+{
+    struct stream *st = ud;
+    char why[256];
+    enum mf_status v = finish_common(st->t, r, why, sizeof(why));
+    int64_t now = mf_clock_wall_ms();
+
+    st->req_busy = false;
+    st->req = NULL;
+    mf_state_poll_done(st->t->c->state, st->t->conf->id, st->ct, now, NULL);
+    if (v != MF_OK)
+        list_failed(st, r, why, now);
+    else
+        list_ok(st, r, now);
 }
 
 /* A blob that will not be delivered: a gap event of its own, then done. */
@@ -986,13 +1027,141 @@ submit(struct tenant *t, struct mf_http_req **rp, bool *busy)
     return 0;
 }
 
+static void stream_step(struct stream *st, int64_t now, int64_t *wake);
+
+/* P_SUBSCRIBE: start the subscription when the tenant's were listed and
+ * this one is missing. True when throttled (*w: when a token is there). */
+static bool
+step_subscribe(struct stream *st, int64_t now, int64_t *w)
+{
+    struct tenant *t = st->t;
+
+    if (!t->subs_listed || st->req_busy || !st->need_start)
+        return false;
+    if (now < st->start_after_ms) {
+        st->wake_ms = st->start_after_ms;
+        return false;
+    }
+    if (!take_token(t, now, w))
+        return true;
+    st->req = new_req(t, "POST", start_done, st);
+    snprintf(st->req->url, sizeof(st->req->url),
+             "%s/subscriptions/start?contentType=%s", t->feed_root, st->ct);
+    add_publisher(t, st->req->url, sizeof(st->req->url));
+    st->req->body = "";
+    st->req->body_len = 0;
+    st->req->content_type = "application/json";
+    st->req_busy = true;
+    submit(t, &st->req, &st->req_busy);
+    return false;
+}
+
+/* P_LIST: list the window's next page (opening the window first). True
+ * when throttled (*w: when a token is there). */
+static bool
+step_list(struct stream *st, int64_t now, int64_t *w)
+{
+    struct tenant *t = st->t;
+
+    if (st->req_busy)
+        return false;
+    if (!st->window_open) {
+        open_window(st, now);
+        if (!st->window_open)
+            return false;
+    }
+    if (!take_token(t, now, w))
+        return true;
+    st->req = new_req(t, "GET", list_done, st);
+    st->req->max_body = LIST_MAX_BODY;
+    if (!st->next_url)
+        st->n_pages = 0;     /* the first page: no page seen yet */
+    if (st->next_url) {
+        snprintf(st->req->url, sizeof(st->req->url), "%s", st->next_url);
+    } else {
+        char s0[32], s1[32];
+
+        mf_clock_fmt_utc(st->win_start, s0, sizeof(s0));
+        mf_clock_fmt_utc(st->win_end, s1, sizeof(s1));
+        snprintf(st->req->url, sizeof(st->req->url),
+                 "%s/subscriptions/content?contentType=%s&startTime=%s&endTime=%s",
+                 t->feed_root, st->ct, s0, s1);
+    }
+    add_publisher(t, st->req->url, sizeof(st->req->url));
+    st->req_busy = true;
+    submit(t, &st->req, &st->req_busy);
+    return false;
+}
+
+/* P_FETCH: download the window's pending blobs as far as the limits let;
+ * once all are done, the next page or the window's end. True when
+ * throttled (*w: when a token is there). */
+static bool
+step_fetch(struct stream *st, int64_t now, int64_t *wake, int64_t *w)
+{
+    struct tenant *t = st->t;
+    struct mf_collector *c = t->c;
+
+    /* blobs never tried first: one that keeps failing (an output down)
+     * does not starve the others */
+    for (size_t k = 0; k < 2 * st->n_blobs; k++) {
+        struct blob *b = st->blobs[k % st->n_blobs];
+
+        if (b->state != B_PENDING || (k < st->n_blobs) != (b->attempts == 0))
+            continue;
+        if (now < b->retry_at_ms) {
+            if (b->retry_at_ms < *wake)
+                *wake = b->retry_at_ms;
+            continue;
+        }
+        if (t->in_flight >= c->cfg->collect.max_concurrency ||
+            mf_http_running(c->http) >= GLOBAL_MAX_XFERS ||
+            mf_deliver_pending(c->dl) >= (c->cl ? DELIVER_MAX_PENDING_TXN
+                                                : DELIVER_MAX_PENDING))
+            return false;     /* a finished transfer or delivery wakes the loop */
+        if (!take_token(t, now, w))
+            return true;
+        b->fd = spool_fd(c);
+        if (b->fd < 0) {
+            mf_log(MF_LOG_ERROR, "spool %s: %s", c->spool_dir, strerror(errno));
+            b->retry_at_ms = now + backoff_ms(c, b->attempts++);
+            continue;
+        }
+        b->req = new_req(t, "GET", blob_done, b);
+        b->req->body_fd = b->fd;
+        b->req->max_body = (size_t)c->cfg->collect.max_blob_size;
+        snprintf(b->req->url, sizeof(b->req->url), "%s", b->uri);
+        add_publisher(t, b->req->url, sizeof(b->req->url));
+        b->state = B_ACTIVE;
+        if (submit(t, &b->req, NULL) != 0) {
+            b->state = B_PENDING;
+            close(b->fd);
+            b->fd = -1;
+            b->retry_at_ms = now + backoff_ms(c, b->attempts++);
+        }
+    }
+    if (st->n_done == st->n_blobs) {
+        if (!st->list_done) {
+            st->phase = P_LIST;      /* next page */
+            stream_step(st, now, wake);
+        } else {
+            close_window(st, now);
+            if (st->phase == P_LIST)
+                stream_step(st, now, wake);
+            else if (st->wake_ms < *wake)
+                *wake = st->wake_ms;
+        }
+    }
+    return false;
+}
+
 /* Start whatever this stream may start now. Updates *wake. */
 static void
 stream_step(struct stream *st, int64_t now, int64_t *wake)
 {
-    struct tenant *t = st->t;
-    struct mf_collector *c = t->c;
+    struct mf_collector *c = st->t->c;
     int64_t w = 0;
+    bool throttled;
 
     if (st->phase == P_STOPPED || c->stop)
         return;
@@ -1003,113 +1172,21 @@ stream_step(struct stream *st, int64_t now, int64_t *wake)
     }
     switch (st->phase) {
     case P_SUBSCRIBE:
-        if (!t->subs_listed || st->req_busy || !st->need_start)
-            return;
-        if (now < st->start_after_ms) {
-            st->wake_ms = st->start_after_ms;
-            return;
-        }
-        if (!take_token(t, now, &w))
-            break;
-        st->req = new_req(t, "POST", start_done, st);
-        snprintf(st->req->url, sizeof(st->req->url),
-                 "%s/subscriptions/start?contentType=%s", t->feed_root, st->ct);
-        add_publisher(t, st->req->url, sizeof(st->req->url));
-        st->req->body = "";
-        st->req->body_len = 0;
-        st->req->content_type = "application/json";
-        st->req_busy = true;
-        submit(t, &st->req, &st->req_busy);
-        return;
+        throttled = step_subscribe(st, now, &w);
+        break;
     case P_IDLE:
         st->phase = P_LIST;
         /* fall through */
     case P_LIST:
-        if (st->req_busy)
-            return;
-        if (!st->window_open) {
-            open_window(st, now);
-            if (!st->window_open)
-                return;
-        }
-        if (!take_token(t, now, &w))
-            break;
-        st->req = new_req(t, "GET", list_done, st);
-        st->req->max_body = LIST_MAX_BODY;
-        if (!st->next_url)
-            st->n_pages = 0;     /* the first page: no page seen yet */
-        if (st->next_url) {
-            snprintf(st->req->url, sizeof(st->req->url), "%s", st->next_url);
-        } else {
-            char s0[32], s1[32];
-
-            mf_clock_fmt_utc(st->win_start, s0, sizeof(s0));
-            mf_clock_fmt_utc(st->win_end, s1, sizeof(s1));
-            snprintf(st->req->url, sizeof(st->req->url),
-                     "%s/subscriptions/content?contentType=%s&startTime=%s&endTime=%s",
-                     t->feed_root, st->ct, s0, s1);
-        }
-        add_publisher(t, st->req->url, sizeof(st->req->url));
-        st->req_busy = true;
-        submit(t, &st->req, &st->req_busy);
-        return;
+        throttled = step_list(st, now, &w);
+        break;
     case P_FETCH:
-        /* blobs never tried first: one that keeps failing (an output down)
-         * does not starve the others */
-        for (size_t k = 0; k < 2 * st->n_blobs; k++) {
-            struct blob *b = st->blobs[k % st->n_blobs];
-
-            if (b->state != B_PENDING || (k < st->n_blobs) != (b->attempts == 0))
-                continue;
-            if (now < b->retry_at_ms) {
-                if (b->retry_at_ms < *wake)
-                    *wake = b->retry_at_ms;
-                continue;
-            }
-            if (t->in_flight >= c->cfg->collect.max_concurrency ||
-                mf_http_running(c->http) >= GLOBAL_MAX_XFERS ||
-                mf_deliver_pending(c->dl) >= (c->cl ? DELIVER_MAX_PENDING_TXN
-                                                    : DELIVER_MAX_PENDING))
-                return;     /* a finished transfer or delivery wakes the loop */
-            if (!take_token(t, now, &w))
-                goto throttled;
-            b->fd = spool_fd(c);
-            if (b->fd < 0) {
-                mf_log(MF_LOG_ERROR, "spool %s: %s", c->spool_dir, strerror(errno));
-                b->retry_at_ms = now + backoff_ms(c, b->attempts++);
-                continue;
-            }
-            b->req = new_req(t, "GET", blob_done, b);
-            b->req->body_fd = b->fd;
-            b->req->max_body = (size_t)c->cfg->collect.max_blob_size;
-            snprintf(b->req->url, sizeof(b->req->url), "%s", b->uri);
-            add_publisher(t, b->req->url, sizeof(b->req->url));
-            b->state = B_ACTIVE;
-            if (submit(t, &b->req, NULL) != 0) {
-                b->state = B_PENDING;
-                close(b->fd);
-                b->fd = -1;
-                b->retry_at_ms = now + backoff_ms(c, b->attempts++);
-            }
-        }
-        if (st->n_done == st->n_blobs) {
-            if (!st->list_done) {
-                st->phase = P_LIST;      /* next page */
-                stream_step(st, now, wake);
-            } else {
-                close_window(st, now);
-                if (st->phase == P_LIST)
-                    stream_step(st, now, wake);
-                else if (st->wake_ms < *wake)
-                    *wake = st->wake_ms;
-            }
-        }
-        return;
+        throttled = step_fetch(st, now, wake, &w);
+        break;
     default:
         return;
     }
-throttled:
-    if (w && w < *wake)
+    if (throttled && w && w < *wake)
         *wake = w;
 }
 
@@ -1409,13 +1486,156 @@ log_origin(const struct mf_collector *c)
                     "record is lost)");
 }
 
+/* The state, its first events logged, and the spool directory: 0 / -1
+ * with err. */
+static int
+open_state(struct mf_collector *c, char *err, size_t errsz)
+{
+    struct mf_err serr;
+
+    c->state = mf_state_open(c->cfg->state_dir, &serr);
+    if (!c->state) {
+        snprintf(err, errsz, "%s", serr.msg);
+        return -1;
+    }
+    log_origin(c);
+    snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", c->cfg->state_dir);
+    if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* The cluster (when on), the outputs, the proxy's password, the HTTP
+ * client and the delivery lanes: 0 / -1 with err. */
+static int
+open_delivery(struct mf_collector *c, char *err, size_t errsz)
+{
+    const struct mf_config *cfg = c->cfg;
+
+    if (mf_cluster_enabled(&cfg->cluster)) {
+        char id[128];
+
+        if (!(c->cl = mf_cluster_new(cfg, c->state, c->m, err, errsz)))
+            return -1;
+        mf_cluster_agent_id(cfg, id, sizeof(id));
+        snprintf(c->user_agent, sizeof(c->user_agent), "m365fwd/%s (agent %s)",
+                 MF_VERSION, id);
+    }
+    if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
+        return -1;
+    if (c->cl && mf_cluster_attach(c->cl, &c->fo, err, errsz) != 0)
+        return -1;
+    for (size_t i = 0; i < cfg->outputs.n; i++)
+        if (cfg->outputs.v[i].enabled && cfg->outputs.v[i].name)
+            mf_metrics_status_add(c->m, MF_METRICS_OUTPUT, cfg->outputs.v[i].name);
+    if (cfg->proxy_auth_file) {
+        char e[256];
+
+        if (mf_secret_load(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
+                                  &c->proxy_auth, e, sizeof(e)) != 0) {
+            snprintf(err, errsz, "%s", e);
+            return -1;
+        }
+    }
+    c->http = mf_http_new();
+    if (c->cl)
+        mf_http_set_stall_guard(c->http, MF_CLUSTER_STALL_MS);
+    {
+        struct mf_deliver_opts dop = {.cfg = cfg, .norm = c->norm, .fo = &c->fo, .m = c->m,
+                                      .state = c->state,
+                                      .txn = c->cl ? mf_cluster_txn(c->cl) : NULL,
+                                      .lanes = (int)cfg->collect.delivery_threads,
+                                      .done = blob_delivered, .wake = wake_collector,
+                                      .ud = c->http};
+
+        if (!(c->dl = mf_deliver_new(&dop, err, errsz)))
+            return -1;
+    }
+    return 0;
+}
+
+/* Tenant t of configuration tc: its credentials, request bucket and
+ * streams from their checkpoints. 0 / -1 with err. */
+static int
+tenant_init(struct mf_collector *c, struct tenant *t, const struct mf_tenant_conf *tc,
+            int64_t now, char *err, size_t errsz)
+{
+    const struct mf_config *cfg = c->cfg;
+    struct mf_auth_opts ao = {.proxy = cfg->proxy,
+                              .proxy_userpwd = c->proxy_auth.data,
+                              .request_timeout_ms = cfg->collect.request_timeout_ms,
+                              .transfer_timeout_ms = cfg->collect.transfer_timeout_ms};
+
+    t->c = c;
+    t->conf = tc;
+    t->active = !c->cl;     /* cluster mode: when its shard is ours */
+    t->auth = mf_auth_new(tc, &ao);
+    snprintf(t->api_prefix, sizeof(t->api_prefix), "%s", tc->api_endpoint);
+    snprintf(t->feed_root, sizeof(t->feed_root), "%s/api/v1.0/%s/activity/feed",
+             tc->api_endpoint, tc->id);
+    t->per_ms = (double)cfg->collect.requests_per_minute / 60000.0;
+    t->burst = (double)cfg->collect.requests_per_minute / 60.0;
+    if (t->burst < 1.0)
+        t->burst = 1.0;
+    t->bucket = t->burst;
+    t->bucket_ms = now;
+    t->n_streams = tc->content_types.n;
+    t->streams = mf_xcalloc(t->n_streams ? t->n_streams : 1, sizeof(*t->streams));
+    for (size_t k = 0; k < t->n_streams; k++) {
+        struct stream *st = &t->streams[k];
+        struct mf_stream_state ss;
+
+        st->t = t;
+        st->ct = tc->content_types.v[k];
+        st->phase = P_SUBSCRIBE;
+        if (mf_state_stream_get(c->state, tc->id, st->ct,
+                                now - cfg->collect.initial_lookback_ms, &ss) != 0) {
+            snprintf(err, errsz, "%s", mf_state_errmsg(c->state));
+            return -1;
+        }
+        st->checkpoint_ms = ss.checkpoint_ms;
+    }
+    return 0;
+}
+
+/* The enabled tenants (only --tenant's with it): 0 / -1 with err (none). */
+static int
+add_tenants(struct mf_collector *c, char *err, size_t errsz)
+{
+    const struct mf_config *cfg = c->cfg;
+    size_t nt = 0;
+
+    c->tenants = mf_xcalloc(cfg->tenants.n ? cfg->tenants.n : 1, sizeof(*c->tenants));
+    for (size_t i = 0; i < cfg->tenants.n; i++) {
+        const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
+        int64_t now = mf_clock_wall_ms();
+
+        if (!tc->enabled)
+            continue;
+        if (c->opts.only_tenant && strcasecmp(c->opts.only_tenant, tc->name) &&
+            strcasecmp(c->opts.only_tenant, tc->id))
+            continue;
+        if (tenant_init(c, &c->tenants[nt++], tc, now, err, errsz) != 0) {
+            c->n_tenants = nt;
+            return -1;
+        }
+    }
+    c->n_tenants = nt;
+    if (nt == 0) {
+        snprintf(err, errsz, "no enabled tenant%s%s", c->opts.only_tenant ? " named " : "",
+                 c->opts.only_tenant ? c->opts.only_tenant : "");
+        return -1;
+    }
+    return 0;
+}
+
 struct mf_collector *
 mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
                  const struct mf_collector_opts *opts, char *err, size_t errsz)
 {
     struct mf_collector *c = mf_xcalloc(1, sizeof(*c));
-    struct mf_err serr;
-    size_t nt = 0;
 
     c->cfg = cfg;
     c->norm = norm;
@@ -1426,109 +1646,9 @@ mf_collector_new(const struct mf_config *cfg, const struct mf_normalizer *norm,
     if (c->opts.once_timeout_ms <= 0)
         c->opts.once_timeout_ms = 15 * 60 * 1000;
     c->rng = (unsigned)mf_clock_wall_ms() ^ (unsigned)getpid();
-    c->state = mf_state_open(cfg->state_dir, &serr);
-    if (!c->state) {
-        snprintf(err, errsz, "%s", serr.msg);
+    if (open_state(c, err, errsz) != 0 || open_delivery(c, err, errsz) != 0 ||
+        add_tenants(c, err, errsz) != 0)
         goto fail;
-    }
-    log_origin(c);
-    snprintf(c->spool_dir, sizeof(c->spool_dir), "%s/spool", cfg->state_dir);
-    if (mkdir(c->spool_dir, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, errsz, "%s: cannot create: %s", c->spool_dir, strerror(errno));
-        goto fail;
-    }
-    if (mf_cluster_enabled(&cfg->cluster)) {
-        char id[128];
-
-        if (!(c->cl = mf_cluster_new(cfg, c->state, c->m, err, errsz)))
-            goto fail;
-        mf_cluster_agent_id(cfg, id, sizeof(id));
-        snprintf(c->user_agent, sizeof(c->user_agent), "m365fwd/%s (agent %s)",
-                 MF_VERSION, id);
-    }
-    if (mf_fanout_open(&c->fo, cfg, err, errsz) != 0)
-        goto fail;
-    if (c->cl && mf_cluster_attach(c->cl, &c->fo, err, errsz) != 0)
-        goto fail;
-    for (size_t i = 0; i < cfg->outputs.n; i++)
-        if (cfg->outputs.v[i].enabled && cfg->outputs.v[i].name)
-            mf_metrics_status_add(c->m, MF_METRICS_OUTPUT, cfg->outputs.v[i].name);
-    if (cfg->proxy_auth_file) {
-        char e[256];
-
-        if (mf_secret_load(cfg->proxy_auth_file, NULL, true, "proxy_auth_file",
-                                  &c->proxy_auth, e, sizeof(e)) != 0) {
-            snprintf(err, errsz, "%s", e);
-            goto fail;
-        }
-    }
-    c->http = mf_http_new();
-    if (c->cl)
-        mf_http_set_stall_guard(c->http, MF_CLUSTER_STALL_MS);
-    {
-        struct mf_deliver_opts dop = {.cfg = cfg, .norm = norm, .fo = &c->fo, .m = c->m,
-                                      .state = c->state,
-                                      .txn = c->cl ? mf_cluster_txn(c->cl) : NULL,
-                                      .lanes = (int)cfg->collect.delivery_threads,
-                                      .done = blob_delivered, .wake = wake_collector,
-                                      .ud = c->http};
-
-        if (!(c->dl = mf_deliver_new(&dop, err, errsz)))
-            goto fail;
-    }
-    c->tenants = mf_xcalloc(cfg->tenants.n ? cfg->tenants.n : 1, sizeof(*c->tenants));
-    for (size_t i = 0; i < cfg->tenants.n; i++) {
-        const struct mf_tenant_conf *tc = &cfg->tenants.v[i];
-        struct mf_auth_opts ao = {.proxy = cfg->proxy,
-                                  .proxy_userpwd = c->proxy_auth.data,
-                                  .request_timeout_ms = cfg->collect.request_timeout_ms,
-                                  .transfer_timeout_ms = cfg->collect.transfer_timeout_ms};
-        struct tenant *t;
-        int64_t now = mf_clock_wall_ms();
-
-        if (!tc->enabled)
-            continue;
-        if (c->opts.only_tenant && strcasecmp(c->opts.only_tenant, tc->name) &&
-            strcasecmp(c->opts.only_tenant, tc->id))
-            continue;
-        t = &c->tenants[nt++];
-        t->c = c;
-        t->conf = tc;
-        t->active = !c->cl;     /* cluster mode: when its shard is ours */
-        t->auth = mf_auth_new(tc, &ao);
-        snprintf(t->api_prefix, sizeof(t->api_prefix), "%s", tc->api_endpoint);
-        snprintf(t->feed_root, sizeof(t->feed_root), "%s/api/v1.0/%s/activity/feed",
-                 tc->api_endpoint, tc->id);
-        t->per_ms = (double)cfg->collect.requests_per_minute / 60000.0;
-        t->burst = (double)cfg->collect.requests_per_minute / 60.0;
-        if (t->burst < 1.0)
-            t->burst = 1.0;
-        t->bucket = t->burst;
-        t->bucket_ms = now;
-        t->n_streams = tc->content_types.n;
-        t->streams = mf_xcalloc(t->n_streams ? t->n_streams : 1, sizeof(*t->streams));
-        for (size_t k = 0; k < t->n_streams; k++) {
-            struct stream *st = &t->streams[k];
-            struct mf_stream_state ss;
-
-            st->t = t;
-            st->ct = tc->content_types.v[k];
-            st->phase = P_SUBSCRIBE;
-            if (mf_state_stream_get(c->state, tc->id, st->ct,
-                                    now - cfg->collect.initial_lookback_ms, &ss) != 0) {
-                snprintf(err, errsz, "%s", mf_state_errmsg(c->state));
-                c->n_tenants = nt;
-                goto fail;
-            }
-            st->checkpoint_ms = ss.checkpoint_ms;
-        }
-    }
-    c->n_tenants = nt;
-    if (nt == 0) {
-        snprintf(err, errsz, "no enabled tenant%s%s", c->opts.only_tenant ? " named " : "",
-                 c->opts.only_tenant ? c->opts.only_tenant : "");
-        goto fail;
-    }
     if (c->cl) {
         struct mf_cluster_hooks h = {.assigned = cl_assigned, .revoking = cl_revoking,
                                      .ud = c};
@@ -1563,6 +1683,86 @@ all_caught_up(const struct mf_collector *c)
     return true;
 }
 
+/* Each stream's checkpoint lag, and stopped streams' tenants down. */
+static void
+report_lag(struct mf_collector *c, int64_t now)
+{
+    for (size_t i = 0; i < c->n_tenants; i++) {
+        struct tenant *t = &c->tenants[i];
+
+        for (size_t k = 0; k < t->n_streams; k++) {
+            struct stream *st = &t->streams[k];
+
+            mf_metrics_checkpoint_lag(c->m, t->conf->name, st->ct,
+                                      (double)(api_now(t, now) - st->checkpoint_ms)
+                                      / 1000);
+            if (st->phase == P_STOPPED)
+                mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name,
+                                      false, st->error, 0);
+        }
+    }
+}
+
+/* Stopping: the transfers in flight finish and are delivered, within
+ * DRAIN_MS. */
+static void
+drain_on_stop(struct mf_collector *c)
+{
+    int64_t until = mf_clock_wall_ms() + DRAIN_MS;
+
+    mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s) and %zu blob(s) in "
+           "delivery", mf_http_running(c->http), mf_deliver_pending(c->dl));
+    mf_metrics_set_draining(c->m, true);
+    while (mf_http_running(c->http) > 0 && mf_clock_wall_ms() < until) {
+        mf_http_run(c->http, 200);
+        mf_deliver_reap(c->dl);
+    }
+    if (mf_deliver_drain(c->dl, until) != 0)
+        mf_log(MF_LOG_WARN, "stopping: %zu blob(s) not delivered in time: they are "
+               "fetched again on the next start", mf_deliver_pending(c->dl));
+}
+
+/* The run's exit status after the drain: --once reports what it could
+ * not do; a service stopped by a signal exits 0 after a clean drain
+ * (stream errors are in `status`). */
+static int
+run_result(struct mf_collector *c, int rc)
+{
+    for (size_t i = 0; c->opts.once && i < c->n_tenants; i++)
+        for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
+            const struct stream *st = &c->tenants[i].streams[k];
+
+            if (st->phase == P_STOPPED || st->delivery_failed)
+                rc = 1;
+            if (st->quarantined) {
+                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu unreadable record(s) "
+                       "quarantined in %s/quarantine (see docs/reliability.md to replay "
+                       "them)", c->tenants[i].conf->name, st->ct, st->quarantined,
+                       c->cfg->state_dir);
+                rc = 1;
+            }
+            if (st->oversize) {
+                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu blob(s) over "
+                       "collect.max_blob_size not collected (reported as gaps)",
+                       c->tenants[i].conf->name, st->ct, st->oversize);
+                rc = 1;
+            }
+        }
+    if (mf_deliver_pending(c->dl) != 0) {
+        rc = 1;
+    } else if (mf_deliver_flush(c->dl) != 0) {
+        /* cluster mode, stopped by a signal: an aborted last transaction
+         * (the group rebalancing as agents stop) loses nothing - its blobs
+         * are the next owner's to collect */
+        if (c->cl && c->stop && !c->opts.once)
+            mf_log(MF_LOG_WARN, "stopping: the last transaction was aborted; its blobs "
+                   "are collected by the next owner of their shards");
+        else
+            rc = 1;
+    }
+    return rc;
+}
+
 int
 mf_collector_run(struct mf_collector *c)
 {
@@ -1582,20 +1782,7 @@ mf_collector_run(struct mf_collector *c)
             mf_cluster_poll(c->cl);
         mf_deliver_reap(c->dl);
         if (now >= c->next_lag_ms) {
-            for (size_t i = 0; i < c->n_tenants; i++) {
-                struct tenant *t = &c->tenants[i];
-
-                for (size_t k = 0; k < t->n_streams; k++) {
-                    struct stream *st = &t->streams[k];
-
-                    mf_metrics_checkpoint_lag(c->m, t->conf->name, st->ct,
-                                              (double)(api_now(t, now) - st->checkpoint_ms)
-                                              / 1000);
-                    if (st->phase == P_STOPPED)
-                        mf_metrics_status_set(c->m, MF_METRICS_TENANT, t->conf->name,
-                                              false, st->error, 0);
-                }
-            }
+            report_lag(c, now);
             c->next_lag_ms = now + 5000;
         }
         if (now >= c->next_prune_ms) {
@@ -1634,56 +1821,11 @@ mf_collector_run(struct mf_collector *c)
         mf_http_run(c->http, timeout);
     }
     /* drain: let transfers in flight finish and deliver them */
-    if (c->stop) {
-        int64_t until = mf_clock_wall_ms() + DRAIN_MS;
-
-        mf_log(MF_LOG_INFO, "stopping: draining %d transfer(s) and %zu blob(s) in "
-               "delivery", mf_http_running(c->http), mf_deliver_pending(c->dl));
-        mf_metrics_set_draining(c->m, true);
-        while (mf_http_running(c->http) > 0 && mf_clock_wall_ms() < until) {
-            mf_http_run(c->http, 200);
-            mf_deliver_reap(c->dl);
-        }
-        if (mf_deliver_drain(c->dl, until) != 0)
-            mf_log(MF_LOG_WARN, "stopping: %zu blob(s) not delivered in time: they are "
-                   "fetched again on the next start", mf_deliver_pending(c->dl));
-    } else {
+    if (c->stop)
+        drain_on_stop(c);
+    else
         mf_deliver_drain(c->dl, mf_clock_wall_ms() + DRAIN_MS);
-    }
-    /* --once reports what it could not do; a service stopped by a signal
-     * exits 0 after a clean drain (stream errors are in `status`) */
-    for (size_t i = 0; c->opts.once && i < c->n_tenants; i++)
-        for (size_t k = 0; k < c->tenants[i].n_streams; k++) {
-            const struct stream *st = &c->tenants[i].streams[k];
-
-            if (st->phase == P_STOPPED || st->delivery_failed)
-                rc = 1;
-            if (st->quarantined) {
-                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu unreadable record(s) "
-                       "quarantined in %s/quarantine (see docs/reliability.md to replay "
-                       "them)", c->tenants[i].conf->name, st->ct, st->quarantined,
-                       c->cfg->state_dir);
-                rc = 1;
-            }
-            if (st->oversize) {
-                mf_log(MF_LOG_ERROR, "tenant=%s content_type=%s %zu blob(s) over "
-                       "collect.max_blob_size not collected (reported as gaps)",
-                       c->tenants[i].conf->name, st->ct, st->oversize);
-                rc = 1;
-            }
-        }
-    if (mf_deliver_pending(c->dl) != 0) {
-        rc = 1;
-    } else if (mf_deliver_flush(c->dl) != 0) {
-        /* cluster mode, stopped by a signal: an aborted last transaction
-         * (the group rebalancing as agents stop) loses nothing - its blobs
-         * are the next owner's to collect */
-        if (c->cl && c->stop && !c->opts.once)
-            mf_log(MF_LOG_WARN, "stopping: the last transaction was aborted; its blobs "
-                   "are collected by the next owner of their shards");
-        else
-            rc = 1;
-    }
+    rc = run_result(c, rc);
     /* the shards go to the other agents now, not after a session timeout */
     mf_cluster_leave(c->cl);
     return rc;

@@ -147,19 +147,33 @@ mf_fanout_locked(struct mf_fanout *f, size_t i,
     pthread_mutex_unlock(&f->o->mu[i]);
 }
 
+/* An output's flush or drain, with its flush_timeout, and its answer. */
+struct out_call {
+    int (*fn)(struct mf_output *o, int timeout_ms);
+    int rc;
+};
+
 static void
-flush_one(struct mf_output *o, void *ud)
+call_one(struct mf_output *o, void *ud)
 {
-    *(int *)ud = mf_output_flush(o, (int)o->conf->flush_timeout_ms);
+    struct out_call *c = ud;
+
+    c->rc = c->fn(o, (int)o->conf->flush_timeout_ms);
+}
+
+static int
+fanout_call(struct mf_fanout *f, size_t i, int (*fn)(struct mf_output *o, int timeout_ms))
+{
+    struct out_call c = {.fn = fn};
+
+    mf_fanout_locked(f, i, call_one, &c);
+    return c.rc;
 }
 
 int
 mf_fanout_flush(struct mf_fanout *f, size_t i)
 {
-    int rc;
-
-    mf_fanout_locked(f, i, flush_one, &rc);
-    return rc;
+    return fanout_call(f, i, mf_output_flush);
 }
 
 static void
@@ -199,17 +213,8 @@ mf_fanout_flush_all(struct mf_fanout *f, const bool *use, int *rc)
     }
 }
 
-static void
-drain_one(struct mf_output *o, void *ud)
-{
-    *(int *)ud = mf_output_drain(o, (int)o->conf->flush_timeout_ms);
-}
-
 int
 mf_fanout_drain(struct mf_fanout *f, size_t i)
 {
-    int rc;
-
-    mf_fanout_locked(f, i, drain_one, &rc);
-    return rc;
+    return fanout_call(f, i, mf_output_drain);
 }

@@ -60,6 +60,7 @@
 #include "mem.h"
 #include "mf_config.h"
 #include "output.h"
+#include "tls.h"
 #include "syslog_fmt.h"
 #include "syslog_relp.h"
 
@@ -158,18 +159,6 @@ split_address(const char *addr, char *host, size_t hn, char *port, size_t pn)
     return 0;
 }
 
-static void
-ssl_errstr(char *buf, size_t n)
-{
-    unsigned long e = ERR_get_error();
-
-    if (e)
-        ERR_error_string_n(e, buf, n);
-    else
-        snprintf(buf, n, "%s", errno ? strerror(errno) : "unknown TLS error");
-    ERR_clear_error();
-}
-
 static int
 tls_setup(struct syslog_out *o, char *err, size_t errsz)
 {
@@ -179,7 +168,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
 
     o->ctx = SSL_CTX_new(TLS_client_method());
     if (!o->ctx) {
-        ssl_errstr(e, sizeof(e));
+        mf_tls_reason(e, sizeof(e), NULL);
         snprintf(err, errsz, "outputs '%s': TLS: %s", oc->name, e);
         return -1;
     }
@@ -189,7 +178,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (c->ca_file ? SSL_CTX_load_verify_locations(o->ctx, c->ca_file, NULL) != 1
                    : SSL_CTX_set_default_verify_paths(o->ctx) != 1) {
-        ssl_errstr(e, sizeof(e));
+        mf_tls_reason(e, sizeof(e), NULL);
         snprintf(err, errsz, "outputs '%s': ca_file %s: %s", oc->name,
                  c->ca_file ? c->ca_file : "(system store)", e);
         return -1;
@@ -200,7 +189,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
         EVP_PKEY *pk;
 
         if (SSL_CTX_use_certificate_chain_file(o->ctx, c->cert_file) != 1) {
-            ssl_errstr(e, sizeof(e));
+            mf_tls_reason(e, sizeof(e), NULL);
             snprintf(err, errsz, "outputs '%s': cert_file %s: %s", oc->name,
                      c->cert_file, e);
             return -1;
@@ -220,7 +209,7 @@ tls_setup(struct syslog_out *o, char *err, size_t errsz)
         mf_secret_clear(&key);
         if (!pk || SSL_CTX_use_PrivateKey(o->ctx, pk) != 1 ||
             SSL_CTX_check_private_key(o->ctx) != 1) {
-            ssl_errstr(e, sizeof(e));
+            mf_tls_reason(e, sizeof(e), NULL);
             EVP_PKEY_free(pk);
             snprintf(err, errsz, "outputs '%s': key_file %s: %s", oc->name,
                      c->key_file, e);
@@ -411,7 +400,7 @@ conn_step(struct syslog_out *o, int timeout_ms)
             char es[256];
             long vr = SSL_get_verify_result(o->ssl);
 
-            ssl_errstr(es, sizeof(es));
+            mf_tls_reason(es, sizeof(es), NULL);
             snprintf(what, sizeof(what), "TLS handshake: %s%s%s", es,
                      vr != X509_V_OK ? "; certificate: " : "",
                      vr != X509_V_OK ? X509_verify_cert_error_string(vr) : "");
@@ -586,7 +575,7 @@ write_frames(struct syslog_out *o)
                 err = SSL_get_error(o->ssl, rc);
                 if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ)
                     return;
-                ssl_errstr(what, sizeof(what));
+                mf_tls_reason(what, sizeof(what), NULL);
                 conn_fail(o, what);
                 return;
             }

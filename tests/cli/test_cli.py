@@ -107,6 +107,35 @@ def test_usage_errors():
         eq(out, "", "nothing on stdout for %r" % args)
 
 
+def test_shared_options():
+    """The options run, status, import and report share (mf_cli_getopt):
+    the same message for each mistake, the usage after it, exit 2."""
+    cases = [
+        (["status"], "m365fwd status: -c FILE is required"),
+        (["run", "--once"], "m365fwd run: -c FILE is required"),
+        (["import", "-"], "m365fwd import: -c FILE is required"),
+        (["status", "-c", "x.yaml", "extra"], "m365fwd status: unexpected argument 'extra'"),
+        (["run", "-c", "x.yaml", "extra"], "m365fwd run: unexpected argument 'extra'"),
+        (["status", "--bogus"], "m365fwd status: unknown option '--bogus'"),
+        (["run", "-x"], "m365fwd run: unknown option '-x'"),
+        (["import", "--bogus", "-c", "x.yaml"], "m365fwd import: unknown option '--bogus'"),
+        (["report", "--bogus"], "m365fwd report: unknown option '--bogus'"),
+        (["report", "--days=0"], "m365fwd report: bad value '0' for --days=0"),
+    ]
+    for args, msg in cases:
+        rc, out, err = run(args, stdin=b"")
+        eq(rc, 2, "exit code of %r" % args)
+        eq(err.splitlines()[0] if err else "", msg, "message of %r" % args)
+        ok("Usage: m365fwd " + args[0] in err, "usage on stderr for %r" % args)
+        eq(out, "", "nothing on stdout for %r" % args)
+    # -h after -c: the help, exit 0, nothing read
+    for c in ("run", "status", "import", "report"):
+        rc, out, err = run([c, "-c", "/nonexistent.yaml", "-h"])
+        eq(rc, 0, "exit code of %s -c ... -h" % c)
+        ok(out.startswith("Usage: m365fwd " + c), "%s -h shows its usage" % c)
+        eq(err, "", "nothing on stderr for %s -h" % c)
+
+
 def test_stdin_vs_file():
     recs = [rec(i) for i in range(5)]
     text = "".join(dumps(r) + "\n" for r in recs)
