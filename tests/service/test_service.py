@@ -133,8 +133,13 @@ outputs:
         self.write_config(cfg, port2, log_level="info")
         self.sighup_until(agent, 'reload: metrics.listen: "127.0.0.1:%d" -> "127.0.0.1:%d" '
                           '(applied)' % (port, port2), "the metrics.listen change")
-        wait_for(lambda: get("http://127.0.0.1:%d/healthz" % port2)[0] == 200,
-                 "/healthz on the new port")
+
+        def new_port_up():
+            try:
+                return get("http://127.0.0.1:%d/healthz" % port2)[0] == 200
+            except OSError:   # refused until the listener moved
+                return False
+        wait_for(new_port_up, "/healthz on the new port")
         with self.assertRaises(OSError):
             urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=5)
         # state_dir: refused with the key named; the old configuration runs on
