@@ -991,7 +991,9 @@ enum { L_WAITING = 0, L_PROBATION = 1, L_PROTECTED = 2, N_LISTS = 3 };
 /* A detail holds 32-bit hashes first, one array per kind in this order
  * (scanned as arrays), then tagged items [kind][length][payload]. */
 enum {
-    I_ID = 0,         /* u32: hash of a record Id (duplicates are not counted) */
+    I_FIREH = 0,      /* u32: hash of the Id of the record that fired the window
+                         (one, after it fired; first: found at once) */
+    I_ID,             /* u32: hash of a record Id (duplicates are not counted) */
     I_DIM0,           /* u32: hash of a distinct value (I_DIM0 + dimension) */
     I_DIM1,
     I_DIM2,
@@ -2304,9 +2306,9 @@ geo_check(struct mf_aggregates *g, struct entry *e, const struct arule *r,
     return best;
 }
 
-/* A record for a window that fired: the record that fired it again yields
- * the same finding again (and the follower's, when it came with it);
- * another one already counted is a duplicate; a new one is counted. */
+/* A record for a window that fired: the record that fired it again
+ * (I_FIREH, one compare) yields the same finding again (and the
+ * follower's, when it came with it); any other is only counted. */
 static void
 refire(struct mf_aggregates *g, uint32_t ei, const struct contrib *c, uint32_t idh,
        const char *id, struct mf_findings *out)
@@ -2315,17 +2317,17 @@ refire(struct mf_aggregates *g, uint32_t ei, const struct contrib *c, uint32_t i
     struct fire fs;
     char kt[KEYTEXT_SIZE];
 
-    if (idh && fire_get(e->d, &fs) && fs.idh == idh) {
+    if (!idh || !e->d || !e->d->n[I_FIREH] || !fixed_has(e->d, I_FIREH, idh)) {
+        e->count++;
+        return;
+    }
+    if (fire_get(e->d, &fs) && fs.idh == idh) {
         emit_entry(g, e, &fs, id, out);
         g->st.reemitted++;
         if (e->flags & E_FOLLOW_AT_FIRE)
             g->st.reemitted += (uint64_t)check_pending(g, ei, key_text(g->db, c, kt,
                                                                       sizeof(kt)), out);
-        return;
     }
-    if (idh && fixed_has(e->d, I_ID, idh))
-        return;
-    e->count++;
 }
 
 static void
@@ -2407,8 +2409,10 @@ apply(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *
             g->st.findings += (uint64_t)check_pending(g, ei, key_text(db, c, kt, sizeof(kt)),
                                                       out);
         /* the detail stays (for refire) until the window closes */
-        if (idh)
+        if (idh) {
             item_add(g, &g->e[ei], I_FIRE, &fs, sizeof(fs));
+            fixed_add(g, &g->e[ei], I_FIREH, idh);
+        }
     }
     lru_touch(g, ei);
 }
