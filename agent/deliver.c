@@ -364,7 +364,10 @@ send_findings(struct lane *L, struct mf_dl_blob *b, const char *tenant_id,
     struct mf_event *ev = &L->fo.ev;
 
     mf_findings_reset(&L->findings);
-    if (mf_aggregates_feed(d->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
+    /* a blob begun before (b->again: an attempt failed or was interrupted)
+     * may have fired windows whose findings some output did not take */
+    if ((b->again ? mf_aggregates_feed_replay : mf_aggregates_feed)(
+            d->agg, &L->nctx.rec, &L->nctx.hits, &L->findings) == 0)
         return;
     for (size_t k = 0; k < L->findings.n; k++) {
         mf_arena_reset(&L->farena);

@@ -1077,6 +1077,7 @@ struct mf_aggregates {
     uint32_t last_tenant;    /* the tenant of the last record, 0 none */
     size_t detail_bytes, name_bytes;
     uint32_t sweep;
+    bool replay;             /* under mu: the record fed is a replay (feed) */
     bool rule_on[MAX_RULES];
     uint64_t on[RULE_WORDS];  /* rule_on as bits */
     struct mf_aggregates_stats st;
@@ -2217,7 +2218,7 @@ follow(struct mf_aggregates *g, const struct contrib *c, const struct mf_record 
                 g->st.findings++;
                 if (idh)
                     item_add(g, e, I_FFIRE, &idh, sizeof(idh));
-            } else if (idh && !(e->flags & E_FOLLOW_AT_FIRE) &&
+            } else if (g->replay && idh && !(e->flags & E_FOLLOW_AT_FIRE) &&
                        item_u32(e->d, I_FFIRE) == idh) {
                 /* the record that raised it, again: the same finding */
                 emit_follow(g, e, &p, 1, key_text(g->db, c, kt, sizeof(kt)), out);
@@ -2306,9 +2307,17 @@ geo_check(struct mf_aggregates *g, struct entry *e, const struct arule *r,
     return best;
 }
 
-/* A record for a window that fired: the record that fired it again
+/* A record for a window that fired: in a replay, the record that fired it
  * (I_FIREH, one compare) yields the same finding again (and the
- * follower's, when it came with it); any other is only counted. */
+ * follower's, when it came with it); any other is only counted (so is a
+ * duplicate of it in the same stream: one finding per window). */
+static bool
+fired_by(const struct entry *e, uint32_t idh)
+{
+    return idh && (e->flags & E_FIRED) && e->d && e->d->n[I_FIREH] &&
+           fixed_has(e->d, I_FIREH, idh);
+}
+
 static void
 refire(struct mf_aggregates *g, uint32_t ei, const struct contrib *c, uint32_t idh,
        const char *id, struct mf_findings *out)
@@ -2317,7 +2326,7 @@ refire(struct mf_aggregates *g, uint32_t ei, const struct contrib *c, uint32_t i
     struct fire fs;
     char kt[KEYTEXT_SIZE];
 
-    if (!idh || !e->d || !e->d->n[I_FIREH] || !fixed_has(e->d, I_FIREH, idh)) {
+    if (!g->replay || !fired_by(e, idh)) {
         e->count++;
         return;
     }
@@ -2441,9 +2450,9 @@ match_memo(struct match_memo *m, const struct mf_cond *c, const struct mf_record
     return v;
 }
 
-size_t
-mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *rec,
-                   const struct mf_tag_hits *hits, struct mf_findings *out)
+static size_t
+feed(struct mf_aggregates *g, const struct mf_record *rec, const struct mf_tag_hits *hits,
+     bool replay, struct mf_findings *out)
 {
     const struct mf_aggdb *db = g->db;
     struct contrib cs[MAX_HIT_RULES];
@@ -2499,7 +2508,16 @@ mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *rec,
     pthread_mutex_lock(&g->mu);
     g->st.records++;
     if (!tenant_take(g, tenant_get(g, tenant, &tidx), rec->time_ms / 1000)) {
+        /* late: counted nowhere; a replay still finds the windows it fired */
         g->st.late++;
+        g->replay = replay;
+        for (i = 0; replay && i < nc; i++) {
+            uint32_t ei = cs[i].follower < 0 ? entry_find(g, cs[i].rule, cs[i].key, cs[i].win)
+                                             : 0;
+
+            if (ei && fired_by(&g->e[ei], idh))
+                refire(g, ei, &cs[i], idh, rec->id, out);
+        }
         nc = 0;
     }
     for (i = 0; i < nc; i++) {   /* the windows' memory on its way while sweeping */
@@ -2509,11 +2527,26 @@ mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *rec,
             __builtin_prefetch(g->e[ei].d);
     }
     sweep(g, 2);
+    g->replay = replay;
     for (i = 0; i < nc; i++)
         apply(g, &cs[i], rec, idh, tidx, &memo, out);
     enforce_caps(g, 0);
     pthread_mutex_unlock(&g->mu);
     return out->n - n0;
+}
+
+size_t
+mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *rec,
+                   const struct mf_tag_hits *hits, struct mf_findings *out)
+{
+    return feed(g, rec, hits, false, out);
+}
+
+size_t
+mf_aggregates_feed_replay(struct mf_aggregates *g, const struct mf_record *rec,
+                          const struct mf_tag_hits *hits, struct mf_findings *out)
+{
+    return feed(g, rec, hits, true, out);
 }
 
 /* ====================================================================== */

@@ -64,6 +64,13 @@ void mf_aggregates_destroy(struct mf_aggregates *g);
  * finding it causes is appended to out; returns how many. */
 size_t mf_aggregates_feed(struct mf_aggregates *g, const struct mf_record *r,
                           const struct mf_tag_hits *hits, struct mf_findings *out);
+/* The same for a record that may have been fed before without its findings
+ * reaching every output (a blob fetched again after a failed or
+ * interrupted attempt): the record that fired a window yields that
+ * window's finding again, same uid and content (docs/aggregates.md,
+ * "Fired windows"). */
+size_t mf_aggregates_feed_replay(struct mf_aggregates *g, const struct mf_record *r,
+                                 const struct mf_tag_hits *hits, struct mf_findings *out);
 
 struct mf_aggregates_stats {
     uint64_t records;            /* fed */
