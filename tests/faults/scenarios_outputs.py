@@ -284,10 +284,12 @@ def kafka_outage_file_healthy(ctx):
     return row
 
 
-def spray_records(n, ip="203.0.113.77"):
-    """n failed sign-ins from one address to n accounts within a minute:
-    an identity.password_spray finding fires on the fifth."""
-    return [{"CreationTime": "2026-03-02T10:00:%02d" % i,
+def spray_records(n, ip="203.0.113.77", ago_s=2 * 3600 + 600):
+    """n failed sign-ins from one address to n accounts within a minute,
+    ago_s seconds ago (among the other records' times, as a real stream
+    has them): an identity.password_spray finding fires on the fifth."""
+    t0 = (int(time.time()) - ago_s) // 300 * 300 + 10   # early in a 5-minute window
+    return [{"CreationTime": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + i)),
              "Id": "5f0000aa-0000-4000-8000-0000000000%02d" % i,
              "Operation": "UserLoginFailed", "OrganizationId": h.T1, "RecordType": 15,
              "ResultStatus": "Failed", "UserType": 0, "Workload": "AzureActiveDirectory",
