@@ -433,8 +433,8 @@ agg_metrics(struct mf_deliver *d)
 
     if (!d->agg || !d->o.m)
         return;
+    pthread_mutex_lock(&d->mu);   /* lanes commit in turn: the stats too */
     mf_aggregates_stats(d->agg, &st);
-    pthread_mutex_lock(&d->mu);
     prev = d->agg_prev;
     d->agg_prev = st;
     pthread_mutex_unlock(&d->mu);
