@@ -778,8 +778,7 @@ sl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
     /* the message and its frame, on the caller's thread */
     if (mf_syslog_render(&o->fmt, base, o->max_size, ev, scratch, &info) != MF_OK)
         return sl_refuse(o, id, info.reason);
-    /* lf: "
-" doubles; allocated to the byte (held until acknowledged) */
+    /* lf: "\n" doubles; allocated to the byte (held until acknowledged) */
     mf_buf_init(&frame, o->max_size * 2 + 64);
     frame.cap = frame_size(o, scratch) + 1;
     frame.data = mf_xmalloc(frame.cap);

@@ -753,13 +753,18 @@ class SyslogTest(unittest.TestCase):
         # import said it had to send again (the window plus the records not
         # yet written)
         resent = [int(x) for x in re.findall(r"\((\d+) records to resend\)", err)]
+        # a barrier whose flush failed (a connection broke during it) makes
+        # import send that output its whole batch again (docs/reliability.md,
+        # "import"): those count too, each named in the log
+        again = [int(x) for x in re.findall(r"output=\S+ did not take (\d+) records; "
+                                            r"sending them again", err)]
         sys.stderr.write("%s: %d records, %d received before the restart, %d duplicates, "
-                         "%s resent (window %d per broken connection)\n"
-                         % (name, n, before, dups, resent, RESTART_WINDOW))
+                         "%s resent (window %d per broken connection), %s sent again by "
+                         "import\n" % (name, n, before, dups, resent, RESTART_WINDOW, again))
         self.assertEqual(set(seen), {r["Id"] for r in recs})
         self.assertTrue(resent, "no reconnect reported: " + err[-500:])
-        self.assertLessEqual(dups, RESTART_WINDOW * len(resent))
-        self.assertLessEqual(dups, sum(resent))
+        self.assertLessEqual(dups, RESTART_WINDOW * len(resent) + sum(again))
+        self.assertLessEqual(dups, sum(resent) + sum(again))
 
     def test_restart_tcp(self):
         self.restart_mid_stream("restart-tcp")
