@@ -128,7 +128,11 @@ struct tdiag {
 };
 
 static const struct tdiag transport_diags[] = {
-    {-1, "407", "the proxy wants authentication (HTTP 407)",
+    /* curl says "CONNECT tunnel failed, response 407" (or "Received HTTP
+     * code 407 from proxy"): matched whole, not a "407" in a URL's port */
+    {-1, "response 407", "the proxy wants authentication (HTTP 407)",
+     "put \"user:password\" in the file named by proxy_auth_file"},
+    {-1, "code 407", "the proxy wants authentication (HTTP 407)",
      "put \"user:password\" in the file named by proxy_auth_file"},
     {CURLE_PEER_FAILED_VERIFICATION, "name", "TLS: the server certificate "
      "does not match the host name",

@@ -69,6 +69,7 @@ struct mf_dl_blob {
     struct mf_dl_blob *next;
     uint64_t gen;
     bool again;
+    size_t again_n;              /* earlier attempts interrupted */
     size_t n_dups, n_bad;
     uint64_t *out_sent;          /* records per output */
     bool *out_skip;              /* per output: acknowledged it before */

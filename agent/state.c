@@ -45,6 +45,10 @@ enum {
     Q_ACK_LIST,
     Q_ACK_DEL,
     Q_PRUNE_ACKS,
+    Q_ATTEMPT_ADD,
+    Q_ATTEMPT_GET,
+    Q_ATTEMPT_DEL,
+    Q_PRUNE_ATTEMPTS,
     Q_COUNT
 };
 
@@ -113,6 +117,17 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_ACK_DEL] =
         "DELETE FROM fl.acks WHERE tenant = ?1 AND content_type = ?2 AND content_id = ?3",
     [Q_PRUNE_ACKS] = "DELETE FROM fl.acks WHERE acked_ms < ?1",
+    [Q_ATTEMPT_ADD] =
+        "INSERT INTO fl.attempts(tenant, content_type, content_id, n, started_ms)"
+        " VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT(tenant, content_type, content_id)"
+        " DO UPDATE SET n = n + 1",
+    [Q_ATTEMPT_GET] =
+        "SELECT n FROM fl.attempts WHERE tenant = ?1 AND content_type = ?2"
+        " AND content_id = ?3",
+    [Q_ATTEMPT_DEL] =
+        "DELETE FROM fl.attempts WHERE tenant = ?1 AND content_type = ?2"
+        " AND content_id = ?3",
+    [Q_PRUNE_ATTEMPTS] = "DELETE FROM fl.attempts WHERE started_ms < ?1",
 };
 
 /* Record Ids remembered for dedupe: a 128-bit hash of (tenant, Id) as two
@@ -171,7 +186,13 @@ static const char inflight_sql[] =
     "CREATE TABLE IF NOT EXISTS fl.acks("
     " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
     " output TEXT NOT NULL, acked_ms INTEGER NOT NULL,"
-    " PRIMARY KEY(tenant, content_type, content_id, output)) WITHOUT ROWID;";
+    " PRIMARY KEY(tenant, content_type, content_id, output)) WITHOUT ROWID;"
+    /* interrupted attempts of a blob still in flight (each may have left
+     * all its records downstream: status counts them per attempt) */
+    "CREATE TABLE IF NOT EXISTS fl.attempts("
+    " tenant TEXT NOT NULL, content_type TEXT NOT NULL, content_id TEXT NOT NULL,"
+    " n INTEGER NOT NULL, started_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(tenant, content_type, content_id)) WITHOUT ROWID;";
 
 struct mf_state {
     sqlite3 *db;
@@ -772,6 +793,10 @@ mf_state_prune(struct mf_state *st, int64_t blobs_before_ms, int64_t ids_before_
     sqlite3_bind_int64(s, 1, blobs_before_ms);
     if (run_with(st, s, "prune in-flight marks", &fmu) != 0)
         return -1;
+    s = stmt(st, Q_PRUNE_ATTEMPTS, NULL, NULL);
+    sqlite3_bind_int64(s, 1, blobs_before_ms);
+    if (run_with(st, s, "prune interrupted attempts", &fmu) != 0)
+        return -1;
     s = stmt(st, Q_PRUNE_ACKS, NULL, NULL);
     sqlite3_bind_int64(s, 1, blobs_before_ms);
     return run_with(st, s, "prune output acknowledgements", &fmu);
@@ -818,7 +843,19 @@ mf_state_blob_begin(struct mf_state *st, const char *tenant, const char *ct,
     sqlite3_bind_int64(s, 4, now_ms);
     if (run_with(st, s, "in-flight mark", &fmu) != 0)
         return -1;
-    return before;
+    if (!before)
+        return 0;
+    /* how many attempts were interrupted so far */
+    s = stmt(st, Q_ATTEMPT_ADD, tenant, ct);
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now_ms);
+    if (run_with(st, s, "interrupted attempt", &fmu) != 0)
+        return -1;
+    s = stmt(st, Q_ATTEMPT_GET, tenant, ct);
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    before = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : 1;
+    sqlite3_reset(s);
+    return before > 0 ? before : 1;
 }
 
 int
@@ -829,6 +866,10 @@ mf_state_blob_end(struct mf_state *st, const char *tenant, const char *ct,
 
     sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
     if (run_with(st, s, "clear in-flight mark", &fmu) != 0)
+        return -1;
+    s = stmt(st, Q_ATTEMPT_DEL, tenant, ct);
+    sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);
+    if (run_with(st, s, "clear interrupted attempts", &fmu) != 0)
         return -1;
     s = stmt(st, Q_ACK_DEL, tenant, ct);
     sqlite3_bind_text(s, 3, content_id, -1, SQLITE_STATIC);

@@ -65,9 +65,9 @@ int mf_state_blob_delivered(struct mf_state *st, const char *tenant,
 int mf_state_id_seen(struct mf_state *st, const char *tenant, const char *id);
 
 /* Mark a blob's delivery as started (durably, before the first record
- * reaches an output). 1 when it was already marked - an earlier attempt
- * was interrupted, so what follows may duplicate records downstream -,
- * 0 when not, -1 error. */
+ * reaches an output). N >= 1 when it was already marked - N earlier
+ * attempts were interrupted, each may have left its records downstream,
+ * so what follows may duplicate them N times -, 0 when not, -1 error. */
 int mf_state_blob_begin(struct mf_state *st, const char *tenant, const char *ct,
                         const char *content_id, int64_t now_ms);
 /* Record a delivered blob and its record Ids in one transaction, then

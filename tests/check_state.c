@@ -75,6 +75,13 @@ START_TEST(mso_blob_commit_survives_reopen)
                                           3, 200), 0);
     /* the commit cleared it */
     ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$2", 210), 0);
+    /* each interrupted attempt counts (kill -9 twice in one blob: its
+     * records may be downstream three times) until the blob ends */
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$2", 220), 1);
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$2", 230), 2);
+    ck_assert_int_eq(mf_state_blob_end(st, "t1", "Audit.General", "b$2"), 0);
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$2", 240), 0);
+    ck_assert_int_eq(mf_state_blob_begin(st, "t1", "Audit.General", "b$2", 250), 1);
     mf_state_close(st);
 
     st = open_ok();
