@@ -763,8 +763,7 @@ send_blob(struct lane *L, struct mf_dl_blob *b)
         mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
         return -1;
     }
-    b->again = again >= 1;
-    b->again_n = again > 0 ? (size_t)again : 0;
+    b->again = again > 0 ? (size_t)again : 0;
     b->gen = gen_now(d);
     pthread_mutex_lock(&d->gen_mu);
     memcpy(b->out_gen, d->out_gen, d->o.fo->n * sizeof(*b->out_gen));
@@ -958,7 +957,7 @@ group_commit(struct lane *L, struct mf_dl_blob *list)
             continue;
         if (mf_state_commit_blob(L->state, b->tenant_id, b->content_type, b->content_id,
                                  b->created_ms, (const char *const *)b->ids, b->n_ids,
-                                 b->n_dups, b->n_ids * b->again_n, now) != 0) {
+                                 b->n_dups, b->n_ids * b->again, now) != 0) {
             mf_log(MF_LOG_ERROR, "%s", mf_state_errmsg(L->state));
             ok = 0;
         }

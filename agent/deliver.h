@@ -68,8 +68,7 @@ struct mf_dl_blob {
     /* private */
     struct mf_dl_blob *next;
     uint64_t gen;
-    bool again;
-    size_t again_n;              /* earlier attempts interrupted */
+    size_t again;                /* earlier attempts interrupted (0: first) */
     size_t n_dups, n_bad;
     uint64_t *out_sent;          /* records per output */
     bool *out_skip;              /* per output: acknowledged it before */

@@ -44,6 +44,19 @@ mf_buf_reserve(struct mf_buf *b, size_t n)
 }
 
 int
+mf_buf_reserve_exact(struct mf_buf *b, size_t n)
+{
+    if (b->cap)
+        return mf_buf_reserve(b, n);
+    if (n > b->max)
+        return -1;
+    b->data = mf_xmalloc(n + 1);   /* and the terminating NUL */
+    b->cap = n + 1;
+    b->data[0] = '\0';
+    return 0;
+}
+
+int
 mf_buf_append(struct mf_buf *b, const void *p, size_t n)
 {
     if (mf_buf_reserve(b, n) != 0)

@@ -20,6 +20,9 @@ void mf_buf_init(struct mf_buf *b, size_t max);
 void mf_buf_fini(struct mf_buf *b);
 /* Make room for n more bytes; 0 / -1 (ceiling). */
 int mf_buf_reserve(struct mf_buf *b, size_t n);
+/* An empty buffer's first allocation, exactly n bytes of room (for one
+ * that is filled once and kept, e.g. a queued frame); 0 / -1 (ceiling). */
+int mf_buf_reserve_exact(struct mf_buf *b, size_t n);
 int mf_buf_append(struct mf_buf *b, const void *p, size_t n);
 int mf_buf_appends(struct mf_buf *b, const char *s);
 int mf_buf_appendc(struct mf_buf *b, char c);

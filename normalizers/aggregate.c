@@ -1017,8 +1017,7 @@ enum {
  * it, or replayed after a crash) yields the same finding again, same uid
  * and same content, so no output misses it. The detail of a fired window
  * is kept until the window closes for this. */
-struct fire {
-    uint32_t idh;            /* record_id_hash of the record that fired */
+struct fire {                /* (the firing record's Id hash: I_FIREH) */
     uint32_t count, first_s, last_s;
     float dist;
 };
@@ -2140,30 +2139,17 @@ check_pending(struct mf_aggregates *g, uint32_t ei, const char *keytext,
     return np ? 1 : 0;
 }
 
-/* The figures a fired window kept (I_FIRE); false when it has none. */
+/* The payload of the first item of kind (n bytes) into out; false when
+ * the detail has none (I_FIRE, I_FFIRE). */
 static bool
-fire_get(const struct detail *d, struct fire *fs)
+item_get(const struct detail *d, int kind, void *out, size_t n)
 {
     FOR_ITEMS(d, o)
-        if (d->data[o] == I_FIRE && d->data[o + 1] == sizeof(*fs)) {
-            memcpy(fs, &d->data[o + 2], sizeof(*fs));
+        if (d->data[o] == kind && d->data[o + 1] == n) {
+            memcpy(out, &d->data[o + 2], n);
             return true;
         }
     return false;
-}
-
-/* The u32 of item kind (I_FFIRE) of a detail, 0 when it has none. */
-static uint32_t
-item_u32(const struct detail *d, int kind)
-{
-    uint32_t v;
-
-    FOR_ITEMS(d, o)
-        if (d->data[o] == kind && d->data[o + 1] == sizeof(v)) {
-            memcpy(&v, &d->data[o + 2], sizeof(v));
-            return v;
-        }
-    return 0;
 }
 
 static uint32_t
@@ -2199,6 +2185,7 @@ follow(struct mf_aggregates *g, const struct contrib *c, const struct mf_record 
     char kt[KEYTEXT_SIZE];
     size_t n = pend_pack(buf, (uint16_t)c->follower, &p);
     bool any = false;
+    uint32_t fh;
     uint32_t ei;
     int k;
 
@@ -2219,7 +2206,7 @@ follow(struct mf_aggregates *g, const struct contrib *c, const struct mf_record 
                 if (idh)
                     item_add(g, e, I_FFIRE, &idh, sizeof(idh));
             } else if (g->replay && idh && !(e->flags & E_FOLLOW_AT_FIRE) &&
-                       item_u32(e->d, I_FFIRE) == idh) {
+                       item_get(e->d, I_FFIRE, &fh, sizeof(fh)) && fh == idh) {
                 /* the record that raised it, again: the same finding */
                 emit_follow(g, e, &p, 1, key_text(g->db, c, kt, sizeof(kt)), out);
                 g->st.reemitted++;
@@ -2330,7 +2317,7 @@ refire(struct mf_aggregates *g, uint32_t ei, const struct contrib *c, uint32_t i
         e->count++;
         return;
     }
-    if (fire_get(e->d, &fs) && fs.idh == idh) {
+    if (item_get(e->d, I_FIRE, &fs, sizeof(fs))) {
         emit_entry(g, e, &fs, id, out);
         g->st.reemitted++;
         if (e->flags & E_FOLLOW_AT_FIRE)
@@ -2409,7 +2396,7 @@ apply(struct mf_aggregates *g, const struct contrib *c, const struct mf_record *
     for (i = 0; i < r->n_dim && fire; i++)
         fire = e->d && e->d->n[I_DIM0 + i] >= r->dim[i].min;
     if (fire) {
-        struct fire fs = {idh, e->count, e->first_s, e->last_s, (float)dist};
+        struct fire fs = {e->count, e->first_s, e->last_s, (float)dist};
 
         emit_entry(g, e, &fs, rec->id, out);
         g->st.findings++;
@@ -2506,11 +2493,11 @@ feed(struct mf_aggregates *g, const struct mf_record *rec, const struct mf_tag_h
     }
     idh = nc ? record_id_hash(rec) : 0;
     pthread_mutex_lock(&g->mu);
+    g->replay = replay;
     g->st.records++;
     if (!tenant_take(g, tenant_get(g, tenant, &tidx), rec->time_ms / 1000)) {
         /* late: counted nowhere; a replay still finds the windows it fired */
         g->st.late++;
-        g->replay = replay;
         for (i = 0; replay && i < nc; i++) {
             uint32_t ei = cs[i].follower < 0 ? entry_find(g, cs[i].rule, cs[i].key, cs[i].win)
                                              : 0;
@@ -2527,7 +2514,6 @@ feed(struct mf_aggregates *g, const struct mf_record *rec, const struct mf_tag_h
             __builtin_prefetch(g->e[ei].d);
     }
     sweep(g, 2);
-    g->replay = replay;
     for (i = 0; i < nc; i++)
         apply(g, &cs[i], rec, idh, tidx, &memo, out);
     enforce_caps(g, 0);

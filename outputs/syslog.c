@@ -780,8 +780,7 @@ sl_send(struct mf_output *base, struct mf_event *ev, struct mf_buf *scratch)
         return sl_refuse(o, id, info.reason);
     /* lf: "\n" doubles; allocated to the byte (held until acknowledged) */
     mf_buf_init(&frame, o->max_size * 2 + 64);
-    frame.cap = frame_size(o, scratch) + 1;
-    frame.data = mf_xmalloc(frame.cap);
+    mf_buf_reserve_exact(&frame, frame_size(o, scratch));
     if (o->transport == MF_SYSLOG_UDP
             ? mf_buf_append(&frame, scratch->data, scratch->len) < 0
             : mf_syslog_frame(o->framing, scratch->data, scratch->len, &frame) < 0) {

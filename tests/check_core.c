@@ -64,6 +64,23 @@ START_TEST(mb_consume_and_shrink)
 }
 END_TEST
 
+START_TEST(mb_reserve_exact)
+{
+    struct mf_buf b;
+
+    mf_buf_init(&b, 100);
+    ck_assert_int_eq(mf_buf_reserve_exact(&b, 1000), -1);   /* over the ceiling */
+    ck_assert_int_eq(mf_buf_reserve_exact(&b, 5), 0);
+    ck_assert_uint_eq(b.cap, 6);                            /* 5 and the NUL */
+    ck_assert_int_eq(mf_buf_append(&b, "abcde", 5), 0);
+    ck_assert_uint_eq(b.cap, 6);                            /* no growth */
+    ck_assert_str_eq(b.data, "abcde");
+    ck_assert_int_eq(mf_buf_append(&b, "f", 1), 0);         /* grows as usual */
+    ck_assert_str_eq(b.data, "abcdef");
+    mf_buf_fini(&b);
+}
+END_TEST
+
 /* |  mf_arena_*()  | */
 
 START_TEST(ma_alloc_aligned_and_reset)
@@ -414,6 +431,7 @@ core_suite(void)
     tcase_add_test(tc, mb_append_grows);
     tcase_add_test(tc, mb_ceiling_refuses);
     tcase_add_test(tc, mb_consume_and_shrink);
+    tcase_add_test(tc, mb_reserve_exact);
     suite_add_tcase(s, tc);
     tc = tcase_create("mf_arena");
     tcase_add_test(tc, ma_alloc_aligned_and_reset);
